@@ -1,0 +1,44 @@
+/* deeplabseg: the OpenCL runtime shared by every engine in the process
+ * (platform, device, context and a program cache keyed by (kernel file,
+ * build options)), and the OpenCL backend. */
+#ifndef DLS_OPENCL_H
+#define DLS_OPENCL_H
+
+#include <CL/cl.h>
+#include "backend.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DlsCl DlsCl;
+
+/* Returns the process-wide runtime for @device (NULL/"auto": first GPU,
+ * else first CPU; "gpu"; "cpu"; "P:D" platform and device index), creating
+ * it on first use; release with dls_cl_release(). DLS_ERROR_NO_DEVICE when
+ * there is no platform or no matching device. */
+DlsCl *dls_cl_acquire (const char *device, GError ** error);
+void dls_cl_release (DlsCl * cl);
+const char *dls_cl_device_name (const DlsCl * cl);
+cl_context dls_cl_context (const DlsCl * cl);
+cl_device_id dls_cl_device (const DlsCl * cl);
+
+/* Builds (once per process) and returns kernel @kernel of kernels/@file.cl
+ * compiled with @options. The kernel object is new: clReleaseKernel() it.
+ * DLS_ERROR_KERNEL_BUILD carries the build log. */
+cl_kernel dls_cl_kernel (DlsCl * cl, const char *file, const char *options,
+    const char *kernel, GError ** error);
+
+/* Sets a GError from an OpenCL status; returns FALSE if @status failed. */
+gboolean dls_cl_check (cl_int status, const char *what, GError ** error);
+
+/* The OpenCL backend; holds a reference on @cl. */
+DlsBackend *dls_backend_opencl_new (DlsCl * cl, GError ** error);
+
+/* Device buffer and queue of the backend, for the engine's image kernels:
+ * a tensor's buffer is NHWC with channels padded to *c_stride. */
+cl_mem dls_backend_opencl_tensor (DlsBackend * be, int tensor_id,
+    int *c_stride);
+cl_command_queue dls_backend_opencl_queue (DlsBackend * be);
+
+G_END_DECLS
+
+#endif /* DLS_OPENCL_H */

@@ -1,0 +1,66 @@
+/* deeplabseg: the engine. Owns a model graph, a backend and the image
+ * kernels around it; the element (and tests, tools, benchmarks) drive it
+ * without seeing OpenCL. All allocation and kernel building happens in
+ * dls_engine_new() and dls_engine_set_frame(); dls_engine_process() only
+ * enqueues work and reads the class map back.
+ */
+#ifndef DLS_ENGINE_H
+#define DLS_ENGINE_H
+
+#include "../common.h"
+#include "image.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DlsEngine DlsEngine;
+
+typedef enum
+{
+  DLS_BACKEND_OPENCL,
+  DLS_BACKEND_REF,
+} DlsBackendKind;
+
+typedef struct
+{
+  DlsBackendKind backend;
+  /* OpenCL device: NULL or "auto" (first GPU, else first CPU), "gpu",
+   * "cpu", or "P:D" (platform and device index). */
+  const char *device;
+  float input_mean;             /* normalised = (v - mean) / std */
+  float input_std;
+} DlsEngineOptions;
+
+#define DLS_DEFAULT_INPUT_MEAN 127.5f
+#define DLS_DEFAULT_INPUT_STD 127.5f
+
+void dls_engine_options_init (DlsEngineOptions * opts);
+
+/* Loads the model (any format gst/model/ reads), prepares the backend. */
+DlsEngine *dls_engine_new (const char *model_path,
+    const DlsEngineOptions * opts, GError ** error);
+void dls_engine_free (DlsEngine * e);
+
+int dls_engine_n_classes (const DlsEngine * e);
+void dls_engine_input_size (const DlsEngine * e, int *width, int *height);
+/* Human-readable device description ("PoCL: pthread-haswell..."; "C reference"). */
+const char *dls_engine_device_name (const DlsEngine * e);
+
+/* Sizes the per-frame buffers for frames of @format, @width x @height.
+ * Call when caps change; cheap when nothing changed. */
+gboolean dls_engine_set_frame (DlsEngine * e, DlsPixelFormat format,
+    int width, int height, GError ** error);
+
+/* Runs one frame: preprocess, network, upsample + argmax. Writes the
+ * class map (width x height bytes, rows @map_stride apart). */
+gboolean dls_engine_process (DlsEngine * e, const DlsImage * frame,
+    guint8 * map, int map_stride, GError ** error);
+
+/* Runs the network alone on a dense NHWC input tensor of the model's input
+ * shape; writes the dense NHWC logits (input_h x input_w x n_classes).
+ * For fidelity tests and benchmarks. @logits may be NULL (no read back). */
+gboolean dls_engine_run_tensor (DlsEngine * e, const float *input,
+    float *logits, GError ** error);
+
+G_END_DECLS
+
+#endif /* DLS_ENGINE_H */

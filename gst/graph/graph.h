@@ -1,0 +1,215 @@
+/* deeplabseg: the graph IR.
+ *
+ * A model reader (gst/model/) turns a file into a DlsGraph; a backend
+ * (gst/backend/) consumes a finalized DlsGraph and nothing else.
+ *
+ * Conventions (the same for every reader and backend):
+ * - Activations are 4-D float32 NHWC with N = 1: dims = {1, H, W, C}, dense,
+ *   channels innermost. A backend may store them padded internally, but
+ *   set_input()/get_output() speak dense NHWC.
+ * - Constants keep the layout given below per op, dense, row-major.
+ * - Every node writes exactly one output tensor; a tensor is produced by at
+ *   most one node; nodes are stored in execution (topological) order.
+ * - A fused activation is a clamp: out = min(max(x, act_min), act_max).
+ *   None is {-INFINITY, INFINITY}, RELU {0, INFINITY}, RELU6 {0, 6}.
+ *
+ * Op semantics (inputs by position; "-1" = absent):
+ * - CONV2D: in[0] activation {1,H,W,Ci}; in[1] weights OHWI {Co,KH,KW,Ci};
+ *   in[2] bias {Co} or -1. out[y,x,o] = act(bias[o] + sum_{ky,kx,i}
+ *   in[y*sh - pad_top + ky*dh, x*sw - pad_left + kx*dw, i] * w[o,ky,kx,i]),
+ *   taps outside the input read 0.
+ * - DEPTHWISE_CONV2D: in[1] weights {1,KH,KW,Ci*M} (M = depth_multiplier);
+ *   output channel o reads input channel o / M.
+ * - ADD: in[0] + in[1], same shape; act fused.
+ * - AVERAGE_POOL2D: window over in[0]; the mean is over the taps that fall
+ *   inside the input (padding is not counted), as TFLite does.
+ * - CONCAT: in[0..n-1] along axis (3 = channels; 1 and 2 also allowed).
+ * - RESIZE_BILINEAR: in[0] to {1,out_h,out_w,C}. Source coordinate of
+ *   output index d (per axis, in = input size, out = output size):
+ *     ASYMMETRIC:    s = d * in / out
+ *     ALIGN_CORNERS: s = d * (in - 1) / (out - 1)   (0 if out == 1)
+ *     HALF_PIXEL:    s = (d + 0.5) * in / out - 0.5
+ *   then s0 = max(floor(s), 0), s1 = min(ceil(s), in - 1) and
+ *   out = lerp with weight (s - s0), exactly as TFLite's reference
+ *   resize_bilinear (scales computed in float32).
+ */
+#ifndef DLS_GRAPH_H
+#define DLS_GRAPH_H
+
+#include <glib.h>
+#include <math.h>
+#include "../common.h"
+
+G_BEGIN_DECLS
+
+#define DLS_MAX_DIMS 4
+#define DLS_MAX_INPUTS 8
+
+typedef enum
+{
+  DLS_OP_CONV2D,
+  DLS_OP_DEPTHWISE_CONV2D,
+  DLS_OP_ADD,
+  DLS_OP_AVERAGE_POOL2D,
+  DLS_OP_CONCAT,
+  DLS_OP_RESIZE_BILINEAR,
+  DLS_OP_COUNT
+} DlsOpType;
+
+/* One row per DlsOpType; guarded by a static assert in graph.c. */
+typedef struct
+{
+  const char *name;
+  int min_inputs;
+  int max_inputs;
+} DlsOpInfo;
+
+const DlsOpInfo *dls_op_info (DlsOpType op);
+const char *dls_op_name (DlsOpType op);
+
+typedef enum
+{
+  DLS_DTYPE_FLOAT32,
+  DLS_DTYPE_INT32,
+} DlsDType;
+
+typedef enum
+{
+  DLS_TENSOR_ACTIVATION,        /* a graph input or a node's output */
+  DLS_TENSOR_CONSTANT,          /* weights, biases, shape vectors */
+} DlsTensorKind;
+
+typedef struct
+{
+  char *name;
+  DlsTensorKind kind;
+  DlsDType dtype;
+  int n_dims;
+  int dims[DLS_MAX_DIMS];
+  gpointer data;                /* constants only; owned; n_bytes long */
+  gsize n_bytes;
+  int producer;                 /* node index, -1 for inputs and constants */
+} DlsTensor;
+
+typedef enum
+{
+  DLS_PADDING_EXPLICIT,         /* pad_* as given */
+  DLS_PADDING_SAME,             /* pad_* computed by dls_graph_finalize() */
+  DLS_PADDING_VALID,            /* pad_* = 0 */
+} DlsPadding;
+
+typedef enum
+{
+  DLS_RESIZE_ASYMMETRIC,
+  DLS_RESIZE_ALIGN_CORNERS,
+  DLS_RESIZE_HALF_PIXEL,
+} DlsResizeCoord;
+
+/* CONV2D, DEPTHWISE_CONV2D, AVERAGE_POOL2D. For convolutions kernel_h/w are
+ * filled from the weights by dls_graph_finalize(); for pooling they are the
+ * filter size. */
+typedef struct
+{
+  int kernel_h, kernel_w;
+  int stride_h, stride_w;
+  int dilation_h, dilation_w;
+  DlsPadding padding;
+  int pad_top, pad_left, pad_bottom, pad_right;
+  int depth_multiplier;         /* DEPTHWISE_CONV2D only */
+} DlsWindowParams;
+
+typedef struct
+{
+  DlsOpType op;
+  int n_inputs;
+  int inputs[DLS_MAX_INPUTS];
+  int output;
+  float act_min, act_max;
+  union
+  {
+    DlsWindowParams win;
+    struct
+    {
+      int axis;
+    } concat;
+    struct
+    {
+      int out_h, out_w;
+      DlsResizeCoord coord;
+    } resize;
+  } p;
+} DlsNode;
+
+typedef struct
+{
+  GPtrArray *tensors;           /* DlsTensor*, index = tensor id */
+  GArray *nodes;                /* DlsNode, execution order */
+  GArray *inputs;               /* int tensor ids */
+  GArray *outputs;              /* int tensor ids */
+  gboolean finalized;
+} DlsGraph;
+
+DlsGraph *dls_graph_new (void);
+void dls_graph_free (DlsGraph * g);
+
+/* Adds a tensor; takes ownership of @data (g_free'd). For activations
+ * @dims may be given (checked by finalize) or n_dims = 0 (inferred).
+ * Returns the tensor id. */
+int dls_graph_add_tensor (DlsGraph * g, const char *name, DlsTensorKind kind,
+    DlsDType dtype, int n_dims, const int *dims, gpointer data, gsize n_bytes);
+
+/* Copies @node; returns its index. Sets the output tensor's producer. */
+int dls_graph_add_node (DlsGraph * g, const DlsNode * node);
+void dls_graph_add_input (DlsGraph * g, int tensor_id);
+void dls_graph_add_output (DlsGraph * g, int tensor_id);
+
+/* Fills a node with neutral defaults: no activation, stride/dilation 1,
+ * depth multiplier 1, VALID padding, channel axis. */
+void dls_node_init (DlsNode * node, DlsOpType op);
+
+/* Validates every index, arity, data type and constant size; checks the
+ * nodes are in topological order; infers activation shapes (and checks
+ * them against shapes declared by the file); resolves SAME/VALID padding
+ * into pad_*; fills conv kernel sizes from the weights. After success the
+ * graph is immutable. Errors: DLS_ERROR_INVALID_GRAPH. */
+gboolean dls_graph_finalize (DlsGraph * g, GError ** error);
+
+static inline DlsTensor *
+dls_graph_tensor (const DlsGraph * g, int id)
+{
+  return (DlsTensor *) g_ptr_array_index (g->tensors, id);
+}
+
+static inline DlsNode *
+dls_graph_node (const DlsGraph * g, int i)
+{
+  return &g_array_index (g->nodes, DlsNode, i);
+}
+
+static inline int
+dls_graph_n_nodes (const DlsGraph * g)
+{
+  return (int) g->nodes->len;
+}
+
+static inline int
+dls_graph_input (const DlsGraph * g, int i)
+{
+  return g_array_index (g->inputs, int, i);
+}
+
+static inline int
+dls_graph_output (const DlsGraph * g, int i)
+{
+  return g_array_index (g->outputs, int, i);
+}
+
+/* Number of elements of a tensor (product of dims). */
+gsize dls_tensor_n_elements (const DlsTensor * t);
+
+/* Multiply-accumulates of one run (convolutions only), for GFLOP/s. */
+guint64 dls_graph_macs (const DlsGraph * g);
+
+G_END_DECLS
+
+#endif /* DLS_GRAPH_H */
