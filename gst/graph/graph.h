@@ -158,7 +158,7 @@ void dls_graph_free (DlsGraph * g);
 int dls_graph_add_tensor (DlsGraph * g, const char *name, DlsTensorKind kind,
     DlsDType dtype, int n_dims, const int *dims, gpointer data, gsize n_bytes);
 
-/* Copies @node; returns its index. Sets the output tensor's producer. */
+/* Copies @node; returns its index (producers are set by finalize). */
 int dls_graph_add_node (DlsGraph * g, const DlsNode * node);
 void dls_graph_add_input (DlsGraph * g, int tensor_id);
 void dls_graph_add_output (DlsGraph * g, int tensor_id);
