@@ -1,0 +1,90 @@
+/* deeplabseg kernels: element-wise and data-movement ops.
+ *
+ * Layout: activations NHWC (N = 1) float32, channels padded to a multiple
+ * of 4 (Cp), as in conv.cl. Every kernel works on float4 channel groups
+ * except copy_block, which moves real channels one at a time so it can
+ * concatenate tensors whose channel counts are not multiples of 4.
+ *
+ *   add             out = clamp(a + b); global: (H*W*Cp / 4)
+ *   avgpool         mean over the in-bounds taps of the window (TFLite);
+ *                   global: (OW, OH, Cp / 4)
+ *   resize_bilinear TFLite's reference ResizeBilinear; the host passes the
+ *                   float32 scales and the mode (0 asymmetric, 1 align
+ *                   corners, 2 half pixel); global: (OW, OH, Cp / 4)
+ *   copy_block      dst[y + oy, x + ox, c + oc] = src[y, x, c], c < C;
+ *                   global: (W, H, C) of the source
+ *
+ * No -D options.
+ */
+
+__kernel void
+add (__global const float4 *restrict a, __global const float4 *restrict b,
+    __global float4 *restrict out, float lo, float hi)
+{
+  const int i = get_global_id (0);
+  out[i] = clamp (a[i] + b[i], lo, hi);
+}
+
+__kernel void
+avgpool (__global const float *restrict in, int ih, int iw, int cp,
+    __global float *restrict out, int oh, int ow, int kh, int kw, int sh,
+    int sw, int pt, int pl, float lo, float hi)
+{
+  const int x = get_global_id (0);
+  const int y = get_global_id (1);
+  const int c0 = get_global_id (2) * 4;
+  const int y0 = max (y * sh - pt, 0), y1 = min (y * sh - pt + kh, ih);
+  const int x0 = max (x * sw - pl, 0), x1 = min (x * sw - pl + kw, iw);
+  float4 sum = 0.0f;
+
+  for (int iy = y0; iy < y1; iy++)
+    for (int ix = x0; ix < x1; ix++)
+      sum += vload4 (0, in + ((size_t) iy * iw + ix) * cp + c0);
+  sum /= (float) max ((y1 - y0) * (x1 - x0), 1);
+  vstore4 (clamp (sum, lo, hi), 0, out + ((size_t) y * ow + x) * cp + c0);
+}
+
+/* TFLite's ComputeInterpolationValues. */
+inline float
+source_coord (int d, float scale, int mode, int size, int *lo, int *hi)
+{
+  const float s = mode == 2 ? ((float) d + 0.5f) * scale - 0.5f
+      : (float) d * scale;
+  *lo = max ((int) floor (s), 0);
+  *hi = min ((int) ceil (s), size - 1);
+  return s;
+}
+
+__kernel void
+resize_bilinear (__global const float *restrict in, int ih, int iw, int cp,
+    __global float *restrict out, int oh, int ow, float scale_y,
+    float scale_x, int mode)
+{
+  const int x = get_global_id (0);
+  const int y = get_global_id (1);
+  const int c0 = get_global_id (2) * 4;
+  int y0, y1, x0, x1;
+  const float sy = source_coord (y, scale_y, mode, ih, &y0, &y1);
+  const float sx = source_coord (x, scale_x, mode, iw, &x0, &x1);
+  const float dy = sy - y0, dx = sx - x0;
+  const float4 a = vload4 (0, in + ((size_t) y0 * iw + x0) * cp + c0);
+  const float4 b = vload4 (0, in + ((size_t) y1 * iw + x0) * cp + c0);
+  const float4 c = vload4 (0, in + ((size_t) y0 * iw + x1) * cp + c0);
+  const float4 d = vload4 (0, in + ((size_t) y1 * iw + x1) * cp + c0);
+
+  vstore4 (a * (1 - dy) * (1 - dx) + b * dy * (1 - dx) + c * (1 - dy) * dx
+      + d * dy * dx, 0, out + ((size_t) y * ow + x) * cp + c0);
+}
+
+__kernel void
+copy_block (__global const float *restrict src, int scp,
+    __global float *restrict dst, int dw, int dcp, int oy, int ox, int oc)
+{
+  const int x = get_global_id (0);
+  const int y = get_global_id (1);
+  const int c = get_global_id (2);
+  const int sw = get_global_size (0);
+
+  dst[((size_t) (y + oy) * dw + x + ox) * dcp + oc + c] =
+      src[((size_t) y * sw + x) * scp + c];
+}

@@ -1,0 +1,119 @@
+/* deeplabseg kernels: the image steps around the network.
+ *
+ *   preprocess       frame (any DlsPixelFormat, uploaded as one byte buffer
+ *                    with the planes at off0/off1/off2) -> network input,
+ *                    NHWC with 4 channels (R, G, B, 0), (v - mean) / std.
+ *                    global: (input width, input height)
+ *   upsample_argmax  logits NHWC (channels padded to cp) -> class map of the
+ *                    frame's size, one byte a pixel, rows map_w apart.
+ *                    global: (frame width, frame height)
+ *
+ * The maths is exactly gst/engine/image.c's (the C reference the tests
+ * compare with): half-pixel source coordinates clamped to the image,
+ * bilinear as (1 - fy) * top + fy * bottom, conversion to RGB before
+ * interpolation, nearest co-sited chroma, ties of argmax to the lowest
+ * class. Contraction into fma is off and the host passes the float32
+ * scales, so both give the same bits.
+ *
+ * Pixel kinds (argument kind): 0 packed (bpp bytes a pixel, R/G/B at byte
+ * offsets ro/go/bo; GRAY8 is bpp 1 with all offsets 0), 1 I420, 2 NV12.
+ * No -D options.
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+typedef struct
+{
+  float y_offset, y_scale, rv, gu, gv, bu;
+} Yuv;
+
+inline float3
+read_rgb (__global const uchar * f, int kind, int bpp, int ro, int go,
+    int bo, int off0, int s0, int off1, int s1, int off2, int s2, Yuv m,
+    int x, int y)
+{
+  if (kind == 0) {
+    __global const uchar *p = f + off0 + (size_t) y * s0 + (size_t) x * bpp;
+    return (float3) (p[ro], p[go], p[bo]);
+  } else {
+    const float Y = f[off0 + (size_t) y * s0 + x];
+    float U, V;
+    if (kind == 1) {
+      U = f[off1 + (size_t) (y / 2) * s1 + x / 2];
+      V = f[off2 + (size_t) (y / 2) * s2 + x / 2];
+    } else {
+      __global const uchar *uv = f + off1 + (size_t) (y / 2) * s1
+          + (size_t) (x / 2) * 2;
+      U = uv[0];
+      V = uv[1];
+    }
+    const float l = m.y_scale * (Y - m.y_offset);
+    const float u = U - 128.0f, v = V - 128.0f;
+    return clamp ((float3) (l + m.rv * v, l - m.gu * u - m.gv * v,
+            l + m.bu * u), 0.0f, 255.0f);
+  }
+}
+
+inline void
+half_pixel (int d, int in, float scale, int *s0, int *s1, float *f)
+{
+  float s = ((float) d + 0.5f) * scale - 0.5f;
+  s = clamp (s, 0.0f, (float) (in - 1));
+  *s0 = (int) s;
+  *s1 = min (*s0 + 1, in - 1);
+  *f = s - (float) *s0;
+}
+
+__kernel void
+preprocess (__global const uchar * frame, int kind, int bpp, int ro, int go,
+    int bo, int off0, int s0, int off1, int s1, int off2, int s2,
+    int fw, int fh, float scale_x, float scale_y, float y_offset,
+    float y_scale, float rv, float gu, float gv, float bu,
+    __global float *out, int ow, float mean, float std)
+{
+  const int ox = get_global_id (0);
+  const int oy = get_global_id (1);
+  const Yuv m = { y_offset, y_scale, rv, gu, gv, bu };
+  int x0, x1, y0, y1;
+  float fx, fy;
+
+  half_pixel (ox, fw, scale_x, &x0, &x1, &fx);
+  half_pixel (oy, fh, scale_y, &y0, &y1, &fy);
+#define RGB(x, y) read_rgb (frame, kind, bpp, ro, go, bo, off0, s0, off1, \
+    s1, off2, s2, m, x, y)
+  const float3 p00 = RGB (x0, y0), p01 = RGB (x1, y0);
+  const float3 p10 = RGB (x0, y1), p11 = RGB (x1, y1);
+#undef RGB
+  const float3 top = (1.0f - fx) * p00 + fx * p01;
+  const float3 bot = (1.0f - fx) * p10 + fx * p11;
+  const float3 v = ((1.0f - fy) * top + fy * bot - mean) / std;
+
+  vstore4 ((float4) (v, 0.0f), 0, out + ((size_t) oy * ow + ox) * 4);
+}
+
+__kernel void
+upsample_argmax (__global const float *logits, int lw, int lh, int cp,
+    int n_classes, float scale_x, float scale_y, __global uchar * map,
+    int map_w)
+{
+  const int ox = get_global_id (0);
+  const int oy = get_global_id (1);
+  int x0, x1, y0, y1, best = 0;
+  float fx, fy, best_v = 0.0f;
+
+  half_pixel (ox, lw, scale_x, &x0, &x1, &fx);
+  half_pixel (oy, lh, scale_y, &y0, &y1, &fy);
+  __global const float *p00 = logits + ((size_t) y0 * lw + x0) * cp;
+  __global const float *p01 = logits + ((size_t) y0 * lw + x1) * cp;
+  __global const float *p10 = logits + ((size_t) y1 * lw + x0) * cp;
+  __global const float *p11 = logits + ((size_t) y1 * lw + x1) * cp;
+  for (int k = 0; k < n_classes; k++) {
+    const float top = (1.0f - fx) * p00[k] + fx * p01[k];
+    const float bot = (1.0f - fx) * p10[k] + fx * p11[k];
+    const float v = (1.0f - fy) * top + fy * bot;
+    if (k == 0 || v > best_v) {
+      best_v = v;
+      best = k;
+    }
+  }
+  map[(size_t) oy * map_w + ox] = (uchar) best;
+}

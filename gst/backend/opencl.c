@@ -1,0 +1,857 @@
+/* deeplabseg: OpenCL runtime (device, context, program cache shared by the
+ * whole process) and the OpenCL backend.
+ *
+ * The backend does all its work in prepare(): repack weights into the
+ * layouts kernels/conv.cl documents, plan activation memory (buffers are
+ * reused once a tensor is dead), create every kernel and set its arguments.
+ * run() then only enqueues the prepared steps: no allocation, no argument
+ * setting, no build.
+ *
+ * Activations live on the device as NHWC with channels padded to a
+ * multiple of 4; set_input() and get_output() convert from and to dense
+ * NHWC.
+ */
+#include "opencl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define DLS_CL_CHECK(call, what) \
+  if (!dls_cl_check ((call), (what), error)) goto fail
+
+/* Defined by kernels/embed.py in the generated kernels.c. */
+const char *dls_kernel_source (const char *name);
+
+/* ---- tuning table: the one source of truth for tile sizes ---- */
+
+typedef struct
+{
+  cl_device_type type;
+  int conv_tp;                  /* TP of conv1x1 / conv2d */
+  int conv_tco;                 /* TCO of conv1x1 / conv2d */
+  int dw_tp;                    /* TP of depthwise */
+} DlsTuning;
+
+static const DlsTuning tunings[] = {
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2},
+  {CL_DEVICE_TYPE_CPU, 4, 8, 4},
+};
+
+static const DlsTuning *
+tuning_for (cl_device_type type)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (tunings); i++)
+    if (type & tunings[i].type)
+      return &tunings[i];
+  return &tunings[G_N_ELEMENTS (tunings) - 1];
+}
+
+/* ---- errors ---- */
+
+gboolean
+dls_cl_check (cl_int status, const char *what, GError ** error)
+{
+  if (status == CL_SUCCESS)
+    return TRUE;
+  g_set_error (error, DLS_ERROR, DLS_ERROR_DEVICE,
+      "OpenCL error %d in %s", status, what);
+  return FALSE;
+}
+
+/* GDestroyNotify wrappers: clRelease* return cl_int. */
+static void
+release_program (gpointer p)
+{
+  clReleaseProgram (p);
+}
+
+static void
+release_mem (gpointer p)
+{
+  clReleaseMemObject (p);
+}
+
+/* ---- the shared runtime ---- */
+
+struct _DlsCl
+{
+  gint refcount;
+  char *selector;
+  char *device_name;
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_device_type type;
+  cl_context context;
+  GMutex lock;                  /* guards programs */
+  GHashTable *programs;         /* "file\noptions" -> cl_program */
+};
+
+static GMutex runtimes_lock;
+static GList *runtimes;         /* DlsCl*, one per device selector */
+
+static gboolean
+pick_device (const char *sel, cl_platform_id * out_platform,
+    cl_device_id * out_device, GError ** error)
+{
+  cl_platform_id platforms[16];
+  cl_uint n_platforms = 0;
+  cl_int st;
+  int want_p = -1, want_d = -1;
+  cl_device_type pass_types[2] = { CL_DEVICE_TYPE_GPU, CL_DEVICE_TYPE_CPU };
+  int n_passes = 2;
+
+  if (sel && *sel && g_strcmp0 (sel, "auto") != 0) {
+    if (g_ascii_strcasecmp (sel, "gpu") == 0) {
+      n_passes = 1;
+    } else if (g_ascii_strcasecmp (sel, "cpu") == 0) {
+      pass_types[0] = CL_DEVICE_TYPE_CPU;
+      n_passes = 1;
+    } else if (sscanf (sel, "%d:%d", &want_p, &want_d) != 2 || want_p < 0
+        || want_d < 0) {
+      g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+          "bad OpenCL device '%s': use auto, gpu, cpu or P:D", sel);
+      return FALSE;
+    }
+  }
+
+  st = clGetPlatformIDs (G_N_ELEMENTS (platforms), platforms, &n_platforms);
+  if (st != CL_SUCCESS || n_platforms == 0) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_NO_DEVICE,
+        "no OpenCL platform found (error %d): install an OpenCL driver "
+        "(e.g. pocl-opencl-icd) or check OCL_ICD_VENDORS", st);
+    return FALSE;
+  }
+
+  if (want_p >= 0) {
+    cl_device_id devs[16];
+    cl_uint n = 0;
+    if ((cl_uint) want_p < n_platforms
+        && clGetDeviceIDs (platforms[want_p], CL_DEVICE_TYPE_ALL,
+            G_N_ELEMENTS (devs), devs, &n) == CL_SUCCESS
+        && (cl_uint) want_d < n) {
+      *out_platform = platforms[want_p];
+      *out_device = devs[want_d];
+      return TRUE;
+    }
+  } else {
+    for (int pass = 0; pass < n_passes; pass++) {
+      for (cl_uint p = 0; p < n_platforms; p++) {
+        cl_device_id dev;
+        cl_uint n = 0;
+        if (clGetDeviceIDs (platforms[p], pass_types[pass], 1, &dev,
+                &n) == CL_SUCCESS && n > 0) {
+          *out_platform = platforms[p];
+          *out_device = dev;
+          return TRUE;
+        }
+      }
+    }
+  }
+  g_set_error (error, DLS_ERROR, DLS_ERROR_NO_DEVICE,
+      "no OpenCL device matches '%s' (%u platform(s) found)",
+      sel ? sel : "auto", n_platforms);
+  return FALSE;
+}
+
+static DlsCl *
+runtime_new (const char *selector, GError ** error)
+{
+  DlsCl *cl = g_new0 (DlsCl, 1);
+  char name[256] = "", pname[256] = "";
+  cl_int st;
+
+  cl->refcount = 1;
+  cl->selector = g_strdup (selector ? selector : "auto");
+  g_mutex_init (&cl->lock);
+  cl->programs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      release_program);
+  if (!pick_device (selector, &cl->platform, &cl->device, error))
+    goto fail;
+  clGetDeviceInfo (cl->device, CL_DEVICE_NAME, sizeof (name) - 1, name, NULL);
+  clGetPlatformInfo (cl->platform, CL_PLATFORM_NAME, sizeof (pname) - 1,
+      pname, NULL);
+  clGetDeviceInfo (cl->device, CL_DEVICE_TYPE, sizeof (cl->type), &cl->type,
+      NULL);
+  cl->device_name = g_strdup_printf ("%s: %s", pname, name);
+  cl->context = clCreateContext (NULL, 1, &cl->device, NULL, NULL, &st);
+  DLS_CL_CHECK (st, "clCreateContext");
+  return cl;
+
+fail:
+  dls_cl_release (cl);
+  return NULL;
+}
+
+static void
+runtime_free (DlsCl * cl)
+{
+  g_hash_table_unref (cl->programs);
+  if (cl->context)
+    clReleaseContext (cl->context);
+  g_mutex_clear (&cl->lock);
+  g_free (cl->selector);
+  g_free (cl->device_name);
+  g_free (cl);
+}
+
+DlsCl *
+dls_cl_acquire (const char *device, GError ** error)
+{
+  const char *sel = device && *device ? device : "auto";
+  DlsCl *cl = NULL;
+
+  g_mutex_lock (&runtimes_lock);
+  for (GList * l = runtimes; l; l = l->next) {
+    DlsCl *c = l->data;
+    if (g_strcmp0 (c->selector, sel) == 0) {
+      cl = c;
+      cl->refcount++;
+      break;
+    }
+  }
+  if (!cl) {
+    cl = runtime_new (sel, error);
+    if (cl)
+      runtimes = g_list_prepend (runtimes, cl);
+  }
+  g_mutex_unlock (&runtimes_lock);
+  return cl;
+}
+
+void
+dls_cl_release (DlsCl * cl)
+{
+  gboolean last;
+
+  if (!cl)
+    return;
+  g_mutex_lock (&runtimes_lock);
+  last = --cl->refcount == 0;
+  if (last)
+    runtimes = g_list_remove (runtimes, cl);
+  g_mutex_unlock (&runtimes_lock);
+  if (last)
+    runtime_free (cl);
+}
+
+const char *
+dls_cl_device_name (const DlsCl * cl)
+{
+  return cl->device_name;
+}
+
+cl_context
+dls_cl_context (const DlsCl * cl)
+{
+  return cl->context;
+}
+
+cl_device_id
+dls_cl_device (const DlsCl * cl)
+{
+  return cl->device;
+}
+
+/* The text of kernels/@file.cl: from $DEEPLABSEG_KERNEL_DIR when set (for
+ * kernel development without rebuilding), else the embedded copy. */
+static char *
+kernel_text (const char *file, GError ** error)
+{
+  const char *dir = g_getenv ("DEEPLABSEG_KERNEL_DIR");
+  const char *embedded;
+
+  if (dir && *dir) {
+    char *path = g_strdup_printf ("%s/%s.cl", dir, file);
+    char *text = NULL;
+    gboolean ok = g_file_get_contents (path, &text, NULL, error);
+    g_free (path);
+    return ok ? text : NULL;
+  }
+  embedded = dls_kernel_source (file);
+  if (!embedded) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_KERNEL_BUILD,
+        "no kernel file '%s.cl' is embedded", file);
+    return NULL;
+  }
+  return g_strdup (embedded);
+}
+
+static cl_program
+build_program (DlsCl * cl, const char *file, const char *options,
+    GError ** error)
+{
+  char *text = kernel_text (file, error);
+  const char *src = text;
+  char *opts;
+  cl_program prog;
+  cl_int st;
+
+  if (!text)
+    return NULL;
+  prog = clCreateProgramWithSource (cl->context, 1, &src, NULL, &st);
+  g_free (text);
+  if (!dls_cl_check (st, "clCreateProgramWithSource", error))
+    return NULL;
+  /* No fast-math: kernels are compared with the C reference. */
+  opts = g_strdup_printf ("-cl-std=CL1.2 %s", options ? options : "");
+  st = clBuildProgram (prog, 1, &cl->device, opts, NULL, NULL);
+  if (st != CL_SUCCESS) {
+    size_t len = 0;
+    char *log;
+    clGetProgramBuildInfo (prog, cl->device, CL_PROGRAM_BUILD_LOG, 0, NULL,
+        &len);
+    log = g_malloc0 (len + 1);
+    clGetProgramBuildInfo (prog, cl->device, CL_PROGRAM_BUILD_LOG, len, log,
+        NULL);
+    g_set_error (error, DLS_ERROR, DLS_ERROR_KERNEL_BUILD,
+        "building kernels/%s.cl with '%s' failed (error %d):\n%s", file,
+        opts, st, log);
+    g_free (log);
+    clReleaseProgram (prog);
+    prog = NULL;
+  }
+  g_free (opts);
+  return prog;
+}
+
+cl_kernel
+dls_cl_kernel (DlsCl * cl, const char *file, const char *options,
+    const char *kernel, GError ** error)
+{
+  char *key = g_strdup_printf ("%s\n%s", file, options ? options : "");
+  cl_program prog;
+  cl_kernel k = NULL;
+  cl_int st;
+
+  /* Held across the build so two instances never build the same program. */
+  g_mutex_lock (&cl->lock);
+  prog = g_hash_table_lookup (cl->programs, key);
+  if (!prog) {
+    prog = build_program (cl, file, options, error);
+    if (prog)
+      g_hash_table_insert (cl->programs, g_strdup (key), prog);
+  }
+  g_mutex_unlock (&cl->lock);
+  g_free (key);
+  if (!prog)
+    return NULL;
+  k = clCreateKernel (prog, kernel, &st);
+  if (st != CL_SUCCESS) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_KERNEL_BUILD,
+        "no kernel '%s' in kernels/%s.cl (error %d)", kernel, file, st);
+    return NULL;
+  }
+  return k;
+}
+
+/* ---- the backend ---- */
+
+typedef struct
+{
+  cl_kernel kernel;
+  cl_uint dims;
+  size_t global[3];
+} Step;
+
+typedef struct
+{
+  DlsBackend parent;
+  DlsCl *cl;
+  const DlsTuning *tuning;
+  cl_command_queue queue;
+  const DlsGraph *graph;
+  int n_tensors;
+  cl_mem *mem;                  /* per tensor id; shared by dead tensors */
+  int *cp;                      /* padded channel count per activation */
+  GPtrArray *buffers;           /* every distinct activation buffer */
+  GPtrArray *consts;            /* repacked weights and biases */
+  GArray *steps;                /* Step */
+  float *staging;               /* padded host copy for set_input/get_output */
+  gsize staging_len;
+} OclBackend;
+
+static int
+round_up (int v, int m)
+{
+  return (v + m - 1) / m * m;
+}
+
+static cl_mem
+make_const (OclBackend * b, const float *data, gsize n_floats,
+    GError ** error)
+{
+  cl_int st;
+  cl_mem m = clCreateBuffer (dls_cl_context (b->cl),
+      CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, n_floats * sizeof (float),
+      (void *) data, &st);
+  if (!dls_cl_check (st, "clCreateBuffer (weights)", error))
+    return NULL;
+  g_ptr_array_add (b->consts, m);
+  return m;
+}
+
+/* Bias padded to @n floats (zeros beyond the real channels). */
+static cl_mem
+make_bias (OclBackend * b, const DlsNode * n, int co, int padded,
+    GError ** error)
+{
+  float *buf = g_new0 (float, padded);
+  cl_mem m;
+
+  if (n->n_inputs > 2 && n->inputs[2] >= 0)
+    memcpy (buf, dls_graph_tensor (b->graph, n->inputs[2])->data,
+        co * sizeof (float));
+  m = make_const (b, buf, padded, error);
+  g_free (buf);
+  return m;
+}
+
+/* OHWI -> [Cop/TCO][KH][KW][Cip][TCO], zero padded. */
+static cl_mem
+pack_conv_weights (OclBackend * b, const DlsTensor * wt, int cip, int cop_t,
+    int tco, GError ** error)
+{
+  const float *src = wt->data;
+  int co = wt->dims[0], kh = wt->dims[1], kw = wt->dims[2], ci = wt->dims[3];
+  gsize n = (gsize) cop_t * kh * kw * cip;
+  float *dst = g_new0 (float, n);
+  cl_mem m;
+
+  for (int o = 0; o < co; o++)
+    for (int y = 0; y < kh; y++)
+      for (int x = 0; x < kw; x++)
+        for (int i = 0; i < ci; i++)
+          dst[((((gsize) (o / tco) * kh + y) * kw + x) * cip + i) * tco
+              + o % tco] = src[(((gsize) o * kh + y) * kw + x) * ci + i];
+  m = make_const (b, dst, n, error);
+  g_free (dst);
+  return m;
+}
+
+/* {1,KH,KW,Co} -> [KH][KW][Cop], zero padded. */
+static cl_mem
+pack_dw_weights (OclBackend * b, const DlsTensor * wt, int cop,
+    GError ** error)
+{
+  const float *src = wt->data;
+  int kh = wt->dims[1], kw = wt->dims[2], co = wt->dims[3];
+  float *dst = g_new0 (float, (gsize) kh * kw * cop);
+  cl_mem m;
+
+  for (int k = 0; k < kh * kw; k++)
+    memcpy (dst + (gsize) k * cop, src + (gsize) k * co, co * sizeof (float));
+  m = make_const (b, dst, (gsize) kh * kw * cop, error);
+  g_free (dst);
+  return m;
+}
+
+/* Sets kernel arguments from a list of (size, pointer) pairs. */
+static gboolean
+set_args (cl_kernel k, GError ** error, int n, ...)
+{
+  va_list ap;
+  cl_int st = CL_SUCCESS;
+
+  va_start (ap, n);
+  for (int i = 0; i < n && st == CL_SUCCESS; i++) {
+    size_t size = va_arg (ap, size_t);
+    const void *ptr = va_arg (ap, const void *);
+    st = clSetKernelArg (k, i, size, ptr);
+  }
+  va_end (ap);
+  return dls_cl_check (st, "clSetKernelArg", error);
+}
+
+#define ARG(v) sizeof (v), (const void *) &(v)
+
+static void
+add_step (OclBackend * b, cl_kernel k, cl_uint dims, size_t g0, size_t g1,
+    size_t g2)
+{
+  Step s = { k, dims, {g0, g1, g2} };
+  g_array_append_val (b->steps, s);
+}
+
+static gboolean
+prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
+{
+  const DlsGraph *g = b->graph;
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, n->output);
+  const DlsTensor *wt = dls_graph_tensor (g, n->inputs[1]);
+  const DlsWindowParams *w = &n->p.win;
+  cl_mem src = b->mem[n->inputs[0]], dst = b->mem[n->output], wm, bm;
+  int cip = b->cp[n->inputs[0]], cop = b->cp[n->output];
+  int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
+  float lo = n->act_min, hi = n->act_max;
+  char opts[64];
+  cl_kernel k;
+
+  if (n->op == DLS_OP_DEPTHWISE_CONV2D) {
+    int tp = b->tuning->dw_tp, mult = w->depth_multiplier;
+    g_snprintf (opts, sizeof (opts), "-DTP=%d", tp);
+    if (!(wm = pack_dw_weights (b, wt, cop, error))
+        || !(bm = make_bias (b, n, out->dims[3], cop, error))
+        || !(k = dls_cl_kernel (b->cl, "conv", opts, "depthwise", error)))
+      return FALSE;
+    add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop / 4);
+    return set_args (k, error, 21, ARG (src), ARG (ih), ARG (iw), ARG (cip),
+        ARG (mult), ARG (wm), ARG (bm), ARG (dst), ARG (oh), ARG (ow),
+        ARG (cop), ARG (w->kernel_h), ARG (w->kernel_w), ARG (w->stride_h),
+        ARG (w->stride_w), ARG (w->dilation_h), ARG (w->dilation_w),
+        ARG (w->pad_top), ARG (w->pad_left), ARG (lo), ARG (hi));
+  } else {
+    int tp = b->tuning->conv_tp, tco = b->tuning->conv_tco;
+    int cop_t = round_up (out->dims[3], tco);
+    gboolean pointwise = w->kernel_h == 1 && w->kernel_w == 1
+        && w->stride_h == 1 && w->stride_w == 1 && w->pad_top == 0
+        && w->pad_left == 0 && oh == ih && ow == iw;
+
+    g_snprintf (opts, sizeof (opts), "-DTP=%d -DTCO=%d", tp, tco);
+    if (!(wm = pack_conv_weights (b, wt, cip, cop_t, tco, error))
+        || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
+        || !(k = dls_cl_kernel (b->cl, "conv", opts,
+                pointwise ? "conv1x1" : "conv2d", error)))
+      return FALSE;
+    if (pointwise) {
+      int n_pix = oh * ow;
+      add_step (b, k, 2, (n_pix + tp - 1) / tp, cop_t / tco, 1);
+      return set_args (k, error, 9, ARG (src), ARG (cip), ARG (n_pix),
+          ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi));
+    }
+    add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tco);
+    return set_args (k, error, 20, ARG (src), ARG (ih), ARG (iw), ARG (cip),
+        ARG (wm), ARG (bm), ARG (dst), ARG (oh), ARG (ow), ARG (cop),
+        ARG (w->kernel_h), ARG (w->kernel_w), ARG (w->stride_h),
+        ARG (w->stride_w), ARG (w->dilation_h), ARG (w->dilation_w),
+        ARG (w->pad_top), ARG (w->pad_left), ARG (lo), ARG (hi));
+  }
+}
+
+static gboolean
+prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
+{
+  const DlsGraph *g = b->graph;
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, n->output);
+  cl_mem src = b->mem[n->inputs[0]], dst = b->mem[n->output];
+  int cp = b->cp[n->output];
+  int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
+  float lo = n->act_min, hi = n->act_max;
+  cl_kernel k;
+
+  switch (n->op) {
+    case DLS_OP_CONV2D:
+    case DLS_OP_DEPTHWISE_CONV2D:
+      return prepare_conv (b, n, error);
+    case DLS_OP_ADD:{
+      cl_mem src2 = b->mem[n->inputs[1]];
+      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
+      return set_args (k, error, 5, ARG (src), ARG (src2), ARG (dst),
+          ARG (lo), ARG (hi));
+    }
+    case DLS_OP_AVERAGE_POOL2D:{
+      const DlsWindowParams *w = &n->p.win;
+      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "avgpool", error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 15, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
+          ARG (w->stride_h), ARG (w->stride_w), ARG (w->pad_top),
+          ARG (w->pad_left), ARG (lo), ARG (hi));
+    }
+    case DLS_OP_RESIZE_BILINEAR:{
+      int mode = n->p.resize.coord;
+      float sy, sx;
+      if (mode == DLS_RESIZE_ALIGN_CORNERS) {
+        sy = oh > 1 ? (float) (ih - 1) / (oh - 1) : 0.0f;
+        sx = ow > 1 ? (float) (iw - 1) / (ow - 1) : 0.0f;
+      } else {
+        sy = (float) ih / oh;
+        sx = (float) iw / ow;
+      }
+      /* The kernel's mode: 2 = half pixel, else s = d * scale. */
+      mode = mode == DLS_RESIZE_HALF_PIXEL ? 2 : 0;
+      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",
+                  error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (mode));
+    }
+    case DLS_OP_CONCAT:{
+      int axis = n->p.concat.axis, off = 0;
+      for (int i = 0; i < n->n_inputs; i++) {
+        const DlsTensor *t = dls_graph_tensor (g, n->inputs[i]);
+        cl_mem s = b->mem[n->inputs[i]];
+        int scp = b->cp[n->inputs[i]];
+        int oy = axis == 1 ? off : 0, ox = axis == 2 ? off : 0;
+        int oc = axis == 3 ? off : 0;
+        if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "copy_block",
+                    error)))
+          return FALSE;
+        add_step (b, k, 3, t->dims[2], t->dims[1], t->dims[3]);
+        if (!set_args (k, error, 8, ARG (s), ARG (scp), ARG (dst), ARG (ow),
+                ARG (cp), ARG (oy), ARG (ox), ARG (oc)))
+          return FALSE;
+        off += t->dims[axis];
+      }
+      return TRUE;
+    }
+    default:
+      g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+          "the OpenCL backend cannot run %s", dls_op_name (n->op));
+      return FALSE;
+  }
+}
+
+static gsize
+tensor_bytes (OclBackend * b, int id)
+{
+  const DlsTensor *t = dls_graph_tensor (b->graph, id);
+  return (gsize) t->dims[1] * t->dims[2] * b->cp[id] * sizeof (float);
+}
+
+/* Liveness over the node order: a tensor's buffer returns to the pool
+ * after its last reader; an output takes the smallest free buffer that
+ * fits, else a new one. Graph inputs and outputs are never reused. */
+static gboolean
+plan_memory (OclBackend * b, GError ** error)
+{
+  const DlsGraph *g = b->graph;
+  int *last_use = g_new (int, b->n_tensors);
+  gboolean *pinned = g_new0 (gboolean, b->n_tensors);
+  GPtrArray *free_list = g_ptr_array_new ();
+  GHashTable *sizes = g_hash_table_new (NULL, NULL);
+  gboolean ok = FALSE;
+
+  for (int t = 0; t < b->n_tensors; t++)
+    last_use[t] = -1;
+  for (guint i = 0; i < g->inputs->len; i++)
+    pinned[dls_graph_input (g, i)] = TRUE;
+  for (guint i = 0; i < g->outputs->len; i++)
+    pinned[dls_graph_output (g, i)] = TRUE;
+  for (int i = 0; i < dls_graph_n_nodes (g); i++) {
+    const DlsNode *n = dls_graph_node (g, i);
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0)
+        last_use[n->inputs[k]] = i;
+  }
+
+  for (int t = 0; t < b->n_tensors; t++) {
+    const DlsTensor *tt = dls_graph_tensor (g, t);
+    if (tt->kind == DLS_TENSOR_ACTIVATION && tt->n_dims == 4)
+      b->cp[t] = round_up (tt->dims[3], 4);
+  }
+
+#define NEW_BUFFER(id) G_STMT_START {                                       \
+    cl_int st_;                                                           \
+    gsize bytes_ = tensor_bytes (b, (id));                                \
+    cl_mem m_ = clCreateBuffer (dls_cl_context (b->cl), CL_MEM_READ_WRITE, \
+        bytes_, NULL, &st_);                                              \
+    if (!dls_cl_check (st_, "clCreateBuffer (activation)", error))        \
+      goto out;                                                           \
+    g_ptr_array_add (b->buffers, m_);                                     \
+    g_hash_table_insert (sizes, m_, GSIZE_TO_POINTER (bytes_));           \
+    b->mem[(id)] = m_;                                                    \
+  } G_STMT_END
+
+  for (guint i = 0; i < g->inputs->len; i++)
+    NEW_BUFFER (dls_graph_input (g, i));
+
+  for (int i = 0; i < dls_graph_n_nodes (g); i++) {
+    const DlsNode *n = dls_graph_node (g, i);
+    int o = n->output;
+    gsize need = tensor_bytes (b, o);
+    int best = -1;
+
+    if (!pinned[o]) {
+      for (guint f = 0; f < free_list->len; f++) {
+        gsize have = GPOINTER_TO_SIZE (g_hash_table_lookup (sizes,
+                g_ptr_array_index (free_list, f)));
+        if (have >= need && (best < 0 || have < GPOINTER_TO_SIZE
+                (g_hash_table_lookup (sizes,
+                        g_ptr_array_index (free_list, best)))))
+          best = f;
+      }
+    }
+    if (best >= 0)
+      b->mem[o] = g_ptr_array_steal_index (free_list, best);
+    else
+      NEW_BUFFER (o);
+    /* Inputs die after the output is placed, so they never alias it. */
+    for (int k = 0; k < n->n_inputs; k++) {
+      int t = n->inputs[k];
+      if (t >= 0 && last_use[t] == i && !pinned[t]
+          && dls_graph_tensor (g, t)->kind == DLS_TENSOR_ACTIVATION
+          && !g_ptr_array_find (free_list, b->mem[t], NULL))
+        g_ptr_array_add (free_list, b->mem[t]);
+    }
+  }
+#undef NEW_BUFFER
+  ok = TRUE;
+out:
+  g_free (last_use);
+  g_free (pinned);
+  g_ptr_array_unref (free_list);
+  g_hash_table_unref (sizes);
+  return ok;
+}
+
+static gboolean
+ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
+{
+  OclBackend *b = (OclBackend *) be;
+  gsize staging = 0;
+
+  b->graph = g;
+  b->n_tensors = (int) g->tensors->len;
+  b->mem = g_new0 (cl_mem, b->n_tensors);
+  b->cp = g_new0 (int, b->n_tensors);
+  if (!plan_memory (b, error))
+    return FALSE;
+
+  /* Padded lanes must hold finite values (0 * NaN would leak into real
+   * channels), and fresh buffers hold anything: zero them once. */
+  for (guint i = 0; i < b->buffers->len; i++) {
+    cl_mem m = g_ptr_array_index (b->buffers, i);
+    size_t size;
+    float zero = 0.0f;
+    clGetMemObjectInfo (m, CL_MEM_SIZE, sizeof (size), &size, NULL);
+    if (!dls_cl_check (clEnqueueFillBuffer (b->queue, m, &zero,
+                sizeof (zero), 0, size, 0, NULL, NULL), "clEnqueueFillBuffer",
+            error))
+      return FALSE;
+  }
+
+  for (int i = 0; i < dls_graph_n_nodes (g); i++)
+    if (!prepare_node (b, dls_graph_node (g, i), error))
+      return FALSE;
+
+  for (guint i = 0; i < g->inputs->len; i++)
+    staging = MAX (staging, tensor_bytes (b, dls_graph_input (g, i)));
+  for (guint i = 0; i < g->outputs->len; i++)
+    staging = MAX (staging, tensor_bytes (b, dls_graph_output (g, i)));
+  b->staging = g_malloc (staging);
+  b->staging_len = staging;
+  return dls_cl_check (clFinish (b->queue), "clFinish", error);
+}
+
+static gboolean
+ocl_set_input (DlsBackend * be, int index, const float *data,
+    GError ** error)
+{
+  OclBackend *b = (OclBackend *) be;
+  int id = dls_graph_input (b->graph, index);
+  const DlsTensor *t = dls_graph_tensor (b->graph, id);
+  int c = t->dims[3], cp = b->cp[id];
+  gsize pixels = (gsize) t->dims[1] * t->dims[2];
+
+  memset (b->staging, 0, tensor_bytes (b, id));
+  for (gsize p = 0; p < pixels; p++)
+    memcpy (b->staging + p * cp, data + p * c, c * sizeof (float));
+  return dls_cl_check (clEnqueueWriteBuffer (b->queue, b->mem[id], CL_TRUE,
+          0, tensor_bytes (b, id), b->staging, 0, NULL, NULL),
+      "clEnqueueWriteBuffer", error);
+}
+
+static gboolean
+ocl_run (DlsBackend * be, GError ** error)
+{
+  OclBackend *b = (OclBackend *) be;
+
+  for (guint i = 0; i < b->steps->len; i++) {
+    const Step *s = &g_array_index (b->steps, Step, i);
+    if (!dls_cl_check (clEnqueueNDRangeKernel (b->queue, s->kernel, s->dims,
+                NULL, s->global, NULL, 0, NULL, NULL),
+            "clEnqueueNDRangeKernel", error))
+      return FALSE;
+  }
+  return dls_cl_check (clFlush (b->queue), "clFlush", error);
+}
+
+static gboolean
+ocl_get_output (DlsBackend * be, int index, float *data, GError ** error)
+{
+  OclBackend *b = (OclBackend *) be;
+  int id = dls_graph_output (b->graph, index);
+  const DlsTensor *t = dls_graph_tensor (b->graph, id);
+  int c = t->dims[3], cp = b->cp[id];
+  gsize pixels = (gsize) t->dims[1] * t->dims[2];
+
+  if (!dls_cl_check (clEnqueueReadBuffer (b->queue, b->mem[id], CL_TRUE, 0,
+              tensor_bytes (b, id), b->staging, 0, NULL, NULL),
+          "clEnqueueReadBuffer", error))
+    return FALSE;
+  for (gsize p = 0; p < pixels; p++)
+    memcpy (data + p * c, b->staging + p * cp, c * sizeof (float));
+  return TRUE;
+}
+
+static void
+ocl_free (DlsBackend * be)
+{
+  OclBackend *b = (OclBackend *) be;
+
+  if (b->queue)
+    clFinish (b->queue);
+  if (b->steps) {
+    for (guint i = 0; i < b->steps->len; i++)
+      clReleaseKernel (g_array_index (b->steps, Step, i).kernel);
+    g_array_unref (b->steps);
+  }
+  g_ptr_array_unref (b->buffers);
+  g_ptr_array_unref (b->consts);
+  if (b->queue)
+    clReleaseCommandQueue (b->queue);
+  dls_cl_release (b->cl);
+  g_free (b->mem);
+  g_free (b->cp);
+  g_free (b->staging);
+  g_free (b);
+}
+
+static const DlsBackendVTable ocl_vtable = {
+  "opencl", ocl_prepare, ocl_set_input, ocl_run, ocl_get_output, ocl_free,
+};
+
+DlsBackend *
+dls_backend_opencl_new (DlsCl * cl, GError ** error)
+{
+  OclBackend *b = g_new0 (OclBackend, 1);
+  cl_int st;
+
+  b->parent.vt = &ocl_vtable;
+  g_mutex_lock (&runtimes_lock);
+  cl->refcount++;
+  g_mutex_unlock (&runtimes_lock);
+  b->cl = cl;
+  b->tuning = tuning_for (cl->type);
+  b->buffers = g_ptr_array_new_with_free_func (release_mem);
+  b->consts = g_ptr_array_new_with_free_func (release_mem);
+  b->steps = g_array_new (FALSE, FALSE, sizeof (Step));
+  b->queue = clCreateCommandQueue (cl->context, cl->device, 0, &st);
+  if (!dls_cl_check (st, "clCreateCommandQueue", error)) {
+    ocl_free (&b->parent);
+    return NULL;
+  }
+  return &b->parent;
+}
+
+cl_mem
+dls_backend_opencl_tensor (DlsBackend * be, int tensor_id, int *c_stride)
+{
+  OclBackend *b = (OclBackend *) be;
+
+  if (c_stride)
+    *c_stride = b->cp[tensor_id];
+  return b->mem[tensor_id];
+}
+
+cl_command_queue
+dls_backend_opencl_queue (DlsBackend * be)
+{
+  return ((OclBackend *) be)->queue;
+}

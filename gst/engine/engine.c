@@ -1,0 +1,368 @@
+/* deeplabseg: the engine -- model + backend + the image steps around it.
+ *
+ * OpenCL path, one frame (all on one in-order queue, one wait at the end):
+ *   upload frame planes -> preprocess (kernels/image.cl) into the graph's
+ *   input buffer -> graph steps -> upsample_argmax into the map buffer ->
+ *   blocking read of the class map.
+ * Reference path: the same with gst/engine/image.c and the C backend.
+ */
+#include "engine.h"
+
+#include <string.h>
+#include "../backend/opencl.h"
+#include "../model/model.h"
+
+struct _DlsEngine
+{
+  DlsBackendKind kind;
+  DlsGraph *graph;
+  DlsBackend *backend;
+  DlsCl *cl;
+  char *device_name;
+  int in_w, in_h, n_classes;
+  float mean, std;
+
+  /* Frame geometry from dls_engine_set_frame(). */
+  DlsPixelFormat format;
+  int fw, fh;
+
+  /* OpenCL image steps. */
+  cl_command_queue queue;       /* the backend's */
+  cl_kernel k_pre, k_up;
+  cl_mem frame_mem;
+  gsize frame_cap;
+  cl_mem map_mem;
+
+  /* Reference path scratch (allocated once). */
+  float *input, *logits;
+};
+
+void
+dls_engine_options_init (DlsEngineOptions * opts)
+{
+  memset (opts, 0, sizeof (*opts));
+  opts->backend = DLS_BACKEND_OPENCL;
+  opts->input_mean = DLS_DEFAULT_INPUT_MEAN;
+  opts->input_std = DLS_DEFAULT_INPUT_STD;
+}
+
+/* The element needs one RGB input and one logits output of the same size. */
+static gboolean
+check_model_io (DlsEngine * e, const char *path, GError ** error)
+{
+  const DlsGraph *g = e->graph;
+  const DlsTensor *in, *out;
+
+  if (g->inputs->len != 1 || g->outputs->len != 1) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+        "model '%s' has %u inputs and %u outputs; a segmentation model "
+        "with one image input and one logits output is needed", path,
+        g->inputs->len, g->outputs->len);
+    return FALSE;
+  }
+  in = dls_graph_tensor (g, dls_graph_input (g, 0));
+  out = dls_graph_tensor (g, dls_graph_output (g, 0));
+  if (in->dims[3] != 3) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+        "model '%s' input '%s' has %d channels, expected 3 (RGB)", path,
+        in->name, in->dims[3]);
+    return FALSE;
+  }
+  if (out->dims[3] < 1 || out->dims[3] > 256) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+        "model '%s' output '%s' has %d classes, 1..256 supported", path,
+        out->name, out->dims[3]);
+    return FALSE;
+  }
+  e->in_h = in->dims[1];
+  e->in_w = in->dims[2];
+  e->n_classes = out->dims[3];
+  return TRUE;
+}
+
+DlsEngine *
+dls_engine_new (const char *model_path, const DlsEngineOptions * opts,
+    GError ** error)
+{
+  DlsEngineOptions defaults;
+  DlsEngine *e;
+
+  if (!opts) {
+    dls_engine_options_init (&defaults);
+    opts = &defaults;
+  }
+  if (!(opts->input_std > 0.0f)) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "input-std must be positive");
+    return NULL;
+  }
+  e = g_new0 (DlsEngine, 1);
+  e->kind = opts->backend;
+  e->mean = opts->input_mean;
+  e->std = opts->input_std;
+  e->format = DLS_PIXEL_COUNT;
+
+  if (!(e->graph = dls_model_load (model_path, error))
+      || !check_model_io (e, model_path, error))
+    goto fail;
+
+  if (e->kind == DLS_BACKEND_REF) {
+    e->backend = dls_backend_ref_new ();
+    e->device_name = g_strdup ("C reference");
+    e->input = g_new (float, (gsize) e->in_w * e->in_h * 3);
+    e->logits = g_new (float, (gsize) e->in_w * e->in_h * e->n_classes);
+  } else {
+    if (!(e->cl = dls_cl_acquire (opts->device, error))
+        || !(e->backend = dls_backend_opencl_new (e->cl, error)))
+      goto fail;
+    e->device_name = g_strdup (dls_cl_device_name (e->cl));
+    e->queue = dls_backend_opencl_queue (e->backend);
+    if (!(e->k_pre = dls_cl_kernel (e->cl, "image",
+                "-cl-fp32-correctly-rounded-divide-sqrt", "preprocess",
+                error))
+        || !(e->k_up = dls_cl_kernel (e->cl, "image",
+                "-cl-fp32-correctly-rounded-divide-sqrt", "upsample_argmax",
+                error)))
+      goto fail;
+  }
+  if (!dls_backend_prepare (e->backend, e->graph, error))
+    goto fail;
+  return e;
+
+fail:
+  dls_engine_free (e);
+  return NULL;
+}
+
+static void
+release_frame_buffers (DlsEngine * e)
+{
+  if (e->frame_mem)
+    clReleaseMemObject (e->frame_mem);
+  if (e->map_mem)
+    clReleaseMemObject (e->map_mem);
+  e->frame_mem = e->map_mem = NULL;
+  e->frame_cap = 0;
+}
+
+void
+dls_engine_free (DlsEngine * e)
+{
+  if (!e)
+    return;
+  if (e->queue)
+    clFinish (e->queue);
+  release_frame_buffers (e);
+  if (e->k_pre)
+    clReleaseKernel (e->k_pre);
+  if (e->k_up)
+    clReleaseKernel (e->k_up);
+  dls_backend_free (e->backend);
+  dls_cl_release (e->cl);
+  dls_graph_free (e->graph);
+  g_free (e->device_name);
+  g_free (e->input);
+  g_free (e->logits);
+  g_free (e);
+}
+
+int
+dls_engine_n_classes (const DlsEngine * e)
+{
+  return e->n_classes;
+}
+
+void
+dls_engine_input_size (const DlsEngine * e, int *width, int *height)
+{
+  if (width)
+    *width = e->in_w;
+  if (height)
+    *height = e->in_h;
+}
+
+const char *
+dls_engine_device_name (const DlsEngine * e)
+{
+  return e->device_name;
+}
+
+gboolean
+dls_engine_set_frame (DlsEngine * e, DlsPixelFormat format, int width,
+    int height, GError ** error)
+{
+  cl_int st;
+
+  if ((guint) format >= DLS_PIXEL_COUNT || width < 1 || height < 1
+      || width > 16384 || height > 16384) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "unsupported frame %dx%d (format %d)", width, height, format);
+    return FALSE;
+  }
+  if (format == e->format && width == e->fw && height == e->fh)
+    return TRUE;
+  e->format = format;
+  e->fw = width;
+  e->fh = height;
+  if (e->kind == DLS_BACKEND_REF)
+    return TRUE;
+
+  release_frame_buffers (e);
+  e->map_mem = clCreateBuffer (dls_cl_context (e->cl), CL_MEM_WRITE_ONLY,
+      (gsize) width * height, NULL, &st);
+  return dls_cl_check (st, "clCreateBuffer (class map)", error);
+}
+
+/* Total bytes of the frame's planes, and each plane's offset in the
+ * upload buffer. */
+static gsize
+frame_layout (const DlsImage * f, int offsets[3], gsize sizes[3])
+{
+  gsize total = 0;
+
+  for (int p = 0; p < 3; p++) {
+    sizes[p] = dls_image_plane_size (f->format, p, f->height, f->strides[p]);
+    offsets[p] = (int) total;
+    total += sizes[p];
+  }
+  return total;
+}
+
+static gboolean
+process_opencl (DlsEngine * e, const DlsImage * f, guint8 * map,
+    int map_stride, GError ** error)
+{
+  int out_id = dls_graph_output (e->graph, 0);
+  int in_id = dls_graph_input (e->graph, 0);
+  int cp, in_cp, kind, bpp = 1, ro = 0, go = 0, bo = 0, off[3];
+  gsize sizes[3], total = frame_layout (f, off, sizes);
+  cl_mem logits = dls_backend_opencl_tensor (e->backend, out_id, &cp);
+  cl_mem input = dls_backend_opencl_tensor (e->backend, in_id, &in_cp);
+  float sx = (float) f->width / (float) e->in_w;
+  float sy = (float) f->height / (float) e->in_h;
+  float ux = (float) e->in_w / (float) f->width;
+  float uy = (float) e->in_h / (float) f->height;
+  size_t pre_global[2] = { e->in_w, e->in_h };
+  size_t up_global[2] = { f->width, f->height };
+  size_t origin[3] = { 0, 0, 0 };
+  size_t region[3] = { f->width, f->height, 1 };
+  cl_int st = CL_SUCCESS;
+
+  if (total > G_MAXINT32) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "frame too large");
+    return FALSE;
+  }
+  /* Strides are only known with the first frame: the upload buffer grows
+   * then (and if a later frame has larger strides), never per frame. */
+  if (total > e->frame_cap) {
+    if (e->frame_mem)
+      clReleaseMemObject (e->frame_mem);
+    e->frame_mem = clCreateBuffer (dls_cl_context (e->cl), CL_MEM_READ_ONLY,
+        total, NULL, &st);
+    if (!dls_cl_check (st, "clCreateBuffer (frame)", error)) {
+      e->frame_mem = NULL;
+      e->frame_cap = 0;
+      return FALSE;
+    }
+    e->frame_cap = total;
+  }
+  for (int p = 0; p < 3 && st == CL_SUCCESS; p++)
+    if (sizes[p])
+      st = clEnqueueWriteBuffer (e->queue, e->frame_mem, CL_FALSE, off[p],
+          sizes[p], f->planes[p], 0, NULL, NULL);
+  if (!dls_cl_check (st, "clEnqueueWriteBuffer (frame)", error))
+    return FALSE;
+
+  if (dls_pixel_format_packed (f->format, &bpp, &ro, &go, &bo))
+    kind = 0;
+  else
+    kind = f->format == DLS_PIXEL_I420 ? 1 : 2;
+
+#define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
+  SET (e->k_pre, 0, e->frame_mem);
+  SET (e->k_pre, 1, kind);
+  SET (e->k_pre, 2, bpp);
+  SET (e->k_pre, 3, ro);
+  SET (e->k_pre, 4, go);
+  SET (e->k_pre, 5, bo);
+  SET (e->k_pre, 6, off[0]);
+  SET (e->k_pre, 7, f->strides[0]);
+  SET (e->k_pre, 8, off[1]);
+  SET (e->k_pre, 9, f->strides[1]);
+  SET (e->k_pre, 10, off[2]);
+  SET (e->k_pre, 11, f->strides[2]);
+  SET (e->k_pre, 12, f->width);
+  SET (e->k_pre, 13, f->height);
+  SET (e->k_pre, 14, sx);
+  SET (e->k_pre, 15, sy);
+  SET (e->k_pre, 16, f->yuv.y_offset);
+  SET (e->k_pre, 17, f->yuv.y_scale);
+  SET (e->k_pre, 18, f->yuv.rv);
+  SET (e->k_pre, 19, f->yuv.gu);
+  SET (e->k_pre, 20, f->yuv.gv);
+  SET (e->k_pre, 21, f->yuv.bu);
+  SET (e->k_pre, 22, input);
+  SET (e->k_pre, 23, e->in_w);
+  SET (e->k_pre, 24, e->mean);
+  SET (e->k_pre, 25, e->std);
+
+  SET (e->k_up, 0, logits);
+  SET (e->k_up, 1, e->in_w);
+  SET (e->k_up, 2, e->in_h);
+  SET (e->k_up, 3, cp);
+  SET (e->k_up, 4, e->n_classes);
+  SET (e->k_up, 5, ux);
+  SET (e->k_up, 6, uy);
+  SET (e->k_up, 7, e->map_mem);
+  SET (e->k_up, 8, f->width);
+#undef SET
+  if (!dls_cl_check (st, "clSetKernelArg (image kernels)", error)
+      || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_pre, 2, NULL,
+              pre_global, NULL, 0, NULL, NULL), "preprocess", error)
+      || !dls_backend_run (e->backend, error)
+      || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_up, 2, NULL,
+              up_global, NULL, 0, NULL, NULL), "upsample_argmax", error))
+    return FALSE;
+  return dls_cl_check (clEnqueueReadBufferRect (e->queue, e->map_mem, CL_TRUE,
+          origin, origin, region, f->width, 0, map_stride, 0, map, 0, NULL,
+          NULL), "clEnqueueReadBufferRect (class map)", error);
+}
+
+gboolean
+dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
+    int map_stride, GError ** error)
+{
+  if (frame->format != e->format || frame->width != e->fw
+      || frame->height != e->fh || map_stride < frame->width) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "frame %dx%d (format %d) does not match dls_engine_set_frame()",
+        frame->width, frame->height, frame->format);
+    return FALSE;
+  }
+  if (e->kind == DLS_BACKEND_OPENCL)
+    return process_opencl (e, frame, map, map_stride, error);
+
+  dls_ref_preprocess (frame, e->in_w, e->in_h, e->mean, e->std, e->input);
+  if (!dls_backend_set_input (e->backend, 0, e->input, error)
+      || !dls_backend_run (e->backend, error)
+      || !dls_backend_get_output (e->backend, 0, e->logits, error))
+    return FALSE;
+  dls_ref_upsample_argmax (e->logits, e->in_w, e->in_h, e->n_classes,
+      frame->width, frame->height, map, map_stride);
+  return TRUE;
+}
+
+gboolean
+dls_engine_run_tensor (DlsEngine * e, const float *input, float *logits,
+    GError ** error)
+{
+  if (!dls_backend_set_input (e->backend, 0, input, error)
+      || !dls_backend_run (e->backend, error))
+    return FALSE;
+  if (logits)
+    return dls_backend_get_output (e->backend, 0, logits, error);
+  if (e->queue)
+    return dls_cl_check (clFinish (e->queue), "clFinish", error);
+  return TRUE;
+}
