@@ -1,0 +1,799 @@
+/* deeplabseg: semantic segmentation of video with DeepLab on OpenCL.
+ *
+ * SECTION:element-deeplabseg
+ * @title: deeplabseg
+ *
+ * Runs a DeepLab segmentation network on every frame through OpenCL and,
+ * by #GstDeeplabseg:mode, blends the class palette into the frame
+ * (overlay), attaches the class map as a #GstDeeplabsegMeta (meta), or
+ * outputs the class map itself as GRAY8 frames (mask).
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 v4l2src ! videoconvert ! deeplabseg model=deeplabv3.tflite ! videoconvert ! autovideosink
+ * ]| Live camera with the segmentation blended in.
+ * |[
+ * gst-launch-1.0 filesrc location=in.mp4 ! decodebin ! videoconvert ! deeplabseg ! x264enc ! mp4mux ! filesink location=out.mp4
+ * ]| Segments a file with the default model and writes the overlay.
+ * |[
+ * gst-launch-1.0 filesrc location=im.png ! pngdec ! videoconvert ! deeplabseg mode=mask ! pngenc ! filesink location=map.png
+ * ]| Writes the class map of an image (pixel value = class id).
+ *
+ * The model is loaded and the OpenCL kernels are built in start(); the
+ * per-frame buffers are sized in set_info(); a frame only runs them.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstdeeplabseg.h"
+
+#include <string.h>
+#include "engine/engine.h"
+#include "meta/gstdeeplabsegmeta.h"
+#include "overlay/overlay.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_deeplabseg_debug);
+#define GST_CAT_DEFAULT gst_deeplabseg_debug
+
+#define DEFAULT_PROP_MODEL NULL
+#define DEFAULT_PROP_LABELS NULL
+#define DEFAULT_PROP_MODE GST_DEEPLABSEG_MODE_OVERLAY
+#define DEFAULT_PROP_ALPHA 0.5
+#define DEFAULT_PROP_DEVICE "auto"
+#define DEFAULT_PROP_INPUT_MEAN DLS_DEFAULT_INPUT_MEAN
+#define DEFAULT_PROP_INPUT_STD DLS_DEFAULT_INPUT_STD
+
+enum
+{
+  PROP_0,
+  PROP_MODEL,
+  PROP_LABELS,
+  PROP_MODE,
+  PROP_ALPHA,
+  PROP_DEVICE,
+  PROP_INPUT_MEAN,
+  PROP_INPUT_STD,
+};
+
+struct _GstDeeplabseg
+{
+  GstVideoFilter parent;
+
+  /* Properties (object lock). */
+  gchar *model;
+  gchar *labels_path;
+  GstDeeplabsegMode mode;
+  gdouble alpha;
+  gchar *device;
+  gfloat input_mean;
+  gfloat input_std;
+
+  /* From start() to stop(). */
+  DlsEngine *engine;
+  gchar **labels;
+
+  /* From set_info(). */
+  GstDeeplabsegMode active_mode;
+  DlsPixelFormat format;
+  DlsYuvMatrix yuv;
+  DlsOverlay *overlay;
+  DlsPalette palette;
+  guint8 *map;                  /* width x height class map (overlay) */
+  GstBufferPool *mask_pool;     /* GRAY8 masks for the meta */
+};
+
+#define FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, NV12 }"
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (FORMATS)));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (FORMATS) ";"
+        GST_VIDEO_CAPS_MAKE ("GRAY8")));
+
+/* PASCAL VOC class names, used when a 21-class model has no labels file. */
+static const gchar *const voc_labels[] = {
+  "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus",
+  "car", "cat", "chair", "cow", "diningtable", "dog", "horse", "motorbike",
+  "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor", NULL
+};
+
+GType
+gst_deeplabseg_mode_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+    {GST_DEEPLABSEG_MODE_OVERLAY, "Blend the class palette into the frame",
+        "overlay"},
+    {GST_DEEPLABSEG_MODE_META, "Attach the class map as a meta, frame "
+          "untouched", "meta"},
+    {GST_DEEPLABSEG_MODE_MASK, "Output the class map as GRAY8 (pixel = "
+          "class id)", "mask"},
+    {0, NULL, NULL}
+  };
+
+  if (g_once_init_enter (&id))
+    g_once_init_leave (&id, g_enum_register_static ("GstDeeplabsegMode",
+            values));
+  return id;
+}
+
+#define gst_deeplabseg_parent_class parent_class
+G_DEFINE_TYPE (GstDeeplabseg, gst_deeplabseg, GST_TYPE_VIDEO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE (deeplabseg, "deeplabseg", GST_RANK_NONE,
+    GST_TYPE_DEEPLABSEG);
+
+/* ---- properties ---- */
+
+static void
+gst_deeplabseg_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (object);
+  gboolean reconfigure = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_free (self->model);
+      self->model = g_value_dup_string (value);
+      break;
+    case PROP_LABELS:
+      g_free (self->labels_path);
+      self->labels_path = g_value_dup_string (value);
+      break;
+    case PROP_MODE:{
+      GstDeeplabsegMode mode = g_value_get_enum (value);
+      /* Into or out of mask mode the output caps change. */
+      reconfigure = (mode == GST_DEEPLABSEG_MODE_MASK)
+          != (self->mode == GST_DEEPLABSEG_MODE_MASK);
+      self->mode = mode;
+      break;
+    }
+    case PROP_ALPHA:
+      self->alpha = g_value_get_double (value);
+      break;
+    case PROP_DEVICE:
+      g_free (self->device);
+      self->device = g_value_dup_string (value);
+      break;
+    case PROP_INPUT_MEAN:
+      self->input_mean = g_value_get_float (value);
+      break;
+    case PROP_INPUT_STD:
+      self->input_std = g_value_get_float (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (reconfigure)
+    gst_base_transform_reconfigure_src (GST_BASE_TRANSFORM (self));
+}
+
+static void
+gst_deeplabseg_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, self->model);
+      break;
+    case PROP_LABELS:
+      g_value_set_string (value, self->labels_path);
+      break;
+    case PROP_MODE:
+      g_value_set_enum (value, self->mode);
+      break;
+    case PROP_ALPHA:
+      g_value_set_double (value, self->alpha);
+      break;
+    case PROP_DEVICE:
+      g_value_set_string (value, self->device);
+      break;
+    case PROP_INPUT_MEAN:
+      g_value_set_float (value, self->input_mean);
+      break;
+    case PROP_INPUT_STD:
+      g_value_set_float (value, self->input_std);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ---- start / stop ---- */
+
+/* The model: the property, else $DEEPLABSEG_MODEL, else the shared model
+ * beside the source checkout (for the demo and tests). */
+static gchar *
+resolve_model_path (GstDeeplabseg * self)
+{
+  const gchar *env = g_getenv ("DEEPLABSEG_MODEL");
+  gchar *path = NULL;
+
+  GST_OBJECT_LOCK (self);
+  if (self->model && *self->model)
+    path = g_strdup (self->model);
+  GST_OBJECT_UNLOCK (self);
+  if (!path && env && *env)
+    path = g_strdup (env);
+#ifdef DLS_DEFAULT_MODEL
+  if (!path && g_file_test (DLS_DEFAULT_MODEL, G_FILE_TEST_EXISTS))
+    path = g_strdup (DLS_DEFAULT_MODEL);
+#endif
+  return path;
+}
+
+/* Posts a DlsError as the GStreamer error a user can act on. */
+static void
+post_error (GstDeeplabseg * self, const GError * err, const gchar * what)
+{
+  GQuark domain = GST_LIBRARY_ERROR;
+  gint code = GST_LIBRARY_ERROR_FAILED;
+
+  if (err->domain == DLS_ERROR) {
+    switch (err->code) {
+      case DLS_ERROR_NOT_FOUND:
+        domain = GST_RESOURCE_ERROR;
+        code = GST_RESOURCE_ERROR_NOT_FOUND;
+        break;
+      case DLS_ERROR_NOT_A_MODEL:
+      case DLS_ERROR_CORRUPT:
+      case DLS_ERROR_INVALID_GRAPH:
+        domain = GST_RESOURCE_ERROR;
+        code = GST_RESOURCE_ERROR_READ;
+        break;
+      case DLS_ERROR_UNSUPPORTED:
+      case DLS_ERROR_INVALID_ARGUMENT:
+        domain = GST_LIBRARY_ERROR;
+        code = GST_LIBRARY_ERROR_SETTINGS;
+        break;
+      case DLS_ERROR_NO_DEVICE:
+      case DLS_ERROR_KERNEL_BUILD:
+        domain = GST_LIBRARY_ERROR;
+        code = GST_LIBRARY_ERROR_INIT;
+        break;
+      default:
+        break;
+    }
+  }
+  gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR, domain,
+      code, g_strdup_printf ("%s: %s", what, err->message),
+      g_strdup_printf ("%s (%s:%d)", what, g_quark_to_string (err->domain),
+          err->code), __FILE__, GST_FUNCTION, __LINE__);
+}
+
+static gchar **
+load_labels (GstDeeplabseg * self, const gchar * path, int n_classes,
+    GError ** error)
+{
+  gchar *text = NULL;
+  gchar **lines, **labels;
+  int n = 0;
+
+  if (!path) {
+    if (n_classes == (int) G_N_ELEMENTS (voc_labels) - 1)
+      return g_strdupv ((gchar **) voc_labels);
+    labels = g_new0 (gchar *, n_classes + 1);
+    for (int i = 0; i < n_classes; i++)
+      labels[i] = g_strdup_printf ("class%d", i);
+    return labels;
+  }
+  if (!g_file_get_contents (path, &text, NULL, error)) {
+    (*error)->domain = DLS_ERROR;
+    (*error)->code = DLS_ERROR_NOT_FOUND;
+    return NULL;
+  }
+  lines = g_strsplit (text, "\n", -1);
+  g_free (text);
+  labels = g_new0 (gchar *, n_classes + 1);
+  for (gchar ** l = lines; *l && n < n_classes; l++) {
+    g_strstrip (*l);
+    if (**l)
+      labels[n++] = g_strdup (*l);
+  }
+  g_strfreev (lines);
+  if (n != n_classes)
+    GST_WARNING_OBJECT (self, "labels file '%s' names %d classes, the model "
+        "has %d", path, n, n_classes);
+  for (; n < n_classes; n++)
+    labels[n] = g_strdup_printf ("class%d", n);
+  return labels;
+}
+
+static gboolean
+gst_deeplabseg_start (GstBaseTransform * trans)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (trans);
+  DlsEngineOptions opts;
+  GError *err = NULL;
+  gchar *model = resolve_model_path (self);
+  gchar *labels_path, *device;
+
+  if (!model) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No model: set the 'model' property or DEEPLABSEG_MODEL."),
+        ("no model property, no DEEPLABSEG_MODEL, no default model"));
+    return FALSE;
+  }
+
+  dls_engine_options_init (&opts);
+  GST_OBJECT_LOCK (self);
+  device = g_strdup (self->device);
+  labels_path = g_strdup (self->labels_path);
+  opts.input_mean = self->input_mean;
+  opts.input_std = self->input_std;
+  GST_OBJECT_UNLOCK (self);
+  opts.device = device;
+
+  GST_INFO_OBJECT (self, "loading model %s on device %s", model, device);
+  self->engine = dls_engine_new (model, &opts, &err);
+  if (!self->engine) {
+    post_error (self, err, "Could not load the model");
+    goto fail;
+  }
+  GST_INFO_OBJECT (self, "model %s on %s", model,
+      dls_engine_device_name (self->engine));
+  self->labels = load_labels (self, labels_path && *labels_path ?
+      labels_path : NULL, dls_engine_n_classes (self->engine), &err);
+  if (!self->labels) {
+    post_error (self, err, "Could not read the labels");
+    goto fail;
+  }
+  g_free (model);
+  g_free (device);
+  g_free (labels_path);
+  return TRUE;
+
+fail:
+  g_clear_error (&err);
+  g_clear_pointer (&self->engine, dls_engine_free);
+  g_free (model);
+  g_free (device);
+  g_free (labels_path);
+  return FALSE;
+}
+
+static void
+clear_frame_state (GstDeeplabseg * self)
+{
+  g_clear_pointer (&self->overlay, dls_overlay_free);
+  g_clear_pointer (&self->map, g_free);
+  if (self->mask_pool) {
+    gst_buffer_pool_set_active (self->mask_pool, FALSE);
+    gst_clear_object (&self->mask_pool);
+  }
+}
+
+static gboolean
+gst_deeplabseg_stop (GstBaseTransform * trans)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (trans);
+
+  clear_frame_state (self);
+  g_clear_pointer (&self->engine, dls_engine_free);
+  g_clear_pointer (&self->labels, g_strfreev);
+  return TRUE;
+}
+
+/* ---- caps ---- */
+
+static GstCaps *
+gst_deeplabseg_transform_caps (GstBaseTransform * trans,
+    GstPadDirection direction, GstCaps * caps, GstCaps * filter)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (trans);
+  GstDeeplabsegMode mode;
+  GstCaps *ret;
+
+  GST_OBJECT_LOCK (self);
+  mode = self->mode;
+  GST_OBJECT_UNLOCK (self);
+
+  if (mode != GST_DEEPLABSEG_MODE_MASK) {
+    ret = gst_caps_copy (caps);
+    /* Never offer GRAY8 as an input for overlay/meta. */
+    if (direction == GST_PAD_SRC) {
+      GstCaps *tmpl = gst_static_pad_template_get_caps (&sink_template);
+      GstCaps *t = gst_caps_intersect (ret, tmpl);
+      gst_caps_unref (ret);
+      gst_caps_unref (tmpl);
+      ret = t;
+    }
+  } else {
+    const gchar *fmt_field = "format";
+    ret = gst_caps_new_empty ();
+    for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+      GstStructure *s = gst_structure_copy (gst_caps_get_structure (caps, i));
+      if (direction == GST_PAD_SINK) {
+        gst_structure_set (s, fmt_field, G_TYPE_STRING, "GRAY8", NULL);
+      } else {
+        GstCaps *tmpl = gst_static_pad_template_get_caps (&sink_template);
+        const GValue *formats = gst_structure_get_value
+            (gst_caps_get_structure (tmpl, 0), fmt_field);
+        gst_structure_set_value (s, fmt_field, formats);
+        gst_caps_unref (tmpl);
+      }
+      /* Colorimetry and chroma siting of the input do not apply to a map. */
+      gst_structure_remove_fields (s, "colorimetry", "chroma-site", NULL);
+      ret = gst_caps_merge_structure (ret, s);
+    }
+  }
+  if (filter) {
+    GstCaps *t = gst_caps_intersect_full (filter, ret,
+        GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (ret);
+    ret = t;
+  }
+  GST_DEBUG_OBJECT (self, "%s caps %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
+      direction == GST_PAD_SINK ? "sink" : "src", caps, ret);
+  return ret;
+}
+
+static DlsPixelFormat
+pixel_format (GstVideoFormat f)
+{
+  switch (f) {
+    case GST_VIDEO_FORMAT_RGB:
+      return DLS_PIXEL_RGB;
+    case GST_VIDEO_FORMAT_BGR:
+      return DLS_PIXEL_BGR;
+    case GST_VIDEO_FORMAT_RGBx:
+      return DLS_PIXEL_RGBX;
+    case GST_VIDEO_FORMAT_BGRx:
+      return DLS_PIXEL_BGRX;
+    case GST_VIDEO_FORMAT_xRGB:
+      return DLS_PIXEL_XRGB;
+    case GST_VIDEO_FORMAT_xBGR:
+      return DLS_PIXEL_XBGR;
+    case GST_VIDEO_FORMAT_RGBA:
+      return DLS_PIXEL_RGBA;
+    case GST_VIDEO_FORMAT_BGRA:
+      return DLS_PIXEL_BGRA;
+    case GST_VIDEO_FORMAT_ARGB:
+      return DLS_PIXEL_ARGB;
+    case GST_VIDEO_FORMAT_ABGR:
+      return DLS_PIXEL_ABGR;
+    case GST_VIDEO_FORMAT_I420:
+      return DLS_PIXEL_I420;
+    case GST_VIDEO_FORMAT_NV12:
+      return DLS_PIXEL_NV12;
+    default:
+      return DLS_PIXEL_COUNT;
+  }
+}
+
+static gboolean
+gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
+    GstVideoInfo * in_info, GstCaps * outcaps, GstVideoInfo * out_info)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (filter);
+  int w = GST_VIDEO_INFO_WIDTH (in_info), h = GST_VIDEO_INFO_HEIGHT (in_info);
+  gboolean mask_out = GST_VIDEO_INFO_FORMAT (out_info) == GST_VIDEO_FORMAT_GRAY8;
+  GError *err = NULL;
+  gdouble kr = 0.299, kb = 0.114;
+
+  clear_frame_state (self);
+  if (!self->engine)
+    return FALSE;
+
+  self->format = pixel_format (GST_VIDEO_INFO_FORMAT (in_info));
+  if (self->format == DLS_PIXEL_COUNT || w < 1 || h < 1) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
+        ("unsupported input %" GST_PTR_FORMAT, incaps));
+    return FALSE;
+  }
+  if (!gst_video_color_matrix_get_Kr_Kb (in_info->colorimetry.matrix, &kr,
+          &kb))
+    kr = 0.299, kb = 0.114;     /* RGB or unknown: BT.601 */
+  dls_yuv_matrix_init (&self->yuv, kr, kb,
+      in_info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255);
+
+  if (!dls_engine_set_frame (self->engine, self->format, w, h, &err)) {
+    post_error (self, err, "Could not prepare for the frame size");
+    g_clear_error (&err);
+    return FALSE;
+  }
+
+  GST_OBJECT_LOCK (self);
+  self->active_mode = mask_out ? GST_DEEPLABSEG_MODE_MASK : self->mode;
+  if (self->active_mode == GST_DEEPLABSEG_MODE_MASK && !mask_out)
+    self->active_mode = GST_DEEPLABSEG_MODE_OVERLAY;
+  GST_OBJECT_UNLOCK (self);
+
+  if (mask_out) {
+    gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), FALSE);
+    return TRUE;
+  }
+  gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
+
+  /* Overlay and meta both need: a map scratch, the blender, a mask pool;
+   * all created here so a mode change while playing needs no allocation. */
+  self->overlay = dls_overlay_new (in_info);
+  if (!self->overlay) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
+        ("no overlay blend for %s", gst_video_format_to_string
+            (GST_VIDEO_INFO_FORMAT (in_info))));
+    return FALSE;
+  }
+  dls_palette_init_voc (&self->palette);
+  self->map = g_malloc ((gsize) w * h);
+  {
+    GstVideoInfo mask_info;
+    GstCaps *mask_caps;
+    GstStructure *config;
+
+    gst_video_info_set_format (&mask_info, GST_VIDEO_FORMAT_GRAY8, w, h);
+    mask_caps = gst_video_info_to_caps (&mask_info);
+    self->mask_pool = gst_video_buffer_pool_new ();
+    config = gst_buffer_pool_get_config (self->mask_pool);
+    gst_buffer_pool_config_set_params (config, mask_caps,
+        GST_VIDEO_INFO_SIZE (&mask_info), 2, 0);
+    gst_buffer_pool_config_add_option (config,
+        GST_BUFFER_POOL_OPTION_VIDEO_META);
+    gst_caps_unref (mask_caps);
+    if (!gst_buffer_pool_set_config (self->mask_pool, config)
+        || !gst_buffer_pool_set_active (self->mask_pool, TRUE)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL),
+          ("could not set up the mask buffer pool"));
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* ---- per frame ---- */
+
+static gboolean
+run_engine (GstDeeplabseg * self, GstVideoFrame * frame, guint8 * map,
+    int map_stride)
+{
+  DlsImage img;
+  GError *err = NULL;
+
+  memset (&img, 0, sizeof (img));
+  img.format = self->format;
+  img.width = GST_VIDEO_FRAME_WIDTH (frame);
+  img.height = GST_VIDEO_FRAME_HEIGHT (frame);
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame) && p < 3; p++) {
+    img.planes[p] = GST_VIDEO_FRAME_PLANE_DATA (frame, p);
+    img.strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE (frame, p);
+  }
+  img.yuv = self->yuv;
+  if (!dls_engine_process (self->engine, &img, map, map_stride, &err)) {
+    post_error (self, err, "Segmentation failed");
+    g_clear_error (&err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static GstFlowReturn
+attach_meta (GstDeeplabseg * self, GstVideoFrame * frame)
+{
+  GstBuffer *mask = NULL;
+  GstVideoFrame mf;
+  GstVideoInfo mask_info;
+  gboolean ok;
+
+  gst_video_info_set_format (&mask_info, GST_VIDEO_FORMAT_GRAY8,
+      GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame));
+  if (gst_buffer_pool_acquire_buffer (self->mask_pool, &mask,
+          NULL) != GST_FLOW_OK)
+    return GST_FLOW_FLUSHING;
+  if (!gst_video_frame_map (&mf, &mask_info, mask, GST_MAP_WRITE)) {
+    gst_buffer_unref (mask);
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL), ("cannot map mask"));
+    return GST_FLOW_ERROR;
+  }
+  ok = run_engine (self, frame, GST_VIDEO_FRAME_PLANE_DATA (&mf, 0),
+      GST_VIDEO_FRAME_PLANE_STRIDE (&mf, 0));
+  gst_video_frame_unmap (&mf);
+  if (!ok) {
+    gst_buffer_unref (mask);
+    return GST_FLOW_ERROR;
+  }
+  gst_buffer_add_deeplabseg_meta (frame->buffer, mask,
+      dls_engine_n_classes (self->engine),
+      (const gchar * const *) self->labels);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_deeplabseg_transform_frame_ip (GstVideoFilter * filter,
+    GstVideoFrame * frame)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (filter);
+  GstDeeplabsegMode mode;
+  gdouble alpha;
+
+  GST_OBJECT_LOCK (self);
+  mode = self->mode;
+  alpha = self->alpha;
+  GST_OBJECT_UNLOCK (self);
+
+  if (mode == GST_DEEPLABSEG_MODE_META)
+    return attach_meta (self, frame);
+
+  /* Overlay (also while a switch to mask waits for renegotiation). */
+  if (!run_engine (self, frame, self->map, GST_VIDEO_FRAME_WIDTH (frame)))
+    return GST_FLOW_ERROR;
+  dls_overlay_blend (self->overlay, frame, self->map,
+      GST_VIDEO_FRAME_WIDTH (frame), &self->palette, alpha);
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_deeplabseg_transform_frame (GstVideoFilter * filter,
+    GstVideoFrame * in_frame, GstVideoFrame * out_frame)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (filter);
+
+  if (!run_engine (self, in_frame, GST_VIDEO_FRAME_PLANE_DATA (out_frame, 0),
+          GST_VIDEO_FRAME_PLANE_STRIDE (out_frame, 0)))
+    return GST_FLOW_ERROR;
+  return GST_FLOW_OK;
+}
+
+/* ---- class ---- */
+
+static void
+gst_deeplabseg_finalize (GObject * object)
+{
+  GstDeeplabseg *self = GST_DEEPLABSEG (object);
+
+  g_free (self->model);
+  g_free (self->labels_path);
+  g_free (self->device);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_deeplabseg_debug, "deeplabseg", 0,
+      "DeepLab segmentation");
+
+  gobject_class->set_property = gst_deeplabseg_set_property;
+  gobject_class->get_property = gst_deeplabseg_get_property;
+  gobject_class->finalize = gst_deeplabseg_finalize;
+
+  /**
+   * GstDeeplabseg:model:
+   *
+   * Path of the segmentation model (.tflite). When unset, the element uses
+   * $DEEPLABSEG_MODEL, else the shared DeepLabV3 model beside the source
+   * tree it was built from. Read when the element starts (READY->PAUSED).
+   */
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Path of the segmentation model (.tflite); default: "
+          "$DEEPLABSEG_MODEL, else the shared DeepLabV3 model",
+          DEFAULT_PROP_MODEL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstDeeplabseg:labels:
+   *
+   * Optional text file with one class name a line, in class-id order.
+   * Without it, 21-class models get the PASCAL VOC names, others
+   * "classN". The names go into the meta.
+   */
+  g_object_class_install_property (gobject_class, PROP_LABELS,
+      g_param_spec_string ("labels", "Labels",
+          "Text file with one class name a line (optional)",
+          DEFAULT_PROP_LABELS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstDeeplabseg:mode:
+   *
+   * What to do with the class map: blend it into the frame (overlay),
+   * attach it as a #GstDeeplabsegMeta (meta), or output it as GRAY8
+   * frames with pixel = class id (mask). Switching into or out of mask
+   * renegotiates the output caps.
+   */
+  g_object_class_install_property (gobject_class, PROP_MODE,
+      g_param_spec_enum ("mode", "Mode", "What to output",
+          GST_TYPE_DEEPLABSEG_MODE, DEFAULT_PROP_MODE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstDeeplabseg:alpha:
+   *
+   * Opacity of the palette in overlay mode: 0 leaves the frame as it is,
+   * 1 paints the class colour. Background (class 0) is never painted.
+   */
+  g_object_class_install_property (gobject_class, PROP_ALPHA,
+      g_param_spec_double ("alpha", "Alpha",
+          "Opacity of the overlay palette (0 = invisible, 1 = opaque)",
+          0.0, 1.0, DEFAULT_PROP_ALPHA,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING | GST_PARAM_CONTROLLABLE));
+
+  /**
+   * GstDeeplabseg:device:
+   *
+   * OpenCL device: "auto" (the first GPU, else the first CPU device),
+   * "gpu", "cpu", or "P:D" for device D of platform P (clinfo's order).
+   */
+  g_object_class_install_property (gobject_class, PROP_DEVICE,
+      g_param_spec_string ("device", "Device",
+          "OpenCL device: auto, gpu, cpu or P:D (platform:device index)",
+          DEFAULT_PROP_DEVICE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstDeeplabseg:input-mean:
+   *
+   * The network sees (v - input-mean) / input-std for each 0..255 RGB
+   * value v. The defaults (127.5, 127.5) map to [-1, 1], right for the
+   * DeepLabV3 TFLite models.
+   */
+  g_object_class_install_property (gobject_class, PROP_INPUT_MEAN,
+      g_param_spec_float ("input-mean", "Input mean",
+          "Subtracted from each 0..255 RGB value before the network",
+          -1000.0f, 1000.0f, DEFAULT_PROP_INPUT_MEAN,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstDeeplabseg:input-std:
+   *
+   * Divisor applied after #GstDeeplabseg:input-mean.
+   */
+  g_object_class_install_property (gobject_class, PROP_INPUT_STD,
+      g_param_spec_float ("input-std", "Input std",
+          "Divides each RGB value after the mean is subtracted",
+          1e-6f, 1e6f, DEFAULT_PROP_INPUT_STD,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  gst_element_class_set_static_metadata (element_class,
+      "DeepLab semantic segmentation", "Filter/Effect/Video/Analyzer",
+      "Segments video with a DeepLab network on OpenCL: overlay, meta or "
+      "class-map output", "deeplabseg developers");
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_deeplabseg_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_deeplabseg_stop);
+  trans_class->transform_caps =
+      GST_DEBUG_FUNCPTR (gst_deeplabseg_transform_caps);
+  filter_class->set_info = GST_DEBUG_FUNCPTR (gst_deeplabseg_set_info);
+  filter_class->transform_frame =
+      GST_DEBUG_FUNCPTR (gst_deeplabseg_transform_frame);
+  filter_class->transform_frame_ip =
+      GST_DEBUG_FUNCPTR (gst_deeplabseg_transform_frame_ip);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_DEEPLABSEG_MODE, 0);
+}
+
+static void
+gst_deeplabseg_init (GstDeeplabseg * self)
+{
+  self->mode = DEFAULT_PROP_MODE;
+  self->alpha = DEFAULT_PROP_ALPHA;
+  self->device = g_strdup (DEFAULT_PROP_DEVICE);
+  self->input_mean = DEFAULT_PROP_INPUT_MEAN;
+  self->input_std = DEFAULT_PROP_INPUT_STD;
+}
