@@ -30,6 +30,7 @@
 
 #include <string.h>
 #include "engine/engine.h"
+#include "frame.h"
 #include "meta/gstdeeplabsegmeta.h"
 #include "overlay/overlay.h"
 
@@ -74,9 +75,6 @@ struct _GstDeeplabseg
   gchar **labels;
 
   /* From set_info(). */
-  GstDeeplabsegMode active_mode;
-  DlsPixelFormat format;
-  DlsYuvMatrix yuv;
   DlsOverlay *overlay;
   DlsPalette palette;
   guint8 *map;                  /* width x height class map (overlay) */
@@ -440,39 +438,6 @@ gst_deeplabseg_transform_caps (GstBaseTransform * trans,
   return ret;
 }
 
-static DlsPixelFormat
-pixel_format (GstVideoFormat f)
-{
-  switch (f) {
-    case GST_VIDEO_FORMAT_RGB:
-      return DLS_PIXEL_RGB;
-    case GST_VIDEO_FORMAT_BGR:
-      return DLS_PIXEL_BGR;
-    case GST_VIDEO_FORMAT_RGBx:
-      return DLS_PIXEL_RGBX;
-    case GST_VIDEO_FORMAT_BGRx:
-      return DLS_PIXEL_BGRX;
-    case GST_VIDEO_FORMAT_xRGB:
-      return DLS_PIXEL_XRGB;
-    case GST_VIDEO_FORMAT_xBGR:
-      return DLS_PIXEL_XBGR;
-    case GST_VIDEO_FORMAT_RGBA:
-      return DLS_PIXEL_RGBA;
-    case GST_VIDEO_FORMAT_BGRA:
-      return DLS_PIXEL_BGRA;
-    case GST_VIDEO_FORMAT_ARGB:
-      return DLS_PIXEL_ARGB;
-    case GST_VIDEO_FORMAT_ABGR:
-      return DLS_PIXEL_ABGR;
-    case GST_VIDEO_FORMAT_I420:
-      return DLS_PIXEL_I420;
-    case GST_VIDEO_FORMAT_NV12:
-      return DLS_PIXEL_NV12;
-    default:
-      return DLS_PIXEL_COUNT;
-  }
-}
-
 static gboolean
 gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
     GstVideoInfo * in_info, GstCaps * outcaps, GstVideoInfo * out_info)
@@ -480,36 +445,24 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
   GstDeeplabseg *self = GST_DEEPLABSEG (filter);
   int w = GST_VIDEO_INFO_WIDTH (in_info), h = GST_VIDEO_INFO_HEIGHT (in_info);
   gboolean mask_out = GST_VIDEO_INFO_FORMAT (out_info) == GST_VIDEO_FORMAT_GRAY8;
+  DlsPixelFormat format;
   GError *err = NULL;
-  gdouble kr = 0.299, kb = 0.114;
 
   clear_frame_state (self);
   if (!self->engine)
     return FALSE;
 
-  self->format = pixel_format (GST_VIDEO_INFO_FORMAT (in_info));
-  if (self->format == DLS_PIXEL_COUNT || w < 1 || h < 1) {
+  format = dls_pixel_format_from_video (GST_VIDEO_INFO_FORMAT (in_info));
+  if (format == DLS_PIXEL_COUNT || w < 1 || h < 1) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
         ("unsupported input %" GST_PTR_FORMAT, incaps));
     return FALSE;
   }
-  if (!gst_video_color_matrix_get_Kr_Kb (in_info->colorimetry.matrix, &kr,
-          &kb))
-    kr = 0.299, kb = 0.114;     /* RGB or unknown: BT.601 */
-  dls_yuv_matrix_init (&self->yuv, kr, kb,
-      in_info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255);
-
-  if (!dls_engine_set_frame (self->engine, self->format, w, h, &err)) {
+  if (!dls_engine_set_frame (self->engine, format, w, h, &err)) {
     post_error (self, err, "Could not prepare for the frame size");
     g_clear_error (&err);
     return FALSE;
   }
-
-  GST_OBJECT_LOCK (self);
-  self->active_mode = mask_out ? GST_DEEPLABSEG_MODE_MASK : self->mode;
-  if (self->active_mode == GST_DEEPLABSEG_MODE_MASK && !mask_out)
-    self->active_mode = GST_DEEPLABSEG_MODE_OVERLAY;
-  GST_OBJECT_UNLOCK (self);
 
   if (mask_out) {
     gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), FALSE);
@@ -561,15 +514,7 @@ run_engine (GstDeeplabseg * self, GstVideoFrame * frame, guint8 * map,
   DlsImage img;
   GError *err = NULL;
 
-  memset (&img, 0, sizeof (img));
-  img.format = self->format;
-  img.width = GST_VIDEO_FRAME_WIDTH (frame);
-  img.height = GST_VIDEO_FRAME_HEIGHT (frame);
-  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame) && p < 3; p++) {
-    img.planes[p] = GST_VIDEO_FRAME_PLANE_DATA (frame, p);
-    img.strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE (frame, p);
-  }
-  img.yuv = self->yuv;
+  dls_image_from_frame (&img, frame);
   if (!dls_engine_process (self->engine, &img, map, map_stride, &err)) {
     post_error (self, err, "Segmentation failed");
     g_clear_error (&err);

@@ -19,7 +19,8 @@ struct _DlsEngine
   DlsBackend *backend;
   DlsCl *cl;
   char *device_name;
-  int in_w, in_h, n_classes;
+  int in_w, in_h;                /* network input */
+  int out_w, out_h, n_classes;  /* logits: upsampled to the frame */
   float mean, std;
 
   /* Frame geometry from dls_engine_set_frame(). */
@@ -37,6 +38,9 @@ struct _DlsEngine
   float *input, *logits;
 };
 
+static DlsEngine *engine_new (DlsGraph * graph, const char *what,
+    const DlsEngineOptions * opts, GError ** error);
+
 void
 dls_engine_options_init (DlsEngineOptions * opts)
 {
@@ -48,15 +52,15 @@ dls_engine_options_init (DlsEngineOptions * opts)
 
 /* The element needs one RGB input and one logits output of the same size. */
 static gboolean
-check_model_io (DlsEngine * e, const char *path, GError ** error)
+check_model_io (DlsEngine * e, const char *what, GError ** error)
 {
   const DlsGraph *g = e->graph;
   const DlsTensor *in, *out;
 
   if (g->inputs->len != 1 || g->outputs->len != 1) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
-        "model '%s' has %u inputs and %u outputs; a segmentation model "
-        "with one image input and one logits output is needed", path,
+        "model %s has %u inputs and %u outputs; a segmentation model "
+        "with one image input and one logits output is needed", what,
         g->inputs->len, g->outputs->len);
     return FALSE;
   }
@@ -64,24 +68,53 @@ check_model_io (DlsEngine * e, const char *path, GError ** error)
   out = dls_graph_tensor (g, dls_graph_output (g, 0));
   if (in->dims[3] != 3) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
-        "model '%s' input '%s' has %d channels, expected 3 (RGB)", path,
+        "model %s input '%s' has %d channels, expected 3 (RGB)", what,
         in->name, in->dims[3]);
     return FALSE;
   }
   if (out->dims[3] < 1 || out->dims[3] > 256) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
-        "model '%s' output '%s' has %d classes, 1..256 supported", path,
+        "model %s output '%s' has %d classes, 1..256 supported", what,
         out->name, out->dims[3]);
     return FALSE;
   }
   e->in_h = in->dims[1];
   e->in_w = in->dims[2];
+  e->out_h = out->dims[1];
+  e->out_w = out->dims[2];
   e->n_classes = out->dims[3];
   return TRUE;
 }
 
 DlsEngine *
 dls_engine_new (const char *model_path, const DlsEngineOptions * opts,
+    GError ** error)
+{
+  DlsGraph *g = dls_model_load (model_path, error);
+  DlsEngine *e;
+  char *what;
+
+  if (!g)
+    return NULL;
+  what = g_strdup_printf ("'%s'", model_path);
+  e = engine_new (g, what, opts, error);
+  g_free (what);
+  return e;
+}
+
+DlsEngine *
+dls_engine_new_from_graph (DlsGraph * graph, const DlsEngineOptions * opts,
+    GError ** error)
+{
+  if (!dls_graph_finalize (graph, error)) {
+    dls_graph_free (graph);
+    return NULL;
+  }
+  return engine_new (graph, "(built in code)", opts, error);
+}
+
+static DlsEngine *
+engine_new (DlsGraph * graph, const char *what, const DlsEngineOptions * opts,
     GError ** error)
 {
   DlsEngineOptions defaults;
@@ -91,26 +124,26 @@ dls_engine_new (const char *model_path, const DlsEngineOptions * opts,
     dls_engine_options_init (&defaults);
     opts = &defaults;
   }
+  e = g_new0 (DlsEngine, 1);
+  e->graph = graph;
   if (!(opts->input_std > 0.0f)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
         "input-std must be positive");
-    return NULL;
+    goto fail;
   }
-  e = g_new0 (DlsEngine, 1);
   e->kind = opts->backend;
   e->mean = opts->input_mean;
   e->std = opts->input_std;
   e->format = DLS_PIXEL_COUNT;
 
-  if (!(e->graph = dls_model_load (model_path, error))
-      || !check_model_io (e, model_path, error))
+  if (!check_model_io (e, what, error))
     goto fail;
 
   if (e->kind == DLS_BACKEND_REF) {
     e->backend = dls_backend_ref_new ();
     e->device_name = g_strdup ("C reference");
     e->input = g_new (float, (gsize) e->in_w * e->in_h * 3);
-    e->logits = g_new (float, (gsize) e->in_w * e->in_h * e->n_classes);
+    e->logits = g_new (float, (gsize) e->out_w * e->out_h * e->n_classes);
   } else {
     if (!(e->cl = dls_cl_acquire (opts->device, error))
         || !(e->backend = dls_backend_opencl_new (e->cl, error)))
@@ -181,6 +214,15 @@ dls_engine_input_size (const DlsEngine * e, int *width, int *height)
     *height = e->in_h;
 }
 
+void
+dls_engine_output_size (const DlsEngine * e, int *width, int *height)
+{
+  if (width)
+    *width = e->out_w;
+  if (height)
+    *height = e->out_h;
+}
+
 const char *
 dls_engine_device_name (const DlsEngine * e)
 {
@@ -240,8 +282,8 @@ process_opencl (DlsEngine * e, const DlsImage * f, guint8 * map,
   cl_mem input = dls_backend_opencl_tensor (e->backend, in_id, &in_cp);
   float sx = (float) f->width / (float) e->in_w;
   float sy = (float) f->height / (float) e->in_h;
-  float ux = (float) e->in_w / (float) f->width;
-  float uy = (float) e->in_h / (float) f->height;
+  float ux = (float) e->out_w / (float) f->width;
+  float uy = (float) e->out_h / (float) f->height;
   size_t pre_global[2] = { e->in_w, e->in_h };
   size_t up_global[2] = { f->width, f->height };
   size_t origin[3] = { 0, 0, 0 };
@@ -308,8 +350,8 @@ process_opencl (DlsEngine * e, const DlsImage * f, guint8 * map,
   SET (e->k_pre, 25, e->std);
 
   SET (e->k_up, 0, logits);
-  SET (e->k_up, 1, e->in_w);
-  SET (e->k_up, 2, e->in_h);
+  SET (e->k_up, 1, e->out_w);
+  SET (e->k_up, 2, e->out_h);
   SET (e->k_up, 3, cp);
   SET (e->k_up, 4, e->n_classes);
   SET (e->k_up, 5, ux);
@@ -348,7 +390,7 @@ dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
       || !dls_backend_run (e->backend, error)
       || !dls_backend_get_output (e->backend, 0, e->logits, error))
     return FALSE;
-  dls_ref_upsample_argmax (e->logits, e->in_w, e->in_h, e->n_classes,
+  dls_ref_upsample_argmax (e->logits, e->out_w, e->out_h, e->n_classes,
       frame->width, frame->height, map, map_stride);
   return TRUE;
 }

@@ -7,7 +7,7 @@
 #ifndef DLS_ENGINE_H
 #define DLS_ENGINE_H
 
-#include "../common.h"
+#include "../graph/graph.h"
 #include "image.h"
 
 G_BEGIN_DECLS
@@ -38,10 +38,16 @@ void dls_engine_options_init (DlsEngineOptions * opts);
 /* Loads the model (any format gst/model/ reads), prepares the backend. */
 DlsEngine *dls_engine_new (const char *model_path,
     const DlsEngineOptions * opts, GError ** error);
+/* The same from a finalized graph (taken over, freed on failure too); for
+ * small synthetic models built in code by tests. */
+DlsEngine *dls_engine_new_from_graph (DlsGraph * graph,
+    const DlsEngineOptions * opts, GError ** error);
 void dls_engine_free (DlsEngine * e);
 
 int dls_engine_n_classes (const DlsEngine * e);
 void dls_engine_input_size (const DlsEngine * e, int *width, int *height);
+/* Size of the logits the network produces (before upsampling). */
+void dls_engine_output_size (const DlsEngine * e, int *width, int *height);
 /* Human-readable device description ("PoCL: pthread-haswell..."; "C reference"). */
 const char *dls_engine_device_name (const DlsEngine * e);
 
@@ -56,7 +62,8 @@ gboolean dls_engine_process (DlsEngine * e, const DlsImage * frame,
     guint8 * map, int map_stride, GError ** error);
 
 /* Runs the network alone on a dense NHWC input tensor of the model's input
- * shape; writes the dense NHWC logits (input_h x input_w x n_classes).
+ * shape; writes the dense NHWC logits (dls_engine_output_size() x
+ * n_classes).
  * For fidelity tests and benchmarks. @logits may be NULL (no read back). */
 gboolean dls_engine_run_tensor (DlsEngine * e, const float *input,
     float *logits, GError ** error);

@@ -1,0 +1,189 @@
+/* deeplabseg tests: the image kernels around the network (kernels/image.cl:
+ * preprocess, upsample_argmax) against their C reference
+ * (gst/engine/image.c), through the engine, for every pixel format, odd
+ * sizes, padded strides, upscaling and downscaling.
+ *
+ * The network is a synthetic graph built here: one 1x1 convolution whose
+ * weights are 0 or 1 with at most one 1 per output channel, so every logit
+ * is an exact copy of a normalised input channel (or 0) on both backends.
+ * The class maps must then be identical, ties included (many classes are
+ * exact copies of each other, so the lowest-id rule is exercised).
+ */
+#include <string.h>
+#include "engine/engine.h"
+#include "testutil.h"
+
+typedef struct
+{
+  DlsPixelFormat format;
+  const char *name;
+} Format;
+
+static const Format formats[] = {
+  {DLS_PIXEL_RGB, "RGB"}, {DLS_PIXEL_BGR, "BGR"}, {DLS_PIXEL_RGBX, "RGBx"},
+  {DLS_PIXEL_BGRX, "BGRx"}, {DLS_PIXEL_XRGB, "xRGB"},
+  {DLS_PIXEL_XBGR, "xBGR"}, {DLS_PIXEL_RGBA, "RGBA"},
+  {DLS_PIXEL_BGRA, "BGRA"}, {DLS_PIXEL_ARGB, "ARGB"},
+  {DLS_PIXEL_ABGR, "ABGR"}, {DLS_PIXEL_I420, "I420"},
+  {DLS_PIXEL_NV12, "NV12"}, {DLS_PIXEL_GRAY8, "GRAY8"},
+};
+
+/* Frame sizes: odd, tiny, larger and smaller than the network input. */
+static const int sizes[][2] = {
+  {321, 241}, {64, 48}, {7, 5}, {1, 1}, {2, 3}, {640, 480},
+};
+
+/* A graph: input {1, ih, iw, 3} -> 1x1 conv -> {1, ih, iw, classes};
+ * class o copies input channel (o * 7 % 5) when that is < 3, else is 0. */
+static DlsGraph *
+copy_graph (int iw, int ih, int classes)
+{
+  DlsGraph *g = dls_graph_new ();
+  int in_dims[4] = { 1, ih, iw, 3 };
+  int w_dims[4] = { classes, 1, 1, 3 };
+  float *w = g_new0 (float, classes * 3);
+  DlsNode n;
+
+  for (int o = 0; o < classes; o++)
+    if (o * 7 % 5 < 3)
+      w[o * 3 + o * 7 % 5] = 1.0f;
+  dls_node_init (&n, DLS_OP_CONV2D);
+  n.n_inputs = 2;
+  n.inputs[0] = dls_graph_add_tensor (g, "input", DLS_TENSOR_ACTIVATION,
+      DLS_DTYPE_FLOAT32, 4, in_dims, NULL, 0);
+  n.inputs[1] = dls_graph_add_tensor (g, "w", DLS_TENSOR_CONSTANT,
+      DLS_DTYPE_FLOAT32, 4, w_dims, w, sizeof (float) * classes * 3);
+  n.output = dls_graph_add_tensor (g, "logits", DLS_TENSOR_ACTIVATION,
+      DLS_DTYPE_FLOAT32, 0, NULL, NULL, 0);
+  dls_graph_add_node (g, &n);
+  dls_graph_add_input (g, n.inputs[0]);
+  dls_graph_add_output (g, n.output);
+  return g;
+}
+
+static DlsEngine *
+make_engine (DlsBackendKind kind, int iw, int ih, int classes)
+{
+  DlsEngineOptions opts;
+  GError *err = NULL;
+  DlsEngine *e;
+
+  dls_engine_options_init (&opts);
+  opts.backend = kind;
+  e = dls_engine_new_from_graph (copy_graph (iw, ih, classes), &opts, &err);
+  if (!e) {
+    fprintf (stderr, "engine: %s\n", err->message);
+    if (kind == DLS_BACKEND_OPENCL && err->code == DLS_ERROR_NO_DEVICE
+        && !dls_test_in_ci ())
+      exit (DLS_TEST_SKIP);
+    exit (1);
+  }
+  return e;
+}
+
+/* Fills a frame of @f, @w x @h with random bytes in planes of padded
+ * stride. Returns the backing memory. */
+static guint8 *
+random_frame (DlsImage * img, DlsPixelFormat f, int w, int h, GRand * rand)
+{
+  int bpp = 1, n_planes = 1;
+  gsize sizes[3] = { 0 }, total = 0;
+  guint8 *mem;
+
+  memset (img, 0, sizeof (*img));
+  img->format = f;
+  img->width = w;
+  img->height = h;
+  if (dls_pixel_format_packed (f, &bpp, NULL, NULL, NULL)) {
+    img->strides[0] = w * bpp + 5;
+  } else {
+    int cw = (w + 1) / 2;
+    img->strides[0] = w + 3;
+    if (f == DLS_PIXEL_I420) {
+      img->strides[1] = img->strides[2] = cw + 1;
+      n_planes = 3;
+    } else {
+      img->strides[1] = cw * 2 + 2;
+      n_planes = 2;
+    }
+  }
+  for (int p = 0; p < n_planes; p++)
+    total += sizes[p] = dls_image_plane_size (f, p, h, img->strides[p]);
+  mem = g_malloc (total);
+  for (gsize i = 0; i < total; i++)
+    mem[i] = g_rand_int_range (rand, 0, 256);
+  for (int p = 0, off = 0; p < n_planes; off += sizes[p], p++)
+    img->planes[p] = mem + off;
+  dls_yuv_matrix_init (&img->yuv, 0.2126, 0.0722, FALSE);
+  return mem;
+}
+
+static int
+run_case (DlsEngine * cl, DlsEngine * ref, DlsPixelFormat f,
+    const char *fname, int w, int h, int iw, int ih, int classes,
+    GRand * rand)
+{
+  DlsImage img;
+  guint8 *mem = random_frame (&img, f, w, h, rand);
+  int stride = w + 3;
+  guint8 *a = g_malloc0 ((gsize) stride * h);
+  guint8 *b = g_malloc0 ((gsize) stride * h);
+  GError *err = NULL;
+  gsize diff = 0, first = 0;
+  int ok;
+
+  if (!dls_engine_set_frame (cl, f, w, h, &err)
+      || !dls_engine_set_frame (ref, f, w, h, &err)
+      || !dls_engine_process (cl, &img, a, stride, &err)
+      || !dls_engine_process (ref, &img, b, stride, &err)) {
+    printf ("%-6s %4dx%-4d net %3dx%-3d classes %2d  ERROR %s\n", fname, w,
+        h, iw, ih, classes, err->message);
+    g_clear_error (&err);
+    ok = 0;
+    goto out;
+  }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      if (a[y * stride + x] != b[y * stride + x] && diff++ == 0)
+        first = (gsize) y * stride + x;
+  ok = diff == 0;
+  printf ("%-6s %4dx%-4d net %3dx%-3d classes %2d  differing pixels %"
+      G_GSIZE_FORMAT "  %s\n", fname, w, h, iw, ih, classes, diff,
+      ok ? "PASS" : "FAIL");
+  if (!ok)
+    printf ("  first at x=%d y=%d: opencl %d, reference %d\n",
+        (int) (first % stride), (int) (first / stride), a[first], b[first]);
+out:
+  g_free (mem);
+  g_free (a);
+  g_free (b);
+  return ok;
+}
+
+int
+main (int argc, char **argv)
+{
+  /* Network input sizes: the real model's, and a small odd one so frames
+   * are both down- and upscaled. */
+  static const int nets[][3] = { {257, 257, 21}, {37, 29, 3} };
+  GRand *rand = g_rand_new_with_seed (20261123);
+  int failed = 0, total = 0;
+
+  for (guint n = 0; n < G_N_ELEMENTS (nets); n++) {
+    int iw = nets[n][0], ih = nets[n][1], classes = nets[n][2];
+    DlsEngine *cl = make_engine (DLS_BACKEND_OPENCL, iw, ih, classes);
+    DlsEngine *ref = make_engine (DLS_BACKEND_REF, iw, ih, classes);
+
+    for (guint f = 0; f < G_N_ELEMENTS (formats); f++)
+      for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
+        total++;
+        failed += !run_case (cl, ref, formats[f].format, formats[f].name,
+            sizes[s][0], sizes[s][1], iw, ih, classes, rand);
+      }
+    dls_engine_free (cl);
+    dls_engine_free (ref);
+  }
+  g_rand_free (rand);
+  printf ("# %d of %d cases failed\n", failed, total);
+  return failed ? 1 : 0;
+}
