@@ -1,0 +1,215 @@
+/* deeplabseg: the segmentation meta (libgstdeeplabsegmeta-1.0).
+ *
+ * A GstDeeplabsegMeta carries the class map of a frame as its own GRAY8
+ * buffer (with a GstVideoMeta for its stride) plus the class names. The
+ * mask buffer is reference counted, so copying a frame shares the mask
+ * instead of duplicating it.
+ */
+
+/**
+ * SECTION:gstdeeplabsegmeta
+ * @title: GstDeeplabsegMeta
+ * @short_description: Semantic segmentation class map attached to a frame
+ *
+ * The deeplabseg element in mode=meta attaches a #GstDeeplabsegMeta to each
+ * frame instead of drawing on it. Applications read it with
+ * gst_buffer_get_deeplabseg_meta() and map @mask with gst_video_frame_map()
+ * or through its #GstVideoMeta (gst_video_meta_map()), since rows may be
+ * padded.
+ *
+ * The meta is registered with the tags "video", "size" and "orientation":
+ * the mask is tied to the geometry of the frame it describes. Elements that
+ * only copy frames or change their colour format keep it (the mask buffer
+ * is shared, not copied); elements that scale, crop, rotate or flip drop it
+ * (a scale transform is accepted only when the size does not change).
+ */
+#include "gstdeeplabsegmeta.h"
+
+#include <string.h>
+
+static gboolean gst_deeplabseg_meta_init (GstMeta * meta, gpointer params,
+    GstBuffer * buffer);
+static void gst_deeplabseg_meta_free (GstMeta * meta, GstBuffer * buffer);
+static gboolean gst_deeplabseg_meta_transform (GstBuffer * dest,
+    GstMeta * meta, GstBuffer * buffer, GQuark type, gpointer data);
+
+/**
+ * gst_deeplabseg_meta_api_get_type:
+ *
+ * Registers (once, thread-safe) the "GstDeeplabsegMetaAPI" meta API with
+ * the tags "video", "size" and "orientation".
+ *
+ * Returns: the #GType of the meta API
+ */
+GType
+gst_deeplabseg_meta_api_get_type (void)
+{
+  static GType type = 0;
+
+  if (g_once_init_enter (&type)) {
+    /* the mask depends on the frame's size and orientation, not on its
+     * colour format: converters keep the meta, scalers and flips drop it */
+    static const gchar *tags[] = {
+      GST_META_TAG_VIDEO_STR,
+      GST_META_TAG_VIDEO_SIZE_STR,
+      GST_META_TAG_VIDEO_ORIENTATION_STR,
+      NULL
+    };
+    GType api = gst_meta_api_type_register ("GstDeeplabsegMetaAPI", tags);
+
+    g_once_init_leave (&type, api);
+  }
+  return type;
+}
+
+/**
+ * gst_deeplabseg_meta_get_info:
+ *
+ * Registers (once, thread-safe) the #GstDeeplabsegMeta implementation.
+ *
+ * Returns: the #GstMetaInfo of #GstDeeplabsegMeta
+ */
+const GstMetaInfo *
+gst_deeplabseg_meta_get_info (void)
+{
+  static const GstMetaInfo *meta_info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & meta_info)) {
+    const GstMetaInfo *mi =
+        gst_meta_register (GST_DEEPLABSEG_META_API_TYPE, "GstDeeplabsegMeta",
+        sizeof (GstDeeplabsegMeta), gst_deeplabseg_meta_init,
+        gst_deeplabseg_meta_free, gst_deeplabseg_meta_transform);
+
+    g_once_init_leave ((GstMetaInfo **) & meta_info, (GstMetaInfo *) mi);
+  }
+  return meta_info;
+}
+
+static gboolean
+gst_deeplabseg_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
+{
+  GstDeeplabsegMeta *m = (GstDeeplabsegMeta *) meta;
+
+  /* gst_buffer_add_meta() does not zero the fields after the GstMeta */
+  m->mask = NULL;
+  m->x = m->y = 0;
+  m->width = m->height = 0;
+  m->n_classes = 0;
+  m->labels = NULL;
+  return TRUE;
+}
+
+static void
+gst_deeplabseg_meta_free (GstMeta * meta, GstBuffer * buffer)
+{
+  GstDeeplabsegMeta *m = (GstDeeplabsegMeta *) meta;
+
+  gst_clear_buffer (&m->mask);
+  g_clear_pointer (&m->labels, g_strfreev);
+}
+
+static gboolean
+gst_deeplabseg_meta_transform (GstBuffer * dest, GstMeta * meta,
+    GstBuffer * buffer, GQuark type, gpointer data)
+{
+  GstDeeplabsegMeta *src = (GstDeeplabsegMeta *) meta;
+  GstDeeplabsegMeta *m;
+
+  if (GST_META_TRANSFORM_IS_COPY (type)) {
+    GstMetaTransformCopy *copy = data;
+
+    /* a region (a byte range of the buffer) is not a frame any more */
+    if (copy->region)
+      return FALSE;
+  } else if (type == gst_video_meta_transform_scale_get_quark ()) {
+    GstVideoMetaTransform *trans = data;
+
+    /* converters that can also scale (videoconvertscale) use this for
+     * format-only conversions: keep the mask when the size is unchanged */
+    if (GST_VIDEO_INFO_WIDTH (trans->in_info) !=
+        GST_VIDEO_INFO_WIDTH (trans->out_info) ||
+        GST_VIDEO_INFO_HEIGHT (trans->in_info) !=
+        GST_VIDEO_INFO_HEIGHT (trans->out_info))
+      return FALSE;
+  } else {
+    return FALSE;
+  }
+
+  m = (GstDeeplabsegMeta *) gst_buffer_add_meta (dest,
+      GST_DEEPLABSEG_META_INFO, NULL);
+  if (m == NULL)
+    return FALSE;
+
+  /* share the mask: copies of a frame see the same class map */
+  m->mask = src->mask ? gst_buffer_ref (src->mask) : NULL;
+  m->x = src->x;
+  m->y = src->y;
+  m->width = src->width;
+  m->height = src->height;
+  m->n_classes = src->n_classes;
+  m->labels = g_strdupv (src->labels);
+  return TRUE;
+}
+
+/**
+ * gst_buffer_add_deeplabseg_meta:
+ * @buffer: a writable #GstBuffer
+ * @mask: (transfer full): GRAY8 class map with a #GstVideoMeta
+ * @n_classes: number of classes
+ * @labels: (nullable) (array zero-terminated=1): class names, copied
+ *
+ * Attaches a #GstDeeplabsegMeta covering the rectangle (0, 0, width,
+ * height), width and height being those of @mask's #GstVideoMeta. @mask is
+ * owned by the meta from now on (also when this fails).
+ *
+ * Returns: (transfer none) (nullable): the new meta, or %NULL if @mask has
+ *   no #GstVideoMeta
+ */
+GstDeeplabsegMeta *
+gst_buffer_add_deeplabseg_meta (GstBuffer * buffer, GstBuffer * mask,
+    guint n_classes, const gchar * const *labels)
+{
+  GstDeeplabsegMeta *m;
+  GstVideoMeta *vmeta;
+
+  g_return_val_if_fail (GST_IS_BUFFER (mask), NULL);
+  if (!GST_IS_BUFFER (buffer) || !gst_buffer_is_writable (buffer)) {
+    g_critical ("%s: buffer is not a writable GstBuffer", G_STRFUNC);
+    gst_buffer_unref (mask);
+    return NULL;
+  }
+
+  vmeta = gst_buffer_get_video_meta (mask);
+  if (vmeta == NULL || vmeta->format != GST_VIDEO_FORMAT_GRAY8) {
+    g_critical ("%s: the mask needs a GRAY8 GstVideoMeta", G_STRFUNC);
+    gst_buffer_unref (mask);
+    return NULL;
+  }
+
+  m = (GstDeeplabsegMeta *) gst_buffer_add_meta (buffer,
+      GST_DEEPLABSEG_META_INFO, NULL);
+  m->mask = mask;
+  m->x = 0;
+  m->y = 0;
+  m->width = vmeta->width;
+  m->height = vmeta->height;
+  m->n_classes = n_classes;
+  m->labels = g_strdupv ((gchar **) labels);
+  return m;
+}
+
+/**
+ * gst_buffer_get_deeplabseg_meta:
+ * @buffer: a #GstBuffer
+ *
+ * Returns: (transfer none) (nullable): the #GstDeeplabsegMeta of @buffer,
+ *   or %NULL
+ */
+GstDeeplabsegMeta *
+gst_buffer_get_deeplabseg_meta (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  return (GstDeeplabsegMeta *) gst_buffer_get_meta (buffer,
+      GST_DEEPLABSEG_META_API_TYPE);
+}
