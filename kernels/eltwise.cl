@@ -14,8 +14,11 @@
  *   copy_block      dst[y + oy, x + ox, c + oc] = src[y, x, c], c < C;
  *                   global: (W, H, C) of the source
  *
+ * Contraction into fma is off so resize_bilinear gives TFLite's reference
+ * bits (and the C reference's).
  * No -D options.
  */
+#pragma OPENCL FP_CONTRACT OFF
 
 __kernel void
 add (__global const float4 *restrict a, __global const float4 *restrict b,

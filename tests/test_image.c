@@ -108,7 +108,7 @@ random_frame (DlsImage * img, DlsPixelFormat f, int w, int h, GRand * rand)
     }
   }
   for (int p = 0; p < n_planes; p++)
-    total += sizes[p] = dls_image_plane_size (f, p, h, img->strides[p]);
+    total += sizes[p] = dls_image_plane_size (f, p, w, h, img->strides[p]);
   mem = g_malloc (total);
   for (gsize i = 0; i < total; i++)
     mem[i] = g_rand_int_range (rand, 0, 256);

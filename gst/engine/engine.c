@@ -256,14 +256,20 @@ dls_engine_set_frame (DlsEngine * e, DlsPixelFormat format, int width,
 }
 
 /* Total bytes of the frame's planes, and each plane's offset in the
- * upload buffer. */
+ * upload buffer; 0 if a plane the format needs is missing or its stride
+ * is shorter than a row. */
 static gsize
 frame_layout (const DlsImage * f, int offsets[3], gsize sizes[3])
 {
+  int n_planes = f->format == DLS_PIXEL_I420 ? 3
+      : f->format == DLS_PIXEL_NV12 ? 2 : 1;
   gsize total = 0;
 
   for (int p = 0; p < 3; p++) {
-    sizes[p] = dls_image_plane_size (f->format, p, f->height, f->strides[p]);
+    sizes[p] = p < n_planes ? dls_image_plane_size (f->format, p, f->width,
+        f->height, f->strides[p]) : 0;
+    if (p < n_planes && (sizes[p] == 0 || !f->planes[p]))
+      return 0;
     offsets[p] = (int) total;
     total += sizes[p];
   }
@@ -271,13 +277,13 @@ frame_layout (const DlsImage * f, int offsets[3], gsize sizes[3])
 }
 
 static gboolean
-process_opencl (DlsEngine * e, const DlsImage * f, guint8 * map,
-    int map_stride, GError ** error)
+process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
+    const gsize sizes[3], gsize total, guint8 * map, int map_stride,
+    GError ** error)
 {
   int out_id = dls_graph_output (e->graph, 0);
   int in_id = dls_graph_input (e->graph, 0);
-  int cp, in_cp, kind, bpp = 1, ro = 0, go = 0, bo = 0, off[3];
-  gsize sizes[3], total = frame_layout (f, off, sizes);
+  int cp, in_cp, kind, bpp = 1, ro = 0, go = 0, bo = 0;
   cl_mem logits = dls_backend_opencl_tensor (e->backend, out_id, &cp);
   cl_mem input = dls_backend_opencl_tensor (e->backend, in_id, &in_cp);
   float sx = (float) f->width / (float) e->in_w;
@@ -290,11 +296,6 @@ process_opencl (DlsEngine * e, const DlsImage * f, guint8 * map,
   size_t region[3] = { f->width, f->height, 1 };
   cl_int st = CL_SUCCESS;
 
-  if (total > G_MAXINT32) {
-    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
-        "frame too large");
-    return FALSE;
-  }
   /* Strides are only known with the first frame: the upload buffer grows
    * then (and if a later frame has larger strides), never per frame. */
   if (total > e->frame_cap) {
@@ -375,6 +376,9 @@ gboolean
 dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
     int map_stride, GError ** error)
 {
+  int off[3];
+  gsize sizes[3], total;
+
   if (frame->format != e->format || frame->width != e->fw
       || frame->height != e->fh || map_stride < frame->width) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
@@ -382,8 +386,16 @@ dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
         frame->width, frame->height, frame->format);
     return FALSE;
   }
+  total = frame_layout (frame, off, sizes);
+  if (total == 0 || total > G_MAXINT32) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "frame %dx%d: a plane is missing, too large or its stride is "
+        "shorter than a row", frame->width, frame->height);
+    return FALSE;
+  }
   if (e->kind == DLS_BACKEND_OPENCL)
-    return process_opencl (e, frame, map, map_stride, error);
+    return process_opencl (e, frame, off, sizes, total, map, map_stride,
+        error);
 
   dls_ref_preprocess (frame, e->in_w, e->in_h, e->mean, e->std, e->input);
   if (!dls_backend_set_input (e->backend, 0, e->input, error)

@@ -57,10 +57,11 @@ typedef struct
 gboolean dls_pixel_format_packed (DlsPixelFormat f, int *bpp, int *r_off,
     int *g_off, int *b_off);
 
-/* Size in bytes of plane @plane of a @width x @height frame laid out with
- * @stride; 0 when the format has no such plane. */
-gsize dls_image_plane_size (DlsPixelFormat f, int plane, int height,
-    int stride);
+/* Bytes that plane @plane of a @width x @height frame spans with @stride:
+ * every row but the last at full stride, the last only as long as its
+ * pixels (a buffer may end there). 0 when the format has no such plane. */
+gsize dls_image_plane_size (DlsPixelFormat f, int plane, int width,
+    int height, int stride);
 
 /* Fills @m from the matrix coefficients Kr, Kb and the range (full: Y and
  * chroma use 0..255; limited: Y 16..235, chroma 16..240). */

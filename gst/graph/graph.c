@@ -100,8 +100,11 @@ dls_node_init (DlsNode * node, DlsOpType op)
   node->p.win.dilation_h = node->p.win.dilation_w = 1;
   node->p.win.depth_multiplier = 1;
   node->p.win.padding = DLS_PADDING_VALID;
+  /* The parameters share a union: set the neutral value of the op's own. */
   if (op == DLS_OP_CONCAT)
     node->p.concat.axis = 3;
+  if (op == DLS_OP_RESIZE_BILINEAR)
+    node->p.resize.coord = DLS_RESIZE_ASYMMETRIC;
 }
 
 int

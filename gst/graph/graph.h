@@ -164,7 +164,7 @@ void dls_graph_add_input (DlsGraph * g, int tensor_id);
 void dls_graph_add_output (DlsGraph * g, int tensor_id);
 
 /* Fills a node with neutral defaults: no activation, stride/dilation 1,
- * depth multiplier 1, VALID padding, channel axis. */
+ * depth multiplier 1, VALID padding, channel axis, asymmetric resize. */
 void dls_node_init (DlsNode * node, DlsOpType op);
 
 /* Validates every index, arity, data type and constant size; checks the

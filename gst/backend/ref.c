@@ -1,0 +1,565 @@
+/* deeplabseg: the C reference backend ("ref"), the oracle every faster path
+ * is tested against.
+ *
+ * It owns: dls_ref_run_node(), one straightforward loop nest per op of
+ * graph/graph.h, and a DlsBackendVTable around it that keeps one dense NHWC
+ * host buffer per activation tensor (no memory planning: an oracle should
+ * be obviously right, not small).
+ *
+ * Layouts (graph/graph.h): activations {1,H,W,C} float32 NHWC, channels
+ * innermost; CONV2D weights OHWI {Co,KH,KW,Ci}; DEPTHWISE_CONV2D weights
+ * {1,KH,KW,Ci*M} with output channel o reading input channel o / M; biases
+ * {Co}. Index of (y, x, c) in an {1,H,W,C} tensor: (y * W + x) * C + c.
+ *
+ * Precision. Convolution and pooling sums accumulate in double: each
+ * float * float product is exact in double and the sum of up to a few
+ * thousand of them loses nothing visible, so the result is the exact sum
+ * rounded once to float. A float kernel (OpenCL, XNNPACK inside LiteRT) sums
+ * in its own order, and no order is "the" float answer; against an exact
+ * reference, a comparison measures only the fast path's own rounding
+ * error (about sqrt(K) * 2^-24 * sum |x*w| for K taps), so one tolerance
+ * serves every summation order. ADD and RESIZE_BILINEAR are computed in
+ * float, the way TFLite writes them, since there the float result is
+ * well defined and matching it exactly is the point. No FMA contraction
+ * happens here: the build targets generic x86-64 (no -mfma).
+ */
+#include <string.h>
+
+#include "backend.h"
+
+/* ------------------------------------------------------------------ */
+/* Shapes                                                              */
+
+/* The H, W, C of an activation tensor ({1,H,W,C}; fewer dims are read as
+ * leading ones, so {C} is 1x1xC). */
+static void
+tensor_hwc (const DlsTensor * t, int *h, int *w, int *c)
+{
+  int d[4] = { 1, 1, 1, 1 };
+  int i;
+
+  for (i = 0; i < t->n_dims && i < 4; i++)
+    d[4 - t->n_dims + i] = t->dims[i];
+  *h = d[1];
+  *w = d[2];
+  *c = d[3];
+}
+
+static inline float
+clamp_act (float v, float lo, float hi)
+{
+  /* Comparisons, not fmaxf()/fminf(): a NaN must reach the output and
+   * fail the comparison instead of being replaced by a bound. */
+  if (v < lo)
+    v = lo;
+  if (v > hi)
+    v = hi;
+  return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ops                                                                 */
+
+/* out[y,x,o] = act(bias[o] + sum_{ky,kx,i} in[y*sh - pt + ky*dh,
+ *                                              x*sw - pl + kx*dw, i]
+ *                                        * w[o,ky,kx,i]), zero outside. */
+static void
+ref_conv2d (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const DlsWindowParams *p = &node->p.win;
+  const DlsTensor *tw = dls_graph_tensor (g, node->inputs[1]);
+  const float *x = in[0], *w = in[1];
+  const float *bias = node->n_inputs > 2 ? in[2] : NULL;
+  int ih, iw, ic, oh, ow, oc, kh, kw;
+  int oy, ox, o, ky, kx, i;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
+  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
+  kh = tw->dims[1];
+  kw = tw->dims[2];
+
+  for (oy = 0; oy < oh; oy++) {
+    for (ox = 0; ox < ow; ox++) {
+      for (o = 0; o < oc; o++) {
+        double acc = bias ? bias[o] : 0.0;
+
+        for (ky = 0; ky < kh; ky++) {
+          int iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+
+          if (iy < 0 || iy >= ih)
+            continue;
+          for (kx = 0; kx < kw; kx++) {
+            int ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+            const float *xp, *wp;
+
+            if (ix < 0 || ix >= iw)
+              continue;
+            xp = x + ((gsize) iy * iw + ix) * ic;
+            wp = w + (((gsize) o * kh + ky) * kw + kx) * ic;
+            for (i = 0; i < ic; i++)
+              acc += (double) xp[i] * (double) wp[i];
+          }
+        }
+        out[((gsize) oy * ow + ox) * oc + o] =
+            clamp_act ((float) acc, node->act_min, node->act_max);
+      }
+    }
+  }
+}
+
+/* out[y,x,o] = act(bias[o] + sum_{ky,kx} in[y*sh - pt + ky*dh,
+ *                                            x*sw - pl + kx*dw, o / M]
+ *                                      * w[0,ky,kx,o]), zero outside. */
+static void
+ref_depthwise_conv2d (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const DlsWindowParams *p = &node->p.win;
+  const DlsTensor *tw = dls_graph_tensor (g, node->inputs[1]);
+  const float *x = in[0], *w = in[1];
+  const float *bias = node->n_inputs > 2 ? in[2] : NULL;
+  int ih, iw, ic, oh, ow, oc, kh, kw, m;
+  int oy, ox, o, ky, kx;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
+  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
+  kh = tw->dims[1];
+  kw = tw->dims[2];
+  /* oc = ic * M is checked by finalize; derive M from it rather than
+   * trusting a zero depth_multiplier. */
+  m = ic > 0 ? oc / ic : 1;
+  if (m < 1)
+    m = 1;
+
+  for (oy = 0; oy < oh; oy++) {
+    for (ox = 0; ox < ow; ox++) {
+      for (o = 0; o < oc; o++) {
+        double acc = bias ? bias[o] : 0.0;
+        int c = o / m;
+
+        for (ky = 0; ky < kh; ky++) {
+          int iy = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+
+          if (iy < 0 || iy >= ih)
+            continue;
+          for (kx = 0; kx < kw; kx++) {
+            int ix = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+
+            if (ix < 0 || ix >= iw)
+              continue;
+            acc += (double) x[((gsize) iy * iw + ix) * ic + c]
+                * (double) w[((gsize) ky * kw + kx) * oc + o];
+          }
+        }
+        out[((gsize) oy * ow + ox) * oc + o] =
+            clamp_act ((float) acc, node->act_min, node->act_max);
+      }
+    }
+  }
+}
+
+/* out = act(a + b), elementwise, same shape; the float sum as TFLite. */
+static void
+ref_add (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  gsize n = dls_tensor_n_elements (dls_graph_tensor (g, node->output));
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    out[i] = clamp_act (in[0][i] + in[1][i], node->act_min, node->act_max);
+}
+
+/* out[y,x,c] = act(mean of in[y*sh - pt + ky, x*sw - pl + kx, c] over the
+ * taps (ky < KH, kx < KW) inside the input): padding is not counted, as in
+ * TFLite's AveragePool. Pooling has no dilation in TFLite; dilation_* is
+ * ignored. */
+static void
+ref_average_pool2d (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const DlsWindowParams *p = &node->p.win;
+  const float *x = in[0];
+  int ih, iw, ic, oh, ow, oc;
+  int oy, ox, c, ky, kx;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
+  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
+
+  for (oy = 0; oy < oh; oy++) {
+    for (ox = 0; ox < ow; ox++) {
+      int y0 = oy * p->stride_h - p->pad_top;
+      int x0 = ox * p->stride_w - p->pad_left;
+
+      for (c = 0; c < oc; c++) {
+        double acc = 0.0;
+        int count = 0;
+
+        for (ky = 0; ky < p->kernel_h; ky++) {
+          int iy = y0 + ky;
+
+          if (iy < 0 || iy >= ih)
+            continue;
+          for (kx = 0; kx < p->kernel_w; kx++) {
+            int ix = x0 + kx;
+
+            if (ix < 0 || ix >= iw)
+              continue;
+            acc += x[((gsize) iy * iw + ix) * ic + c];
+            count++;
+          }
+        }
+        /* count == 0 only for a window wholly in the padding, which SAME
+         * and VALID never produce; 0 is what TFLite's optimized path
+         * writes there too. */
+        out[((gsize) oy * ow + ox) * oc + c] =
+            clamp_act (count ? (float) (acc / count) : 0.0f,
+            node->act_min, node->act_max);
+      }
+    }
+  }
+}
+
+/* Concatenation along @axis of the 4-D shape: for each index of the dims
+ * before the axis ("outer"), copy each input's slab of dims[axis] * (the
+ * product of the dims after it) floats in input order. */
+static void
+ref_concat (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const DlsTensor *to = dls_graph_tensor (g, node->output);
+  int axis = node->p.concat.axis;
+  gsize outer = 1, inner = 1, o;
+  int k, d;
+
+  if (axis < 0)
+    axis += to->n_dims;
+  for (d = 0; d < axis; d++)
+    outer *= to->dims[d];
+  for (d = axis + 1; d < to->n_dims; d++)
+    inner *= to->dims[d];
+
+  for (o = 0; o < outer; o++) {
+    for (k = 0; k < node->n_inputs; k++) {
+      const DlsTensor *ti = dls_graph_tensor (g, node->inputs[k]);
+      gsize slab = (gsize) ti->dims[axis] * inner;
+
+      memcpy (out, in[k] + o * slab, slab * sizeof (float));
+      out += slab;
+    }
+  }
+}
+
+/* TFLite's reference_ops::ComputeInterpolationValues, in float. */
+static inline void
+resize_coord (int d, float scale, gboolean half_pixel, int in_size,
+    float *s, int *s0, int *s1)
+{
+  float v = (float) d;
+  int c;
+
+  if (half_pixel)
+    *s = (v + 0.5f) * scale - 0.5f;
+  else
+    *s = v * scale;
+  *s0 = MAX ((int) floorf (*s), 0);
+  c = (int) ceilf (*s);
+  *s1 = MIN (c, in_size - 1);
+}
+
+/* TFLite's reference_ops::ResizeBilinear for float, step by step:
+ *   scale = (float) in / out, or (float) (in - 1) / (out - 1) for
+ *   ALIGN_CORNERS when out > 1;
+ *   s = d * scale, or (d + 0.5f) * scale - 0.5f for HALF_PIXEL;
+ *   s0 = max (floor (s), 0), s1 = min (ceil (s), in - 1);
+ *   out = v00 * (1 - dy) * (1 - dx) + v10 * dy * (1 - dx)
+ *       + v01 * (1 - dy) * dx + v11 * dy * dx,  dy = sy - y0, dx = sx - x0,
+ * all in float and in that order. Note dy may be negative (HALF_PIXEL,
+ * s < 0): then y0 == y1 and the weights still sum to 1, as in TFLite. */
+static void
+ref_resize_bilinear (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const float *x = in[0];
+  DlsResizeCoord coord = node->p.resize.coord;
+  gboolean half = coord == DLS_RESIZE_HALF_PIXEL;
+  int ih, iw, ic, oh, ow, oc;
+  float hs, ws;
+  int oy, ox, c;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
+  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
+
+  hs = (float) ih / (float) oh;
+  ws = (float) iw / (float) ow;
+  if (coord == DLS_RESIZE_ALIGN_CORNERS && oh > 1)
+    hs = (float) (ih - 1) / (float) (oh - 1);
+  if (coord == DLS_RESIZE_ALIGN_CORNERS && ow > 1)
+    ws = (float) (iw - 1) / (float) (ow - 1);
+  /* ALIGN_CORNERS with out == 1 keeps in / out, as TFLite does: s = 0 for
+   * d = 0 either way. */
+
+  for (oy = 0; oy < oh; oy++) {
+    float sy;
+    int y0, y1;
+
+    resize_coord (oy, hs, half, ih, &sy, &y0, &y1);
+    for (ox = 0; ox < ow; ox++) {
+      float sx, dy, dx;
+      int x0, x1;
+      const float *p00, *p01, *p10, *p11;
+
+      resize_coord (ox, ws, half, iw, &sx, &x0, &x1);
+      dy = sy - (float) y0;
+      dx = sx - (float) x0;
+      p00 = x + ((gsize) y0 * iw + x0) * ic;
+      p01 = x + ((gsize) y0 * iw + x1) * ic;
+      p10 = x + ((gsize) y1 * iw + x0) * ic;
+      p11 = x + ((gsize) y1 * iw + x1) * ic;
+      for (c = 0; c < oc; c++) {
+        float v = p00[c] * (1.0f - dy) * (1.0f - dx)
+            + p10[c] * dy * (1.0f - dx)
+            + p01[c] * (1.0f - dy) * dx + p11[c] * dy * dx;
+
+        out[((gsize) oy * ow + ox) * oc + c] = v;
+      }
+    }
+  }
+}
+
+static gboolean
+ref_supports (DlsOpType op)
+{
+  switch (op) {
+    case DLS_OP_CONV2D:
+    case DLS_OP_DEPTHWISE_CONV2D:
+    case DLS_OP_ADD:
+    case DLS_OP_AVERAGE_POOL2D:
+    case DLS_OP_CONCAT:
+    case DLS_OP_RESIZE_BILINEAR:
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+void
+dls_ref_run_node (const DlsGraph * g, const DlsNode * node,
+    const float *const *inputs, float *output)
+{
+  g_return_if_fail (g != NULL && node != NULL);
+  g_return_if_fail (inputs != NULL && output != NULL);
+
+  switch (node->op) {
+    case DLS_OP_CONV2D:
+      ref_conv2d (g, node, inputs, output);
+      break;
+    case DLS_OP_DEPTHWISE_CONV2D:
+      ref_depthwise_conv2d (g, node, inputs, output);
+      break;
+    case DLS_OP_ADD:
+      ref_add (g, node, inputs, output);
+      break;
+    case DLS_OP_AVERAGE_POOL2D:
+      ref_average_pool2d (g, node, inputs, output);
+      break;
+    case DLS_OP_CONCAT:
+      ref_concat (g, node, inputs, output);
+      break;
+    case DLS_OP_RESIZE_BILINEAR:
+      ref_resize_bilinear (g, node, inputs, output);
+      break;
+    default:
+      /* prepare() refuses such graphs; a direct caller gets a warning. */
+      g_return_if_reached ();
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* The backend                                                         */
+
+typedef struct
+{
+  DlsBackend parent;
+  const DlsGraph *g;
+  /* Per tensor id: an owned dense buffer for activations, the graph's own
+   * data for float constants, NULL otherwise (int32 shape vectors). */
+  float **bufs;
+  gboolean *owned;
+  guint n_tensors;
+} DlsRefBackend;
+
+static void
+ref_clear (DlsRefBackend * rb)
+{
+  guint i;
+
+  for (i = 0; i < rb->n_tensors; i++)
+    if (rb->owned[i])
+      g_free (rb->bufs[i]);
+  g_clear_pointer (&rb->bufs, g_free);
+  g_clear_pointer (&rb->owned, g_free);
+  rb->n_tensors = 0;
+  rb->g = NULL;
+}
+
+static gboolean
+ref_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
+{
+  DlsRefBackend *rb = (DlsRefBackend *) be;
+  int i;
+  guint t;
+
+  if (!g->finalized) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "ref backend: the graph is not finalized");
+    return FALSE;
+  }
+  for (i = 0; i < dls_graph_n_nodes (g); i++) {
+    const DlsNode *node = dls_graph_node (g, i);
+
+    if (!ref_supports (node->op)) {
+      const char *name = (guint) node->op < DLS_OP_COUNT ?
+          dls_op_name (node->op) : NULL;
+
+      if (name)
+        g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+            "ref backend: unsupported operator %s (node %d)", name, i);
+      else
+        g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+            "ref backend: unsupported operator #%d (node %d)",
+            (int) node->op, i);
+      return FALSE;
+    }
+  }
+
+  ref_clear (rb);
+  rb->g = g;
+  rb->n_tensors = g->tensors->len;
+  rb->bufs = g_new0 (float *, rb->n_tensors);
+  rb->owned = g_new0 (gboolean, rb->n_tensors);
+  for (t = 0; t < rb->n_tensors; t++) {
+    DlsTensor *tensor = dls_graph_tensor (g, t);
+
+    if (tensor->dtype != DLS_DTYPE_FLOAT32) {
+      if (tensor->kind == DLS_TENSOR_ACTIVATION) {
+        g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+            "ref backend: activation %s is not float32", tensor->name);
+        ref_clear (rb);
+        return FALSE;
+      }
+      continue;
+    }
+    if (tensor->kind == DLS_TENSOR_CONSTANT) {
+      rb->bufs[t] = tensor->data;
+    } else {
+      /* At least one float, so a zero-sized tensor still has a pointer. */
+      rb->bufs[t] = g_new0 (float, MAX (dls_tensor_n_elements (tensor), 1));
+      rb->owned[t] = TRUE;
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+ref_io_check (DlsRefBackend * rb, GArray * ids, int index, const char *what,
+    GError ** error)
+{
+  if (!rb->g) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "ref backend: not prepared");
+    return FALSE;
+  }
+  if (index < 0 || (guint) index >= ids->len) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "ref backend: %s index %d out of range (%u)", what, index, ids->len);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+ref_set_input (DlsBackend * be, int index, const float *data, GError ** error)
+{
+  DlsRefBackend *rb = (DlsRefBackend *) be;
+  const DlsTensor *t;
+  int id;
+
+  if (!ref_io_check (rb, rb->g ? rb->g->inputs : NULL, index, "input", error))
+    return FALSE;
+  id = dls_graph_input (rb->g, index);
+  t = dls_graph_tensor (rb->g, id);
+  memcpy (rb->bufs[id], data, dls_tensor_n_elements (t) * sizeof (float));
+  return TRUE;
+}
+
+static gboolean
+ref_run (DlsBackend * be, GError ** error)
+{
+  DlsRefBackend *rb = (DlsRefBackend *) be;
+  const float *inputs[DLS_MAX_INPUTS];
+  int i, k;
+
+  if (!rb->g) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "ref backend: not prepared");
+    return FALSE;
+  }
+  for (i = 0; i < dls_graph_n_nodes (rb->g); i++) {
+    const DlsNode *node = dls_graph_node (rb->g, i);
+
+    for (k = 0; k < node->n_inputs; k++)
+      inputs[k] = node->inputs[k] >= 0 ? rb->bufs[node->inputs[k]] : NULL;
+    dls_ref_run_node (rb->g, node, inputs, rb->bufs[node->output]);
+  }
+  return TRUE;
+}
+
+static gboolean
+ref_get_output (DlsBackend * be, int index, float *data, GError ** error)
+{
+  DlsRefBackend *rb = (DlsRefBackend *) be;
+  const DlsTensor *t;
+  int id;
+
+  if (!ref_io_check (rb, rb->g ? rb->g->outputs : NULL, index, "output", error))
+    return FALSE;
+  id = dls_graph_output (rb->g, index);
+  t = dls_graph_tensor (rb->g, id);
+  memcpy (data, rb->bufs[id], dls_tensor_n_elements (t) * sizeof (float));
+  return TRUE;
+}
+
+static void
+ref_free (DlsBackend * be)
+{
+  DlsRefBackend *rb = (DlsRefBackend *) be;
+
+  ref_clear (rb);
+  g_free (rb);
+}
+
+static const DlsBackendVTable ref_vtable = {
+  .name = "ref",
+  .prepare = ref_prepare,
+  .set_input = ref_set_input,
+  .run = ref_run,
+  .get_output = ref_get_output,
+  .free = ref_free,
+};
+
+/**
+ * dls_backend_ref_new:
+ *
+ * Returns: (transfer full): the C reference backend; prepare() it with a
+ * finalized graph, free with dls_backend_free().
+ */
+DlsBackend *
+dls_backend_ref_new (void)
+{
+  DlsRefBackend *rb = g_new0 (DlsRefBackend, 1);
+
+  rb->parent.vt = &ref_vtable;
+  return &rb->parent;
+}

@@ -1,0 +1,1172 @@
+/* deeplabseg tests: every op of the IR, a second backend against the C
+ * reference (gst/backend/ref.c), on a table of shapes.
+ *
+ *   test-ops [--backend opencl|ref] [--device SPEC] [--filter TEXT] [-v]
+ *
+ * For each case a one-node graph (or a short chain, for the buffer
+ * plumbing between ops) is built with the graph API, fed inputs and
+ * weights from a fixed-seed generator, ~U(-1, 1), and run on both
+ * backends. One line per case: op, shapes, parameters, max abs error, max
+ * rel error (relative to max |ref output|), PASS/FAIL. Exit 1 on any
+ * failure; 77 (skip) when there is no OpenCL device, except under CI=true.
+ * "--backend ref" runs the reference against a second instance of itself:
+ * a self-check of the harness, with tolerance 0 (the reference is
+ * deterministic, and must not depend on a previous run either).
+ *
+ * Before the table, a few cases check the reference alone against numbers
+ * worked out by hand in the comments (conv taps and padding, TFLite's
+ * average-pool edge counts, the three resize coordinate modes).
+ *
+ * Tolerance: max abs err <= 1e-4 * max (1, max |ref output|) per case;
+ * exact equality for ADD and CONCAT (a copy and one IEEE add are exact on
+ * any conforming device). Why 1e-4: the reference sums in double, so it
+ * is the exact result rounded once; a float kernel compiled without
+ * fast-math rounds once per tap, so on a sum of K products its error is
+ * at most ~K * 2^-24 * sum |x w| and typically (random-walk rounding)
+ * ~sqrt (K) * 2^-24 * sqrt (sum (x w)^2). With x, w ~U(-1, 1) the output
+ * itself is ~sqrt (sum (x w)^2), so relative to max |out| the expected
+ * error is ~sqrt (K) * 6e-8: 1.4e-6 at the largest K here (512, the
+ * ASPP projection; 3x3x48 = 432 for the largest 3x3 conv; PoCL measured
+ * 1.8e-6 at worst). 1e-4 leaves a margin of ~50 over that, while a wrong tap, pad, stride, channel or
+ * weight index moves outputs by O(max |out|). The max (1, ...) keeps the
+ * bound meaningful when outputs are small (a clamp that zeroes most of
+ * them).
+ *
+ * The second backend runs each graph twice: first on other inputs, then
+ * on the real ones, so a kernel that keeps state between runs (accumulates
+ * into an output it never cleared, reads a stale buffer) fails.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "backend/opencl.h"
+#include "graph/graph.h"
+#include "testutil.h"
+
+#define TOL_REL 1e-4
+
+/* ------------------------------------------------------------------ */
+/* Fixed-seed generator (splitmix64): the same numbers on every machine. */
+
+static guint64 rng_state;
+
+static void
+rng_seed (guint64 seed)
+{
+  rng_state = seed;
+}
+
+static guint64
+rng_next (void)
+{
+  guint64 z = (rng_state += G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
+
+  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+/* U(-1, 1) on a 2^-23 grid (exactly representable floats). */
+static float
+rng_uniform (void)
+{
+  return (float) ((double) (rng_next () >> 40) / (double) (1 << 23) - 1.0);
+}
+
+static float *
+rng_fill (gsize n)
+{
+  float *v = g_new (float, MAX (n, 1));
+  gsize i;
+
+  for (i = 0; i < n; i++)
+    v[i] = rng_uniform ();
+  return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Graph building helpers                                              */
+
+typedef enum
+{
+  ACT_NONE,
+  ACT_RELU,
+  ACT_RELU6,
+} Act;
+
+static const char *const act_names[] = { "none", "relu", "relu6" };
+
+static void
+set_act (DlsNode * n, Act act)
+{
+  n->act_min = act == ACT_NONE ? -INFINITY : 0.0f;
+  n->act_max = act == ACT_RELU6 ? 6.0f : INFINITY;
+}
+
+/* A graph under construction, with the host data of its inputs. */
+typedef struct
+{
+  DlsGraph *g;
+  GPtrArray *inputs;            /* float*, one per graph input */
+  GArray *chans;                /* int per tensor id: activation channels,
+                                 * known before finalize infers shapes */
+} Builder;
+
+static void
+builder_init (Builder * b)
+{
+  b->g = dls_graph_new ();
+  b->inputs = g_ptr_array_new_with_free_func (g_free);
+  b->chans = g_array_new (FALSE, TRUE, sizeof (int));
+}
+
+static int
+chans_of (Builder * b, int id)
+{
+  return g_array_index (b->chans, int, id);
+}
+
+static void
+set_chans (Builder * b, int id, int c)
+{
+  if ((guint) id >= b->chans->len)
+    g_array_set_size (b->chans, id + 1);
+  g_array_index (b->chans, int, id) = c;
+}
+
+static void
+builder_clear (Builder * b)
+{
+  dls_graph_free (b->g);
+  g_ptr_array_unref (b->inputs);
+  g_array_unref (b->chans);
+}
+
+static int
+add_input (Builder * b, int h, int w, int c)
+{
+  int dims[4] = { 1, h, w, c };
+  char *name = g_strdup_printf ("in%u", b->inputs->len);
+  int id = dls_graph_add_tensor (b->g, name, DLS_TENSOR_ACTIVATION,
+      DLS_DTYPE_FLOAT32, 4, dims, NULL, 0);
+
+  g_free (name);
+  dls_graph_add_input (b->g, id);
+  g_ptr_array_add (b->inputs, rng_fill ((gsize) h * w * c));
+  set_chans (b, id, c);
+  return id;
+}
+
+static int
+add_const (Builder * b, int n_dims, const int *dims)
+{
+  gsize n = 1;
+  int i;
+
+  for (i = 0; i < n_dims; i++)
+    n *= dims[i];
+  return dls_graph_add_tensor (b->g, "const", DLS_TENSOR_CONSTANT,
+      DLS_DTYPE_FLOAT32, n_dims, dims, rng_fill (n), n * sizeof (float));
+}
+
+/* A new activation of inferred shape (@c channels), output of @node;
+ * returns its id. */
+static int
+add_node (Builder * b, DlsNode * node, int c)
+{
+  node->output = dls_graph_add_tensor (b->g, "act", DLS_TENSOR_ACTIVATION,
+      DLS_DTYPE_FLOAT32, 0, NULL, NULL, 0);
+  dls_graph_add_node (b->g, node);
+  set_chans (b, node->output, c);
+  return node->output;
+}
+
+static int
+conv (Builder * b, int x, int co, int kh, int kw, int stride, int dil,
+    DlsPadding pad, gboolean bias, Act act)
+{
+  int wd[4] = { co, kh, kw, chans_of (b, x) };
+  DlsNode n;
+
+  dls_node_init (&n, DLS_OP_CONV2D);
+  n.inputs[0] = x;
+  n.inputs[1] = add_const (b, 4, wd);
+  n.n_inputs = 2;
+  if (bias) {
+    n.inputs[2] = add_const (b, 1, &co);
+    n.n_inputs = 3;
+  }
+  n.p.win.stride_h = n.p.win.stride_w = stride;
+  n.p.win.dilation_h = n.p.win.dilation_w = dil;
+  n.p.win.padding = pad;
+  set_act (&n, act);
+  return add_node (b, &n, co);
+}
+
+static int
+dwconv (Builder * b, int x, int mult, int k, int stride, int dil,
+    DlsPadding pad, gboolean bias, Act act)
+{
+  int co = chans_of (b, x) * mult;
+  int wd[4] = { 1, k, k, co };
+  DlsNode n;
+
+  dls_node_init (&n, DLS_OP_DEPTHWISE_CONV2D);
+  n.inputs[0] = x;
+  n.inputs[1] = add_const (b, 4, wd);
+  n.n_inputs = 2;
+  if (bias) {
+    n.inputs[2] = add_const (b, 1, &co);
+    n.n_inputs = 3;
+  }
+  n.p.win.stride_h = n.p.win.stride_w = stride;
+  n.p.win.dilation_h = n.p.win.dilation_w = dil;
+  n.p.win.depth_multiplier = mult;
+  n.p.win.padding = pad;
+  set_act (&n, act);
+  return add_node (b, &n, co);
+}
+
+static int
+add2 (Builder * b, int x, int y, Act act)
+{
+  DlsNode n;
+
+  dls_node_init (&n, DLS_OP_ADD);
+  n.inputs[0] = x;
+  n.inputs[1] = y;
+  n.n_inputs = 2;
+  set_act (&n, act);
+  return add_node (b, &n, chans_of (b, x));
+}
+
+static int
+avgpool (Builder * b, int x, int kh, int kw, int stride, DlsPadding pad,
+    Act act)
+{
+  DlsNode n;
+
+  dls_node_init (&n, DLS_OP_AVERAGE_POOL2D);
+  n.inputs[0] = x;
+  n.n_inputs = 1;
+  n.p.win.kernel_h = kh;
+  n.p.win.kernel_w = kw;
+  n.p.win.stride_h = n.p.win.stride_w = stride;
+  n.p.win.padding = pad;
+  set_act (&n, act);
+  return add_node (b, &n, chans_of (b, x));
+}
+
+static int
+concat (Builder * b, const int *xs, int n_in, int axis)
+{
+  DlsNode n;
+  int k, c = 0;
+
+  dls_node_init (&n, DLS_OP_CONCAT);
+  for (k = 0; k < n_in; k++)
+    n.inputs[k] = xs[k];
+  n.n_inputs = n_in;
+  n.p.concat.axis = axis;
+  for (k = 0; k < n_in; k++)
+    c += axis == 3 ? chans_of (b, xs[k]) : 0;
+  return add_node (b, &n, axis == 3 ? c : chans_of (b, xs[0]));
+}
+
+static int
+resize (Builder * b, int x, int oh, int ow, DlsResizeCoord coord)
+{
+  DlsNode n;
+
+  dls_node_init (&n, DLS_OP_RESIZE_BILINEAR);
+  n.inputs[0] = x;
+  n.n_inputs = 1;
+  /* Set every field: the resize params share a union with the window
+   * params that dls_node_init() fills. */
+  n.p.resize.out_h = oh;
+  n.p.resize.out_w = ow;
+  n.p.resize.coord = coord;
+  return add_node (b, &n, chans_of (b, x));
+}
+
+/* ------------------------------------------------------------------ */
+/* Running a graph                                                     */
+
+/* Prepares @be on @b's graph, runs it and returns the outputs (float*,
+ * dense NHWC) or NULL with @error set. With @twice, first runs it once on
+ * the inputs negated (and halved), so the result must not depend on what
+ * a previous run left behind. */
+static GPtrArray *
+run_backend (DlsBackend * be, Builder * b, gboolean twice, GError ** error)
+{
+  GPtrArray *outs = g_ptr_array_new_with_free_func (g_free);
+  guint i;
+
+  if (!dls_backend_prepare (be, b->g, error))
+    goto fail;
+  if (twice) {
+    for (i = 0; i < b->inputs->len; i++) {
+      const DlsTensor *t = dls_graph_tensor (b->g, dls_graph_input (b->g,
+              i));
+      gsize k, n = dls_tensor_n_elements (t);
+      const float *src = b->inputs->pdata[i];
+      float *tmp = g_new (float, MAX (n, 1));
+      gboolean ok;
+
+      for (k = 0; k < n; k++)
+        tmp[k] = -0.5f * src[k];
+      ok = dls_backend_set_input (be, i, tmp, error);
+      g_free (tmp);
+      if (!ok)
+        goto fail;
+    }
+    if (!dls_backend_run (be, error))
+      goto fail;
+  }
+  for (i = 0; i < b->inputs->len; i++)
+    if (!dls_backend_set_input (be, i, b->inputs->pdata[i], error))
+      goto fail;
+  if (!dls_backend_run (be, error))
+    goto fail;
+  for (i = 0; i < b->g->outputs->len; i++) {
+    const DlsTensor *t = dls_graph_tensor (b->g, dls_graph_output (b->g, i));
+    float *o = g_new0 (float, MAX (dls_tensor_n_elements (t), 1));
+
+    /* NaN-fill so an element the backend never writes cannot pass. */
+    memset (o, 0xff, dls_tensor_n_elements (t) * sizeof (float));
+    g_ptr_array_add (outs, o);
+    if (!dls_backend_get_output (be, i, o, error))
+      goto fail;
+  }
+  return outs;
+
+fail:
+  g_ptr_array_unref (outs);
+  return NULL;
+}
+
+static GPtrArray *
+run_ref (Builder * b, GError ** error)
+{
+  DlsBackend *be = dls_backend_ref_new ();
+  GPtrArray *outs = run_backend (be, b, FALSE, error);
+
+  dls_backend_free (be);
+  return outs;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hand-computed checks of the reference itself                        */
+
+static int hand_failures, hand_total;
+
+/* Builds graphs with explicit data (no generator) for the hand checks. */
+static int
+hand_input (Builder * b, int h, int w, int c, const float *data)
+{
+  int id = add_input (b, h, w, c);
+
+  memcpy (b->inputs->pdata[b->inputs->len - 1], data,
+      (gsize) h * w * c * sizeof (float));
+  return id;
+}
+
+static void
+hand_set_const (Builder * b, int id, const float *data)
+{
+  DlsTensor *t = dls_graph_tensor (b->g, id);
+
+  memcpy (t->data, data, t->n_bytes);
+}
+
+/* Finalizes @b, runs the reference and compares output 0 with @expect
+ * (n values) to 1e-5 relative to max (1, |expect|). */
+static void
+hand_check (const char *what, Builder * b, int out, const float *expect, int n)
+{
+  GError *err = NULL;
+  GPtrArray *outs;
+  const DlsTensor *t;
+  gboolean ok = TRUE;
+  int i;
+
+  hand_total++;
+  dls_graph_add_output (b->g, out);
+  if (!dls_graph_finalize (b->g, &err) || !(outs = run_ref (b, &err))) {
+    printf ("ref-hand  %-52s ERROR %s\n", what, err->message);
+    g_clear_error (&err);
+    hand_failures++;
+    return;
+  }
+  t = dls_graph_tensor (b->g, out);
+  if (dls_tensor_n_elements (t) != (gsize) n) {
+    printf ("ref-hand  %-52s FAIL %" G_GSIZE_FORMAT " outputs, expected %d\n",
+        what, dls_tensor_n_elements (t), n);
+    ok = FALSE;
+  } else {
+    const float *o = outs->pdata[0];
+
+    for (i = 0; i < n; i++) {
+      if (!(fabs (o[i] - expect[i]) <= 1e-5 * MAX (1.0, fabs (expect[i])))) {
+        printf ("ref-hand  %-52s FAIL at %d: got %.9g, expected %.9g\n",
+            what, i, o[i], expect[i]);
+        ok = FALSE;
+        break;
+      }
+    }
+  }
+  if (ok)
+    printf ("ref-hand  %-52s PASS\n", what);
+  else
+    hand_failures++;
+  g_ptr_array_unref (outs);
+}
+
+static void
+hand_tests (void)
+{
+  /* 4x4 ramp x[y][x] = 4y + x:
+   *    0  1  2  3
+   *    4  5  6  7
+   *    8  9 10 11
+   *   12 13 14 15 */
+  static const float ramp[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    13, 14, 15
+  };
+  Builder b;
+  int x, y, w, id;
+
+  /* 3x3 conv, VALID, kernel [[0,1,0],[0,0,0],[0,0,2]] (OHWI, Co = Ci = 1):
+   * out(y,x) = x[y][x+1] + 2 x[y+2][x+2] = (4y + x + 1) + 2 (4y + x + 10)
+   *          = 12y + 3x + 21: [[21, 24], [33, 36]]. A kernel read upside
+   * down (TFLite is correlation, not convolution) would give
+   * 12y + 3x + 9. */
+  {
+    static const float k[9] = { 0, 1, 0, 0, 0, 0, 0, 0, 2 };
+    static const float expect[4] = { 21, 24, 33, 36 };
+
+    builder_init (&b);
+    x = hand_input (&b, 4, 4, 1, ramp);
+    y = conv (&b, x, 1, 3, 3, 1, 1, DLS_PADDING_VALID, FALSE, ACT_NONE);
+    hand_set_const (&b, dls_graph_node (b.g, 0)->inputs[1], k);
+    hand_check ("conv 3x3 VALID on 4x4 ramp (correlation order)", &b, y,
+        expect, 4);
+    builder_clear (&b);
+  }
+
+  /* 3x3 conv of ones, SAME (pad 1 all round): out = sum of the in-bounds
+   * 3x3 neighbourhood. Row 0: 0+1+4+5 = 10, 0+1+2+4+5+6 = 18, 1+2+3+5+6+7
+   * = 24, 2+3+6+7 = 18; row 1: 10+8+9 = 27, 45, 54, 18+10+11 = 39;
+   * row 2: 4+5+8+9+12+13 = 51, 81, 90, 6+7+10+11+14+15 = 63;
+   * row 3: 8+9+12+13 = 42, 8+9+10+12+13+14 = 66, 9+10+11+13+14+15 = 72,
+   * 10+11+14+15 = 50. Then bias -40 and RELU6. */
+  {
+    static const float k[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    static const float bias[1] = { -40 };
+    static const float expect[16] = {
+      0, 0, 0, 0,
+      0, 5, 6, 0,
+      6, 6, 6, 6,
+      2, 6, 6, 6
+    };
+    DlsNode *n;
+
+    builder_init (&b);
+    x = hand_input (&b, 4, 4, 1, ramp);
+    y = conv (&b, x, 1, 3, 3, 1, 1, DLS_PADDING_SAME, TRUE, ACT_RELU6);
+    n = dls_graph_node (b.g, 0);
+    hand_set_const (&b, n->inputs[1], k);
+    hand_set_const (&b, n->inputs[2], bias);
+    hand_check ("conv 3x3 SAME ones, bias -40, relu6", &b, y, expect, 16);
+    builder_clear (&b);
+  }
+
+  /* Same kernel, stride 2, SAME on 4 -> 2: total pad = (2-1)*2 + 3 - 4
+   * = 1, which TFLite puts at the end (pad_top = pad_left = 0), so the
+   * windows are centred on rows/cols 1 and 3: the SAME sums above at
+   * (1,1) (1,3) (3,1) (3,3) = 45, 39, 66, 50. (Padding at the start
+   * would give the sums at (0,0) (0,2) (2,0) (2,2) = 10, 24, 51, 90.) */
+  {
+    static const float k[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    static const float expect[4] = { 45, 39, 66, 50 };
+
+    builder_init (&b);
+    x = hand_input (&b, 4, 4, 1, ramp);
+    y = conv (&b, x, 1, 3, 3, 2, 1, DLS_PADDING_SAME, FALSE, ACT_NONE);
+    hand_set_const (&b, dls_graph_node (b.g, 0)->inputs[1], k);
+    hand_check ("conv 3x3 SAME stride 2 (pad at the end)", &b, y, expect, 4);
+    builder_clear (&b);
+  }
+
+  /* 3x3 kernel, dilation 2, SAME on 4x4 (pad 2 all round), centre tap
+   * only at (1,1) and corner tap (0,0): out(y,x) = x[y][x] +
+   * x[y-2][x-2] (0 outside). Row 0/1: x itself; (2,2) = 10 + 0 = 10,
+   * (2,3) = 11 + 1, (3,2) = 14 + 4, (3,3) = 15 + 5. */
+  {
+    static const float k[9] = { 1, 0, 0, 0, 1, 0, 0, 0, 0 };
+    static const float expect[16] = {
+      0, 1, 2, 3,
+      4, 5, 6, 7,
+      8, 9, 10, 12,
+      12, 13, 18, 20
+    };
+
+    builder_init (&b);
+    x = hand_input (&b, 4, 4, 1, ramp);
+    y = conv (&b, x, 1, 3, 3, 1, 2, DLS_PADDING_SAME, FALSE, ACT_NONE);
+    hand_set_const (&b, dls_graph_node (b.g, 0)->inputs[1], k);
+    hand_check ("conv 3x3 dilation 2 SAME", &b, y, expect, 16);
+    builder_clear (&b);
+  }
+
+  /* 1x1 conv, Ci = 2, Co = 3, OHWI weights w[o][i] = {{1,2},{3,4},{5,6}},
+   * bias {0.5, 0, -100}, relu: in (1, 10) -> {21.5, 43, 0}. */
+  {
+    static const float in[2] = { 1, 10 };
+    static const float k[6] = { 1, 2, 3, 4, 5, 6 };
+    static const float bias[3] = { 0.5f, 0, -100 };
+    static const float expect[3] = { 21.5f, 43, 0 };
+    DlsNode *n;
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 1, 2, in);
+    y = conv (&b, x, 3, 1, 1, 1, 1, DLS_PADDING_VALID, TRUE, ACT_RELU);
+    n = dls_graph_node (b.g, 0);
+    hand_set_const (&b, n->inputs[1], k);
+    hand_set_const (&b, n->inputs[2], bias);
+    hand_check ("conv 1x1 OHWI channel order, bias, relu", &b, y, expect, 3);
+    builder_clear (&b);
+  }
+
+  /* Depthwise 1x1, Ci = 2, M = 2: out channel o reads input o / 2:
+   * in (1, 2), w {1, 10, 100, 1000} -> {1, 10, 200, 2000}. */
+  {
+    static const float in[2] = { 1, 2 };
+    static const float k[4] = { 1, 10, 100, 1000 };
+    static const float expect[4] = { 1, 10, 200, 2000 };
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 1, 2, in);
+    y = dwconv (&b, x, 2, 1, 1, 1, DLS_PADDING_VALID, FALSE, ACT_NONE);
+    hand_set_const (&b, dls_graph_node (b.g, 0)->inputs[1], k);
+    hand_check ("depthwise multiplier 2 channel mapping", &b, y, expect, 4);
+    builder_clear (&b);
+  }
+
+  /* Average pool 3x3 SAME stride 1 on the 3x3 ramp 1..9: padding is not
+   * counted, so corners average 4 taps, edges 6, the centre 9:
+   * (0,0) (1+2+4+5)/4 = 3; (0,1) (1+2+3+4+5+6)/6 = 3.5;
+   * (0,2) (2+3+5+6)/4 = 4; (1,0) (1+2+4+5+7+8)/6 = 4.5; (1,1) 45/9 = 5;
+   * (1,2) 5.5; (2,0) (4+5+7+8)/4 = 6; (2,1) 6.5; (2,2) 7. */
+  {
+    static const float in[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+    static const float expect[9] = { 3, 3.5f, 4, 4.5f, 5, 5.5f, 6, 6.5f, 7 };
+
+    builder_init (&b);
+    x = hand_input (&b, 3, 3, 1, in);
+    y = avgpool (&b, x, 3, 3, 1, DLS_PADDING_SAME, ACT_NONE);
+    hand_check ("avgpool 3x3 SAME: in-bounds tap counts", &b, y, expect, 9);
+    builder_clear (&b);
+  }
+
+  /* Global average pool (filter = input, VALID) over the 4x4 ramp, two
+   * channels (v, -v): mean 7.5 and -7.5. */
+  {
+    float in[32];
+    static const float expect[2] = { 7.5f, -7.5f };
+    int i;
+
+    for (i = 0; i < 16; i++) {
+      in[2 * i] = ramp[i];
+      in[2 * i + 1] = -ramp[i];
+    }
+    builder_init (&b);
+    x = hand_input (&b, 4, 4, 2, in);
+    y = avgpool (&b, x, 4, 4, 4, DLS_PADDING_VALID, ACT_NONE);
+    hand_check ("avgpool global 4x4 VALID", &b, y, expect, 2);
+    builder_clear (&b);
+  }
+
+  /* Resize 1x2 [a, b] = [1, 5] to 1x4:
+   * HALF_PIXEL: s = (d + .5) * .5 - .5 = -.25, .25, .75, 1.25, clamped
+   *   -> [a, .75a + .25b, .25a + .75b, b] = [1, 2, 4, 5];
+   * ASYMMETRIC: s = d / 2 = 0, .5, 1, 1.5 -> [a, (a+b)/2, b, b]
+   *   = [1, 3, 5, 5];
+   * ALIGN_CORNERS: s = d * 1/3 -> [a, a + (b-a)/3, a + 2(b-a)/3, b]
+   *   = [1, 2.333.., 3.666.., 5]. */
+  {
+    static const float in[2] = { 1, 5 };
+    static const float e_half[4] = { 1, 2, 4, 5 };
+    static const float e_asym[4] = { 1, 3, 5, 5 };
+    static const float e_align[4] = { 1, 7.0f / 3, 11.0f / 3, 5 };
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 1, in);
+    y = resize (&b, x, 1, 4, DLS_RESIZE_HALF_PIXEL);
+    hand_check ("resize 2->4 HALF_PIXEL", &b, y, e_half, 4);
+    builder_clear (&b);
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 1, in);
+    y = resize (&b, x, 1, 4, DLS_RESIZE_ASYMMETRIC);
+    hand_check ("resize 2->4 ASYMMETRIC", &b, y, e_asym, 4);
+    builder_clear (&b);
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 1, in);
+    y = resize (&b, x, 1, 4, DLS_RESIZE_ALIGN_CORNERS);
+    hand_check ("resize 2->4 ALIGN_CORNERS", &b, y, e_align, 4);
+    builder_clear (&b);
+  }
+
+  /* ALIGN_CORNERS 4x4 ramp -> 7x7: s = d * 3/6 = d / 2, so the corners
+   * are the input corners and out(2y, 2x) = x[y][x]; between them plain
+   * averages: out(0,1) = 0.5, out(1,1) = (0+1+4+5)/4 = 2.5, out(6,5) =
+   * 14.5. Check the whole first row and a few points via the formula
+   * out(y,x) = 4 (y/2) + x/2 (the ramp is linear). */
+  {
+    float expect[49];
+
+    for (y = 0; y < 7; y++)
+      for (w = 0; w < 7; w++)
+        expect[y * 7 + w] = 2.0f * y + 0.5f * w;
+    builder_init (&b);
+    x = hand_input (&b, 4, 4, 1, ramp);
+    id = resize (&b, x, 7, 7, DLS_RESIZE_ALIGN_CORNERS);
+    hand_check ("resize 4x4->7x7 ALIGN_CORNERS endpoints", &b, id, expect, 49);
+    builder_clear (&b);
+  }
+
+  /* Concat along H (axis 1) of 1x2x1 [1, 2] and 2x2x1 [3, 4, 5, 6] ->
+   * 3x2: [1, 2, 3, 4, 5, 6]. Along W (axis 2) of p (2x1x2) and q (2x2x2):
+   * each output row is p's row then q's row: [1, 2, 10..13, 3, 4,
+   * 14..17]. */
+  {
+    static const float a[2] = { 1, 2 };
+    static const float c[4] = { 3, 4, 5, 6 };
+    static const float e_h[6] = { 1, 2, 3, 4, 5, 6 };
+    static const float p[4] = { 1, 2, 3, 4 };
+    static const float q[8] = { 10, 11, 12, 13, 14, 15, 16, 17 };
+    static const float e_w[12] = { 1, 2, 10, 11, 12, 13, 3, 4, 14, 15, 16,
+      17
+    };
+    int xs[2];
+
+    builder_init (&b);
+    xs[0] = hand_input (&b, 1, 2, 1, a);
+    xs[1] = hand_input (&b, 2, 2, 1, c);
+    y = concat (&b, xs, 2, 1);
+    hand_check ("concat axis 1", &b, y, e_h, 6);
+    builder_clear (&b);
+
+    builder_init (&b);
+    xs[0] = hand_input (&b, 2, 1, 2, p);
+    xs[1] = hand_input (&b, 2, 2, 2, q);
+    y = concat (&b, xs, 2, 2);
+    hand_check ("concat axis 2", &b, y, e_w, 12);
+    builder_clear (&b);
+  }
+
+  /* ADD with relu6: (1, 5, -3) + (2, 4, 1) = (3, 9, -2) -> (3, 6, 0). */
+  {
+    static const float a[3] = { 1, 5, -3 };
+    static const float c[3] = { 2, 4, 1 };
+    static const float expect[3] = { 3, 6, 0 };
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 1, 3, a);
+    w = hand_input (&b, 1, 1, 3, c);
+    y = add2 (&b, x, w, ACT_RELU6);
+    hand_check ("add relu6", &b, y, expect, 3);
+    builder_clear (&b);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* The table                                                           */
+
+typedef enum
+{
+  K_CONV,
+  K_DW,
+  K_ADD,
+  K_POOL,
+  K_CONCAT,
+  K_RESIZE,
+  K_CHAIN,
+} CaseKind;
+
+typedef struct
+{
+  CaseKind kind;
+  const char *tag;              /* "deeplab" for the model's own shapes */
+  int h, w, c;                  /* input 0 */
+  int co;                       /* CONV: output channels; DW: multiplier */
+  int kh, kw;                   /* CONV/DW kernel, POOL filter */
+  int stride, dil;
+  DlsPadding pad;
+  int pads[4];                  /* EXPLICIT: top, left, bottom, right */
+  gboolean bias;
+  Act act;
+  int n_in, sizes[3], axis;     /* CONCAT: extents along axis */
+  int oh, ow;                   /* RESIZE */
+  DlsResizeCoord coord;
+} OpCase;
+
+#define SAME DLS_PADDING_SAME
+#define VALID DLS_PADDING_VALID
+/* Each macro is the field list of one case; the table wraps it in braces
+ * so that a case may add fields (.tag). */
+#define CONV(H, W, C, CO, K, S, D, P, B, A) \
+  .kind = K_CONV, .h = H, .w = W, .c = C, .co = CO, .kh = K, .kw = K, \
+  .stride = S, .dil = D, .pad = P, .bias = B, .act = A
+#define CONVK(H, W, C, CO, KH, KW, S, P, B, A) \
+  .kind = K_CONV, .h = H, .w = W, .c = C, .co = CO, .kh = KH, .kw = KW, \
+  .stride = S, .dil = 1, .pad = P, .bias = B, .act = A
+#define CONVX(H, W, C, CO, K, S, T, L, BO, R) \
+  .kind = K_CONV, .h = H, .w = W, .c = C, .co = CO, .kh = K, .kw = K, \
+  .stride = S, .dil = 1, .pad = DLS_PADDING_EXPLICIT, \
+  .pads = { T, L, BO, R }, .bias = TRUE, .act = ACT_NONE
+#define DW(H, W, C, M, K, S, D, P, B, A) \
+  .kind = K_DW, .h = H, .w = W, .c = C, .co = M, .kh = K, .kw = K, \
+  .stride = S, .dil = D, .pad = P, .bias = B, .act = A
+#define ADD(H, W, C, A) \
+  .kind = K_ADD, .h = H, .w = W, .c = C, .act = A
+#define POOL(H, W, C, KH, KW, S, P, A) \
+  .kind = K_POOL, .h = H, .w = W, .c = C, .kh = KH, .kw = KW, \
+  .stride = S, .pad = P, .act = A
+#define CAT(H, W, C, AX, N, S0, S1, S2) \
+  .kind = K_CONCAT, .h = H, .w = W, .c = C, .axis = AX, .n_in = N, \
+  .sizes = { S0, S1, S2 }
+#define RESIZE(H, W, C, OH, OW, M) \
+  .kind = K_RESIZE, .h = H, .w = W, .c = C, .oh = OH, .ow = OW, .coord = M
+/* Three whole cases: one per coordinate mode. */
+#define RESIZE3(H, W, C, OH, OW) \
+  {RESIZE (H, W, C, OH, OW, DLS_RESIZE_ASYMMETRIC)}, \
+  {RESIZE (H, W, C, OH, OW, DLS_RESIZE_ALIGN_CORNERS)}, \
+  {RESIZE (H, W, C, OH, OW, DLS_RESIZE_HALF_PIXEL)}
+#define CHAIN(H, W, C, V) \
+  .kind = K_CHAIN, .h = H, .w = W, .c = C, .co = V
+#define DEEPLAB .tag = "deeplab"
+
+static const OpCase cases[] = {
+  /* conv: 1x1 and 3x3, stride 1/2, SAME/VALID, odd sizes, channel counts
+   * not multiple of 4 and multiples, bias or not, every activation. */
+  {CONV (1, 1, 3, 5, 1, 1, 1, SAME, TRUE, ACT_NONE)},
+  {CONV (1, 1, 16, 13, 3, 1, 1, SAME, TRUE, ACT_RELU)},
+  {CONV (7, 5, 5, 13, 1, 1, 1, VALID, FALSE, ACT_RELU)},
+  {CONV (7, 5, 13, 21, 3, 1, 1, SAME, TRUE, ACT_RELU6)},
+  {CONV (7, 5, 3, 16, 3, 2, 1, SAME, TRUE, ACT_RELU6)},
+  {CONV (8, 6, 5, 16, 3, 2, 1, SAME, FALSE, ACT_NONE)},
+  {CONV (7, 5, 21, 3, 3, 2, 1, VALID, TRUE, ACT_NONE)},
+  {CONV (33, 33, 16, 48, 3, 1, 1, VALID, TRUE, ACT_NONE)},
+  {CONV (33, 33, 21, 13, 3, 2, 1, VALID, FALSE, ACT_RELU)},
+  {CONV (33, 33, 48, 96, 1, 1, 1, SAME, TRUE, ACT_RELU6)},
+  {CONV (33, 33, 96, 16, 1, 1, 1, VALID, FALSE, ACT_NONE)},
+  {CONV (65, 63, 5, 21, 3, 1, 1, SAME, TRUE, ACT_RELU6)},
+  {CONV (65, 63, 21, 16, 1, 2, 1, SAME, TRUE, ACT_NONE)},
+  {CONV (64, 62, 13, 5, 3, 2, 1, SAME, TRUE, ACT_RELU)},
+  {CONV (13, 11, 48, 96, 3, 1, 2, SAME, TRUE, ACT_RELU6)},
+  /* dilation 1/2/4/6/12/18 on an input larger than the dilated kernel */
+  {CONV (37, 41, 5, 13, 3, 1, 1, SAME, TRUE, ACT_RELU)},
+  {CONV (37, 41, 5, 13, 3, 1, 2, SAME, TRUE, ACT_RELU)},
+  {CONV (37, 41, 5, 13, 3, 1, 4, SAME, TRUE, ACT_RELU)},
+  {CONV (37, 41, 5, 13, 3, 1, 6, SAME, TRUE, ACT_RELU)},
+  {CONV (37, 41, 5, 13, 3, 1, 12, SAME, TRUE, ACT_RELU)},
+  {CONV (37, 41, 5, 13, 3, 1, 18, SAME, TRUE, ACT_RELU)},
+  {CONV (37, 41, 16, 21, 3, 1, 6, VALID, FALSE, ACT_NONE)},
+  {CONV (37, 41, 16, 21, 3, 1, 12, VALID, TRUE, ACT_RELU6)},
+  {CONV (37, 41, 16, 21, 3, 1, 18, VALID, FALSE, ACT_NONE)},
+  {CONV (37, 41, 5, 8, 3, 2, 2, SAME, TRUE, ACT_NONE)},
+  /* non-square kernels, explicit asymmetric padding */
+  {CONVK (11, 9, 5, 5, 3, 1, 1, SAME, TRUE, ACT_NONE)},
+  {CONVK (11, 9, 13, 8, 1, 3, 2, SAME, FALSE, ACT_RELU)},
+  {CONVX (9, 7, 5, 3, 3, 1, 0, 1, 2, 0)},
+  {CONVX (9, 7, 16, 21, 3, 2, 2, 0, 0, 1)},
+
+  /* depthwise 3x3: dilation 1/2/4/6/12/18, stride 1/2, multiplier 1/2 */
+  {DW (1, 1, 16, 1, 3, 1, 1, SAME, TRUE, ACT_NONE)},
+  {DW (7, 5, 5, 1, 3, 1, 1, SAME, TRUE, ACT_RELU6)},
+  {DW (7, 5, 5, 2, 3, 1, 1, SAME, FALSE, ACT_NONE)},
+  {DW (7, 5, 13, 1, 3, 2, 1, SAME, TRUE, ACT_RELU)},
+  {DW (8, 6, 3, 2, 3, 2, 1, SAME, TRUE, ACT_NONE)},
+  {DW (33, 33, 16, 1, 3, 2, 1, SAME, TRUE, ACT_RELU6)},
+  {DW (33, 33, 21, 2, 3, 2, 1, VALID, FALSE, ACT_NONE)},
+  {DW (37, 41, 13, 1, 3, 1, 1, SAME, TRUE, ACT_RELU6)},
+  {DW (37, 41, 13, 1, 3, 1, 2, SAME, TRUE, ACT_RELU6)},
+  {DW (37, 41, 13, 1, 3, 1, 4, SAME, TRUE, ACT_RELU6)},
+  {DW (37, 41, 13, 1, 3, 1, 6, SAME, TRUE, ACT_RELU6)},
+  {DW (37, 41, 13, 1, 3, 1, 12, SAME, TRUE, ACT_RELU6)},
+  {DW (37, 41, 13, 1, 3, 1, 18, SAME, TRUE, ACT_RELU6)},
+  {DW (37, 41, 5, 2, 3, 1, 2, SAME, FALSE, ACT_RELU)},
+  {DW (37, 41, 5, 2, 3, 1, 18, SAME, TRUE, ACT_NONE)},
+  {DW (37, 41, 21, 2, 3, 1, 6, VALID, TRUE, ACT_NONE)},
+  {DW (37, 41, 21, 1, 3, 1, 18, VALID, FALSE, ACT_NONE)},
+  {DW (37, 41, 16, 1, 3, 2, 4, SAME, TRUE, ACT_RELU6)},
+  {DW (13, 11, 96, 1, 3, 1, 2, SAME, TRUE, ACT_RELU6)},
+  {DW (65, 63, 48, 1, 3, 2, 1, SAME, TRUE, ACT_RELU6)},
+
+  /* add */
+  {ADD (1, 1, 3, ACT_RELU)},
+  {ADD (7, 5, 13, ACT_RELU6)},
+  {ADD (33, 33, 16, ACT_NONE)},
+  {ADD (65, 63, 21, ACT_NONE)},
+
+  /* average pool: global (filter = input, VALID) and 3x3 SAME stride 2 */
+  {POOL (33, 33, 21, 33, 33, 33, VALID, ACT_NONE)},
+  {POOL (7, 5, 13, 7, 5, 1, VALID, ACT_RELU)},
+  {POOL (33, 33, 16, 3, 3, 2, SAME, ACT_NONE)},
+  {POOL (8, 6, 5, 3, 3, 2, SAME, ACT_RELU6)},
+  {POOL (7, 5, 13, 3, 3, 1, SAME, ACT_NONE)},
+  {POOL (7, 5, 3, 2, 2, 2, VALID, ACT_NONE)},
+
+  /* concat: channels (2 and 3 inputs), H, W */
+  {CAT (7, 5, 0, 3, 2, 5, 16, 0)},
+  {CAT (33, 33, 0, 3, 3, 5, 16, 3)},
+  {CAT (0, 5, 3, 1, 3, 2, 5, 1)},
+  {CAT (7, 0, 13, 2, 2, 3, 4, 0)},
+
+  /* resize bilinear, each in the three coordinate modes */
+  RESIZE3 (1, 1, 16, 33, 33),
+  RESIZE3 (33, 33, 21, 257, 257),
+  RESIZE3 (33, 33, 13, 33, 33),
+  RESIZE3 (7, 5, 5, 13, 11),
+  RESIZE3 (13, 11, 3, 7, 5),
+  RESIZE3 (17, 17, 8, 34, 34),
+
+  /* DeepLabV3 MobileNetV2 (shared model): its own shapes and options */
+  {CONV (257, 257, 3, 16, 3, 2, 1, SAME, TRUE, ACT_RELU6), DEEPLAB},
+  {DW (129, 129, 16, 1, 3, 1, 1, SAME, TRUE, ACT_RELU6), DEEPLAB},
+  {CONV (129, 129, 16, 8, 1, 1, 1, SAME, TRUE, ACT_NONE), DEEPLAB},
+  {DW (129, 129, 48, 1, 3, 2, 1, SAME, TRUE, ACT_RELU6), DEEPLAB},
+  {DW (65, 65, 72, 1, 3, 2, 1, SAME, TRUE, ACT_RELU6), DEEPLAB},
+  {ADD (65, 65, 12, ACT_NONE), DEEPLAB},
+  {DW (33, 33, 288, 1, 3, 1, 2, SAME, TRUE, ACT_RELU6), DEEPLAB},
+  {DW (33, 33, 480, 1, 3, 1, 4, SAME, TRUE, ACT_RELU6), DEEPLAB},
+  {CONV (33, 33, 80, 480, 1, 1, 1, SAME, TRUE, ACT_RELU6), DEEPLAB},
+  {CONV (33, 33, 480, 160, 1, 1, 1, SAME, TRUE, ACT_NONE), DEEPLAB},
+  {POOL (33, 33, 160, 33, 33, 33, VALID, ACT_NONE), DEEPLAB},
+  {CONV (1, 1, 160, 256, 1, 1, 1, SAME, TRUE, ACT_RELU), DEEPLAB},
+  {RESIZE (1, 1, 256, 33, 33, DLS_RESIZE_ALIGN_CORNERS), DEEPLAB},
+  {CAT (33, 33, 0, 3, 2, 256, 256, 0), DEEPLAB},
+  {CONV (33, 33, 512, 256, 1, 1, 1, SAME, TRUE, ACT_RELU), DEEPLAB},
+  {CONV (33, 33, 256, 21, 1, 1, 1, SAME, TRUE, ACT_NONE), DEEPLAB},
+  {RESIZE (33, 33, 21, 257, 257, DLS_RESIZE_ALIGN_CORNERS), DEEPLAB},
+
+  /* chains: intermediate buffers, multiple outputs */
+  {CHAIN (17, 17, 13, 0)},
+  {CHAIN (33, 31, 16, 1)},
+};
+
+/* Builds the graph of @c into @b (with its inputs); writes a description
+ * (op, input shape -> output shape, params) into @desc. */
+static void
+build_case (const OpCase * c, Builder * b, GString * desc)
+{
+  int x, y = -1;
+  const char *pad = c->pad == SAME ? "SAME" :
+      c->pad == VALID ? "VALID" : "EXPLICIT";
+  static const char *const coords[] = { "asym", "align", "half" };
+
+  switch (c->kind) {
+    case K_CONV:
+      x = add_input (b, c->h, c->w, c->c);
+      y = conv (b, x, c->co, c->kh, c->kw, c->stride, c->dil, c->pad,
+          c->bias, c->act);
+      if (c->pad == DLS_PADDING_EXPLICIT) {
+        DlsNode *n = dls_graph_node (b->g, 0);
+
+        n->p.win.pad_top = c->pads[0];
+        n->p.win.pad_left = c->pads[1];
+        n->p.win.pad_bottom = c->pads[2];
+        n->p.win.pad_right = c->pads[3];
+      }
+      g_string_append_printf (desc, "conv2d    %dx%dx%d -> %d  k%dx%d s%d "
+          "d%d %s", c->h, c->w, c->c, c->co, c->kh, c->kw, c->stride, c->dil,
+          pad);
+      if (c->pad == DLS_PADDING_EXPLICIT)
+        g_string_append_printf (desc, "(%d,%d,%d,%d)", c->pads[0], c->pads[1],
+            c->pads[2], c->pads[3]);
+      g_string_append_printf (desc, " %s %s", c->bias ? "bias" : "nobias",
+          act_names[c->act]);
+      break;
+    case K_DW:
+      x = add_input (b, c->h, c->w, c->c);
+      y = dwconv (b, x, c->co, c->kh, c->stride, c->dil, c->pad, c->bias,
+          c->act);
+      g_string_append_printf (desc, "depthwise %dx%dx%d m%d  k%dx%d s%d d%d "
+          "%s %s %s", c->h, c->w, c->c, c->co, c->kh, c->kw, c->stride,
+          c->dil, pad, c->bias ? "bias" : "nobias", act_names[c->act]);
+      break;
+    case K_ADD:
+      x = add_input (b, c->h, c->w, c->c);
+      y = add2 (b, x, add_input (b, c->h, c->w, c->c), c->act);
+      g_string_append_printf (desc, "add       %dx%dx%d %s", c->h, c->w, c->c,
+          act_names[c->act]);
+      break;
+    case K_POOL:
+      x = add_input (b, c->h, c->w, c->c);
+      y = avgpool (b, x, c->kh, c->kw, c->stride, c->pad, c->act);
+      g_string_append_printf (desc, "avgpool   %dx%dx%d  f%dx%d s%d %s %s",
+          c->h, c->w, c->c, c->kh, c->kw, c->stride, pad, act_names[c->act]);
+      break;
+    case K_CONCAT:{
+      int xs[3], k;
+
+      g_string_append_printf (desc, "concat    axis %d:", c->axis);
+      for (k = 0; k < c->n_in; k++) {
+        int h = c->axis == 1 ? c->sizes[k] : c->h;
+        int w = c->axis == 2 ? c->sizes[k] : c->w;
+        int ch = c->axis == 3 ? c->sizes[k] : c->c;
+
+        xs[k] = add_input (b, h, w, ch);
+        g_string_append_printf (desc, "%s%dx%dx%d", k ? " + " : " ", h, w, ch);
+      }
+      y = concat (b, xs, c->n_in, c->axis);
+      break;
+    }
+    case K_RESIZE:
+      x = add_input (b, c->h, c->w, c->c);
+      y = resize (b, x, c->oh, c->ow, c->coord);
+      g_string_append_printf (desc, "resize    %dx%dx%d -> %dx%d %s", c->h,
+          c->w, c->c, c->oh, c->ow, coords[c->coord]);
+      break;
+    case K_CHAIN:{
+      /* v0: a MobileNetV2 block then an ASPP-like head:
+       *   a = conv1x1 relu6; d = a + conv1x1(dw3x3 d2 relu6 (a));
+       *   pool -> conv1x1 relu -> resize align ‖ conv1x1 relu (d) -> concat
+       *   -> conv1x1 + bias (logits); outputs: logits and d.
+       * v1: stride-2 depthwise, a second input added late, 3-way concat
+       *   with a constant-free branch (avgpool 3x3 SAME). */
+      int a, t, d, p, q, xs[3];
+
+      x = add_input (b, c->h, c->w, c->c);
+      a = conv (b, x, 16, 1, 1, 1, 1, SAME, TRUE, ACT_RELU6);
+      if (c->co == 0) {
+        t = dwconv (b, a, 1, 3, 1, 2, SAME, TRUE, ACT_RELU6);
+        t = conv (b, t, 16, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        d = add2 (b, a, t, ACT_NONE);
+        p = avgpool (b, d, c->h, c->w, c->h, VALID, ACT_NONE);
+        p = conv (b, p, 8, 1, 1, 1, 1, SAME, TRUE, ACT_RELU);
+        p = resize (b, p, c->h, c->w, DLS_RESIZE_ALIGN_CORNERS);
+        q = conv (b, d, 8, 1, 1, 1, 1, SAME, TRUE, ACT_RELU);
+        xs[0] = p;
+        xs[1] = q;
+        t = concat (b, xs, 2, 3);
+        y = conv (b, t, 5, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        dls_graph_add_output (b->g, y);
+        y = d;
+        g_string_append_printf (desc, "chain     %dx%dx%d mobilenet block + "
+            "ASPP head, 2 outputs", c->h, c->w, c->c);
+      } else {
+        int h2 = (c->h + 1) / 2, w2 = (c->w + 1) / 2;
+
+        t = dwconv (b, a, 2, 3, 2, 1, SAME, TRUE, ACT_RELU6);
+        t = conv (b, t, 13, 1, 1, 1, 1, SAME, FALSE, ACT_NONE);
+        d = add2 (b, t, add_input (b, h2, w2, 13), ACT_RELU);
+        p = avgpool (b, d, 3, 3, 1, SAME, ACT_NONE);
+        q = dwconv (b, d, 1, 3, 1, 4, SAME, FALSE, ACT_NONE);
+        xs[0] = d;
+        xs[1] = p;
+        xs[2] = q;
+        t = concat (b, xs, 3, 3);
+        y = resize (b, t, c->h, c->w, DLS_RESIZE_HALF_PIXEL);
+        g_string_append_printf (desc, "chain     %dx%dx%d s2 block + 3-way "
+            "concat + resize", c->h, c->w, c->c);
+      }
+      break;
+    }
+  }
+  if (c->tag)
+    g_string_append_printf (desc, " [%s]", c->tag);
+  dls_graph_add_output (b->g, y);
+}
+
+typedef struct
+{
+  double max_abs, max_ref;
+  gsize worst;                  /* index of the largest error */
+  gboolean ok;
+} Cmp;
+
+static Cmp
+compare (const float *ref, const float *got, gsize n, double tol_rel)
+{
+  Cmp r = { 0.0, 0.0, 0, TRUE };
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    double e = fabs ((double) got[i] - (double) ref[i]);
+
+    if (fabs (ref[i]) > r.max_ref)
+      r.max_ref = fabs (ref[i]);
+    /* !(e <= max) so that a NaN becomes the worst element. */
+    if (!(e <= r.max_abs)) {
+      r.max_abs = isnan (e) ? INFINITY : e;
+      r.worst = i;
+    }
+  }
+  r.ok = r.max_abs <= tol_rel * MAX (1.0, r.max_ref);
+  return r;
+}
+
+/* Runs case @c; prints its line (and, on failure, where). */
+static gboolean
+run_case (const OpCase * c, DlsBackend * other, gboolean verbose)
+{
+  Builder b;
+  GString *desc = g_string_new (NULL);
+  GError *err = NULL;
+  GPtrArray *ref = NULL, *got = NULL;
+  gboolean ok = TRUE;
+  gint64 t0, t_other = 0;
+  guint i;
+
+  builder_init (&b);
+  build_case (c, &b, desc);
+  if (!dls_graph_finalize (b.g, &err)) {
+    printf ("%-66s ERROR (graph) %s\n", desc->str, err->message);
+    ok = FALSE;
+    goto out;
+  }
+  if (!(ref = run_ref (&b, &err))) {
+    printf ("%-66s ERROR (ref) %s\n", desc->str, err->message);
+    ok = FALSE;
+    goto out;
+  }
+  t0 = g_get_monotonic_time ();
+  if (!(got = run_backend (other, &b, TRUE, &err))) {
+    printf ("%-66s ERROR (%s) %s\n", desc->str, other->vt->name, err->message);
+    ok = FALSE;
+    goto out;
+  }
+  t_other = g_get_monotonic_time () - t0;
+
+  for (i = 0; i < b.g->outputs->len; i++) {
+    const DlsTensor *t = dls_graph_tensor (b.g, dls_graph_output (b.g, i));
+    gsize n = dls_tensor_n_elements (t);
+    gboolean exact = c->kind == K_ADD || c->kind == K_CONCAT
+        || g_str_equal (other->vt->name, "ref");
+    Cmp r = compare (ref->pdata[i], got->pdata[i], n, exact ? 0.0 : TOL_REL);
+    double rel = r.max_ref > 0 ? r.max_abs / r.max_ref : r.max_abs;
+
+    printf ("%-66s -> %dx%dx%d  maxabs %.2e maxrel %.2e  %s", i ? "" :
+        desc->str, t->dims[1], t->dims[2], t->dims[3], r.max_abs, rel,
+        r.ok ? "PASS" : "FAIL");
+    if (verbose)
+      printf ("  (%.1f ms, prepare + 2 runs)", t_other / 1000.0);
+    printf ("\n");
+    if (!r.ok) {
+      gsize C = t->dims[3], W = t->dims[2];
+      gsize p = r.worst / C;
+
+      printf ("    worst at output %u (y %" G_GSIZE_FORMAT ", x %"
+          G_GSIZE_FORMAT ", c %" G_GSIZE_FORMAT "): ref %.9g, %s %.9g; "
+          "max |ref| %.6g\n", i, p / W, p % W, r.worst % C,
+          ((float *) ref->pdata[i])[r.worst], other->vt->name,
+          ((float *) got->pdata[i])[r.worst], r.max_ref);
+      ok = FALSE;
+    }
+  }
+
+out:
+  g_clear_error (&err);
+  if (ref)
+    g_ptr_array_unref (ref);
+  if (got)
+    g_ptr_array_unref (got);
+  g_string_free (desc, TRUE);
+  builder_clear (&b);
+  return ok;
+}
+
+int
+main (int argc, char **argv)
+{
+  gchar *backend = NULL, *device = NULL, *filter = NULL;
+  gboolean verbose = FALSE;
+  GOptionEntry entries[] = {
+    {"backend", 'b', 0, G_OPTION_ARG_STRING, &backend,
+        "Backend compared with the reference: opencl (default) or ref", "B"},
+    {"device", 'd', 0, G_OPTION_ARG_STRING, &device,
+        "OpenCL device (auto, gpu, cpu, P:D)", "DEV"},
+    {"filter", 'f', 0, G_OPTION_ARG_STRING, &filter,
+        "Run only the cases whose description contains TEXT", "TEXT"},
+    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+        "Print the second backend's time per case", NULL},
+    {NULL}
+  };
+  GOptionContext *ctx = g_option_context_new ("- per-op backend tests");
+  GError *err = NULL;
+  DlsCl *cl = NULL;
+  DlsBackend *other;
+  int failures = 0, n_run = 0;
+  guint i;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
+    fprintf (stderr, "%s\n", err->message);
+    return 2;
+  }
+  g_option_context_free (ctx);
+
+  if (!backend || g_str_equal (backend, "opencl")) {
+    cl = dls_cl_acquire (device, &err);
+    if (!cl) {
+      fprintf (stderr, "no OpenCL device: %s\n", err->message);
+      return dls_test_in_ci ()? 1 : DLS_TEST_SKIP;
+    }
+    printf ("# OpenCL device: %s\n", dls_cl_device_name (cl));
+    other = dls_backend_opencl_new (cl, &err);
+    if (!other) {
+      fprintf (stderr, "OpenCL backend: %s\n", err->message);
+      dls_cl_release (cl);
+      return 1;
+    }
+  } else if (g_str_equal (backend, "ref")) {
+    other = dls_backend_ref_new ();
+  } else {
+    fprintf (stderr, "unknown backend '%s' (opencl, ref)\n", backend);
+    return 2;
+  }
+
+  printf ("# reference vs hand-computed values\n");
+  hand_tests ();
+  failures += hand_failures;
+
+  printf ("# %s vs reference; tolerance max abs err <= %g * max (1, "
+      "max |ref|), 0 for add and concat\n", other->vt->name, TOL_REL);
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    /* One seed per case: a case's data does not depend on the others. */
+    rng_seed (G_GUINT64_CONSTANT (0x5eed0000) + i);
+    if (filter) {
+      Builder b;
+      GString *desc = g_string_new (NULL);
+      gboolean match;
+
+      builder_init (&b);
+      build_case (&cases[i], &b, desc);
+      match = strstr (desc->str, filter) != NULL;
+      builder_clear (&b);
+      g_string_free (desc, TRUE);
+      if (!match)
+        continue;
+      rng_seed (G_GUINT64_CONSTANT (0x5eed0000) + i);
+    }
+    n_run++;
+    if (!run_case (&cases[i], other, verbose))
+      failures++;
+    fflush (stdout);
+  }
+
+  printf ("# %d of %d cases failed; %d of %d hand checks failed\n",
+      failures - hand_failures, n_run, hand_failures, hand_total);
+  dls_backend_free (other);
+  if (cl)
+    dls_cl_release (cl);
+  g_free (backend);
+  g_free (device);
+  g_free (filter);
+  return failures ? 1 : 0;
+}
