@@ -351,6 +351,9 @@ typedef struct
   cl_kernel kernel;
   cl_uint dims;
   size_t global[3];
+  int node;                     /* the graph node it belongs to */
+  gint64 total_us;              /* with DLS_PROFILE set */
+  int runs;
 } Step;
 
 typedef struct
@@ -368,6 +371,8 @@ typedef struct
   GArray *steps;                /* Step */
   float *staging;               /* padded host copy for set_input/get_output */
   gsize staging_len;
+  int current_node;             /* node add_step() files steps under */
+  gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
 } OclBackend;
 
 static int
@@ -468,7 +473,7 @@ static void
 add_step (OclBackend * b, cl_kernel k, cl_uint dims, size_t g0, size_t g1,
     size_t g2)
 {
-  Step s = { k, dims, {g0, g1, g2} };
+  Step s = { k, dims, {g0, g1, g2}, b->current_node, 0, 0 };
   g_array_append_val (b->steps, s);
 }
 
@@ -726,9 +731,11 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
       return FALSE;
   }
 
-  for (int i = 0; i < dls_graph_n_nodes (g); i++)
+  for (int i = 0; i < dls_graph_n_nodes (g); i++) {
+    b->current_node = i;
     if (!prepare_node (b, dls_graph_node (g, i), error))
       return FALSE;
+  }
 
   for (guint i = 0; i < g->inputs->len; i++)
     staging = MAX (staging, tensor_bytes (b, dls_graph_input (g, i)));
@@ -763,11 +770,17 @@ ocl_run (DlsBackend * be, GError ** error)
   OclBackend *b = (OclBackend *) be;
 
   for (guint i = 0; i < b->steps->len; i++) {
-    const Step *s = &g_array_index (b->steps, Step, i);
+    Step *s = &g_array_index (b->steps, Step, i);
+    gint64 t0 = b->profile ? g_get_monotonic_time () : 0;
     if (!dls_cl_check (clEnqueueNDRangeKernel (b->queue, s->kernel, s->dims,
                 NULL, s->global, NULL, 0, NULL, NULL),
             "clEnqueueNDRangeKernel", error))
       return FALSE;
+    if (b->profile) {
+      clFinish (b->queue);
+      s->total_us += g_get_monotonic_time () - t0;
+      s->runs++;
+    }
   }
   return dls_cl_check (clFlush (b->queue), "clFlush", error);
 }
@@ -790,11 +803,47 @@ ocl_get_output (DlsBackend * be, int index, float *data, GError ** error)
   return TRUE;
 }
 
+static gint
+compare_step_time (gconstpointer a, gconstpointer b)
+{
+  gint64 ta = ((const Step *) a)->total_us, tb = ((const Step *) b)->total_us;
+  return ta < tb ? 1 : ta > tb ? -1 : 0;
+}
+
+/* Per-step mean times on stderr, slowest first (DLS_PROFILE=1). */
+static void
+print_profile (OclBackend * b)
+{
+  GArray *order = g_array_copy (b->steps);
+  gint64 sum = 0;
+
+  g_array_sort (order, (GCompareFunc) compare_step_time);
+  for (guint i = 0; i < order->len; i++)
+    sum += g_array_index (order, Step, i).total_us;
+  g_printerr ("# OpenCL backend profile: %u steps, mean %.3f ms a run\n",
+      order->len, sum / 1000.0 / MAX (1, g_array_index (order, Step,
+              0).runs));
+  for (guint i = 0; i < order->len; i++) {
+    const Step *s = &g_array_index (order, Step, i);
+    const DlsNode *n = dls_graph_node (b->graph, s->node);
+    const DlsTensor *o = dls_graph_tensor (b->graph, n->output);
+    char name[64] = "";
+    clGetKernelInfo (s->kernel, CL_KERNEL_FUNCTION_NAME, sizeof (name) - 1,
+        name, NULL);
+    g_printerr ("%8.3f ms  node %3d %-16s %-16s -> %dx%dx%d\n",
+        s->total_us / 1000.0 / MAX (1, s->runs), s->node,
+        dls_op_name (n->op), name, o->dims[1], o->dims[2], o->dims[3]);
+  }
+  g_array_unref (order);
+}
+
 static void
 ocl_free (DlsBackend * be)
 {
   OclBackend *b = (OclBackend *) be;
 
+  if (b->profile && b->graph && b->steps && b->steps->len)
+    print_profile (b);
   if (b->queue)
     clFinish (b->queue);
   if (b->steps) {
@@ -832,6 +881,7 @@ dls_backend_opencl_new (DlsCl * cl, GError ** error)
   b->buffers = g_ptr_array_new_with_free_func (release_mem);
   b->consts = g_ptr_array_new_with_free_func (release_mem);
   b->steps = g_array_new (FALSE, FALSE, sizeof (Step));
+  b->profile = g_getenv ("DLS_PROFILE") != NULL;
   b->queue = clCreateCommandQueue (cl->context, cl->device, 0, &st);
   if (!dls_cl_check (st, "clCreateCommandQueue", error)) {
     ocl_free (&b->parent);
