@@ -8,7 +8,6 @@
 
 typedef struct
 {
-  const char *name;
   /* Whether @data looks like this format; must not read past @size. */
   gboolean (*probe) (const guint8 * data, gsize size);
   DlsGraph *(*parse) (const guint8 * data, gsize size, GError ** error);
@@ -25,7 +24,7 @@ tflite_probe (const guint8 * data, gsize size)
  * magic number, so its probe must check the leading fields' tags (e.g.
  * ir_version, field 1 varint) and come after every format that has one. */
 static const DlsModelReader readers[] = {
-  {"TFLite", tflite_probe, dls_tflite_parse},
+  {tflite_probe, dls_tflite_parse},
 };
 
 /**
@@ -51,6 +50,13 @@ dls_model_load (const char *path, GError ** error)
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  /* A FIFO or a device would be read until memory runs out. */
+  if (g_file_test (path, G_FILE_TEST_EXISTS)
+      && !g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_NOT_FOUND,
+        "cannot read model '%s': not a regular file", path);
+    return NULL;
+  }
   if (!g_file_get_contents (path, &contents, &size, &err)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_NOT_FOUND,
         "cannot read model '%s': %s", path, err->message);

@@ -100,6 +100,9 @@ enum
 #define MAX_TENSORS (1 << 20)
 #define MAX_OPERATORS (1 << 20)
 #define MAX_CONSTANT_ELEMENTS (G_GUINT64_CONSTANT (1) << 30)
+/* Tensors may share a buffer and each gets its own copy; without a bound a
+ * small file could ask for terabytes. Real models share little. */
+#define MAX_CONSTANT_BYTES_PER_FILE_BYTE 8
 
 /* BuiltinOperator, in enum order (schema.fbs), so that any operator a model
  * uses can be named in an error. */
@@ -193,6 +196,7 @@ typedef struct
   guint n_opcodes;
   TflTensor *tensors;
   guint n_tensors;
+  guint64 constant_bytes;       /* copied so far */
   DlsGraph *g;
 } Parser;
 
@@ -457,7 +461,16 @@ use_tensor (Parser * p, gint32 index, int *id, GError ** error)
       g_free (shape);
       return FALSE;
     }
-    copy = g_malloc (t->n_bytes);
+    p->constant_bytes += t->n_bytes;
+    if (p->constant_bytes >
+        (guint64) p->size * MAX_CONSTANT_BYTES_PER_FILE_BYTE)
+      return set_error (error, DLS_ERROR_UNSUPPORTED, "constant tensor '%s': "
+          "tensors sharing buffers would need more than %d times the file "
+          "size", t->name, MAX_CONSTANT_BYTES_PER_FILE_BYTE);
+    copy = g_try_malloc (t->n_bytes);
+    if (!copy)
+      return set_error (error, DLS_ERROR_UNSUPPORTED, "constant tensor '%s': "
+          "cannot allocate %" G_GUINT64_FORMAT " bytes", t->name, t->n_bytes);
     memcpy (copy, t->bytes, t->n_bytes);
     t->id = dls_graph_add_tensor (p->g, t->name, DLS_TENSOR_CONSTANT,
         DLS_DTYPE_FLOAT32, (int) t->rank, t->dims, copy, t->n_bytes);
