@@ -153,6 +153,8 @@ pick_device (const char *sel, cl_platform_id * out_platform,
   return FALSE;
 }
 
+static void runtime_free (DlsCl * cl);
+
 static DlsCl *
 runtime_new (const char *selector, GError ** error)
 {
@@ -178,7 +180,7 @@ runtime_new (const char *selector, GError ** error)
   return cl;
 
 fail:
-  dls_cl_release (cl);
+  runtime_free (cl);            /* the caller holds runtimes_lock */
   return NULL;
 }
 

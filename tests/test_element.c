@@ -1,0 +1,456 @@
+/* deeplabseg tests: the element, with GstHarness and real pipelines.
+ *
+ * - every input format at 257x257, 640x480 and 321x241, in the three modes,
+ *   on a real photo (a horse and rider, PASCAL VOC): mask output equals the
+ *   engine's class map for the same frame; meta leaves the frame untouched
+ *   and carries that map; overlay equals that map blended with the VOC
+ *   palette at the set alpha, background untouched;
+ * - NULL -> PLAYING -> NULL 20 times without growing memory (and under
+ *   GST_TRACERS=leaks, set by meson, without leaking GStreamer objects);
+ * - bad input: missing, empty, truncated, random and unsupported-op models
+ *   and (in a separate process, see tests/meson.build) no OpenCL platform:
+ *   each an error message naming the cause, the pipeline fails to start,
+ *   nothing crashes.
+ */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/app/gstappsink.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "frame.h"
+#include "meta/gstdeeplabsegmeta.h"
+#include "overlay/overlay.h"
+#include "tflite_builder.h"
+#include "testutil.h"
+
+static gchar *model_path;
+static gchar *image_path;
+static DlsEngine *engine;       /* the engine the element must agree with */
+
+static const gchar *formats[] = {
+  "RGB", "BGR", "RGBx", "BGRx", "xRGB", "xBGR", "RGBA", "BGRA", "ARGB",
+  "ABGR", "I420", "NV12",
+};
+
+static const int sizes[][2] = { {257, 257}, {640, 480}, {321, 241} };
+
+/* The photo, decoded and converted to @format at @w x @h. */
+static GstSample *
+load_frame (const gchar * format, int w, int h)
+{
+  gchar *desc = g_strdup_printf ("filesrc location=\"%s\" ! decodebin ! "
+      "videoconvert ! videoscale ! video/x-raw,format=%s,width=%d,height=%d,"
+      "pixel-aspect-ratio=1/1 ! appsink name=sink", image_path, format, w, h);
+  GstElement *pipe = gst_parse_launch (desc, NULL);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipe), "sink");
+  GstSample *sample;
+
+  fail_unless (pipe && sink);
+  fail_unless (gst_element_set_state (pipe, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  sample = gst_app_sink_pull_sample (GST_APP_SINK (sink));
+  fail_unless (sample != NULL, "could not decode %s as %s %dx%d",
+      image_path, format, w, h);
+  gst_element_set_state (pipe, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (pipe);
+  g_free (desc);
+  return sample;
+}
+
+/* What the engine makes of the sample's frame: a w x h class map. */
+static guint8 *
+engine_map (GstSample * sample, GstVideoInfo * info)
+{
+  GstVideoFrame frame;
+  DlsImage img;
+  GError *err = NULL;
+  guint8 *map;
+
+  fail_unless (gst_video_info_from_caps (info, gst_sample_get_caps (sample)));
+  fail_unless (gst_video_frame_map (&frame, info,
+          gst_sample_get_buffer (sample), GST_MAP_READ));
+  dls_image_from_frame (&img, &frame);
+  map = g_malloc (GST_VIDEO_INFO_WIDTH (info) * GST_VIDEO_INFO_HEIGHT (info));
+  fail_unless (dls_engine_set_frame (engine, img.format, img.width,
+          img.height, &err) && dls_engine_process (engine, &img, map,
+          img.width, &err), "engine: %s", err ? err->message : "");
+  gst_video_frame_unmap (&frame);
+  return map;
+}
+
+static GstHarness *
+make_harness (const gchar * mode, GstSample * sample)
+{
+  GstHarness *h = gst_harness_new ("deeplabseg");
+
+  gst_util_set_object_arg (G_OBJECT (h->element), "mode", mode);
+  g_object_set (h->element, "model", model_path, NULL);
+  gst_harness_set_src_caps (h, gst_caps_ref (gst_sample_get_caps (sample)));
+  return h;
+}
+
+/* Pushes a deep copy of the sample's buffer (overlay writes in place). */
+static GstBuffer *
+push_pull (GstHarness * h, GstSample * sample)
+{
+  GstBuffer *out = gst_harness_push_and_pull (h,
+      gst_buffer_copy_deep (gst_sample_get_buffer (sample)));
+  fail_unless (out != NULL);
+  return out;
+}
+
+/* Compares the planes of two frames of the same info, byte by byte. */
+static gboolean
+frames_equal (GstBuffer * a, GstBuffer * b, const GstVideoInfo * info)
+{
+  GstVideoFrame fa, fb;
+  gboolean eq = TRUE;
+
+  fail_unless (gst_video_frame_map (&fa, info, a, GST_MAP_READ));
+  fail_unless (gst_video_frame_map (&fb, info, b, GST_MAP_READ));
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (&fa) && eq; p++) {
+    int rows = GST_VIDEO_FRAME_COMP_HEIGHT (&fa, p);
+    int bytes = GST_VIDEO_FRAME_COMP_WIDTH (&fa, p)
+        * GST_VIDEO_FRAME_COMP_PSTRIDE (&fa, p);
+    if (GST_VIDEO_INFO_FORMAT (info) == GST_VIDEO_FORMAT_NV12 && p == 1)
+      bytes = GST_VIDEO_FRAME_COMP_WIDTH (&fa, 1) * 2;
+    for (int y = 0; y < rows && eq; y++)
+      eq = memcmp ((guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&fa, p)
+          + y * GST_VIDEO_FRAME_PLANE_STRIDE (&fa, p),
+          (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&fb, p)
+          + y * GST_VIDEO_FRAME_PLANE_STRIDE (&fb, p), bytes) == 0;
+  }
+  gst_video_frame_unmap (&fa);
+  gst_video_frame_unmap (&fb);
+  return eq;
+}
+
+static void
+check_map (const guint8 * got, int got_stride, const guint8 * want, int w,
+    int h, const gchar * what)
+{
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      fail_unless_equals_int_hex (got[y * got_stride + x], want[y * w + x]);
+  (void) what;
+}
+
+static void
+check_mask_mode (GstSample * sample, const GstVideoInfo * info,
+    const guint8 * want)
+{
+  int w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  GstHarness *hs = make_harness ("mask", sample);
+  GstBuffer *out = push_pull (hs, sample);
+  GstCaps *caps = gst_pad_get_current_caps (hs->sinkpad);
+  GstVideoInfo oinfo;
+  GstVideoFrame of;
+
+  fail_unless (gst_video_info_from_caps (&oinfo, caps));
+  fail_unless_equals_string (gst_video_format_to_string
+      (GST_VIDEO_INFO_FORMAT (&oinfo)), "GRAY8");
+  fail_unless_equals_int (GST_VIDEO_INFO_WIDTH (&oinfo), w);
+  fail_unless_equals_int (GST_VIDEO_INFO_HEIGHT (&oinfo), h);
+  fail_unless (gst_video_frame_map (&of, &oinfo, out, GST_MAP_READ));
+  check_map (GST_VIDEO_FRAME_PLANE_DATA (&of, 0),
+      GST_VIDEO_FRAME_PLANE_STRIDE (&of, 0), want, w, h, "mask");
+  gst_video_frame_unmap (&of);
+  gst_caps_unref (caps);
+  gst_buffer_unref (out);
+  gst_harness_teardown (hs);
+}
+
+static void
+check_meta_mode (GstSample * sample, const GstVideoInfo * info,
+    const guint8 * want)
+{
+  int w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  GstHarness *hs = make_harness ("meta", sample);
+  GstBuffer *out = push_pull (hs, sample);
+  GstDeeplabsegMeta *meta = gst_buffer_get_deeplabseg_meta (out);
+  GstVideoMeta *vmeta;
+  GstMapInfo map;
+
+  fail_unless (frames_equal (out, gst_sample_get_buffer (sample), info),
+      "meta mode changed the frame");
+  fail_unless (meta != NULL, "no meta");
+  fail_unless_equals_int (meta->width, w);
+  fail_unless_equals_int (meta->height, h);
+  fail_unless_equals_int (meta->n_classes, 21);
+  fail_unless_equals_string (meta->labels[15], "person");
+  fail_unless_equals_string (meta->labels[13], "horse");
+  vmeta = gst_buffer_get_video_meta (meta->mask);
+  fail_unless (vmeta != NULL);
+  fail_unless (gst_buffer_map (meta->mask, &map, GST_MAP_READ));
+  check_map (map.data + vmeta->offset[0], vmeta->stride[0], want, w, h,
+      "meta");
+  gst_buffer_unmap (meta->mask, &map);
+  gst_buffer_unref (out);
+  gst_harness_teardown (hs);
+}
+
+static void
+check_overlay_mode (GstSample * sample, const GstVideoInfo * info,
+    const guint8 * want)
+{
+  int w = GST_VIDEO_INFO_WIDTH (info);
+  GstHarness *hs = make_harness ("overlay", sample);
+  GstBuffer *expected = gst_buffer_copy_deep (gst_sample_get_buffer (sample));
+  DlsOverlay *ov = dls_overlay_new (info);
+  GstBuffer *out;
+  GstVideoFrame ef;
+  DlsPalette pal;
+
+  g_object_set (hs->element, "alpha", 0.6, NULL);
+  out = push_pull (hs, sample);
+  dls_palette_init_voc (&pal);
+  fail_unless (gst_video_frame_map (&ef, info, expected, GST_MAP_WRITE));
+  dls_overlay_blend (ov, &ef, want, w, &pal, 0.6);
+  gst_video_frame_unmap (&ef);
+  fail_unless (frames_equal (out, expected, info),
+      "overlay differs from the class map blended with the VOC palette");
+  fail_if (frames_equal (out, gst_sample_get_buffer (sample), info),
+      "overlay left the frame unchanged");
+  dls_overlay_free (ov);
+  gst_buffer_unref (expected);
+  gst_buffer_unref (out);
+  gst_harness_teardown (hs);
+}
+
+/* One loop index per (format, size); the three modes inside. */
+GST_START_TEST (test_formats_sizes_modes)
+{
+  const gchar *format = formats[__i__ / G_N_ELEMENTS (sizes)];
+  int w = sizes[__i__ % G_N_ELEMENTS (sizes)][0];
+  int h = sizes[__i__ % G_N_ELEMENTS (sizes)][1];
+  GstSample *sample = load_frame (format, w, h);
+  GstVideoInfo info;
+  guint8 *want = engine_map (sample, &info);
+  gsize fg = 0;
+
+  for (int i = 0; i < w * h; i++)
+    fg += want[i] != 0;
+  GST_INFO ("%s %dx%d: %" G_GSIZE_FORMAT " foreground pixels", format, w, h,
+      fg);
+  /* The photo has a horse and a rider: a map without them means the
+   * engine itself is broken, and the comparisons below would be weak. */
+  fail_unless (fg > (gsize) w * h / 10, "%s %dx%d: only %" G_GSIZE_FORMAT
+      " foreground pixels", format, w, h, fg);
+
+  check_mask_mode (sample, &info, want);
+  check_meta_mode (sample, &info, want);
+  check_overlay_mode (sample, &info, want);
+  g_free (want);
+  gst_sample_unref (sample);
+}
+
+GST_END_TEST;
+
+static gsize
+rss_kib (void)
+{
+  gchar *text = NULL;
+  gsize kib = 0;
+
+  if (g_file_get_contents ("/proc/self/status", &text, NULL, NULL)) {
+    const gchar *l = strstr (text, "VmRSS:");
+    if (l)
+      kib = g_ascii_strtoull (l + 6, NULL, 10);
+  }
+  g_free (text);
+  return kib;
+}
+
+static void
+cycle_once (void)
+{
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=3 ! "
+      "video/x-raw,width=64,height=48 ! deeplabseg model=\"%s\" ! fakesink",
+      model_path);
+  GstElement *pipe = gst_parse_launch (desc, NULL);
+  GstMessage *msg;
+
+  fail_unless (gst_element_set_state (pipe, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipe), GST_SECOND * 60,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  fail_unless_equals_int (gst_element_set_state (pipe, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (pipe);
+  g_free (desc);
+}
+
+GST_START_TEST (test_state_cycles_no_leak)
+{
+  gsize before, after;
+
+  /* Warm-up: programs built and cached, pools and allocators settled. */
+  for (int i = 0; i < 3; i++)
+    cycle_once ();
+  before = rss_kib ();
+  for (int i = 0; i < 20; i++)
+    cycle_once ();
+  after = rss_kib ();
+  GST_INFO ("RSS %" G_GSIZE_FORMAT " KiB -> %" G_GSIZE_FORMAT " KiB", before,
+      after);
+  /* Each start copies ~2.7 MB of weights into the graph and the device:
+   * an engine leaked per cycle would grow RSS by > 50 MB here. */
+  fail_unless (after < before + 2048, "RSS grew from %" G_GSIZE_FORMAT
+      " to %" G_GSIZE_FORMAT " KiB over 20 cycles", before, after);
+}
+
+GST_END_TEST;
+
+/* Runs a pipeline whose deeplabseg has @model: it must fail to start with
+ * an error from deeplabseg of @domain/@code whose text contains @needle. */
+static void
+expect_start_error (const gchar * model, GQuark domain, gint code,
+    const gchar * needle)
+{
+  GstElement *pipe = gst_parse_launch ("videotestsrc num-buffers=1 ! "
+      "deeplabseg name=seg ! fakesink", NULL);
+  GstElement *seg = gst_bin_get_by_name (GST_BIN (pipe), "seg");
+  GstStateChangeReturn ret;
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *debug = NULL;
+
+  g_object_set (seg, "model", model, NULL);
+  ret = gst_element_set_state (pipe, GST_STATE_PLAYING);
+  fail_unless_equals_int (ret, GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipe), GST_SECOND * 10,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error message for %s", model);
+  fail_unless (GST_MESSAGE_SRC (msg) == GST_OBJECT (seg));
+  gst_message_parse_error (msg, &err, &debug);
+  GST_INFO ("%s: %s (%s)", model, err->message, debug);
+  fail_unless (err->domain == domain && err->code == code,
+      "%s: got %s %d: %s", model, g_quark_to_string (err->domain),
+      err->code, err->message);
+  fail_unless (strstr (err->message, needle) != NULL,
+      "'%s' does not mention '%s'", err->message, needle);
+  g_clear_error (&err);
+  g_free (debug);
+  gst_message_unref (msg);
+  gst_element_set_state (pipe, GST_STATE_NULL);
+  gst_object_unref (seg);
+  gst_object_unref (pipe);
+}
+
+/* Writes @len bytes of @data to a new temporary file; returns its path. */
+static gchar *
+temp_model (const void *data, gsize len)
+{
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("dls-test-XXXXXX.tflite", &path, NULL);
+
+  fail_unless (fd >= 0);
+  g_close (fd, NULL);
+  fail_unless (g_file_set_contents (path, data, len, NULL));
+  return path;
+}
+
+GST_START_TEST (test_bad_models)
+{
+  gchar *data = NULL, *path;
+  gsize len = 0;
+  guint8 random_bytes[4096];
+  GByteArray *tiny;
+  GRand *rand = g_rand_new_with_seed (7);
+
+  expect_start_error ("/nonexistent/model.tflite", GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_NOT_FOUND, "/nonexistent/model.tflite");
+
+  path = temp_model ("", 0);
+  expect_start_error (path, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "empty");
+  g_unlink (path);
+  g_free (path);
+
+  fail_unless (g_file_get_contents (model_path, &data, &len, NULL));
+  path = temp_model (data, len / 3);
+  expect_start_error (path, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "model");
+  g_unlink (path);
+  g_free (path);
+  g_free (data);
+
+  for (guint i = 0; i < sizeof (random_bytes); i++)
+    random_bytes[i] = g_rand_int_range (rand, 0, 256);
+  path = temp_model (random_bytes, sizeof (random_bytes));
+  expect_start_error (path, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "not a model");
+  g_unlink (path);
+  g_free (path);
+
+  /* A valid TFLite model whose second operator is RESHAPE. */
+  tiny = dls_test_tflite_unsupported_op ();
+  path = temp_model (tiny->data, tiny->len);
+  expect_start_error (path, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+      "RESHAPE");
+  g_unlink (path);
+  g_free (path);
+  g_byte_array_unref (tiny);
+  g_rand_free (rand);
+}
+
+GST_END_TEST;
+
+/* Only in the process meson starts with OCL_ICD_VENDORS at an empty
+ * folder (the ICD loader reads it once per process). */
+GST_START_TEST (test_no_opencl_platform)
+{
+  expect_start_error (model_path, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_INIT,
+      "OpenCL");
+}
+
+GST_END_TEST;
+
+static Suite *
+deeplabseg_suite (void)
+{
+  Suite *s = suite_create ("deeplabseg");
+  TCase *tc = tcase_create ("general");
+
+  model_path = dls_test_model_path ();
+  image_path = dls_test_shared_path ("data/voc-dev/voc_008.png");
+  suite_add_tcase (s, tc);
+  if (g_getenv ("DLS_TEST_NO_OPENCL")) {
+    tcase_add_test (tc, test_no_opencl_platform);
+    return s;
+  }
+  {
+    GError *err = NULL;
+    engine = dls_engine_new (model_path, NULL, &err);
+    if (!engine) {
+      fprintf (stderr, "engine: %s\n", err->message);
+      exit (err->code == DLS_ERROR_NO_DEVICE && !dls_test_in_ci ()?
+          DLS_TEST_SKIP : 1);
+    }
+  }
+  tcase_add_loop_test (tc, test_formats_sizes_modes, 0,
+      G_N_ELEMENTS (formats) * G_N_ELEMENTS (sizes));
+  tcase_add_test (tc, test_state_cycles_no_leak);
+  tcase_add_test (tc, test_bad_models);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  Suite *s;
+  int failed;
+
+  gst_check_init (&argc, &argv);
+  s = deeplabseg_suite ();
+  failed = gst_check_run_suite (s, "deeplabseg", __FILE__);
+  dls_engine_free (engine);
+  g_free (model_path);
+  g_free (image_path);
+  return failed;
+}
