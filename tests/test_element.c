@@ -401,6 +401,45 @@ GST_START_TEST (test_bad_models)
 
 GST_END_TEST;
 
+/* gst-inspect-1.0 (the user's view) shows every property with its
+ * description, and every property has a nick and a blurb. */
+GST_START_TEST (test_properties_documented)
+{
+  GstElement *e = gst_element_factory_make ("deeplabseg", NULL);
+  GObjectClass *klass = G_OBJECT_GET_CLASS (e);
+  GParamSpec **props;
+  guint n;
+  gchar *out = NULL;
+  gint status = 1;
+  const gchar *argv[] = { "gst-inspect-1.0", "deeplabseg", NULL };
+
+  fail_unless (g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_SEARCH_PATH
+          | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, &status,
+          NULL), "cannot run gst-inspect-1.0");
+  fail_unless (g_spawn_check_wait_status (status, NULL),
+      "gst-inspect-1.0 deeplabseg failed:\n%s", out);
+  props = g_object_class_list_properties (klass, &n);
+  for (guint i = 0; i < n; i++) {
+    const gchar *blurb = g_param_spec_get_blurb (props[i]);
+    gchar *line;
+    if (props[i]->owner_type != G_OBJECT_TYPE (e))
+      continue;
+    fail_unless (blurb && strlen (blurb) > 10, "%s has no description",
+        props[i]->name);
+    line = g_strdup_printf ("%-20s: %s", props[i]->name, blurb);
+    fail_unless (strstr (out, line) != NULL,
+        "gst-inspect-1.0 does not show '%s'", line);
+    g_free (line);
+  }
+  fail_unless (strstr (out, "overlay") && strstr (out, "meta")
+      && strstr (out, "mask"), "modes not listed");
+  g_free (props);
+  g_free (out);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 /* Only in the process meson starts with OCL_ICD_VENDORS at an empty
  * folder (the ICD loader reads it once per process). */
 GST_START_TEST (test_no_opencl_platform)
@@ -437,6 +476,7 @@ deeplabseg_suite (void)
       G_N_ELEMENTS (formats) * G_N_ELEMENTS (sizes));
   tcase_add_test (tc, test_state_cycles_no_leak);
   tcase_add_test (tc, test_bad_models);
+  tcase_add_test (tc, test_properties_documented);
   return s;
 }
 
