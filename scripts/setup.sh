@@ -35,6 +35,8 @@ APT_PACKAGES=(
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
   liborc-0.4-dev liborc-0.4-dev-bin
   valgrind python3-venv
+  gobject-introspection libgirepository1.0-dev python3-gi python3-gst-1.0
+  gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 )
 PY_PACKAGES=(numpy pillow onnxruntime)
 # LiteRT: ai-edge-litert, else the older tflite-runtime (same Interpreter API).

@@ -140,6 +140,44 @@ GST_START_TEST (test_add_get)
 
 GST_END_TEST;
 
+/* The binding-friendly accessors: a dense copy of the padded mask, and
+ * labels by id with out-of-range ids answered by NULL. */
+GST_START_TEST (test_accessors)
+{
+  gboolean freed;
+  GstBuffer *buf = make_frame (make_mask (&freed), voc_labels);
+  GstDeeplabsegMeta *meta = gst_buffer_get_deeplabseg_meta (buf);
+  guint w = 0, h = 0, x, y;
+  GBytes *map = gst_deeplabseg_meta_get_class_map (meta, &w, &h);
+  gsize size;
+  const guint8 *d = g_bytes_get_data (map, &size);
+
+  fail_unless_equals_int (w, MASK_W);
+  fail_unless_equals_int (h, MASK_H);
+  fail_unless_equals_int (size, MASK_W * MASK_H);
+  for (y = 0; y < MASK_H; y++)
+    for (x = 0; x < MASK_W; x++)
+      fail_unless (d[y * MASK_W + x] == mask_value (x, y),
+          "dense map (%u, %u) is %u, expected %u", x, y, d[y * MASK_W + x],
+          mask_value (x, y));
+  g_bytes_unref (map);
+
+  fail_unless_equals_string (gst_deeplabseg_meta_get_label (meta, 0),
+      "background");
+  fail_unless_equals_string (gst_deeplabseg_meta_get_label (meta, 20), "tv");
+  fail_unless (gst_deeplabseg_meta_get_label (meta, 21) == NULL);
+  fail_unless (gst_deeplabseg_meta_get_label (meta, G_MAXUINT) == NULL);
+  gst_buffer_unref (buf);
+  fail_unless (freed);
+
+  buf = make_frame (make_mask (&freed), NULL);
+  meta = gst_buffer_get_deeplabseg_meta (buf);
+  fail_unless (gst_deeplabseg_meta_get_label (meta, 0) == NULL);
+  gst_buffer_unref (buf);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_no_labels)
 {
   gboolean freed;
@@ -338,6 +376,7 @@ meta_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_add_get);
+  tcase_add_test (tc, test_accessors);
   tcase_add_test (tc, test_no_labels);
   tcase_add_test (tc, test_copy_shares_mask);
   tcase_add_test (tc, test_region_copy_drops);

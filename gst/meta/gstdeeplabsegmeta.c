@@ -213,3 +213,70 @@ gst_buffer_get_deeplabseg_meta (GstBuffer * buffer)
   return (GstDeeplabsegMeta *) gst_buffer_get_meta (buffer,
       GST_DEEPLABSEG_META_API_TYPE);
 }
+
+/**
+ * gst_deeplabseg_meta_get_class_map:
+ * @meta: a #GstDeeplabsegMeta
+ * @width: (out) (optional): width of the map
+ * @height: (out) (optional): height of the map
+ *
+ * Copies the class map into dense rows (stride = @width), one byte a pixel,
+ * pixel value = class id: the form bindings want (Python:
+ * `numpy.frombuffer (meta.get_class_map ()[0].get_data (), numpy.uint8)`).
+ * C code can map @meta->mask instead and avoid the copy.
+ *
+ * Returns: (transfer full) (nullable): @height rows of @width bytes, or
+ *   %NULL if the mask cannot be mapped
+ */
+GBytes *
+gst_deeplabseg_meta_get_class_map (GstDeeplabsegMeta * meta, guint * width,
+    guint * height)
+{
+  GstVideoMeta *vmeta;
+  GstMapInfo map;
+  gpointer data;
+  gsize stride;
+  guint8 *dst;
+
+  g_return_val_if_fail (meta != NULL && GST_IS_BUFFER (meta->mask), NULL);
+
+  if (width)
+    *width = meta->width;
+  if (height)
+    *height = meta->height;
+  vmeta = gst_buffer_get_video_meta (meta->mask);
+  stride = vmeta ? (gsize) vmeta->stride[0] : meta->width;
+  if (!gst_buffer_map (meta->mask, &map, GST_MAP_READ))
+    return NULL;
+  if (meta->height > 0 && (stride < meta->width
+          || map.size < stride * (meta->height - 1) + meta->width)) {
+    gst_buffer_unmap (meta->mask, &map);
+    return NULL;
+  }
+  dst = data = g_malloc ((gsize) meta->width * meta->height);
+  for (guint y = 0; y < meta->height; y++, dst += meta->width)
+    memcpy (dst, map.data + y * stride, meta->width);
+  gst_buffer_unmap (meta->mask, &map);
+  return g_bytes_new_take (data, (gsize) meta->width * meta->height);
+}
+
+/**
+ * gst_deeplabseg_meta_get_label:
+ * @meta: a #GstDeeplabsegMeta
+ * @class_id: a class id (a pixel value of the map)
+ *
+ * Returns: (transfer none) (nullable): the name of @class_id, or %NULL when
+ *   the meta has no labels or @class_id is out of range
+ */
+const gchar *
+gst_deeplabseg_meta_get_label (GstDeeplabsegMeta * meta, guint class_id)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  if (!meta->labels || class_id >= meta->n_classes)
+    return NULL;
+  for (guint i = 0; i <= class_id; i++)
+    if (!meta->labels[i])
+      return NULL;
+  return meta->labels[class_id];
+}

@@ -59,6 +59,12 @@ GstDeeplabsegMeta *gst_buffer_add_deeplabseg_meta (GstBuffer * buffer,
  */
 GstDeeplabsegMeta *gst_buffer_get_deeplabseg_meta (GstBuffer * buffer);
 
+GBytes *gst_deeplabseg_meta_get_class_map (GstDeeplabsegMeta * meta,
+    guint * width, guint * height);
+
+const gchar *gst_deeplabseg_meta_get_label (GstDeeplabsegMeta * meta,
+    guint class_id);
+
 G_END_DECLS
 
 #endif /* GST_DEEPLABSEG_META_H */
