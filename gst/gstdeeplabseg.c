@@ -5,8 +5,9 @@
  *
  * Runs a DeepLab segmentation network on every frame through OpenCL and,
  * by #GstDeeplabseg:mode, blends the class palette into the frame
- * (overlay), attaches the class map as a #GstDeeplabsegMeta (meta), or
- * outputs the class map itself as GRAY8 frames (mask).
+ * (overlay), attaches the class map as a #GstDeeplabsegMeta (meta),
+ * outputs the class map itself as GRAY8 frames (mask), or replaces (or
+ * blurs) everything but the selected classes (background).
  *
  * ## Example launch lines
  * |[
@@ -18,6 +19,13 @@
  * |[
  * gst-launch-1.0 filesrc location=im.png ! pngdec ! videoconvert ! deeplabseg mode=mask ! pngenc ! filesink location=map.png
  * ]| Writes the class map of an image (pixel value = class id).
+ * |[
+ * gst-launch-1.0 v4l2src ! videoconvert ! deeplabseg mode=background classes=person background-blur=15 ! videoconvert ! autovideosink
+ * ]| Video-call style: people stay as they are, everything else is blurred.
+ * |[
+ * gst-launch-1.0 -m videotestsrc num-buffers=3 ! deeplabseg post-messages=true classes=person,dog palette=0x000000,0xff0000 ! fakesink
+ * ]| Prints a "deeplabseg" element message per frame with the pixel count of
+ * each class (classes other than person and dog count as background).
  *
  * The model is loaded and the OpenCL kernels are built in start(); the
  * per-frame buffers are sized in set_info(); a frame only runs them.
@@ -44,6 +52,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_deeplabseg_debug);
 #define DEFAULT_PROP_DEVICE "auto"
 #define DEFAULT_PROP_INPUT_MEAN DLS_DEFAULT_INPUT_MEAN
 #define DEFAULT_PROP_INPUT_STD DLS_DEFAULT_INPUT_STD
+#define DEFAULT_PROP_PALETTE NULL
+#define DEFAULT_PROP_CLASSES NULL
+#define DEFAULT_PROP_BACKGROUND_COLOR 0x000000
+#define DEFAULT_PROP_BACKGROUND_BLUR 0
+#define DEFAULT_PROP_POST_MESSAGES FALSE
 
 enum
 {
@@ -55,6 +68,11 @@ enum
   PROP_DEVICE,
   PROP_INPUT_MEAN,
   PROP_INPUT_STD,
+  PROP_PALETTE,
+  PROP_CLASSES,
+  PROP_BACKGROUND_COLOR,
+  PROP_BACKGROUND_BLUR,
+  PROP_POST_MESSAGES,
 };
 
 struct _GstDeeplabseg
@@ -69,16 +87,31 @@ struct _GstDeeplabseg
   gchar *device;
   gfloat input_mean;
   gfloat input_std;
+  gchar *palette_spec;
+  gchar *classes_spec;
+  guint background_color;       /* 0xRRGGBB */
+  gint background_blur;
+  gboolean post_messages;
+
+  /* Parsed from palette_spec / classes_spec (object lock); @keep is
+   * resolved against the labels, so names work from start() on. */
+  DlsPalette palette;
+  guint8 keep[256];
+  gboolean keep_all;
 
   /* From start() to stop(). */
   DlsEngine *engine;
   gchar **labels;
 
   /* From set_info(). */
+  GstVideoInfo info;
   DlsOverlay *overlay;
-  DlsPalette palette;
   guint8 *map;                  /* width x height class map (overlay) */
   GstBufferPool *mask_pool;     /* GRAY8 masks for the meta */
+  /* background-blur: the blurred frame and its scratch, made by the first
+   * frame that needs them and kept until the caps change */
+  GstBuffer *blur_buf[2];
+  guint32 *blur_acc;
 };
 
 #define FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, NV12 }"
@@ -110,6 +143,8 @@ gst_deeplabseg_mode_get_type (void)
           "untouched", "meta"},
     {GST_DEEPLABSEG_MODE_MASK, "Output the class map as GRAY8 (pixel = "
           "class id)", "mask"},
+    {GST_DEEPLABSEG_MODE_BACKGROUND, "Keep the selected classes, replace "
+          "or blur the rest", "background"},
     {0, NULL, NULL}
   };
 
@@ -126,12 +161,31 @@ GST_ELEMENT_REGISTER_DEFINE (deeplabseg, "deeplabseg", GST_RANK_NONE,
 
 /* ---- properties ---- */
 
+/* classes: resolved against the labels once they are known (start()). With
+ * the object lock held. FALSE (and nothing changed) when @spec names a
+ * class the model does not have. */
+static gboolean
+resolve_classes (GstDeeplabseg * self, const gchar * spec, GError ** error)
+{
+  int n = self->engine ? dls_engine_n_classes (self->engine) : 256;
+  guint8 keep[256];
+
+  if (!dls_class_select_resolve (spec, (const gchar * const *) self->labels,
+          n, keep, error))
+    return FALSE;
+  memcpy (self->keep, keep, sizeof (keep));
+  self->keep_all = !spec || !*spec;
+  return TRUE;
+}
+
 static void
 gst_deeplabseg_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstDeeplabseg *self = GST_DEEPLABSEG (object);
   gboolean reconfigure = FALSE;
+  const gchar *rejected = NULL;
+  GError *err = NULL;
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -164,11 +218,52 @@ gst_deeplabseg_set_property (GObject * object, guint prop_id,
     case PROP_INPUT_STD:
       self->input_std = g_value_get_float (value);
       break;
+    case PROP_PALETTE:{
+      const gchar *spec = g_value_get_string (value);
+      DlsPalette pal;
+
+      if (dls_palette_parse (&pal, spec, &err)) {
+        self->palette = pal;
+        g_free (self->palette_spec);
+        self->palette_spec = g_strdup (spec);
+      } else {
+        rejected = "palette";
+      }
+      break;
+    }
+    case PROP_CLASSES:{
+      const gchar *spec = g_value_get_string (value);
+
+      /* names need the labels: before start() they are checked there */
+      if ((self->labels || !spec || !*spec || g_ascii_isdigit (spec[0]))
+          && !resolve_classes (self, spec, &err)) {
+        rejected = "classes";
+        break;
+      }
+      g_free (self->classes_spec);
+      self->classes_spec = g_strdup (spec);
+      break;
+    }
+    case PROP_BACKGROUND_COLOR:
+      self->background_color = g_value_get_uint (value);
+      break;
+    case PROP_BACKGROUND_BLUR:
+      self->background_blur = g_value_get_int (value);
+      break;
+    case PROP_POST_MESSAGES:
+      self->post_messages = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
+  if (rejected) {
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("Invalid '%s' ignored, the previous value stays: %s", rejected,
+            err->message), (NULL));
+    g_clear_error (&err);
+  }
   if (reconfigure)
     gst_base_transform_reconfigure_src (GST_BASE_TRANSFORM (self));
 }
@@ -201,6 +296,21 @@ gst_deeplabseg_get_property (GObject * object, guint prop_id,
       break;
     case PROP_INPUT_STD:
       g_value_set_float (value, self->input_std);
+      break;
+    case PROP_PALETTE:
+      g_value_set_string (value, self->palette_spec);
+      break;
+    case PROP_CLASSES:
+      g_value_set_string (value, self->classes_spec);
+      break;
+    case PROP_BACKGROUND_COLOR:
+      g_value_set_uint (value, self->background_color);
+      break;
+    case PROP_BACKGROUND_BLUR:
+      g_value_set_int (value, self->background_blur);
+      break;
+    case PROP_POST_MESSAGES:
+      g_value_set_boolean (value, self->post_messages);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -316,7 +426,7 @@ gst_deeplabseg_start (GstBaseTransform * trans)
   DlsEngineOptions opts;
   GError *err = NULL;
   gchar *model = resolve_model_path (self);
-  gchar *labels_path, *device;
+  gchar *labels_path, *device, **labels;
 
   if (!model) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
@@ -342,11 +452,23 @@ gst_deeplabseg_start (GstBaseTransform * trans)
   }
   GST_INFO_OBJECT (self, "model %s on %s", model,
       dls_engine_device_name (self->engine));
-  self->labels = load_labels (self, labels_path && *labels_path ?
+  labels = load_labels (self, labels_path && *labels_path ?
       labels_path : NULL, dls_engine_n_classes (self->engine), &err);
-  if (!self->labels) {
+  if (!labels) {
     post_error (self, err, "Could not read the labels");
     goto fail;
+  }
+  GST_OBJECT_LOCK (self);
+  self->labels = labels;
+  if (!resolve_classes (self, self->classes_spec, &err)) {
+    resolve_classes (self, NULL, NULL);
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("Invalid 'classes' ignored, every class is shown: %s",
+            err->message), (NULL));
+    g_clear_error (&err);
+  } else {
+    GST_OBJECT_UNLOCK (self);
   }
   g_free (model);
   g_free (device);
@@ -367,6 +489,9 @@ clear_frame_state (GstDeeplabseg * self)
 {
   g_clear_pointer (&self->overlay, dls_overlay_free);
   g_clear_pointer (&self->map, g_free);
+  gst_clear_buffer (&self->blur_buf[0]);
+  gst_clear_buffer (&self->blur_buf[1]);
+  g_clear_pointer (&self->blur_acc, g_free);
   if (self->mask_pool) {
     gst_buffer_pool_set_active (self->mask_pool, FALSE);
     gst_clear_object (&self->mask_pool);
@@ -378,9 +503,16 @@ gst_deeplabseg_stop (GstBaseTransform * trans)
 {
   GstDeeplabseg *self = GST_DEEPLABSEG (trans);
 
+  DlsEngine *engine;
+  gchar **labels;
+
   clear_frame_state (self);
-  g_clear_pointer (&self->engine, dls_engine_free);
-  g_clear_pointer (&self->labels, g_strfreev);
+  GST_OBJECT_LOCK (self);
+  engine = g_steal_pointer (&self->engine);
+  labels = g_steal_pointer (&self->labels);
+  GST_OBJECT_UNLOCK (self);
+  dls_engine_free (engine);
+  g_strfreev (labels);
   return TRUE;
 }
 
@@ -479,7 +611,7 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
             (GST_VIDEO_INFO_FORMAT (in_info))));
     return FALSE;
   }
-  dls_palette_init_voc (&self->palette);
+  self->info = *in_info;
   self->map = g_malloc ((gsize) w * h);
   {
     GstVideoInfo mask_info;
@@ -507,10 +639,80 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
 
 /* ---- per frame ---- */
 
-static gboolean
-run_engine (GstDeeplabseg * self, GstVideoFrame * frame, guint8 * map,
-    int map_stride)
+/* The properties a frame uses, read once under the object lock. */
+typedef struct
 {
+  GstDeeplabsegMode mode;
+  gdouble alpha;
+  DlsPalette palette;
+  guint8 keep[256];
+  gboolean keep_all;
+  guint background_color;
+  gint background_blur;
+  gboolean post_messages;
+} FrameSettings;
+
+static void
+read_settings (GstDeeplabseg * self, FrameSettings * fs)
+{
+  GST_OBJECT_LOCK (self);
+  fs->mode = self->mode;
+  fs->alpha = self->alpha;
+  fs->palette = self->palette;
+  memcpy (fs->keep, self->keep, sizeof (fs->keep));
+  fs->keep_all = self->keep_all;
+  fs->background_color = self->background_color;
+  fs->background_blur = self->background_blur;
+  fs->post_messages = self->post_messages;
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* Posts the "deeplabseg" element message of a frame: its times, size and
+ * the pixel count of every class (the counts add up to width x height). */
+static void
+post_counts (GstDeeplabseg * self, GstBuffer * buf, const guint64 * counts,
+    int w, int h)
+{
+  GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
+  GstClockTime pts = GST_BUFFER_PTS (buf);
+  int n = dls_engine_n_classes (self->engine);
+  GValue arr = G_VALUE_INIT, names = G_VALUE_INIT, v = G_VALUE_INIT;
+  GstStructure *st;
+
+  st = gst_structure_new ("deeplabseg",
+      "timestamp", G_TYPE_UINT64, pts,
+      "stream-time", G_TYPE_UINT64,
+      gst_segment_to_stream_time (seg, GST_FORMAT_TIME, pts),
+      "running-time", G_TYPE_UINT64,
+      gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts),
+      "duration", G_TYPE_UINT64, GST_BUFFER_DURATION (buf),
+      "width", G_TYPE_INT, w, "height", G_TYPE_INT, h,
+      "n-classes", G_TYPE_INT, n, NULL);
+  gst_value_array_init (&arr, n);
+  gst_value_array_init (&names, n);
+  for (int c = 0; c < n; c++) {
+    g_value_init (&v, G_TYPE_UINT64);
+    g_value_set_uint64 (&v, counts[c]);
+    gst_value_array_append_and_take_value (&arr, &v);
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, self->labels[c]);
+    gst_value_array_append_and_take_value (&names, &v);
+  }
+  gst_structure_take_value (st, "counts", &arr);
+  gst_structure_take_value (st, "labels", &names);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), st));
+}
+
+/* Runs the network on @frame into @map, then applies the class selection
+ * (unselected classes become 0) and posts the counts if asked. */
+static gboolean
+segment_frame (GstDeeplabseg * self, const FrameSettings * fs,
+    GstVideoFrame * frame, guint8 * map, int map_stride)
+{
+  int w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
+  guint64 counts[256] = { 0 };
+  guint8 lut[256];
   DlsImage img;
   GError *err = NULL;
 
@@ -520,11 +722,27 @@ run_engine (GstDeeplabseg * self, GstVideoFrame * frame, guint8 * map,
     g_clear_error (&err);
     return FALSE;
   }
+  if (fs->keep_all && !fs->post_messages)
+    return TRUE;
+
+  for (int c = 0; c < 256; c++)
+    lut[c] = fs->keep[c] ? c : 0;
+  for (int y = 0; y < h; y++) {
+    guint8 *row = map + (gsize) y * map_stride;
+
+    for (int x = 0; x < w; x++) {
+      row[x] = lut[row[x]];
+      counts[row[x]]++;
+    }
+  }
+  if (fs->post_messages)
+    post_counts (self, frame->buffer, counts, w, h);
   return TRUE;
 }
 
 static GstFlowReturn
-attach_meta (GstDeeplabseg * self, GstVideoFrame * frame)
+attach_meta (GstDeeplabseg * self, const FrameSettings * fs,
+    GstVideoFrame * frame)
 {
   GstBuffer *mask = NULL;
   GstVideoFrame mf;
@@ -541,7 +759,7 @@ attach_meta (GstDeeplabseg * self, GstVideoFrame * frame)
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL), ("cannot map mask"));
     return GST_FLOW_ERROR;
   }
-  ok = run_engine (self, frame, GST_VIDEO_FRAME_PLANE_DATA (&mf, 0),
+  ok = segment_frame (self, fs, frame, GST_VIDEO_FRAME_PLANE_DATA (&mf, 0),
       GST_VIDEO_FRAME_PLANE_STRIDE (&mf, 0));
   gst_video_frame_unmap (&mf);
   if (!ok) {
@@ -554,27 +772,77 @@ attach_meta (GstDeeplabseg * self, GstVideoFrame * frame)
   return GST_FLOW_OK;
 }
 
+/* mode=background on self->map (selection applied): the selected,
+ * non-background classes stay bit-exact, every other pixel takes the
+ * background colour, or the blurred frame with background-blur > 0. Both
+ * are the overlay's blend at alpha 1 on the inverted map (1 = replace). */
+static GstFlowReturn
+replace_background (GstDeeplabseg * self, const FrameSettings * fs,
+    GstVideoFrame * frame)
+{
+  int w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
+  GstVideoFrame tmp, blurred;
+  DlsPalette pal;
+
+  for (gsize i = 0; i < (gsize) w * h; i++)
+    self->map[i] = self->map[i] == 0;
+
+  if (fs->background_blur <= 0) {
+    memset (&pal, 0, sizeof (pal));
+    pal.rgb[1][0] = (fs->background_color >> 16) & 0xff;
+    pal.rgb[1][1] = (fs->background_color >> 8) & 0xff;
+    pal.rgb[1][2] = fs->background_color & 0xff;
+    dls_overlay_blend (self->overlay, frame, self->map, w, &pal, 1.0);
+    return GST_FLOW_OK;
+  }
+
+  /* one-time: the first blurred frame after caps allocates its buffers */
+  if (!self->blur_buf[0]) {
+    for (int i = 0; i < 2; i++)
+      self->blur_buf[i] = gst_buffer_new_allocate (NULL,
+          GST_VIDEO_INFO_SIZE (&self->info), NULL);
+    self->blur_acc = g_new (guint32, 4 * (gsize) w);
+  }
+  if (!gst_video_frame_map (&tmp, &self->info, self->blur_buf[0],
+          GST_MAP_READWRITE)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL),
+        ("cannot map the blur buffer"));
+    return GST_FLOW_ERROR;
+  }
+  if (!gst_video_frame_map (&blurred, &self->info, self->blur_buf[1],
+          GST_MAP_READWRITE)) {
+    gst_video_frame_unmap (&tmp);
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL),
+        ("cannot map the blur buffer"));
+    return GST_FLOW_ERROR;
+  }
+  dls_blur_frame (frame, &tmp, &blurred, fs->background_blur,
+      self->blur_acc);
+  dls_overlay_composite (self->overlay, frame, &blurred, self->map, w, 1.0);
+  gst_video_frame_unmap (&blurred);
+  gst_video_frame_unmap (&tmp);
+  return GST_FLOW_OK;
+}
+
 static GstFlowReturn
 gst_deeplabseg_transform_frame_ip (GstVideoFilter * filter,
     GstVideoFrame * frame)
 {
   GstDeeplabseg *self = GST_DEEPLABSEG (filter);
-  GstDeeplabsegMode mode;
-  gdouble alpha;
+  FrameSettings fs;
 
-  GST_OBJECT_LOCK (self);
-  mode = self->mode;
-  alpha = self->alpha;
-  GST_OBJECT_UNLOCK (self);
-
-  if (mode == GST_DEEPLABSEG_MODE_META)
-    return attach_meta (self, frame);
+  read_settings (self, &fs);
+  if (fs.mode == GST_DEEPLABSEG_MODE_META)
+    return attach_meta (self, &fs, frame);
 
   /* Overlay (also while a switch to mask waits for renegotiation). */
-  if (!run_engine (self, frame, self->map, GST_VIDEO_FRAME_WIDTH (frame)))
+  if (!segment_frame (self, &fs, frame, self->map,
+          GST_VIDEO_FRAME_WIDTH (frame)))
     return GST_FLOW_ERROR;
+  if (fs.mode == GST_DEEPLABSEG_MODE_BACKGROUND)
+    return replace_background (self, &fs, frame);
   dls_overlay_blend (self->overlay, frame, self->map,
-      GST_VIDEO_FRAME_WIDTH (frame), &self->palette, alpha);
+      GST_VIDEO_FRAME_WIDTH (frame), &fs.palette, fs.alpha);
   return GST_FLOW_OK;
 }
 
@@ -583,8 +851,11 @@ gst_deeplabseg_transform_frame (GstVideoFilter * filter,
     GstVideoFrame * in_frame, GstVideoFrame * out_frame)
 {
   GstDeeplabseg *self = GST_DEEPLABSEG (filter);
+  FrameSettings fs;
 
-  if (!run_engine (self, in_frame, GST_VIDEO_FRAME_PLANE_DATA (out_frame, 0),
+  read_settings (self, &fs);
+  if (!segment_frame (self, &fs, in_frame,
+          GST_VIDEO_FRAME_PLANE_DATA (out_frame, 0),
           GST_VIDEO_FRAME_PLANE_STRIDE (out_frame, 0)))
     return GST_FLOW_ERROR;
   return GST_FLOW_OK;
@@ -600,6 +871,8 @@ gst_deeplabseg_finalize (GObject * object)
   g_free (self->model);
   g_free (self->labels_path);
   g_free (self->device);
+  g_free (self->palette_spec);
+  g_free (self->classes_spec);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -651,9 +924,12 @@ gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
    * GstDeeplabseg:mode:
    *
    * What to do with the class map: blend it into the frame (overlay),
-   * attach it as a #GstDeeplabsegMeta (meta), or output it as GRAY8
-   * frames with pixel = class id (mask). Switching into or out of mask
-   * renegotiates the output caps.
+   * attach it as a #GstDeeplabsegMeta (meta), output it as GRAY8 frames
+   * with pixel = class id (mask), or keep the pixels of the selected
+   * classes and replace the rest (background, see
+   * #GstDeeplabseg:background-color and #GstDeeplabseg:background-blur).
+   * Switching into or out of mask renegotiates the output caps; the other
+   * modes switch on the next frame.
    */
   g_object_class_install_property (gobject_class, PROP_MODE,
       g_param_spec_enum ("mode", "Mode", "What to output",
@@ -713,6 +989,82 @@ gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
+  /**
+   * GstDeeplabseg:palette:
+   *
+   * Class colours for mode=overlay, in class-id order: "0xRRGGBB,..."
+   * (also #RRGGBB or RRGGBB, separated by commas or spaces), or the path of
+   * a file holding such a list ("//" starts a comment). Classes past the
+   * list keep the PASCAL VOC colour; unset is the VOC palette. An invalid
+   * value is refused with a warning message and the previous one stays.
+   */
+  g_object_class_install_property (gobject_class, PROP_PALETTE,
+      g_param_spec_string ("palette", "Palette",
+          "Class colours \"0xRRGGBB,...\" in class-id order, or a file of "
+          "them (default: PASCAL VOC colours)", DEFAULT_PROP_PALETTE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstDeeplabseg:classes:
+   *
+   * The classes to show and emit, as names (see #GstDeeplabseg:labels) or
+   * ids separated by commas, e.g. "person,dog" or "15,12". Every other
+   * class counts as background (0) in every mode: overlay, meta, mask,
+   * background and the messages. Unset selects all. Names are checked
+   * against the model's labels when the element starts; an unknown class
+   * is refused with a warning message and the previous value stays.
+   */
+  g_object_class_install_property (gobject_class, PROP_CLASSES,
+      g_param_spec_string ("classes", "Classes",
+          "Classes to show, names or ids separated by commas (others count "
+          "as background; default: all)", DEFAULT_PROP_CLASSES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstDeeplabseg:background-color:
+   *
+   * In mode=background with #GstDeeplabseg:background-blur 0: the colour
+   * (0xRRGGBB) that replaces every pixel not of a selected class.
+   */
+  g_object_class_install_property (gobject_class, PROP_BACKGROUND_COLOR,
+      g_param_spec_uint ("background-color", "Background colour",
+          "mode=background: colour 0xRRGGBB replacing the background",
+          0, 0xffffff, DEFAULT_PROP_BACKGROUND_COLOR,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING | GST_PARAM_CONTROLLABLE));
+
+  /**
+   * GstDeeplabseg:background-blur:
+   *
+   * In mode=background: when > 0, the background is replaced by a box blur
+   * of the frame of this radius in pixels (chroma planes: half of it)
+   * instead of #GstDeeplabseg:background-color.
+   */
+  g_object_class_install_property (gobject_class, PROP_BACKGROUND_BLUR,
+      g_param_spec_int ("background-blur", "Background blur",
+          "mode=background: blur radius in pixels (0 = use "
+          "background-color)", 0, 256, DEFAULT_PROP_BACKGROUND_BLUR,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING | GST_PARAM_CONTROLLABLE));
+
+  /**
+   * GstDeeplabseg:post-messages:
+   *
+   * Post an element message named "deeplabseg" for every frame, with
+   * fields timestamp, stream-time, running-time, duration (guint64, ns),
+   * width, height, n-classes (gint), counts (#GstValueArray of guint64:
+   * the pixel count of each class id after #GstDeeplabseg:classes; they
+   * add up to width x height) and labels (#GstValueArray of strings).
+   */
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post a \"deeplabseg\" element message per frame with the pixel "
+          "count of each class", DEFAULT_PROP_POST_MESSAGES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
   gst_element_class_set_static_metadata (element_class,
       "DeepLab semantic segmentation", "Filter/Effect/Video/Analyzer",
       "Segments video with a DeepLab network on OpenCL: overlay, meta or "
@@ -741,4 +1093,11 @@ gst_deeplabseg_init (GstDeeplabseg * self)
   self->device = g_strdup (DEFAULT_PROP_DEVICE);
   self->input_mean = DEFAULT_PROP_INPUT_MEAN;
   self->input_std = DEFAULT_PROP_INPUT_STD;
+  self->background_color = DEFAULT_PROP_BACKGROUND_COLOR;
+  self->background_blur = DEFAULT_PROP_BACKGROUND_BLUR;
+  self->post_messages = DEFAULT_PROP_POST_MESSAGES;
+  dls_palette_init_voc (&self->palette);
+  for (int c = 0; c < 256; c++)
+    self->keep[c] = 1;
+  self->keep_all = TRUE;
 }

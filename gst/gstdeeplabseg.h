@@ -14,12 +14,15 @@ G_BEGIN_DECLS
  * @GST_DEEPLABSEG_MODE_META: leave the frame alone, attach a
  *   #GstDeeplabsegMeta with the class map
  * @GST_DEEPLABSEG_MODE_MASK: output the class map as GRAY8 frames
+ * @GST_DEEPLABSEG_MODE_BACKGROUND: keep the pixels of the selected classes
+ *   bit-exact and replace the others by a colour or a blur of the frame
  */
 typedef enum
 {
   GST_DEEPLABSEG_MODE_OVERLAY,
   GST_DEEPLABSEG_MODE_META,
   GST_DEEPLABSEG_MODE_MASK,
+  GST_DEEPLABSEG_MODE_BACKGROUND,
 } GstDeeplabsegMode;
 
 #define GST_TYPE_DEEPLABSEG_MODE (gst_deeplabseg_mode_get_type ())

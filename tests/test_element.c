@@ -10,7 +10,11 @@
  * - bad input: missing, empty, truncated, random and unsupported-op models
  *   and (in a separate process, see tests/meson.build) no OpenCL platform:
  *   each an error message naming the cause, the pipeline fails to start,
- *   nothing crashes.
+ *   nothing crashes;
+ * - embedding: classes selection (by name and id), a custom palette painted
+ *   exactly, mode=background (kept pixels bit-exact, the rest the colour,
+ *   or blurred), per-frame count messages, and property changes while
+ *   playing (invalid palette / classes refused, the old value kept).
  */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
@@ -440,6 +444,354 @@ GST_START_TEST (test_properties_documented)
 
 GST_END_TEST;
 
+/* ---- embedding: classes, palette, background, messages, live changes ---- */
+
+#define HORSE 13
+#define PERSON 15
+
+/* A palette string giving class c the colour custom_rgb (c) for c <= 20. */
+static void
+custom_rgb (guint c, guint8 rgb[3])
+{
+  rgb[0] = 11 * c + 1;
+  rgb[1] = 255 - 7 * c;
+  rgb[2] = (c * 37) & 0xff;
+}
+
+static gchar *
+custom_palette_string (void)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint c = 0; c <= 20; c++) {
+    guint8 rgb[3];
+    custom_rgb (c, rgb);
+    g_string_append_printf (s, "%s0x%02x%02x%02x", c ? "," : "", rgb[0],
+        rgb[1], rgb[2]);
+  }
+  return g_string_free (s, FALSE);
+}
+
+/* RGB pixel (x, y) of @buf. */
+static const guint8 *
+rgb_at (GstVideoFrame * f, int x, int y)
+{
+  return (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (f, 0) +
+      y * GST_VIDEO_FRAME_PLANE_STRIDE (f, 0) +
+      x * GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+}
+
+/* Checks an RGB overlay output pixel by pixel: class c != 0 shows
+ * @colour (c) exactly (alpha 1), class 0 is the input. */
+static void
+check_rgb_pixels (GstBuffer * out, GstBuffer * in, const GstVideoInfo * info,
+    const guint8 * classes, void (*colour) (guint c, guint8 rgb[3]),
+    const gchar * what)
+{
+  int w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  GstVideoFrame fo, fi;
+
+  fail_unless (gst_video_frame_map (&fo, info, out, GST_MAP_READ));
+  fail_unless (gst_video_frame_map (&fi, info, in, GST_MAP_READ));
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      guint c = classes[y * w + x];
+      const guint8 *o = rgb_at (&fo, x, y), *i = rgb_at (&fi, x, y);
+      guint8 want[3];
+
+      if (c)
+        colour (c, want);
+      else
+        memcpy (want, i, 3);
+      fail_unless (memcmp (o, want, 3) == 0, "%s: (%d, %d) class %u is "
+          "%u,%u,%u, expected %u,%u,%u", what, x, y, c, o[0], o[1], o[2],
+          want[0], want[1], want[2]);
+    }
+  gst_video_frame_unmap (&fo);
+  gst_video_frame_unmap (&fi);
+}
+
+/* @want with every class outside @keep set to 0. */
+static guint8 *
+select_map (const guint8 * want, gsize n, guint keep_a, guint keep_b)
+{
+  guint8 *m = g_memdup2 (want, n);
+
+  for (gsize i = 0; i < n; i++)
+    if (m[i] != keep_a && m[i] != keep_b)
+      m[i] = 0;
+  return m;
+}
+
+static gsize
+count_class (const guint8 * map, gsize n, guint c)
+{
+  gsize k = 0;
+
+  for (gsize i = 0; i < n; i++)
+    k += map[i] == c;
+  return k;
+}
+
+/* mask output with classes=horse (name) and classes=15 (id): the other
+ * classes become 0, the kept one is untouched. */
+GST_START_TEST (test_classes_select)
+{
+  GstSample *sample = load_frame ("RGB", 321, 241);
+  GstVideoInfo info;
+  guint8 *want = engine_map (sample, &info);
+  gsize n = 321 * 241;
+  const struct
+  {
+    const gchar *spec;
+    guint keep;
+  } cases[] = { {"horse", HORSE}, {"15", PERSON}, {" person , horse", 0} };
+
+  /* the network sees a horse (the rider is too small at this size):
+   * classes=15 (person) must remove it */
+  fail_unless (count_class (want, n, HORSE) > n / 20, "%" G_GSIZE_FORMAT
+      " horse pixels", count_class (want, n, HORSE));
+  for (guint k = 0; k < G_N_ELEMENTS (cases); k++) {
+    GstHarness *hs = make_harness ("mask", sample);
+    guint8 *sel = cases[k].keep ? select_map (want, n, cases[k].keep, 0) :
+        select_map (want, n, HORSE, PERSON);
+    GstBuffer *out;
+    GstVideoFrame of;
+    GstVideoInfo oinfo;
+
+    g_object_set (hs->element, "classes", cases[k].spec, NULL);
+    out = push_pull (hs, sample);
+    gst_video_info_set_format (&oinfo, GST_VIDEO_FORMAT_GRAY8, 321, 241);
+    fail_unless (gst_video_frame_map (&of, &oinfo, out, GST_MAP_READ));
+    check_map (GST_VIDEO_FRAME_PLANE_DATA (&of, 0),
+        GST_VIDEO_FRAME_PLANE_STRIDE (&of, 0), sel, 321, 241, cases[k].spec);
+    gst_video_frame_unmap (&of);
+    gst_buffer_unref (out);
+    g_free (sel);
+    gst_harness_teardown (hs);
+  }
+  g_free (want);
+  gst_sample_unref (sample);
+}
+
+GST_END_TEST;
+
+/* A custom palette at alpha 1 paints exactly its colours, RGB and RGBA
+ * (whose alpha byte must stay). */
+GST_START_TEST (test_palette_custom)
+{
+  const gchar *fmts[] = { "RGB", "RGBA" };
+  gchar *pal = custom_palette_string ();
+
+  for (guint k = 0; k < G_N_ELEMENTS (fmts); k++) {
+    GstSample *sample = load_frame (fmts[k], 321, 241);
+    GstVideoInfo info;
+    guint8 *want = engine_map (sample, &info);
+    GstHarness *hs = make_harness ("overlay", sample);
+    GstBuffer *out;
+    gchar *got = NULL;
+
+    g_object_set (hs->element, "palette", pal, "alpha", 1.0, NULL);
+    g_object_get (hs->element, "palette", &got, NULL);
+    fail_unless_equals_string (got, pal);
+    out = push_pull (hs, sample);
+    check_rgb_pixels (out, gst_sample_get_buffer (sample), &info, want,
+        custom_rgb, fmts[k]);
+    g_free (got);
+    gst_buffer_unref (out);
+    gst_harness_teardown (hs);
+    g_free (want);
+    gst_sample_unref (sample);
+  }
+  g_free (pal);
+}
+
+GST_END_TEST;
+
+static guint8 bg_rgb[3] = { 0x20, 0x40, 0x80 };
+
+static void
+background_colour (guint c, guint8 rgb[3])
+{
+  memcpy (rgb, bg_rgb, 3);
+}
+
+/* mode=background, classes=horse: horse pixels bit-exact, all others
+ * the background colour exactly; with background-blur the horse pixels
+ * stay bit-exact and the rest changes. */
+GST_START_TEST (test_background_mode)
+{
+  GstSample *sample = load_frame ("RGBx", 321, 241);
+  GstVideoInfo info;
+  guint8 *want = engine_map (sample, &info);
+  gsize n = 321 * 241, changed = 0, bg = 0;
+  guint8 *inv = g_malloc (n);
+  GstHarness *hs = make_harness ("background", sample);
+  GstBuffer *out;
+  GstVideoFrame fo, fi;
+
+  /* the checker paints class != 0: there, "class" = not a horse */
+  for (gsize i = 0; i < n; i++)
+    inv[i] = want[i] != HORSE;
+  g_object_set (hs->element, "classes", "horse", "background-color",
+      0x204080, NULL);
+  out = push_pull (hs, sample);
+  check_rgb_pixels (out, gst_sample_get_buffer (sample), &info, inv,
+      background_colour, "background colour");
+  gst_buffer_unref (out);
+
+  g_object_set (hs->element, "background-blur", 6, NULL);
+  out = push_pull (hs, sample);
+  fail_unless (gst_video_frame_map (&fo, &info, out, GST_MAP_READ));
+  fail_unless (gst_video_frame_map (&fi, &info, gst_sample_get_buffer
+          (sample), GST_MAP_READ));
+  for (int y = 0; y < 241; y++)
+    for (int x = 0; x < 321; x++) {
+      gboolean same = memcmp (rgb_at (&fo, x, y), rgb_at (&fi, x, y), 4) == 0;
+      if (want[y * 321 + x] == HORSE)
+        fail_unless (same, "blur changed horse pixel (%d, %d)", x, y);
+      else {
+        bg++;
+        changed += !same;
+      }
+    }
+  /* a 13x13 box blur of a photo changes nearly every pixel */
+  fail_unless (changed > bg * 3 / 4, "blur changed %" G_GSIZE_FORMAT
+      " of %" G_GSIZE_FORMAT " background pixels", changed, bg);
+  gst_video_frame_unmap (&fo);
+  gst_video_frame_unmap (&fi);
+  gst_buffer_unref (out);
+  gst_harness_teardown (hs);
+  g_free (inv);
+  g_free (want);
+  gst_sample_unref (sample);
+}
+
+GST_END_TEST;
+
+/* post-messages: one "deeplabseg" message a frame whose counts are the
+ * histogram of the (selected) class map and add up to width x height. */
+GST_START_TEST (test_messages)
+{
+  GstSample *sample = load_frame ("I420", 321, 241);
+  GstVideoInfo info;
+  guint8 *want = engine_map (sample, &info);
+  guint8 *sel = select_map (want, 321 * 241, HORSE, 0);
+  GstHarness *hs = make_harness ("overlay", sample);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  const GstStructure *st;
+  const GValue *counts;
+  guint64 sum = 0;
+  GstBuffer *out;
+
+  gst_element_set_bus (hs->element, bus);
+  g_object_set (hs->element, "post-messages", TRUE, "classes", "horse", NULL);
+  out = push_pull (hs, sample);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL, "no element message");
+  st = gst_message_get_structure (msg);
+  fail_unless (gst_structure_has_name (st, "deeplabseg"));
+  counts = gst_structure_get_value (st, "counts");
+  fail_unless (counts && GST_VALUE_HOLDS_ARRAY (counts));
+  fail_unless_equals_int (gst_value_array_get_size (counts), 21);
+  for (guint c = 0; c < 21; c++) {
+    guint64 k = g_value_get_uint64 (gst_value_array_get_value (counts, c));
+    fail_unless_equals_uint64 (k, count_class (sel, 321 * 241, c));
+    sum += k;
+  }
+  fail_unless_equals_uint64 (sum, 321 * 241);
+  fail_unless (count_class (sel, 321 * 241, HORSE) > 0);
+  fail_unless_equals_string (g_value_get_string (gst_value_array_get_value
+          (gst_structure_get_value (st, "labels"), HORSE)), "horse");
+  gst_message_unref (msg);
+  gst_buffer_unref (out);
+  gst_element_set_bus (hs->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (hs);
+  g_free (sel);
+  g_free (want);
+  gst_sample_unref (sample);
+}
+
+GST_END_TEST;
+
+/* Pops the next warning from @bus and checks it names @prop. */
+static void
+expect_warning (GstBus * bus, const gchar * prop)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  GError *err = NULL;
+
+  fail_unless (msg != NULL, "no warning for an invalid %s", prop);
+  gst_message_parse_warning (msg, &err, NULL);
+  fail_unless (strstr (err->message, prop) != NULL, "warning '%s' does not "
+      "name %s", err->message, prop);
+  g_clear_error (&err);
+  gst_message_unref (msg);
+}
+
+/* While playing: alpha + palette, classes, mode overlay -> meta -> overlay
+ * each apply to the next frame; invalid palette and classes are refused
+ * with a warning and the previous value stays. */
+GST_START_TEST (test_live_changes)
+{
+  GstSample *sample = load_frame ("RGB", 321, 241);
+  GstVideoInfo info;
+  guint8 *want = engine_map (sample, &info);
+  guint8 *horse = select_map (want, 321 * 241, HORSE, 0);
+  GstHarness *hs = make_harness ("overlay", sample);
+  GstBuffer *in = gst_sample_get_buffer (sample), *out;
+  GstBus *bus = gst_bus_new ();
+  gchar *pal = custom_palette_string (), *got = NULL;
+
+  gst_element_set_bus (hs->element, bus);
+  out = push_pull (hs, sample);
+  fail_if (frames_equal (out, in, &info));
+  gst_buffer_unref (out);
+
+  g_object_set (hs->element, "alpha", 1.0, "palette", pal, NULL);
+  out = push_pull (hs, sample);
+  check_rgb_pixels (out, in, &info, want, custom_rgb, "new palette");
+  gst_buffer_unref (out);
+
+  g_object_set (hs->element, "classes", "horse", NULL);
+  out = push_pull (hs, sample);
+  check_rgb_pixels (out, in, &info, horse, custom_rgb, "classes=horse");
+  gst_buffer_unref (out);
+
+  gst_util_set_object_arg (G_OBJECT (hs->element), "mode", "meta");
+  out = push_pull (hs, sample);
+  fail_unless (frames_equal (out, in, &info), "meta changed the frame");
+  fail_unless (gst_buffer_get_deeplabseg_meta (out) != NULL);
+  gst_buffer_unref (out);
+  gst_util_set_object_arg (G_OBJECT (hs->element), "mode", "overlay");
+
+  g_object_set (hs->element, "palette", "0xZZ0000", NULL);
+  expect_warning (bus, "palette");
+  g_object_get (hs->element, "palette", &got, NULL);
+  fail_unless_equals_string (got, pal);
+  g_free (got);
+  g_object_set (hs->element, "classes", "unicorn", NULL);
+  expect_warning (bus, "classes");
+  g_object_get (hs->element, "classes", &got, NULL);
+  fail_unless_equals_string (got, "horse");
+  g_free (got);
+  out = push_pull (hs, sample);
+  check_rgb_pixels (out, in, &info, horse, custom_rgb, "after refusals");
+  gst_buffer_unref (out);
+
+  gst_element_set_bus (hs->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (hs);
+  g_free (pal);
+  g_free (horse);
+  g_free (want);
+  gst_sample_unref (sample);
+}
+
+GST_END_TEST;
+
 /* Only in the process meson starts with OCL_ICD_VENDORS at an empty
  * folder (the ICD loader reads it once per process). */
 GST_START_TEST (test_no_opencl_platform)
@@ -477,6 +829,11 @@ deeplabseg_suite (void)
   tcase_add_test (tc, test_state_cycles_no_leak);
   tcase_add_test (tc, test_bad_models);
   tcase_add_test (tc, test_properties_documented);
+  tcase_add_test (tc, test_classes_select);
+  tcase_add_test (tc, test_palette_custom);
+  tcase_add_test (tc, test_background_mode);
+  tcase_add_test (tc, test_messages);
+  tcase_add_test (tc, test_live_changes);
   return s;
 }
 

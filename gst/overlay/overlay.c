@@ -43,8 +43,18 @@
 
 #include "blend-orc.h"
 
+/* @src: NULL to blend the palette colours, else a frame of the same info
+ * whose bytes are the colours (dls_overlay_composite()). */
 typedef void (*DlsBlendRowFunc) (DlsOverlay * o, GstVideoFrame * frame,
-    guint y, const guint8 * map_row);
+    const GstVideoFrame * src, guint y, const guint8 * map_row);
+
+/* Row @y of plane @plane of @frame. */
+static inline guint8 *
+plane_row (const GstVideoFrame * frame, guint plane, guint y)
+{
+  return (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (frame, plane) +
+      (gsize) y * GST_VIDEO_FRAME_PLANE_STRIDE (frame, plane);
+}
 
 struct _DlsOverlay
 {
@@ -156,11 +166,10 @@ update_yuv_palette (DlsOverlay * o, const DlsPalette * pal)
 /* Packed RGB with 3 or 4 bytes per pixel, any component order. The two
  * loops differ only in the copy size, fixed so the copies are inlined. */
 static void
-blend_row_packed (DlsOverlay * o, GstVideoFrame * frame, guint y,
-    const guint8 * map_row)
+blend_row_packed (DlsOverlay * o, GstVideoFrame * frame,
+    const GstVideoFrame * src, guint y, const guint8 * map_row)
 {
-  guint8 *dst = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (frame, 0) +
-      (gsize) y * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+  guint8 *dst = plane_row (frame, 0, y);
   guint width = GST_VIDEO_INFO_WIDTH (&o->info);
   guint8 *col = o->colour[0];
   gint16 *w = o->weight;
@@ -187,16 +196,16 @@ blend_row_packed (DlsOverlay * o, GstVideoFrame * frame, guint y,
 
   /* a row of background only: nothing to do */
   if (any)
-    dls_orc_blend_u8 (dst, col, w, width * o->pstride);
+    dls_orc_blend_u8 (dst, src ? plane_row (src, 0, y) : col, w,
+        width * o->pstride);
 }
 
 /* Y plane row @y; returns FALSE when the row is all background. */
 static gboolean
-blend_luma_row (DlsOverlay * o, GstVideoFrame * frame, guint y,
-    const guint8 * map_row)
+blend_luma_row (DlsOverlay * o, GstVideoFrame * frame,
+    const GstVideoFrame * src, guint y, const guint8 * map_row)
 {
-  guint8 *dst = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (frame, 0) +
-      (gsize) y * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0);
+  guint8 *dst = plane_row (frame, 0, y);
   guint width = GST_VIDEO_INFO_WIDTH (&o->info);
   guint8 *col = o->colour[0];
   gint16 *w = o->weight;
@@ -211,14 +220,14 @@ blend_luma_row (DlsOverlay * o, GstVideoFrame * frame, guint y,
     any |= c;
   }
   if (any)
-    dls_orc_blend_u8 (dst, col, w, width);
+    dls_orc_blend_u8 (dst, src ? plane_row (src, 0, y) : col, w, width);
   return any != 0;
 }
 
 /* I420: U and V rows are blended separately with the same weights. */
 static void
-blend_row_i420 (DlsOverlay * o, GstVideoFrame * frame, guint y,
-    const guint8 * map_row)
+blend_row_i420 (DlsOverlay * o, GstVideoFrame * frame,
+    const GstVideoFrame * src, guint y, const guint8 * map_row)
 {
   guint cwidth = GST_VIDEO_FRAME_COMP_WIDTH (frame, 1);
   guint cy = y / 2;
@@ -229,7 +238,7 @@ blend_row_i420 (DlsOverlay * o, GstVideoFrame * frame, guint y,
 
   /* chroma row cy is blended with luma row 2 cy; an all-background luma
    * row has no non-background block corner either */
-  if (!blend_luma_row (o, frame, y, map_row) || (y & 1))
+  if (!blend_luma_row (o, frame, src, y, map_row) || (y & 1))
     return;
 
   for (x = 0; x < cwidth; x++) {
@@ -239,18 +248,16 @@ blend_row_i420 (DlsOverlay * o, GstVideoFrame * frame, guint y,
     v[x] = o->px[c][2];
     w[x] = o->wt[c][1];
   }
-  du = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (frame, 1) +
-      (gsize) cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 1);
-  dv = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (frame, 2) +
-      (gsize) cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 2);
-  dls_orc_blend_u8 (du, u, w, cwidth);
-  dls_orc_blend_u8 (dv, v, w, cwidth);
+  du = plane_row (frame, 1, cy);
+  dv = plane_row (frame, 2, cy);
+  dls_orc_blend_u8 (du, src ? plane_row (src, 1, cy) : u, w, cwidth);
+  dls_orc_blend_u8 (dv, src ? plane_row (src, 2, cy) : v, w, cwidth);
 }
 
 /* NV12: one interleaved U V row, each pair weighted alike. */
 static void
-blend_row_nv12 (DlsOverlay * o, GstVideoFrame * frame, guint y,
-    const guint8 * map_row)
+blend_row_nv12 (DlsOverlay * o, GstVideoFrame * frame,
+    const GstVideoFrame * src, guint y, const guint8 * map_row)
 {
   guint cwidth = GST_VIDEO_FRAME_COMP_WIDTH (frame, 1);
   guint cy = y / 2;
@@ -259,7 +266,7 @@ blend_row_nv12 (DlsOverlay * o, GstVideoFrame * frame, guint y,
   guint8 *duv;
   guint x;
 
-  if (!blend_luma_row (o, frame, y, map_row) || (y & 1))
+  if (!blend_luma_row (o, frame, src, y, map_row) || (y & 1))
     return;
 
   for (x = 0; x < cwidth; x++) {
@@ -268,9 +275,8 @@ blend_row_nv12 (DlsOverlay * o, GstVideoFrame * frame, guint y,
     memcpy (col + 2 * x, &o->px[c][1], 2);
     memcpy (w + 2 * x, &o->wt[c][1], 2 * sizeof (gint16));
   }
-  duv = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (frame, 1) +
-      (gsize) cy * GST_VIDEO_FRAME_PLANE_STRIDE (frame, 1);
-  dls_orc_blend_u8 (duv, col, w, 2 * cwidth);
+  duv = plane_row (frame, 1, cy);
+  dls_orc_blend_u8 (duv, src ? plane_row (src, 1, cy) : col, w, 2 * cwidth);
 }
 
 /* Fills the per-class tables for weight @a (1..256) and @pal. */
@@ -397,6 +403,37 @@ dls_overlay_free (DlsOverlay * o)
   g_free (o);
 }
 
+/* The body of dls_overlay_blend() and dls_overlay_composite(). */
+static void
+blend_frame (DlsOverlay * o, GstVideoFrame * frame,
+    const GstVideoFrame * src, const guint8 * map, int map_stride,
+    const DlsPalette * palette, double alpha)
+{
+  guint y, height;
+  double a;
+
+  g_return_if_fail (o != NULL && frame != NULL && map != NULL);
+  g_return_if_fail (GST_VIDEO_FRAME_FORMAT (frame) ==
+      GST_VIDEO_INFO_FORMAT (&o->info));
+  g_return_if_fail (GST_VIDEO_FRAME_WIDTH (frame) ==
+      GST_VIDEO_INFO_WIDTH (&o->info));
+  g_return_if_fail (GST_VIDEO_FRAME_HEIGHT (frame) ==
+      GST_VIDEO_INFO_HEIGHT (&o->info));
+  g_return_if_fail (map_stride >= GST_VIDEO_INFO_WIDTH (&o->info));
+
+  /* out-of-range values are clamped; NaN fails the test below */
+  a = floor (CLAMP (alpha, 0.0, 1.0) * 256.0 + 0.5);
+  if (!(a > 0.0))
+    return;                     /* a = 0: the blend is the identity */
+
+  build_tables (o, palette, (gint16) a);
+
+  height = GST_VIDEO_INFO_HEIGHT (&o->info);
+
+  for (y = 0; y < height; y++)
+    o->blend_row (o, frame, src, y, map + (gsize) y * map_stride);
+}
+
 /**
  * dls_overlay_blend:
  * @o: a #DlsOverlay made for @frame's video info
@@ -416,28 +453,39 @@ dls_overlay_blend (DlsOverlay * o, GstVideoFrame * frame,
     const guint8 * map, int map_stride, const DlsPalette * palette,
     double alpha)
 {
-  guint y, height;
-  double a;
-
-  g_return_if_fail (o != NULL && frame != NULL && map != NULL);
   g_return_if_fail (palette != NULL);
-  g_return_if_fail (GST_VIDEO_FRAME_FORMAT (frame) ==
+  blend_frame (o, frame, NULL, map, map_stride, palette, alpha);
+}
+
+/**
+ * dls_overlay_composite:
+ * @o: a #DlsOverlay made for @frame's video info
+ * @frame: a frame mapped writable, modified in place
+ * @src: a frame of the same video info: the colours
+ * @map: width x height class ids
+ * @map_stride: bytes between the starts of two rows of @map
+ * @alpha: opacity of @src, 0..1 (clamped), rounded to 1/256
+ *
+ * dls_overlay_blend() with the colour of each pixel taken from @src instead
+ * of a palette: where the class is not 0, @frame moves towards @src with
+ * the same arithmetic; @alpha = 1 copies @src's bytes exactly. Class 0
+ * pixels and alpha/padding bytes are left bit-exact. For I420 / NV12 the
+ * chroma of a 2x2 block follows its top-left pixel's class.
+ */
+void
+dls_overlay_composite (DlsOverlay * o, GstVideoFrame * frame,
+    const GstVideoFrame * src, const guint8 * map, int map_stride,
+    double alpha)
+{
+  static DlsPalette black;
+
+  g_return_if_fail (src != NULL);
+  g_return_if_fail (GST_VIDEO_FRAME_FORMAT (src) ==
       GST_VIDEO_INFO_FORMAT (&o->info));
-  g_return_if_fail (GST_VIDEO_FRAME_WIDTH (frame) ==
+  g_return_if_fail (GST_VIDEO_FRAME_WIDTH (src) ==
       GST_VIDEO_INFO_WIDTH (&o->info));
-  g_return_if_fail (GST_VIDEO_FRAME_HEIGHT (frame) ==
+  g_return_if_fail (GST_VIDEO_FRAME_HEIGHT (src) ==
       GST_VIDEO_INFO_HEIGHT (&o->info));
-  g_return_if_fail (map_stride >= GST_VIDEO_INFO_WIDTH (&o->info));
-
-  /* out-of-range values are clamped; NaN fails the test below */
-  a = floor (CLAMP (alpha, 0.0, 1.0) * 256.0 + 0.5);
-  if (!(a > 0.0))
-    return;                     /* a = 0: the blend is the identity */
-
-  build_tables (o, palette, (gint16) a);
-
-  height = GST_VIDEO_INFO_HEIGHT (&o->info);
-
-  for (y = 0; y < height; y++)
-    o->blend_row (o, frame, y, map + (gsize) y * map_stride);
+  /* the palette only feeds the weight tables here */
+  blend_frame (o, frame, src, map, map_stride, &black, alpha);
 }
