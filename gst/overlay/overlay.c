@@ -403,6 +403,15 @@ dls_overlay_free (DlsOverlay * o)
   g_free (o);
 }
 
+/* @f has the format and size @o was made for. */
+static gboolean
+frame_matches (const DlsOverlay * o, const GstVideoFrame * f)
+{
+  return GST_VIDEO_FRAME_FORMAT (f) == GST_VIDEO_INFO_FORMAT (&o->info)
+      && GST_VIDEO_FRAME_WIDTH (f) == GST_VIDEO_INFO_WIDTH (&o->info)
+      && GST_VIDEO_FRAME_HEIGHT (f) == GST_VIDEO_INFO_HEIGHT (&o->info);
+}
+
 /* The body of dls_overlay_blend() and dls_overlay_composite(). */
 static void
 blend_frame (DlsOverlay * o, GstVideoFrame * frame,
@@ -413,12 +422,8 @@ blend_frame (DlsOverlay * o, GstVideoFrame * frame,
   double a;
 
   g_return_if_fail (o != NULL && frame != NULL && map != NULL);
-  g_return_if_fail (GST_VIDEO_FRAME_FORMAT (frame) ==
-      GST_VIDEO_INFO_FORMAT (&o->info));
-  g_return_if_fail (GST_VIDEO_FRAME_WIDTH (frame) ==
-      GST_VIDEO_INFO_WIDTH (&o->info));
-  g_return_if_fail (GST_VIDEO_FRAME_HEIGHT (frame) ==
-      GST_VIDEO_INFO_HEIGHT (&o->info));
+  g_return_if_fail (frame_matches (o, frame));
+  g_return_if_fail (src == NULL || frame_matches (o, src));
   g_return_if_fail (map_stride >= GST_VIDEO_INFO_WIDTH (&o->info));
 
   /* out-of-range values are clamped; NaN fails the test below */
@@ -480,12 +485,6 @@ dls_overlay_composite (DlsOverlay * o, GstVideoFrame * frame,
   static DlsPalette black;
 
   g_return_if_fail (src != NULL);
-  g_return_if_fail (GST_VIDEO_FRAME_FORMAT (src) ==
-      GST_VIDEO_INFO_FORMAT (&o->info));
-  g_return_if_fail (GST_VIDEO_FRAME_WIDTH (src) ==
-      GST_VIDEO_INFO_WIDTH (&o->info));
-  g_return_if_fail (GST_VIDEO_FRAME_HEIGHT (src) ==
-      GST_VIDEO_INFO_HEIGHT (&o->info));
   /* the palette only feeds the weight tables here */
   blend_frame (o, frame, src, map, map_stride, &black, alpha);
 }
