@@ -39,26 +39,14 @@ typedef struct
 GType gst_deeplabseg_meta_api_get_type (void);
 const GstMetaInfo *gst_deeplabseg_meta_get_info (void);
 
-/**
- * gst_buffer_add_deeplabseg_meta:
- * @buffer: a writable #GstBuffer
- * @mask: (transfer full): GRAY8 class map with a #GstVideoMeta
- * @n_classes: number of classes
- * @labels: (nullable) (array zero-terminated=1): class names, copied
- *
- * Returns: (transfer none): the new meta
- */
+/* Attaches the meta; @mask (transfer full) needs a GRAY8 GstVideoMeta. */
 GstDeeplabsegMeta *gst_buffer_add_deeplabseg_meta (GstBuffer * buffer,
     GstBuffer * mask, guint n_classes, const gchar * const *labels);
 
-/**
- * gst_buffer_get_deeplabseg_meta:
- * @buffer: a #GstBuffer
- *
- * Returns: (transfer none) (nullable): the meta, or %NULL
- */
+/* The meta of @buffer, or NULL. */
 GstDeeplabsegMeta *gst_buffer_get_deeplabseg_meta (GstBuffer * buffer);
 
+/* Bindings: a dense copy of the map, and a class name by id (see the .c). */
 GBytes *gst_deeplabseg_meta_get_class_map (GstDeeplabsegMeta * meta,
     guint * width, guint * height);
 
