@@ -59,7 +59,7 @@ softmax_store (float4 * t, __global float *q)
     mx4 = fmax (mx4, t[k]);
   mx = fmax (fmax (mx4.x, mx4.y), fmax (mx4.z, mx4.w));
   for (int k = 0; k < C4; k++) {
-    t[k] = exp (t[k] - mx);
+    t[k] = native_exp (t[k] - mx);
     s += t[k].x + t[k].y + t[k].z + t[k].w;
   }
   for (int k = 0; k < C4; k++)

@@ -64,7 +64,7 @@ struct _DlsLattice
   /* Hash table of vertex keys (the first d coordinates), open addressing
    * with linear probing, ids in insertion order (densecrf's HashTable). */
   int *keys;                    /* max_m * d */
-  int *table;                   /* cap, -1 = empty */
+  int *table;                   /* cap (a power of two), -1 = empty */
   gsize cap;
   int max_m;
   /* apply() scratch, (m + 1) * value_size each, grown on demand. */
@@ -87,9 +87,8 @@ dls_lattice_new (int d, int max_points)
   l->weights = g_new (float, (gsize) max_points * (d + 1));
   l->neighbours = g_new (int, (gsize) l->max_m * (d + 1) * 2);
   l->keys = g_new (int, (gsize) l->max_m * d);
-  l->cap = 16;
-  while (l->cap < (gsize) l->max_m * 2)
-    l->cap <<= 1;
+  /* Grown on demand: real lattices have far fewer vertices than points. */
+  l->cap = 1024;
   l->table = g_new (int, l->cap);
   return l;
 }
@@ -109,16 +108,45 @@ dls_lattice_free (DlsLattice * l)
   g_free (l);
 }
 
+/* densecrf's key hash, then a multiplicative finaliser: the table is a
+ * power of two and masked, and a product only moves bits upwards. */
 static inline gsize
 key_hash (const int *k, int d)
 {
-  gsize h = 0;
+  guint64 h = 0;
 
   for (int i = 0; i < d; i++) {
-    h += (gsize) (guint) k[i];
+    h += (guint64) (guint32) k[i];
     h *= 2531011u;
   }
-  return h;
+  h ^= h >> 31;
+  h *= G_GUINT64_CONSTANT (0x9E3779B97F4A7C15);
+  return (gsize) (h ^ (h >> 29));
+}
+
+/* Doubles the table (when half full) and re-inserts the keys in id order:
+ * ids do not change. */
+static void
+lattice_grow (DlsLattice * l)
+{
+  l->cap <<= 1;
+  l->table = g_renew (int, l->table, l->cap);
+  memset (l->table, 0xff, sizeof (int) * l->cap);
+  for (int e = 0; e < l->m; e++) {
+    gsize h = key_hash (l->keys + (gsize) e * l->d, l->d) & (l->cap - 1);
+    while (l->table[h] >= 0)
+      h = (h + 1) & (l->cap - 1);
+    l->table[h] = e;
+  }
+}
+
+static inline gboolean
+key_equal (const int *a, const int *b, int d)
+{
+  for (int i = 0; i < d; i++)
+    if (a[i] != b[i])
+      return FALSE;
+  return TRUE;
 }
 
 /* Vertex id of @k; a new one when absent and @create, else -1. */
@@ -126,8 +154,11 @@ static int
 lattice_find (DlsLattice * l, const int *k, gboolean create)
 {
   const int d = l->d;
-  gsize h = key_hash (k, d) & (l->cap - 1);
+  gsize h;
 
+  if (create && (gsize) (l->m + 1) * 2 > l->cap)
+    lattice_grow (l);
+  h = key_hash (k, d) & (l->cap - 1);
   for (;;) {
     int e = l->table[h];
 
@@ -137,7 +168,7 @@ lattice_find (DlsLattice * l, const int *k, gboolean create)
       memcpy (l->keys + (gsize) l->m * d, k, sizeof (int) * d);
       return l->table[h] = l->m++;
     }
-    if (memcmp (l->keys + (gsize) e * d, k, sizeof (int) * d) == 0)
+    if (key_equal (l->keys + (gsize) e * d, k, d))
       return e;
     h = (h + 1) & (l->cap - 1);
   }
@@ -151,6 +182,10 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
   float elevated[DLS_LATTICE_MAX_DIM + 1], rem0[DLS_LATTICE_MAX_DIM + 1];
   float barycentric[DLS_LATTICE_MAX_DIM + 2];
   int rank[DLS_LATTICE_MAX_DIM + 1], key[DLS_LATTICE_MAX_DIM + 1];
+  /* The previous point's simplex: neighbouring pixels often share it, and
+   * then their vertices are the same (no hashing). */
+  float prev_rem0[DLS_LATTICE_MAX_DIM + 1];
+  int prev_rank[DLS_LATTICE_MAX_DIM + 1], prev_k = -1;
   int canonical[(DLS_LATTICE_MAX_DIM + 1) * (DLS_LATTICE_MAX_DIM + 1)];
   /* Expected standard deviation of the filter (Adams et al. 2010, p. 6). */
   const float inv_std_dev = sqrtf (2.0f / 3.0f) * (float) d1;
@@ -233,12 +268,22 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
     barycentric[0] += 1.0f + barycentric[d + 1];
 
     /* The d + 1 vertices. */
-    for (int r = 0; r <= d; r++) {
-      for (int i = 0; i < d; i++)
-        key[i] = (int) rem0[i] + canonical[r * d1 + rank[i]];
-      l->offsets[(gsize) k * d1 + r] = lattice_find (l, key, TRUE);
-      l->weights[(gsize) k * d1 + r] = barycentric[r];
+    if (prev_k >= 0 && memcmp (prev_rem0, rem0, sizeof (float) * d1) == 0
+        && memcmp (prev_rank, rank, sizeof (int) * d1) == 0) {
+      memcpy (l->offsets + (gsize) k * d1, l->offsets + (gsize) prev_k * d1,
+          sizeof (int) * d1);
+    } else {
+      for (int r = 0; r <= d; r++) {
+        for (int i = 0; i < d; i++)
+          key[i] = (int) rem0[i] + canonical[r * d1 + rank[i]];
+        l->offsets[(gsize) k * d1 + r] = lattice_find (l, key, TRUE);
+      }
+      memcpy (prev_rem0, rem0, sizeof (float) * d1);
+      memcpy (prev_rank, rank, sizeof (int) * d1);
+      prev_k = k;
     }
+    for (int r = 0; r <= d; r++)
+      l->weights[(gsize) k * d1 + r] = barycentric[r];
   }
 
   /* Neighbours along each of the d + 1 directions. */
