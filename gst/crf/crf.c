@@ -55,6 +55,16 @@ dls_crf_params_valid (const DlsCrfParams * p, GError ** error)
 
 /* ---- permutohedral lattice ---- */
 
+/* A hash slot holds its key, so a probe touches one cache line; a slot
+ * whose gen is not the build's is empty (no clearing per build). */
+typedef struct
+{
+  guint gen;
+  int id;
+  int key[DLS_LATTICE_MAX_DIM];
+  int pad;
+} Slot;
+
 struct _DlsLattice
 {
   int d, max_n, n, m;           /* dimension, capacity, points, vertices */
@@ -64,8 +74,9 @@ struct _DlsLattice
   /* Hash table of vertex keys (the first d coordinates), open addressing
    * with linear probing, ids in insertion order (densecrf's HashTable). */
   int *keys;                    /* max_m * d */
-  int *table;                   /* cap (a power of two), -1 = empty */
+  Slot *table;                  /* cap (a power of two) */
   gsize cap;
+  guint gen;                    /* slots of older builds count as empty */
   int max_m;
   /* apply() scratch, (m + 1) * value_size each, grown on demand. */
   float *values, *new_values;
@@ -89,7 +100,7 @@ dls_lattice_new (int d, int max_points)
   l->keys = g_new (int, (gsize) l->max_m * d);
   /* Grown on demand: real lattices have far fewer vertices than points. */
   l->cap = 1024;
-  l->table = g_new (int, l->cap);
+  l->table = g_new0 (Slot, l->cap);
   return l;
 }
 
@@ -130,13 +141,16 @@ static void
 lattice_grow (DlsLattice * l)
 {
   l->cap <<= 1;
-  l->table = g_renew (int, l->table, l->cap);
-  memset (l->table, 0xff, sizeof (int) * l->cap);
+  g_free (l->table);
+  l->table = g_new0 (Slot, l->cap);
   for (int e = 0; e < l->m; e++) {
-    gsize h = key_hash (l->keys + (gsize) e * l->d, l->d) & (l->cap - 1);
-    while (l->table[h] >= 0)
+    const int *k = l->keys + (gsize) e * l->d;
+    gsize h = key_hash (k, l->d) & (l->cap - 1);
+    while (l->table[h].gen == l->gen)
       h = (h + 1) & (l->cap - 1);
-    l->table[h] = e;
+    l->table[h].gen = l->gen;
+    l->table[h].id = e;
+    memcpy (l->table[h].key, k, sizeof (int) * l->d);
   }
 }
 
@@ -160,16 +174,18 @@ lattice_find (DlsLattice * l, const int *k, gboolean create)
     lattice_grow (l);
   h = key_hash (k, d) & (l->cap - 1);
   for (;;) {
-    int e = l->table[h];
+    Slot *sl = &l->table[h];
 
-    if (e < 0) {
+    if (sl->gen != l->gen) {
       if (!create)
         return -1;
       memcpy (l->keys + (gsize) l->m * d, k, sizeof (int) * d);
-      return l->table[h] = l->m++;
+      memcpy (sl->key, k, sizeof (int) * d);
+      sl->gen = l->gen;
+      return sl->id = l->m++;
     }
-    if (key_equal (l->keys + (gsize) e * d, k, d))
-      return e;
+    if (key_equal (sl->key, k, d))
+      return sl->id;
     h = (h + 1) & (l->cap - 1);
   }
 }
@@ -196,7 +212,11 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
     return FALSE;
   l->n = n;
   l->m = 0;
-  memset (l->table, 0xff, sizeof (int) * l->cap);
+  /* A new generation empties the table; after 2^32 builds, clear it. */
+  if (++l->gen == 0) {
+    memset (l->table, 0, sizeof (Slot) * l->cap);
+    l->gen = 1;
+  }
 
   /* The canonical simplex (p. 5). */
   for (int i = 0; i <= d; i++) {
