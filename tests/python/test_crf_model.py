@@ -10,6 +10,9 @@ of the two parameter sets the issue names (pydensecrf demo / DeepLab VOC:
 Gaussian sxy 3 w 3, bilateral sxy 80 srgb 13 w 10; DeepLab-v2: Gaussian 1
 3, bilateral 67 3 4). Per image, mIoU vs *_label.png (255 = void ignored;
 mean over the classes present in the ground truth or the prediction).
+Before that, tiny frames through the element with crf=true in every mode
+(videotestsrc 1x1, 2x2 and 3x1, 3 frames so warm starts run): no error, and
+in mask mode every map value is a class id (< 21).
 Asserts: the mean over images of the per-image mIoU with the default CRF
 is not lower than without. Prints every number (the gain in points).
 Exit 0 pass, 1 fail, 77 skip (a failure under CI=true).
@@ -60,10 +63,39 @@ def miou(gt, pred, n=21):
     return 100.0 * float((inter[present] / union[present]).mean())
 
 
+def tiny_frames(tmp):
+    """crf=true on 1x1, 2x2 and 3x1 frames in each mode; returns failures."""
+    fails = []
+    for w, h in ((1, 1), (2, 2), (3, 1)):
+        for mode in ("mask", "overlay", "meta"):
+            out = os.path.join(tmp, f"tiny_{w}x{h}_{mode}.raw")
+            cmd = ["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=3",
+                   "pattern=ball", "!", f"video/x-raw,format=RGB,width={w},"
+                   f"height={h}", "!", "deeplabseg", f"mode={mode}",
+                   "crf=true", "!", "filesink", f"location={out}"]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            ok = r.returncode == 0
+            if ok and mode == "mask":
+                # GRAY8 rows are padded to 4 bytes.
+                stride = (w + 3) // 4 * 4
+                m = np.fromfile(out, dtype=np.uint8)
+                ok = m.size == 3 * stride * h and int(
+                    m.reshape(3 * h, stride)[:, :w].max()) < 21
+            print(f"tiny frame {w}x{h} {mode} crf=true: "
+                  f"{'ok' if ok else 'FAIL ' + r.stderr}", flush=True)
+            if not ok:
+                fails.append(f"{w}x{h} {mode}")
+    return fails
+
+
 def main():
     if subprocess.run(["gst-inspect-1.0", "deeplabseg"],
                       capture_output=True).returncode != 0:
         cc.skip("gst-inspect-1.0 cannot find deeplabseg (GST_PLUGIN_PATH)")
+    cc.need_file(os.path.join(cc.shared_dir(), "models",
+                              "deeplabv3_257_mv_gpu.tflite"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny_fails = tiny_frames(tmp)
     data = os.path.join(cc.shared_dir(), "data")
     images = sorted(glob.glob(os.path.join(data, "voc-dev", "*[0-9].png")))
     images += sorted(glob.glob(os.path.join(data, "voc-val-dev", "*.jpg")))
@@ -91,8 +123,12 @@ def main():
         f"{c} {m:.2f}" for c, m in mean.items()))
     for c in ("default", "demo", "deeplab-v2"):
         print(f"gain of CRF {c}: {mean[c] - mean['none']:+.2f} points")
+    for f in tiny_fails:
+        print(f"FAIL: tiny frame {f}")
     if mean["default"] < mean["none"]:
         print("FAIL: the default CRF lowers mean mIoU")
+        return 1
+    if tiny_fails:
         return 1
     print("PASS")
     return 0
