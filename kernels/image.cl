@@ -7,6 +7,10 @@
  *   upsample_argmax  logits NHWC (channels padded to cp) -> class map of the
  *                    frame's size, one byte a pixel, rows map_w apart.
  *                    global: (frame width, frame height)
+ *   upsample_unary   the same interpolation, written as the dense CRF's
+ *                    unary energies U = -v, row floats a pixel (classes
+ *                    padded; padded lanes 1e30), for kernels/crf.cl.
+ *                    global: (frame width, frame height)
  *
  * The maths is exactly gst/engine/image.c's (the C reference the tests
  * compare with): half-pixel source coordinates clamped to the image,
@@ -116,4 +120,32 @@ upsample_argmax (__global const float *logits, int lw, int lh, int cp,
     }
   }
   map[(size_t) oy * map_w + ox] = (uchar) best;
+}
+
+__kernel void
+upsample_unary (__global const float *logits, int lw, int lh, int cp,
+    int n_classes, float scale_x, float scale_y, __global float *unary,
+    int map_w, int row)
+{
+  const int ox = get_global_id (0);
+  const int oy = get_global_id (1);
+  int x0, x1, y0, y1;
+  float fx, fy;
+
+  half_pixel (ox, lw, scale_x, &x0, &x1, &fx);
+  half_pixel (oy, lh, scale_y, &y0, &y1, &fy);
+  __global const float *p00 = logits + ((size_t) y0 * lw + x0) * cp;
+  __global const float *p01 = logits + ((size_t) y0 * lw + x1) * cp;
+  __global const float *p10 = logits + ((size_t) y1 * lw + x0) * cp;
+  __global const float *p11 = logits + ((size_t) y1 * lw + x1) * cp;
+  __global float *u = unary + ((size_t) oy * map_w + ox) * row;
+  for (int k = 0; k < row; k++) {
+    if (k < n_classes) {
+      const float top = (1.0f - fx) * p00[k] + fx * p01[k];
+      const float bot = (1.0f - fx) * p10[k] + fx * p11[k];
+      u[k] = -((1.0f - fy) * top + fy * bot);
+    } else {
+      u[k] = 1e30f;
+    }
+  }
 }

@@ -7,7 +7,7 @@
 # build/ are reused, so a second run only rebuilds what changed.
 #  1. Debian packages (apt-get; sudo when not root), skipped when all present;
 #  2. .venv/ in the checkout with numpy, Pillow, LiteRT and onnxruntime, for
-#     the fidelity tests (tests/python/);
+#     the fidelity tests (tests/python/), and pydensecrf2 for the CRF tests;
 #  3. meson setup build/ (or reuse it) and ninja.
 #
 # Environment:
@@ -41,6 +41,10 @@ APT_PACKAGES=(
 PY_PACKAGES=(numpy pillow onnxruntime)
 # LiteRT: ai-edge-litert, else the older tflite-runtime (same Interpreter API).
 PY_LITERT=(ai-edge-litert tflite-runtime)
+# Dense CRF oracle (tests/python/test_crf.py): built from its sdist (Cython,
+# g++), so the compiler comes from APT.
+APT_PACKAGES+=(g++)
+PY_PACKAGES+=(pydensecrf2)
 
 # --- 1. Debian packages ------------------------------------------------------
 if [[ $SKIP != *,apt,* ]]; then
@@ -82,6 +86,7 @@ VPY="$VENV/bin/python3"
 venv_ok() {
   "$VPY" - <<'EOF' >/dev/null 2>&1
 import numpy, PIL, onnxruntime
+import pydensecrf.densecrf
 try:
     import ai_edge_litert.interpreter
 except ImportError:

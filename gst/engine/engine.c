@@ -4,13 +4,19 @@
  *   upload frame planes -> preprocess (kernels/image.cl) into the graph's
  *   input buffer -> graph steps -> upsample_argmax into the map buffer ->
  *   blocking read of the class map.
- * Reference path: the same with gst/engine/image.c and the C backend.
+ * With the dense CRF on (dls_engine_set_crf), upsample_argmax is replaced
+ * by upsample_unary (U = -logits at frame size) -> mean-field on the device
+ * (gst/crf/crf_cl.c) -> argmax of Q; the host builds the frame's lattice
+ * meanwhile (the device is still busy with the network).
+ * Reference path: the same with gst/engine/image.c, the C backend and the
+ * C CRF (gst/crf/crf.c).
  */
 #include "engine.h"
 
 #include <string.h>
 #include "../backend/opencl.h"
 #include "../model/model.h"
+#include "../crf/crf_cl.h"
 
 struct _DlsEngine
 {
@@ -36,6 +42,18 @@ struct _DlsEngine
 
   /* Reference path scratch (allocated once). */
   float *input, *logits;
+
+  /* Dense CRF (dls_engine_set_crf); buffers sized with the frame. */
+  gboolean crf_on;
+  DlsCrfParams crf;
+  DlsCrfCl *crf_cl;             /* OpenCL path */
+  cl_kernel k_unary;
+  DlsCrf *crf_ref;              /* reference path */
+  float *crf_unary;             /* reference path: U at frame size */
+  gboolean crf_ref_has_q;
+  guint8 *rgb, *prev_rgb;       /* the frame as RGB; the previous one */
+  gboolean have_prev;
+  int crf_w, crf_h;             /* what the CRF buffers are sized for */
 };
 
 static DlsEngine *engine_new (DlsGraph * graph, const char *what,
@@ -178,6 +196,8 @@ release_frame_buffers (DlsEngine * e)
   e->frame_cap = 0;
 }
 
+static void crf_free_buffers (DlsEngine * e);
+
 void
 dls_engine_free (DlsEngine * e)
 {
@@ -185,6 +205,10 @@ dls_engine_free (DlsEngine * e)
     return;
   if (e->queue)
     clFinish (e->queue);
+  crf_free_buffers (e);
+  dls_crf_cl_free (e->crf_cl);
+  if (e->k_unary)
+    clReleaseKernel (e->k_unary);
   release_frame_buffers (e);
   if (e->k_pre)
     clReleaseKernel (e->k_pre);
@@ -229,6 +253,114 @@ dls_engine_device_name (const DlsEngine * e)
   return e->device_name;
 }
 
+/* ---- dense CRF ---- */
+
+static void
+crf_free_buffers (DlsEngine * e)
+{
+  g_clear_pointer (&e->crf_ref, dls_crf_free);
+  g_clear_pointer (&e->crf_unary, g_free);
+  g_clear_pointer (&e->rgb, g_free);
+  g_clear_pointer (&e->prev_rgb, g_free);
+  e->have_prev = e->crf_ref_has_q = FALSE;
+  e->crf_w = e->crf_h = 0;
+}
+
+/* Sizes the CRF for the current frame (no-op when it already is). */
+static gboolean
+crf_size (DlsEngine * e, GError ** error)
+{
+  const gsize n = (gsize) e->fw * e->fh;
+
+  if (e->fw < 1 || (e->fw == e->crf_w && e->fh == e->crf_h))
+    return TRUE;
+  crf_free_buffers (e);
+  if (e->kind == DLS_BACKEND_REF) {
+    e->crf_ref = dls_crf_new (e->fw, e->fh, e->n_classes);
+    e->crf_unary = g_new (float, n * e->n_classes);
+  } else {
+    if (!e->crf_cl && !(e->crf_cl = dls_crf_cl_new (e->cl, e->queue, error)))
+      return FALSE;
+    if (!e->k_unary && !(e->k_unary = dls_cl_kernel (e->cl, "image",
+                "-cl-fp32-correctly-rounded-divide-sqrt", "upsample_unary",
+                error)))
+      return FALSE;
+    if (!dls_crf_cl_set_size (e->crf_cl, e->fw, e->fh, e->n_classes, error))
+      return FALSE;
+  }
+  e->rgb = g_new (guint8, n * 3);
+  e->prev_rgb = g_new (guint8, n * 3);
+  e->crf_w = e->fw;
+  e->crf_h = e->fh;
+  return TRUE;
+}
+
+/**
+ * dls_engine_set_crf:
+ * @params: (nullable): the CRF's parameters, NULL to turn it off
+ *
+ * Turns the dense CRF on (or off) for the next frames. Sizes its buffers
+ * for the current frame size (then again in dls_engine_set_frame()); a
+ * change of parameters alone allocates nothing.
+ */
+gboolean
+dls_engine_set_crf (DlsEngine * e, const DlsCrfParams * params,
+    GError ** error)
+{
+  if (!params) {
+    e->crf_on = FALSE;
+    dls_engine_crf_reset (e);
+    return TRUE;
+  }
+  if (!dls_crf_params_valid (params, error))
+    return FALSE;
+  e->crf = *params;
+  e->crf_on = TRUE;
+  return crf_size (e, error);
+}
+
+void
+dls_engine_crf_reset (DlsEngine * e)
+{
+  e->have_prev = FALSE;
+  e->crf_ref_has_q = FALSE;
+  if (e->crf_cl)
+    dls_crf_cl_reset (e->crf_cl);
+}
+
+/* Mean absolute difference of two RGB frames, on every 7th byte. */
+static float
+rgb_difference (const guint8 * a, const guint8 * b, gsize bytes)
+{
+  guint64 sum = 0, count = 0;
+
+  for (gsize i = 0; i < bytes; i += 7, count++)
+    sum += (guint) ABS ((int) a[i] - (int) b[i]);
+  return count ? (float) sum / (float) count : 0.0f;
+}
+
+/* The host side of a CRF frame: the frame as RGB, the scene-cut check,
+ * and whether this frame starts from the previous Q. */
+static gboolean
+crf_prepare (DlsEngine * e, const DlsImage * f)
+{
+  const gsize bytes = (gsize) f->width * f->height * 3;
+  gboolean warm;
+  guint8 *t;
+
+  dls_ref_frame_rgb (f, e->rgb, f->width * 3);
+  warm = e->crf.warm_start && e->have_prev;
+  if (warm && rgb_difference (e->rgb, e->prev_rgb, bytes) >
+      DLS_CRF_SCENE_CUT) {
+    warm = FALSE;
+  }
+  t = e->prev_rgb;
+  e->prev_rgb = e->rgb;
+  e->rgb = t;
+  e->have_prev = TRUE;
+  return warm;
+}
+
 gboolean
 dls_engine_set_frame (DlsEngine * e, DlsPixelFormat format, int width,
     int height, GError ** error)
@@ -246,13 +378,14 @@ dls_engine_set_frame (DlsEngine * e, DlsPixelFormat format, int width,
   e->format = format;
   e->fw = width;
   e->fh = height;
-  if (e->kind == DLS_BACKEND_REF)
-    return TRUE;
-
-  release_frame_buffers (e);
-  e->map_mem = clCreateBuffer (dls_cl_context (e->cl), CL_MEM_WRITE_ONLY,
-      (gsize) width * height, NULL, &st);
-  return dls_cl_check (st, "clCreateBuffer (class map)", error);
+  if (e->kind != DLS_BACKEND_REF) {
+    release_frame_buffers (e);
+    e->map_mem = clCreateBuffer (dls_cl_context (e->cl), CL_MEM_READ_WRITE,
+        (gsize) width * height, NULL, &st);
+    if (!dls_cl_check (st, "clCreateBuffer (class map)", error))
+      return FALSE;
+  }
+  return !e->crf_on || crf_size (e, error);
 }
 
 /* Total bytes of the frame's planes, and each plane's offset in the
@@ -274,6 +407,43 @@ frame_layout (const DlsImage * f, int offsets[3], gsize sizes[3])
     total += sizes[p];
   }
   return total;
+}
+
+/* Enqueues the CRF after the network: U at frame size, the lattices (built
+ * on the host while the device runs the network), mean-field, argmax into
+ * the map buffer. Warm frames start from the previous frame's Q and run
+ * crf.warm_iterations; cold ones crf.iterations. */
+static gboolean
+crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
+    float ux, float uy, const size_t up_global[2], GError ** error)
+{
+  cl_mem unary = dls_crf_cl_unary (e->crf_cl);
+  int row = dls_crf_cl_row (e->crf_cl);
+  cl_int st = CL_SUCCESS;
+  gboolean warm;
+
+#define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
+  SET (e->k_unary, 0, logits);
+  SET (e->k_unary, 1, e->out_w);
+  SET (e->k_unary, 2, e->out_h);
+  SET (e->k_unary, 3, cp);
+  SET (e->k_unary, 4, e->n_classes);
+  SET (e->k_unary, 5, ux);
+  SET (e->k_unary, 6, uy);
+  SET (e->k_unary, 7, unary);
+  SET (e->k_unary, 8, f->width);
+  SET (e->k_unary, 9, row);
+#undef SET
+  if (!dls_cl_check (st, "clSetKernelArg (upsample_unary)", error)
+      || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_unary, 2,
+              NULL, up_global, NULL, 0, NULL, NULL), "upsample_unary", error))
+    return FALSE;
+  warm = crf_prepare (e, f) && dls_crf_cl_has_q (e->crf_cl);
+  return dls_crf_cl_set_image (e->crf_cl, e->prev_rgb, f->width * 3, &e->crf,
+      error)
+      && dls_crf_cl_run (e->crf_cl, warm ? e->crf.warm_iterations
+      : e->crf.iterations, warm, error)
+      && dls_crf_cl_argmax (e->crf_cl, e->map_mem, error);
 }
 
 static gboolean
@@ -363,9 +533,14 @@ process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
   if (!dls_cl_check (st, "clSetKernelArg (image kernels)", error)
       || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_pre, 2, NULL,
               pre_global, NULL, 0, NULL, NULL), "preprocess", error)
-      || !dls_backend_run (e->backend, error)
-      || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_up, 2, NULL,
-              up_global, NULL, 0, NULL, NULL), "upsample_argmax", error))
+      || !dls_backend_run (e->backend, error))
+    return FALSE;
+  if (e->crf_on) {
+    if (!crf_opencl (e, f, logits, cp, ux, uy, up_global, error))
+      return FALSE;
+  } else if (!dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_up, 2,
+              NULL, up_global, NULL, 0, NULL, NULL), "upsample_argmax",
+          error))
     return FALSE;
   return dls_cl_check (clEnqueueReadBufferRect (e->queue, e->map_mem, CL_TRUE,
           origin, origin, region, f->width, 0, map_stride, 0, map, 0, NULL,
@@ -402,8 +577,32 @@ dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
       || !dls_backend_run (e->backend, error)
       || !dls_backend_get_output (e->backend, 0, e->logits, error))
     return FALSE;
-  dls_ref_upsample_argmax (e->logits, e->out_w, e->out_h, e->n_classes,
-      frame->width, frame->height, map, map_stride);
+  if (!e->crf_on) {
+    dls_ref_upsample_argmax (e->logits, e->out_w, e->out_h, e->n_classes,
+        frame->width, frame->height, map, map_stride);
+    return TRUE;
+  }
+  {
+    gboolean warm = crf_prepare (e, frame) && e->crf_ref_has_q;
+    const guint8 *rgb = e->prev_rgb;    /* this frame's, after the swap */
+
+    dls_ref_upsample_unary (e->logits, e->out_w, e->out_h, e->n_classes,
+        frame->width, frame->height, e->n_classes, e->crf_unary);
+    dls_crf_set_unary (e->crf_ref, e->crf_unary);
+    dls_crf_clear_pairwise (e->crf_ref);
+    dls_crf_add_pairwise_gaussian (e->crf_ref, e->crf.gaussian_sxy,
+        e->crf.gaussian_weight);
+    dls_crf_add_pairwise_bilateral (e->crf_ref, e->crf.bilateral_sxy,
+        e->crf.bilateral_srgb, rgb, frame->width * 3,
+        e->crf.bilateral_weight);
+    if (!warm)
+      dls_crf_start (e->crf_ref);
+    for (int i = 0; i < (warm ? e->crf.warm_iterations : e->crf.iterations);
+        i++)
+      dls_crf_step (e->crf_ref);
+    dls_crf_map (e->crf_ref, map, map_stride);
+    e->crf_ref_has_q = TRUE;
+  }
   return TRUE;
 }
 

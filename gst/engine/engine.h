@@ -9,6 +9,7 @@
 
 #include "../graph/graph.h"
 #include "image.h"
+#include "../crf/crf.h"
 
 G_BEGIN_DECLS
 
@@ -67,6 +68,23 @@ gboolean dls_engine_process (DlsEngine * e, const DlsImage * frame,
  * For fidelity tests and benchmarks. @logits may be NULL (no read back). */
 gboolean dls_engine_run_tensor (DlsEngine * e, const float *input,
     float *logits, GError ** error);
+
+/* Dense CRF after the network (gst/crf/): @params turns it on with those
+ * parameters, NULL turns it off. Sizes the CRF's buffers for the current
+ * frame size (dls_engine_set_frame() resizes them): call it when a
+ * parameter changes, not per frame. The map of dls_engine_process() is
+ * then the CRF's.
+ * Warm start (params->warm_start): a frame starts mean-field from the
+ * previous frame's Q instead of softmax (-U) and runs warm_iterations;
+ * the first frame, and any after dls_engine_crf_reset() or a scene cut
+ * (mean absolute RGB difference to the previous frame above
+ * DLS_CRF_SCENE_CUT levels), runs iterations from cold. */
+gboolean dls_engine_set_crf (DlsEngine * e, const DlsCrfParams * params,
+    GError ** error);
+/* Forgets the previous frame (flush, seek, caps change, discontinuity). */
+void dls_engine_crf_reset (DlsEngine * e);
+
+#define DLS_CRF_SCENE_CUT 40.0f
 
 G_END_DECLS
 

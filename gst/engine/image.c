@@ -313,3 +313,65 @@ dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
     }
   }
 }
+
+/* ---- for the dense CRF (gst/crf/) ---- */
+
+/**
+ * dls_ref_frame_rgb:
+ * @rgb: (out caller-allocates): height rows of @stride bytes, 3 a pixel
+ *
+ * The frame as RGB bytes (YUV converted as in the banner, rounded to the
+ * nearest integer): the colour features of the CRF's bilateral kernel.
+ */
+void
+dls_ref_frame_rgb (const DlsImage * img, guint8 * rgb, int stride)
+{
+  for (int y = 0; y < img->height; y++)
+    for (int x = 0; x < img->width; x++) {
+      guint8 *o = rgb + (gsize) y * stride + (gsize) x * 3;
+      float c[3];
+
+      read_rgb (img, x, y, c);
+      for (int i = 0; i < 3; i++)
+        o[i] = (guint8) (c[i] + 0.5f);
+    }
+}
+
+/**
+ * dls_ref_upsample_unary:
+ * @logits: NHWC {in_h, in_w, n_classes}, dense
+ * @unary: (out caller-allocates): out_h * out_w rows of @row floats
+ *
+ * The CRF's unary energies at the frame size: U = -v with v the
+ * half-pixel bilinear logit (as dls_ref_upsample_argmax interpolates);
+ * lanes n_classes .. @row - 1 get 1e30 (padding that never wins).
+ * -logits differs from -log softmax (logits) by a per-pixel constant,
+ * which mean-field inference ignores.
+ */
+void
+dls_ref_upsample_unary (const float *logits, int in_w, int in_h,
+    int n_classes, int out_w, int out_h, int row, float *unary)
+{
+  g_return_if_fail (logits != NULL && unary != NULL && row >= n_classes);
+  for (int oy = 0; oy < out_h; oy++) {
+    int y0, y1;
+    float fy;
+
+    half_pixel (oy, in_h, out_h, &y0, &y1, &fy);
+    for (int ox = 0; ox < out_w; ox++) {
+      float *u = unary + ((gsize) oy * out_w + ox) * row;
+      const float *p00, *p01, *p10, *p11;
+      int x0, x1;
+      float fx;
+
+      half_pixel (ox, in_w, out_w, &x0, &x1, &fx);
+      p00 = logits + ((gsize) y0 * in_w + x0) * n_classes;
+      p01 = logits + ((gsize) y0 * in_w + x1) * n_classes;
+      p10 = logits + ((gsize) y1 * in_w + x0) * n_classes;
+      p11 = logits + ((gsize) y1 * in_w + x1) * n_classes;
+      for (int k = 0; k < row; k++)
+        u[k] = k < n_classes ? -bilerp (p00[k], p01[k], p10[k], p11[k], fx,
+            fy) : 1e30f;
+    }
+  }
+}

@@ -1,0 +1,140 @@
+/* deeplabseg: the fully connected CRF, C reference (the oracle of the
+ * OpenCL path in crf_cl.c and kernels/crf.cl).
+ *
+ * Model (Krähenbühl & Koltun, "Efficient Inference in Fully
+ * Connected CRFs with Gaussian Edge Potentials", NIPS 2011, eq. 1-3):
+ *   E(x) = sum_i U_i(x_i) + sum_{i<j} mu(x_i, x_j) sum_m w_m k_m(f_i, f_j)
+ *   k_m(f_i, f_j) = exp (-0.5 |f_i - f_j|^2), the features pre-divided by
+ *   their standard deviations:
+ *     Gaussian (smoothness):  f = (x / sxy, y / sxy)
+ *     bilateral (appearance): f = (x / sxy, y / sxy, r / srgb, g / srgb,
+ *                                  b / srgb)
+ *   Potts compatibility mu(a, b) = [a != b], written as -w [a == b] (the
+ *   same energy up to a constant; densecrf's PottsCompatibility).
+ *
+ * Mean-field inference (ibid. sec. 3, eq. 4; densecrf's inference()):
+ *   Q^0_i(l) = softmax_l (-U_i(l))
+ *   Q^{t+1}_i(l) = softmax_l (-U_i(l) + sum_m w_m n_m(i) [K_m (n_m Q^t)]_i(l))
+ *   with K_m the Gaussian filter of kernel m (self term included, as in
+ *   densecrf) and n_m(i) = 1 / sqrt ([K_m 1]_i + 1e-20) the symmetric
+ *   normalisation (densecrf NORMALIZE_SYMMETRIC, pydensecrf's default).
+ *   softmax subtracts the per-pixel maximum before exp().
+ *   Only differences of U within a pixel matter, so U may be -logits
+ *   instead of -log softmax (logits): the engine passes -logits.
+ *
+ * Filtering K_m is approximated with the permutohedral lattice (Adams,
+ * Baek & Davis, "Fast High-Dimensional Filtering Using the Permutohedral
+ * Lattice", Eurographics 2010, sec. 3-4), exactly as densecrf's
+ * permutohedral.cpp does it:
+ *   build (once per image): elevate f onto the hyperplane H_d (p. 5,
+ *     y = E f with E's diagonal scale 1/sqrt((i+1)(i+2)) * sqrt(2/3)(d+1),
+ *     p. 6), find the enclosing simplex by rounding to the nearest
+ *     remainder-0 point and sorting (p. 5), barycentric weights (p. 10),
+ *     hash the d+1 vertices (lattice points), then for each of the d+1
+ *     lattice directions j the neighbours n1 = key - 1 (key_j + d) and
+ *     n2 = key + 1 (key_j - d);
+ *   apply (per iteration): splat v_m = sum_i b_ij in_i, blur along each
+ *     direction j in turn v_m <- v_m + 0.5 (v_n1 + v_n2) (the [1 2 1]
+ *     kernel, missing neighbours count 0), slice out_i = alpha sum_j b_ij
+ *     v_m(ij) with alpha = 1 / (1 + 2^-d).
+ *
+ * Layouts: every per-pixel array is pixel-major with the n_classes values
+ * of a pixel contiguous (densecrf's Eigen M x N column-major), pixels in
+ * row-major order; RGB images are 3 bytes a pixel, rows @stride apart.
+ */
+#ifndef DLS_CRF_H
+#define DLS_CRF_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* ---- parameters (the element's crf-* properties) ---- */
+
+typedef struct
+{
+  int iterations;               /* mean-field iterations a (cold) frame */
+  float gaussian_sxy;           /* Gaussian kernel: position std (pixels) */
+  float gaussian_weight;        /* its Potts weight (pydensecrf's compat) */
+  float bilateral_sxy;          /* bilateral kernel: position std */
+  float bilateral_srgb;         /* bilateral kernel: colour std (0..255) */
+  float bilateral_weight;       /* its Potts weight */
+  gboolean warm_start;          /* start from the previous frame's Q */
+  int warm_iterations;          /* iterations a warm frame (<= iterations) */
+} DlsCrfParams;
+
+/* The pydensecrf demo's setting (DeepLab's VOC CRF): Gaussian sxy 3, w 3;
+ * bilateral sxy 80, srgb 13, w 10; 5 iterations. */
+void dls_crf_params_init (DlsCrfParams * p);
+/* DeepLab-v2's VOC setting: Gaussian sxy 1, w 3; bilateral sxy 67,
+ * srgb 3, w 4; 5 iterations. */
+void dls_crf_params_init_deeplab_v2 (DlsCrfParams * p);
+gboolean dls_crf_params_valid (const DlsCrfParams * p, GError ** error);
+
+/* ---- permutohedral lattice ---- */
+
+#define DLS_LATTICE_MAX_DIM 5
+
+typedef struct _DlsLattice DlsLattice;
+
+/* A lattice for up to @max_points points of dimension @d (1..5); all
+ * memory for that many points is allocated here. */
+DlsLattice *dls_lattice_new (int d, int max_points);
+void dls_lattice_free (DlsLattice * l);
+/* Builds the lattice of @n points, @features n x d floats (already divided
+ * by the standard deviations). FALSE if @n is out of range. */
+gboolean dls_lattice_build (DlsLattice * l, const float *features, int n);
+/* out = K in, @in and @out n x @value_size (may be the same array). */
+void dls_lattice_apply (DlsLattice * l, float *out, const float *in,
+    int value_size);
+int dls_lattice_dim (const DlsLattice * l);
+int dls_lattice_n_points (const DlsLattice * l);
+/* Number of lattice points (vertices) of the last build. */
+int dls_lattice_n_vertices (const DlsLattice * l);
+/* Tables of the last build, for the OpenCL path:
+ *   offsets[i * (d + 1) + j]: vertex of point i's j-th simplex corner;
+ *   weights[i * (d + 1) + j]: its barycentric weight;
+ *   neighbours[(j * M + m) * 2 + 0/1]: n1/n2 of vertex m along direction
+ *     j, -1 when absent. */
+const int *dls_lattice_offsets (const DlsLattice * l);
+const float *dls_lattice_weights (const DlsLattice * l);
+const int *dls_lattice_neighbours (const DlsLattice * l);
+
+/* ---- mean-field CRF (densecrf's DenseCRF2D API) ---- */
+
+typedef struct _DlsCrf DlsCrf;
+
+#define DLS_CRF_MAX_PAIRWISE 4
+
+DlsCrf *dls_crf_new (int width, int height, int n_classes);
+void dls_crf_free (DlsCrf * c);
+/* @unary: energies U, width * height * n_classes (copied). */
+void dls_crf_set_unary (DlsCrf * c, const float *unary);
+/* Pairwise terms; the lattice is built here (once per image). */
+void dls_crf_add_pairwise_gaussian (DlsCrf * c, float sxy, float weight);
+void dls_crf_add_pairwise_bilateral (DlsCrf * c, float sxy, float srgb,
+    const guint8 * rgb, int stride, float weight);
+void dls_crf_clear_pairwise (DlsCrf * c);
+/* Q = softmax (-U) (densecrf's startInference). */
+void dls_crf_start (DlsCrf * c);
+/* Replaces Q (warm start: a previous frame's Q). */
+void dls_crf_set_q (DlsCrf * c, const float *q);
+/* One mean-field update of Q (stepInference). */
+void dls_crf_step (DlsCrf * c);
+/* start + @n steps. */
+void dls_crf_inference (DlsCrf * c, int n);
+const float *dls_crf_q (const DlsCrf * c);
+/* Argmax of Q per pixel (ties: lowest class) into @map. */
+void dls_crf_map (const DlsCrf * c, guint8 * map, int map_stride);
+
+/* Features of the two kernels for a width x height image (n x 2 and n x 5
+ * floats), shared by the reference and the OpenCL path. */
+void dls_crf_gaussian_features (float *f, int width, int height, float sxy);
+void dls_crf_bilateral_features (float *f, int width, int height, float sxy,
+    float srgb, const guint8 * rgb, int stride);
+/* norm[i] = 1 / sqrt ([K 1]_i + 1e-20) (symmetric normalisation). */
+void dls_crf_lattice_norm (DlsLattice * l, float *norm);
+
+G_END_DECLS
+
+#endif /* DLS_CRF_H */

@@ -1,0 +1,461 @@
+/* deeplabseg: dense CRF on OpenCL (see crf_cl.h; kernels/crf.cl has the
+ * layouts). Host side per frame: bilateral lattice build (crf.c), its
+ * normalisation, the gather lists of the splat and the slice weights, all
+ * into arrays allocated in set_size(); then non-blocking uploads. The
+ * Gaussian lattice depends on the frame size and sxy only and is rebuilt
+ * only when they change.
+ */
+#include "crf_cl.h"
+
+#include <math.h>
+#include <string.h>
+
+#define DIM_G 2
+#define DIM_B 5
+/* Vertex buffers grow to 5/4 of the largest lattice seen. */
+#define GROW(n) ((n) + (n) / 4 + 64)
+
+/* One lattice's host tables and device buffers. */
+typedef struct
+{
+  int d;
+  DlsLattice *lattice;
+  float *norm;                  /* n */
+  int *start;                   /* max vertices + 2: CSR of the splat */
+  int *pix;                     /* n * (d + 1) */
+  float *wt;                    /* n * (d + 1) */
+  float *ws;                    /* n * (d + 1): slice weights */
+  int m;                        /* vertices of the current build */
+  int m_cap;                    /* vertices the device buffers hold */
+  cl_mem d_off, d_ws, d_pix, d_wt, d_start, d_nb, d_val[2];
+} Lat;
+
+struct _DlsCrfCl
+{
+  DlsCl *cl;
+  cl_context ctx;
+  cl_command_queue queue;
+  int w, h, n, n_classes, cp;
+  cl_kernel k_init, k_splat, k_blur, k_slice, k_argmax;
+  cl_mem d_unary, d_q;
+  float *features;              /* n * DIM_B */
+  Lat g, b;
+  float g_sxy, g_weight;        /* what the Gaussian tables were built for */
+  gboolean g_valid;
+  gboolean q_valid;
+  cl_event last_write;          /* host tables are busy until it completes */
+};
+
+static void
+lat_release_vertex_buffers (Lat * l)
+{
+  for (int i = 0; i < 2; i++)
+    if (l->d_val[i])
+      clReleaseMemObject (l->d_val[i]);
+  if (l->d_start)
+    clReleaseMemObject (l->d_start);
+  if (l->d_nb)
+    clReleaseMemObject (l->d_nb);
+  l->d_val[0] = l->d_val[1] = l->d_start = l->d_nb = NULL;
+  l->m_cap = 0;
+}
+
+static void
+lat_clear (Lat * l)
+{
+  lat_release_vertex_buffers (l);
+  if (l->d_off)
+    clReleaseMemObject (l->d_off);
+  if (l->d_ws)
+    clReleaseMemObject (l->d_ws);
+  if (l->d_pix)
+    clReleaseMemObject (l->d_pix);
+  if (l->d_wt)
+    clReleaseMemObject (l->d_wt);
+  dls_lattice_free (l->lattice);
+  g_free (l->norm);
+  g_free (l->start);
+  g_free (l->pix);
+  g_free (l->wt);
+  g_free (l->ws);
+  memset (l, 0, sizeof (*l));
+}
+
+static void
+release_kernels (DlsCrfCl * c)
+{
+  cl_kernel *ks[] = { &c->k_init, &c->k_splat, &c->k_blur, &c->k_slice,
+    &c->k_argmax
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (ks); i++)
+    if (*ks[i]) {
+      clReleaseKernel (*ks[i]);
+      *ks[i] = NULL;
+    }
+}
+
+static void
+clear_size (DlsCrfCl * c)
+{
+  if (c->last_write) {
+    clWaitForEvents (1, &c->last_write);
+    clReleaseEvent (c->last_write);
+    c->last_write = NULL;
+  }
+  release_kernels (c);
+  lat_clear (&c->g);
+  lat_clear (&c->b);
+  if (c->d_unary)
+    clReleaseMemObject (c->d_unary);
+  if (c->d_q)
+    clReleaseMemObject (c->d_q);
+  c->d_unary = c->d_q = NULL;
+  g_clear_pointer (&c->features, g_free);
+  c->n = c->w = c->h = c->n_classes = 0;
+  c->g_valid = c->q_valid = FALSE;
+}
+
+DlsCrfCl *
+dls_crf_cl_new (DlsCl * cl, cl_command_queue queue, GError ** error)
+{
+  DlsCrfCl *c = g_new0 (DlsCrfCl, 1);
+
+  c->cl = cl;
+  c->ctx = dls_cl_context (cl);
+  c->queue = queue;
+  return c;
+}
+
+void
+dls_crf_cl_free (DlsCrfCl * c)
+{
+  if (!c)
+    return;
+  if (c->queue)
+    clFinish (c->queue);
+  clear_size (c);
+  g_free (c);
+}
+
+static cl_mem
+new_buffer (DlsCrfCl * c, gsize bytes, const char *what, GError ** error)
+{
+  cl_int st;
+  cl_mem m = clCreateBuffer (c->ctx, CL_MEM_READ_WRITE, MAX (bytes, 4), NULL,
+      &st);
+
+  if (!dls_cl_check (st, what, error))
+    return NULL;
+  return m;
+}
+
+static gboolean
+lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
+{
+  const gsize nd = (gsize) c->n * (d + 1);
+
+  l->d = d;
+  l->lattice = dls_lattice_new (d, c->n);
+  l->norm = g_new (float, c->n);
+  l->start = g_new (int, nd + 2);
+  l->pix = g_new (int, nd);
+  l->wt = g_new (float, nd);
+  l->ws = g_new (float, nd);
+  return l->lattice
+      && (l->d_off = new_buffer (c, nd * sizeof (int), "crf offsets", error))
+      && (l->d_ws = new_buffer (c, nd * sizeof (float), "crf weights", error))
+      && (l->d_pix = new_buffer (c, nd * sizeof (int), "crf splat", error))
+      && (l->d_wt = new_buffer (c, nd * sizeof (float), "crf splat", error));
+}
+
+gboolean
+dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
+    GError ** error)
+{
+  char opts[128];
+
+  if (width == c->w && height == c->h && n_classes == c->n_classes) {
+    c->q_valid = FALSE;
+    return TRUE;
+  }
+  clear_size (c);
+  if (width < 1 || height < 1 || n_classes < 1 || n_classes > 256
+      || (gint64) width * height > (1 << 24)) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "CRF: unsupported size %dx%d with %d classes", width, height,
+        n_classes);
+    return FALSE;
+  }
+  c->w = width;
+  c->h = height;
+  c->n = width * height;
+  c->n_classes = n_classes;
+  c->cp = (n_classes + 3) / 4 * 4;
+  g_snprintf (opts, sizeof (opts), "-DCP=%d -DDG=%d -DDB=%d", c->cp, DIM_G,
+      DIM_B);
+  c->features = g_new (float, (gsize) c->n * DIM_B);
+  if (!(c->k_init = dls_cl_kernel (c->cl, "crf", opts, "crf_init", error))
+      || !(c->k_splat = dls_cl_kernel (c->cl, "crf", opts, "crf_splat", error))
+      || !(c->k_blur = dls_cl_kernel (c->cl, "crf", opts, "crf_blur", error))
+      || !(c->k_slice = dls_cl_kernel (c->cl, "crf", opts,
+              "crf_slice_softmax", error))
+      || !(c->k_argmax = dls_cl_kernel (c->cl, "crf", opts, "crf_argmax",
+              error))
+      || !(c->d_unary = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
+              "crf unary", error))
+      || !(c->d_q = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
+              "crf Q", error))
+      || !lat_init (c, &c->g, DIM_G, error)
+      || !lat_init (c, &c->b, DIM_B, error)) {
+    clear_size (c);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+int
+dls_crf_cl_row (const DlsCrfCl * c)
+{
+  return c->cp;
+}
+
+cl_mem
+dls_crf_cl_unary (DlsCrfCl * c)
+{
+  return c->d_unary;
+}
+
+void
+dls_crf_cl_reset (DlsCrfCl * c)
+{
+  c->q_valid = FALSE;
+}
+
+gboolean
+dls_crf_cl_has_q (const DlsCrfCl * c)
+{
+  return c->q_valid;
+}
+
+/* Builds @l from c->features and fills its host tables: normalisation,
+ * gather lists (points in increasing order per vertex, weight b * n(i)),
+ * slice weights b * n(i) * alpha * @weight. */
+static void
+lat_tables (DlsCrfCl * c, Lat * l, float weight)
+{
+  const int d1 = l->d + 1, n = c->n;
+  const float alpha = 1.0f / (1.0f + powf (2.0f, (float) -l->d));
+  const int *off;
+  const float *bw;
+  int m;
+
+  dls_lattice_build (l->lattice, c->features, n);
+  dls_crf_lattice_norm (l->lattice, l->norm);
+  off = dls_lattice_offsets (l->lattice);
+  bw = dls_lattice_weights (l->lattice);
+  m = l->m = dls_lattice_n_vertices (l->lattice);
+
+  memset (l->start, 0, sizeof (int) * (m + 2));
+  for (gsize e = 0; e < (gsize) n * d1; e++)
+    l->start[off[e] + 2]++;
+  for (int v = 0; v < m; v++)
+    l->start[v + 2] += l->start[v + 1];
+  /* start[v + 1] is now the fill position of vertex v. */
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < d1; j++) {
+      const gsize e = (gsize) i * d1 + j;
+      const int pos = l->start[off[e] + 1]++;
+      l->pix[pos] = i;
+      l->wt[pos] = bw[e] * l->norm[i];
+      l->ws[e] = bw[e] * l->norm[i] * alpha * weight;
+    }
+  /* Vertex m (the zero row) has an empty list. */
+  l->start[m + 1] = l->start[m];
+}
+
+/* Uploads @l's tables (non-blocking; the host arrays stay untouched until
+ * the next frame, which first waits for c->last_write). */
+static gboolean
+lat_upload (DlsCrfCl * c, Lat * l, gboolean per_pixel, GError ** error)
+{
+  const gsize nd = (gsize) c->n * (l->d + 1);
+  const int m = l->m, d1 = l->d + 1;
+  cl_int st = CL_SUCCESS;
+
+  if (m + 1 > l->m_cap) {
+    int cap = MIN (GROW (m + 1), c->n * d1 + 1);
+    lat_release_vertex_buffers (l);
+    if (!(l->d_val[0] = new_buffer (c, (gsize) cap * c->cp * sizeof (float),
+                "crf lattice values", error))
+        || !(l->d_val[1] = new_buffer (c, (gsize) cap * c->cp *
+                sizeof (float), "crf lattice values", error))
+        || !(l->d_start = new_buffer (c, (gsize) (cap + 1) * sizeof (int),
+                "crf lattice lists", error))
+        || !(l->d_nb = new_buffer (c, (gsize) cap * d1 * 2 * sizeof (int),
+                "crf lattice neighbours", error))) {
+      lat_release_vertex_buffers (l);
+      return FALSE;
+    }
+    l->m_cap = cap;
+  }
+  if (c->last_write) {
+    clReleaseEvent (c->last_write);
+    c->last_write = NULL;
+  }
+  if (per_pixel) {
+    st |= clEnqueueWriteBuffer (c->queue, l->d_off, CL_FALSE, 0,
+        nd * sizeof (int), dls_lattice_offsets (l->lattice), 0, NULL, NULL);
+    st |= clEnqueueWriteBuffer (c->queue, l->d_ws, CL_FALSE, 0,
+        nd * sizeof (float), l->ws, 0, NULL, NULL);
+    st |= clEnqueueWriteBuffer (c->queue, l->d_pix, CL_FALSE, 0,
+        nd * sizeof (int), l->pix, 0, NULL, NULL);
+    st |= clEnqueueWriteBuffer (c->queue, l->d_wt, CL_FALSE, 0,
+        nd * sizeof (float), l->wt, 0, NULL, NULL);
+  }
+  st |= clEnqueueWriteBuffer (c->queue, l->d_start, CL_FALSE, 0,
+      (gsize) (m + 2) * sizeof (int), l->start, 0, NULL, NULL);
+  st |= clEnqueueWriteBuffer (c->queue, l->d_nb, CL_FALSE, 0,
+      (gsize) d1 * m * 2 * sizeof (int), dls_lattice_neighbours (l->lattice),
+      0, NULL, &c->last_write);
+  return dls_cl_check (st, "clEnqueueWriteBuffer (crf lattice)", error);
+}
+
+gboolean
+dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
+    const DlsCrfParams * p, GError ** error)
+{
+  gboolean g_new_tables;
+
+  if (!c->n) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "CRF: no size set");
+    return FALSE;
+  }
+  if (!dls_crf_params_valid (p, error))
+    return FALSE;
+  /* The previous frame's uploads read the host tables: wait for them. */
+  if (c->last_write && !dls_cl_check (clWaitForEvents (1, &c->last_write),
+          "clWaitForEvents (crf upload)", error))
+    return FALSE;
+
+  g_new_tables = !c->g_valid || c->g_sxy != p->gaussian_sxy
+      || c->g_weight != p->gaussian_weight;
+  if (g_new_tables) {
+    dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
+    lat_tables (c, &c->g, p->gaussian_weight);
+    c->g_sxy = p->gaussian_sxy;
+    c->g_weight = p->gaussian_weight;
+    /* A changed lattice needs its per-vertex buffers written again. */
+    if (!lat_upload (c, &c->g, TRUE, error))
+      return FALSE;
+    c->g_valid = TRUE;
+  }
+  dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
+      p->bilateral_srgb, rgb, stride);
+  lat_tables (c, &c->b, p->bilateral_weight);
+  return lat_upload (c, &c->b, TRUE, error);
+}
+
+#define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
+
+/* Splat + d + 1 blurs of @l; returns the buffer with the result. */
+static cl_mem
+lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
+{
+  const size_t gv = l->m + 1;
+  cl_int st = CL_SUCCESS;
+  int cur = 0;
+
+  SET (c->k_splat, 0, c->d_q);
+  SET (c->k_splat, 1, l->d_start);
+  SET (c->k_splat, 2, l->d_pix);
+  SET (c->k_splat, 3, l->d_wt);
+  SET (c->k_splat, 4, l->d_val[0]);
+  st |= clEnqueueNDRangeKernel (c->queue, c->k_splat, 1, NULL, &gv, NULL, 0,
+      NULL, NULL);
+  for (int j = 0; j <= l->d && st == CL_SUCCESS; j++) {
+    const int nb_off = j * l->m * 2;
+
+    SET (c->k_blur, 0, l->d_val[cur]);
+    SET (c->k_blur, 1, l->d_val[1 - cur]);
+    SET (c->k_blur, 2, l->d_nb);
+    SET (c->k_blur, 3, nb_off);
+    SET (c->k_blur, 4, l->m);
+    st |= clEnqueueNDRangeKernel (c->queue, c->k_blur, 1, NULL, &gv, NULL, 0,
+        NULL, NULL);
+    cur = 1 - cur;
+  }
+  if (!dls_cl_check (st, "crf splat/blur", error))
+    return NULL;
+  return l->d_val[cur];
+}
+
+gboolean
+dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
+{
+  const size_t gn = c->n;
+  cl_int st = CL_SUCCESS;
+
+  if (!c->n || !c->g_valid) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "CRF: run before set_size/set_image");
+    return FALSE;
+  }
+  if (!warm || !c->q_valid) {
+    SET (c->k_init, 0, c->d_unary);
+    SET (c->k_init, 1, c->d_q);
+    if (!dls_cl_check (st, "crf_init args", error)
+        || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_init, 1,
+                NULL, &gn, NULL, 0, NULL, NULL), "crf_init", error))
+      return FALSE;
+  }
+  for (int it = 0; it < iterations; it++) {
+    cl_mem vg, vb;
+
+    if (!(vg = lat_filter (c, &c->g, error))
+        || !(vb = lat_filter (c, &c->b, error)))
+      return FALSE;
+    SET (c->k_slice, 0, c->d_unary);
+    SET (c->k_slice, 1, vg);
+    SET (c->k_slice, 2, c->g.d_off);
+    SET (c->k_slice, 3, c->g.d_ws);
+    SET (c->k_slice, 4, vb);
+    SET (c->k_slice, 5, c->b.d_off);
+    SET (c->k_slice, 6, c->b.d_ws);
+    SET (c->k_slice, 7, c->d_q);
+    if (!dls_cl_check (st, "crf_slice_softmax args", error)
+        || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_slice, 1,
+                NULL, &gn, NULL, 0, NULL, NULL), "crf_slice_softmax", error))
+      return FALSE;
+  }
+  c->q_valid = TRUE;
+  return TRUE;
+}
+
+gboolean
+dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, GError ** error)
+{
+  const size_t gn = c->n;
+  cl_int st = CL_SUCCESS;
+
+  SET (c->k_argmax, 0, c->d_q);
+  SET (c->k_argmax, 1, c->n_classes);
+  SET (c->k_argmax, 2, map);
+  return dls_cl_check (st, "crf_argmax args", error)
+      && dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_argmax, 1, NULL,
+          &gn, NULL, 0, NULL, NULL), "crf_argmax", error);
+}
+
+#undef SET
+
+gboolean
+dls_crf_cl_read_q (DlsCrfCl * c, float *q, GError ** error)
+{
+  size_t origin[3] = { 0, 0, 0 };
+  size_t region[3] = { c->n_classes * sizeof (float), c->n, 1 };
+
+  return dls_cl_check (clEnqueueReadBufferRect (c->queue, c->d_q, CL_TRUE,
+          origin, origin, region, c->cp * sizeof (float), 0,
+          c->n_classes * sizeof (float), 0, q, 0, NULL, NULL),
+      "clEnqueueReadBufferRect (crf Q)", error);
+}

@@ -1,0 +1,54 @@
+/* deeplabseg: the dense CRF on OpenCL (kernels/crf.cl), driven by the
+ * engine; same maths as the C reference in crf.h. The lattices are built
+ * on the host with crf.c (the Gaussian one only when the frame size or its
+ * sxy changes), turned into gather lists and uploaded; every iteration runs
+ * on the device. Buffers are sized in dls_crf_cl_set_size(); the vertex
+ * buffers grow (with headroom) only when a frame's lattice is larger than
+ * any before.
+ */
+#ifndef DLS_CRF_CL_H
+#define DLS_CRF_CL_H
+
+#include "../backend/opencl.h"
+#include "crf.h"
+
+G_BEGIN_DECLS
+
+typedef struct _DlsCrfCl DlsCrfCl;
+
+/* Enqueues on @queue (in order). */
+DlsCrfCl *dls_crf_cl_new (DlsCl * cl, cl_command_queue queue,
+    GError ** error);
+void dls_crf_cl_free (DlsCrfCl * c);
+
+/* Sizes every per-pixel buffer and builds the kernels for @n_classes;
+ * drops the warm-start state. Cheap when nothing changed. */
+gboolean dls_crf_cl_set_size (DlsCrfCl * c, int width, int height,
+    int n_classes, GError ** error);
+/* Classes padded to a multiple of 4: the row length of the unary buffer. */
+int dls_crf_cl_row (const DlsCrfCl * c);
+/* The unary energies U (pixels x row floats, padded lanes 1e30) the caller
+ * fills before dls_crf_cl_run(); the engine upsamples -logits into it. */
+cl_mem dls_crf_cl_unary (DlsCrfCl * c);
+
+/* Builds the frame's lattices from @rgb (3 bytes a pixel, rows @stride
+ * apart) and @p, and enqueues their upload. Host work only besides the
+ * upload: call it while the device runs the network. */
+gboolean dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
+    const DlsCrfParams * p, GError ** error);
+/* Enqueues Q = softmax (-U) unless @warm and a previous Q exists, then
+ * @iterations mean-field updates. */
+gboolean dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm,
+    GError ** error);
+/* Enqueues the argmax of Q into @map (width x height bytes). */
+gboolean dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, GError ** error);
+/* Forgets the previous Q: the next run starts cold. */
+void dls_crf_cl_reset (DlsCrfCl * c);
+/* Whether a Q from a previous run is there to start from. */
+gboolean dls_crf_cl_has_q (const DlsCrfCl * c);
+/* For tests: blocking read of Q (pixels x n_classes, dense). */
+gboolean dls_crf_cl_read_q (DlsCrfCl * c, float *q, GError ** error);
+
+G_END_DECLS
+
+#endif /* DLS_CRF_CL_H */

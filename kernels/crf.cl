@@ -1,0 +1,161 @@
+/* deeplabseg kernels: dense CRF mean-field on permutohedral lattices
+ * (gst/crf/crf.h has the maths and citations; gst/crf/crf.c is the C
+ * reference these kernels are tested against; gst/crf/crf_cl.c drives
+ * them).
+ *
+ * The lattices are built on the host (once per frame; the Gaussian one
+ * once per frame size). Per mean-field iteration, per lattice:
+ *   crf_splat          values[v] = sum over the points i splatting onto v
+ *                      of sw_i * Q[i]: a gather over a CSR list built on
+ *                      the host (start[v] .. start[v+1] into pix / wt,
+ *                      points in increasing order, wt = barycentric weight
+ *                      * normalisation n(i)), so no atomics.
+ *                      global: (vertices + 1); row `vertices` is the
+ *                      absent neighbour and comes out 0.
+ *   crf_blur           one of the d + 1 directions:
+ *                      out[v] = in[v] + 0.5 (in[n1] + in[n2]),
+ *                      absent neighbours (-1) read the zero row m; the
+ *                      neighbours of direction j start at nb_off = j * 2m.
+ *                      global: (vertices + 1)
+ * then, for both lattices at once:
+ *   crf_slice_softmax  t = -U[i] + sum_j ws_ij values_g[og_ij]
+ *                             + sum_j wb_ij values_b[ob_ij],
+ *                      Q[i] = softmax (t) (max subtracted first); the slice
+ *                      weights already hold barycentric * n(i) * alpha *
+ *                      Potts weight. global: (pixels)
+ * and around the iterations:
+ *   crf_init           Q[i] = softmax (-U[i]).   global: (pixels)
+ *   crf_argmax         map[i] = argmax Q[i], ties to the lowest class.
+ *                      global: (pixels)
+ *
+ * Layout: U, Q and lattice values are row-major arrays of CP floats a row
+ * (a pixel or a vertex), classes innermost, padded to CP lanes; padded
+ * lanes of U hold a huge energy (1e30), so their Q is exactly 0 and they
+ * never win. Offsets and weights: DG + 1 (DB + 1) per pixel.
+ *
+ * -D options (host side: crf_cl.c):
+ *   CP  classes padded to a multiple of 4 (default 24)
+ *   DG  dimension of the Gaussian (position) lattice (default 2)
+ *   DB  dimension of the bilateral (position + colour) lattice (default 5)
+ */
+#ifndef CP
+#define CP 24
+#endif
+#ifndef DG
+#define DG 2
+#endif
+#ifndef DB
+#define DB 5
+#endif
+#define C4 (CP / 4)
+
+inline void
+softmax_store (float4 * t, __global float *q)
+{
+  float4 mx4 = t[0];
+  float mx, s = 0.0f;
+
+  for (int k = 1; k < C4; k++)
+    mx4 = fmax (mx4, t[k]);
+  mx = fmax (fmax (mx4.x, mx4.y), fmax (mx4.z, mx4.w));
+  for (int k = 0; k < C4; k++) {
+    t[k] = native_exp (t[k] - mx);
+    s += t[k].x + t[k].y + t[k].z + t[k].w;
+  }
+  for (int k = 0; k < C4; k++)
+    vstore4 (t[k] / s, k, q);
+}
+
+__kernel void
+crf_init (__global const float *unary, __global float *q)
+{
+  const size_t i = get_global_id (0);
+  float4 t[C4];
+
+  for (int k = 0; k < C4; k++)
+    t[k] = -vload4 (k, unary + i * CP);
+  softmax_store (t, q + i * CP);
+}
+
+__kernel void
+crf_splat (__global const float *q, __global const int *start,
+    __global const int *pix, __global const float *wt,
+    __global float *values)
+{
+  const int v = get_global_id (0);
+  const int e0 = start[v], e1 = start[v + 1];
+  float4 acc[C4];
+
+  for (int k = 0; k < C4; k++)
+    acc[k] = (float4) (0.0f);
+  for (int e = e0; e < e1; e++) {
+    __global const float *qi = q + (size_t) pix[e] * CP;
+    const float w = wt[e];
+    for (int k = 0; k < C4; k++)
+      acc[k] += w * vload4 (k, qi);
+  }
+  for (int k = 0; k < C4; k++)
+    vstore4 (acc[k], k, values + (size_t) v * CP);
+}
+
+__kernel void
+crf_blur (__global const float *in, __global float *out,
+    __global const int *nb, int nb_off, int m)
+{
+  const int v = get_global_id (0);
+  __global float *o = out + (size_t) v * CP;
+
+  if (v == m) {
+    for (int k = 0; k < C4; k++)
+      vstore4 ((float4) (0.0f), k, o);
+    return;
+  }
+  __global const float *a = in + (size_t) v * CP;
+  const int n1 = nb[nb_off + 2 * v], n2 = nb[nb_off + 2 * v + 1];
+  __global const float *b1 = in + (size_t) (n1 < 0 ? m : n1) * CP;
+  __global const float *b2 = in + (size_t) (n2 < 0 ? m : n2) * CP;
+  for (int k = 0; k < C4; k++)
+    vstore4 (vload4 (k, a) + 0.5f * (vload4 (k, b1) + vload4 (k, b2)), k, o);
+}
+
+__kernel void
+crf_slice_softmax (__global const float *unary,
+    __global const float *vg, __global const int *og,
+    __global const float *wg, __global const float *vb,
+    __global const int *ob, __global const float *wb, __global float *q)
+{
+  const size_t i = get_global_id (0);
+  float4 t[C4];
+
+  for (int k = 0; k < C4; k++)
+    t[k] = -vload4 (k, unary + i * CP);
+  for (int j = 0; j <= DG; j++) {
+    __global const float *v = vg + (size_t) og[i * (DG + 1) + j] * CP;
+    const float w = wg[i * (DG + 1) + j];
+    for (int k = 0; k < C4; k++)
+      t[k] += w * vload4 (k, v);
+  }
+  for (int j = 0; j <= DB; j++) {
+    __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * CP;
+    const float w = wb[i * (DB + 1) + j];
+    for (int k = 0; k < C4; k++)
+      t[k] += w * vload4 (k, v);
+  }
+  softmax_store (t, q + i * CP);
+}
+
+__kernel void
+crf_argmax (__global const float *q, int n_classes, __global uchar * map)
+{
+  const size_t i = get_global_id (0);
+  __global const float *p = q + i * CP;
+  float best_v = p[0];
+  int best = 0;
+
+  for (int k = 1; k < n_classes; k++)
+    if (p[k] > best_v) {
+      best_v = p[k];
+      best = k;
+    }
+  map[i] = (uchar) best;
+}
