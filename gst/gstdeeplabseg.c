@@ -71,6 +71,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_deeplabseg_debug);
 #define DEFAULT_PROP_BACKGROUND_COLOR 0x000000
 #define DEFAULT_PROP_BACKGROUND_BLUR 0
 #define DEFAULT_PROP_POST_MESSAGES FALSE
+#define DEFAULT_PROP_INTERVAL 1
 
 enum
 {
@@ -96,6 +97,7 @@ enum
   PROP_BACKGROUND_COLOR,
   PROP_BACKGROUND_BLUR,
   PROP_POST_MESSAGES,
+  PROP_INTERVAL,
 };
 
 struct _GstDeeplabseg
@@ -113,12 +115,13 @@ struct _GstDeeplabseg
   gboolean crf;
   DlsCrfParams crf_params;
   gboolean crf_changed;         /* the engine has not seen them yet */
-  gboolean crf_reset;           /* flush/seek/segment: start cold */
+  gboolean stream_reset;        /* flush/seek/segment: forget the past */
   gchar *palette_spec;
   gchar *classes_spec;
   guint background_color;       /* 0xRRGGBB */
   gint background_blur;
   gboolean post_messages;
+  guint interval;
 
   /* Parsed from palette_spec / classes_spec (object lock); @keep is
    * resolved against the labels, so names work from start() on. */
@@ -139,6 +142,11 @@ struct _GstDeeplabseg
    * frame that needs them and kept until the caps change */
   GstBuffer *blur_buf[2];
   guint32 *blur_acc;
+  /* interval > 1: the last map the network made, reused by the frames
+   * between two runs (streaming thread only) */
+  guint8 *last_map;
+  gboolean have_last;
+  guint since_run;
 };
 
 #define FORMATS "{ RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, I420, NV12 }"
@@ -316,6 +324,9 @@ gst_deeplabseg_set_property (GObject * object, guint prop_id,
     case PROP_POST_MESSAGES:
       self->post_messages = g_value_get_boolean (value);
       break;
+    case PROP_INTERVAL:
+      self->interval = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -401,6 +412,9 @@ gst_deeplabseg_get_property (GObject * object, guint prop_id,
       break;
     case PROP_POST_MESSAGES:
       g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_INTERVAL:
+      g_value_set_uint (value, self->interval);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -585,6 +599,8 @@ clear_frame_state (GstDeeplabseg * self)
   gst_clear_buffer (&self->blur_buf[0]);
   gst_clear_buffer (&self->blur_buf[1]);
   g_clear_pointer (&self->blur_acc, g_free);
+  g_clear_pointer (&self->last_map, g_free);
+  self->have_last = FALSE;
   if (self->mask_pool) {
     gst_buffer_pool_set_active (self->mask_pool, FALSE);
     gst_clear_object (&self->mask_pool);
@@ -690,6 +706,7 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
   }
   /* New caps: the previous frame's CRF state does not apply. */
   dls_engine_crf_reset (self->engine);
+  self->last_map = g_malloc ((gsize) w * h);
 
   if (mask_out) {
     gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), FALSE);
@@ -735,8 +752,9 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
 /* ---- per frame ---- */
 
 /* Hands changed crf-* properties to the engine (it allocates only when the
- * CRF is turned on or the size changes) and drops the warm-start state on
- * a flush, a new segment or a DISCONT buffer. */
+ * CRF is turned on or the size changes) and forgets the previous frames
+ * (CRF warm start, the map reused by interval) on a flush, a new segment
+ * or a DISCONT buffer. */
 static gboolean
 apply_crf (GstDeeplabseg * self, GstBuffer * buf)
 {
@@ -746,10 +764,10 @@ apply_crf (GstDeeplabseg * self, GstBuffer * buf)
 
   GST_OBJECT_LOCK (self);
   changed = self->crf_changed;
-  reset = self->crf_reset;
+  reset = self->stream_reset;
   on = self->crf;
   params = self->crf_params;
-  self->crf_changed = self->crf_reset = FALSE;
+  self->crf_changed = self->stream_reset = FALSE;
   GST_OBJECT_UNLOCK (self);
 
   if (changed && !dls_engine_set_crf (self->engine, on ? &params : NULL,
@@ -759,9 +777,10 @@ apply_crf (GstDeeplabseg * self, GstBuffer * buf)
     return FALSE;
   }
   if (reset || GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT)) {
-    GST_DEBUG_OBJECT (self, "CRF warm start reset (%s)",
+    GST_DEBUG_OBJECT (self, "CRF warm start and interval reset (%s)",
         reset ? "flush/segment" : "discont");
     dls_engine_crf_reset (self->engine);
+    self->have_last = FALSE;
   }
   return TRUE;
 }
@@ -776,7 +795,7 @@ gst_deeplabseg_sink_event (GstBaseTransform * trans, GstEvent * event)
     case GST_EVENT_SEGMENT:
     case GST_EVENT_STREAM_START:
       GST_OBJECT_LOCK (self);
-      self->crf_reset = TRUE;
+      self->stream_reset = TRUE;
       GST_OBJECT_UNLOCK (self);
       break;
     default:
@@ -796,6 +815,7 @@ typedef struct
   guint background_color;
   gint background_blur;
   gboolean post_messages;
+  guint interval;
 } FrameSettings;
 
 static void
@@ -810,6 +830,7 @@ read_settings (GstDeeplabseg * self, FrameSettings * fs)
   fs->background_color = self->background_color;
   fs->background_blur = self->background_blur;
   fs->post_messages = self->post_messages;
+  fs->interval = self->interval;
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -850,8 +871,10 @@ post_counts (GstDeeplabseg * self, GstBuffer * buf, const guint64 * counts,
       gst_message_new_element (GST_OBJECT (self), st));
 }
 
-/* Runs the network on @frame into @map, then applies the class selection
- * (unselected classes become 0) and posts the counts if asked. */
+/* Runs the network on @frame into @map (or, with interval N > 1, reuses
+ * the last run's map for the N - 1 frames after it), then applies the
+ * class selection (unselected classes become 0) and posts the counts if
+ * asked. */
 static gboolean
 segment_frame (GstDeeplabseg * self, const FrameSettings * fs,
     GstVideoFrame * frame, guint8 * map, int map_stride)
@@ -864,11 +887,24 @@ segment_frame (GstDeeplabseg * self, const FrameSettings * fs,
 
   if (!apply_crf (self, frame->buffer))
     return FALSE;
-  dls_image_from_frame (&img, frame);
-  if (!dls_engine_process (self->engine, &img, map, map_stride, &err)) {
-    post_error (self, err, "Segmentation failed");
-    g_clear_error (&err);
-    return FALSE;
+  if (fs->interval > 1 && self->have_last && self->since_run < fs->interval) {
+    for (int y = 0; y < h; y++)
+      memcpy (map + (gsize) y * map_stride, self->last_map + (gsize) y * w, w);
+    self->since_run++;
+  } else {
+    dls_image_from_frame (&img, frame);
+    if (!dls_engine_process (self->engine, &img, map, map_stride, &err)) {
+      post_error (self, err, "Segmentation failed");
+      g_clear_error (&err);
+      return FALSE;
+    }
+    if (fs->interval > 1) {
+      for (int y = 0; y < h; y++)
+        memcpy (self->last_map + (gsize) y * w, map + (gsize) y * map_stride,
+            w);
+      self->have_last = TRUE;
+    }
+    self->since_run = 1;
   }
   if (fs->keep_all && !fs->post_messages)
     return TRUE;
@@ -1335,6 +1371,22 @@ gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
 
+  /**
+   * GstDeeplabseg:interval:
+   *
+   * Run the network on one frame in N and reuse its class map for the
+   * N - 1 frames after it (the overlay, meta, mask and messages of those
+   * frames carry that map). Trades latency of the segmentation for CPU or
+   * GPU time on fast streams. A flush, a new segment, a DISCONT buffer and
+   * a caps change make the next frame run the network.
+   */
+  g_object_class_install_property (gobject_class, PROP_INTERVAL,
+      g_param_spec_uint ("interval", "Interval",
+          "Run the network every N frames, reuse its map in between", 1,
+          1000, DEFAULT_PROP_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
   gst_element_class_set_static_metadata (element_class,
       "DeepLab semantic segmentation", "Filter/Effect/Video/Analyzer",
       "Segments video with a DeepLab network on OpenCL: overlay, meta or "
@@ -1377,6 +1429,7 @@ gst_deeplabseg_init (GstDeeplabseg * self)
   self->background_color = DEFAULT_PROP_BACKGROUND_COLOR;
   self->background_blur = DEFAULT_PROP_BACKGROUND_BLUR;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
+  self->interval = DEFAULT_PROP_INTERVAL;
   dls_palette_init_voc (&self->palette);
   for (int c = 0; c < 256; c++)
     self->keep[c] = 1;
