@@ -29,21 +29,38 @@ typedef struct
   cl_device_type type;
   int conv_tp;                  /* TP of conv1x1 / conv2d */
   int conv_tco;                 /* TCO of conv1x1 / conv2d */
-  int dw_tp;                    /* TP of depthwise */
+  int dw_tp;                    /* DWP of depthwise */
+  int dw_tc;                    /* DWC of depthwise */
 } DlsTuning;
 
+/* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
+ * weights and 1 broadcast, the register file of an AVX2 core (XNNPACK's
+ * 6x16 micro-kernel); measured on the bench's shapes. */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2},
-  {CL_DEVICE_TYPE_CPU, 4, 8, 4},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4},
+  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 8},
 };
 
+/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC" overrides it (to measure
+ * other tile sizes with the bench without rebuilding). */
 static const DlsTuning *
 tuning_for (cl_device_type type)
 {
+  static DlsTuning env_tuning;
+  const char *env = g_getenv ("DLS_TUNING");
+  const DlsTuning *t = &tunings[G_N_ELEMENTS (tunings) - 1];
+
   for (guint i = 0; i < G_N_ELEMENTS (tunings); i++)
-    if (type & tunings[i].type)
-      return &tunings[i];
-  return &tunings[G_N_ELEMENTS (tunings) - 1];
+    if (type & tunings[i].type) {
+      t = &tunings[i];
+      break;
+    }
+  if (env && sscanf (env, "%d,%d,%d,%d", &env_tuning.conv_tp,
+          &env_tuning.conv_tco, &env_tuning.dw_tp, &env_tuning.dw_tc) == 4) {
+    env_tuning.type = type;
+    return &env_tuning;
+  }
+  return t;
 }
 
 /* ---- errors ---- */
@@ -355,6 +372,7 @@ typedef struct
   size_t global[3];
   int node;                     /* the graph node it belongs to */
   gint64 total_us;              /* with DLS_PROFILE set */
+  gint64 min_us;
   int runs;
 } Step;
 
@@ -435,7 +453,7 @@ pack_conv_weights (OclBackend * b, const DlsTensor * wt, int cip, int cop_t,
   return m;
 }
 
-/* {1,KH,KW,Co} -> [KH][KW][Cop], zero padded. */
+/* {1,KH,KW,Co} -> [KH][KW][@cop], zero padded. */
 static cl_mem
 pack_dw_weights (OclBackend * b, const DlsTensor * wt, int cop,
     GError ** error)
@@ -475,7 +493,7 @@ static void
 add_step (OclBackend * b, cl_kernel k, cl_uint dims, size_t g0, size_t g1,
     size_t g2)
 {
-  Step s = { k, dims, {g0, g1, g2}, b->current_node, 0, 0 };
+  Step s = { k, dims, {g0, g1, g2}, b->current_node, 0, G_MAXINT64, 0 };
   g_array_append_val (b->steps, s);
 }
 
@@ -495,13 +513,14 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   cl_kernel k;
 
   if (n->op == DLS_OP_DEPTHWISE_CONV2D) {
-    int tp = b->tuning->dw_tp, mult = w->depth_multiplier;
-    g_snprintf (opts, sizeof (opts), "-DTP=%d", tp);
-    if (!(wm = pack_dw_weights (b, wt, cop, error))
-        || !(bm = make_bias (b, n, out->dims[3], cop, error))
+    int tp = b->tuning->dw_tp, tc = b->tuning->dw_tc;
+    int mult = w->depth_multiplier, cop_t = round_up (cop, tc);
+    g_snprintf (opts, sizeof (opts), "-DDWP=%d -DDWC=%d", tp, tc);
+    if (!(wm = pack_dw_weights (b, wt, cop_t, error))
+        || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
         || !(k = dls_cl_kernel (b->cl, "conv", opts, "depthwise", error)))
       return FALSE;
-    add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop / 4);
+    add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tc);
     return set_args (k, error, 21, ARG (src), ARG (ih), ARG (iw), ARG (cip),
         ARG (mult), ARG (wm), ARG (bm), ARG (dst), ARG (oh), ARG (ow),
         ARG (cop), ARG (w->kernel_h), ARG (w->kernel_w), ARG (w->stride_h),
@@ -653,11 +672,13 @@ plan_memory (OclBackend * b, GError ** error)
       b->cp[t] = round_up (tt->dims[3], 4);
   }
 
+  /* kernels/conv.cl's vector loads may run up to 64 bytes past the last
+   * channel group: every buffer has that slack. */
 #define NEW_BUFFER(id) G_STMT_START {                                       \
     cl_int st_;                                                           \
     gsize bytes_ = tensor_bytes (b, (id));                                \
     cl_mem m_ = clCreateBuffer (dls_cl_context (b->cl), CL_MEM_READ_WRITE, \
-        bytes_, NULL, &st_);                                              \
+        bytes_ + 64, NULL, &st_);                                         \
     if (!dls_cl_check (st_, "clCreateBuffer (activation)", error))        \
       goto out;                                                           \
     g_ptr_array_add (b->buffers, m_);                                     \
@@ -779,8 +800,11 @@ ocl_run (DlsBackend * be, GError ** error)
             "clEnqueueNDRangeKernel", error))
       return FALSE;
     if (b->profile) {
+      gint64 us;
       clFinish (b->queue);
-      s->total_us += g_get_monotonic_time () - t0;
+      us = g_get_monotonic_time () - t0;
+      s->total_us += us;
+      s->min_us = MIN (s->min_us, us);
       s->runs++;
     }
   }
@@ -812,19 +836,23 @@ compare_step_time (gconstpointer a, gconstpointer b)
   return ta < tb ? 1 : ta > tb ? -1 : 0;
 }
 
-/* Per-step mean times on stderr, slowest first (DLS_PROFILE=1). */
+/* Per-step mean and min times on stderr, slowest first (DLS_PROFILE=1);
+ * on a loaded machine the min is the steadier figure. */
 static void
 print_profile (OclBackend * b)
 {
   GArray *order = g_array_copy (b->steps);
-  gint64 sum = 0;
+  gint64 sum = 0, sum_min = 0;
 
   g_array_sort (order, (GCompareFunc) compare_step_time);
-  for (guint i = 0; i < order->len; i++)
+  for (guint i = 0; i < order->len; i++) {
     sum += g_array_index (order, Step, i).total_us;
-  g_printerr ("# OpenCL backend profile: %u steps, mean %.3f ms a run\n",
-      order->len, sum / 1000.0 / MAX (1, g_array_index (order, Step,
-              0).runs));
+    sum_min += g_array_index (order, Step, i).min_us;
+  }
+  g_printerr ("# OpenCL backend profile: %u steps, mean %.3f ms a run, "
+      "sum of step minima %.3f ms\n", order->len,
+      sum / 1000.0 / MAX (1, g_array_index (order, Step, 0).runs),
+      sum_min / 1000.0);
   for (guint i = 0; i < order->len; i++) {
     const Step *s = &g_array_index (order, Step, i);
     const DlsNode *n = dls_graph_node (b->graph, s->node);
@@ -832,8 +860,8 @@ print_profile (OclBackend * b)
     char name[64] = "";
     clGetKernelInfo (s->kernel, CL_KERNEL_FUNCTION_NAME, sizeof (name) - 1,
         name, NULL);
-    g_printerr ("%8.3f ms  node %3d %-16s %-16s -> %dx%dx%d\n",
-        s->total_us / 1000.0 / MAX (1, s->runs), s->node,
+    g_printerr ("%8.3f ms (min %7.3f)  node %3d %-16s %-16s -> %dx%dx%d\n",
+        s->total_us / 1000.0 / MAX (1, s->runs), s->min_us / 1000.0, s->node,
         dls_op_name (n->op), name, o->dims[1], o->dims[2], o->dims[3]);
   }
   g_array_unref (order);
