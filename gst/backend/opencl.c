@@ -603,7 +603,7 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",
                   error)))
         return FALSE;
-      add_step (b, k, 3, ow, oh, cp / 4);
+      add_step (b, k, 2, ow, oh, 1);
       return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),
           ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (mode));
     }
@@ -618,9 +618,9 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
         if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "copy_block",
                     error)))
           return FALSE;
-        add_step (b, k, 3, t->dims[2], t->dims[1], t->dims[3]);
-        if (!set_args (k, error, 8, ARG (s), ARG (scp), ARG (dst), ARG (ow),
-                ARG (cp), ARG (oy), ARG (ox), ARG (oc)))
+        add_step (b, k, 2, t->dims[2], t->dims[1], 1);
+        if (!set_args (k, error, 9, ARG (s), ARG (scp), ARG (t->dims[3]),
+                ARG (dst), ARG (ow), ARG (cp), ARG (oy), ARG (ox), ARG (oc)))
           return FALSE;
         off += t->dims[axis];
       }
