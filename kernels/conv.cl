@@ -13,8 +13,9 @@
  *   conv2d     any kernel, stride, dilation and padding.
  *              w: [Cop/TCO][KH][KW][Cip][TCO], bias as conv1x1
  *              global: (ceil(OW / TP), OH, Cop/TCO)
- *   depthwise  any kernel, stride, dilation, padding, depth multiplier M
- *              (output channel o reads input channel o / M).
+ *   depthwise  any kernel, stride, dilation, padding; depth multiplier
+ *   depthwise_mult  M = 1 (depthwise) or any M (output channel o reads
+ *              input channel o / M).
  *              w: [KH][KW][ceil(Cop/DWC)*DWC], bias: [ceil(Cop/DWC)*DWC]
  *              global: (ceil(OW / DWP), OH, ceil(Cop / DWC))
  *
@@ -76,38 +77,22 @@
 #define REP16(X) REP15(X) X(15)
 #define REP(n, X) CAT(REP, n)(X)
 
-/* Stores the lanes of a TCO-wide tile whose channels exist (< cop), 4 at a
- * time when the tile straddles cop. */
-inline void
-store_tile (floatT v, __global float *dst, int co0, int cop)
-{
-  float tmp[TCO];
-
-  if (co0 + TCO <= cop) {
-    vstoreT (v, 0, dst);
-    return;
-  }
-  vstoreT (v, 0, tmp);
-  for (int g = 0; g < TCO / 4; g++)
-    if (co0 + 4 * g < cop)
-      vstore4 (vload4 (g, tmp), 0, dst + 4 * g);
-}
-
-/* The same for a DWC-wide depthwise tile. */
-inline void
-store_dw_tile (floatC v, __global float *dst, int c0, int cop)
-{
-  float tmp[DWC];
-
-  if (c0 + DWC <= cop) {
-    vstoreC (v, 0, dst);
-    return;
-  }
-  vstoreC (v, 0, tmp);
-  for (int g = 0; g < DWC / 4; g++)
-    if (c0 + 4 * g < cop)
-      vstore4 (vload4 (g, tmp), 0, dst + 4 * g);
-}
+/* Stores the 4-channel groups of a tile of N = 4, 8 or 16 lanes that exist
+ * (at most @n_c channels): whole when it fits, else group by group, with
+ * no private array (PoCL would put one on the stack). */
+#define STORE_GROUPS(N, v, dst, n_c) do { \
+    if ((n_c) >= N) { \
+      CAT (vstore, N) ((v), 0, (dst)); \
+    } else { \
+      const float16 v16_ = CAT (STORE_WIDEN, N) (v); \
+      vstore4 (v16_.s0123, 0, (dst)); \
+      if ((n_c) > 4) vstore4 (v16_.s4567, 0, (dst) + 4); \
+      if ((n_c) > 8) vstore4 (v16_.s89ab, 0, (dst) + 8); \
+    } \
+  } while (0)
+#define STORE_WIDEN4(v) ((float16) ((v), (v), (v), (v)))
+#define STORE_WIDEN8(v) ((float16) ((v), (v)))
+#define STORE_WIDEN16(v) (v)
 
 __kernel void
 conv1x1 (__global const float *restrict in, int cip, int n_pix,
@@ -128,8 +113,8 @@ conv1x1 (__global const float *restrict in, int cip, int n_pix,
     REP (TP, C1_FMA)
   }
 #define C1_STORE(i) if (p0 + i < n_pix) \
-    store_tile (clamp (acc##i, lo, hi), \
-        out + (size_t) (p0 + i) * cop + cb * TCO, cb * TCO, cop);
+    STORE_GROUPS (TCO, clamp (acc##i, lo, hi), \
+        out + (size_t) (p0 + i) * cop + cb * TCO, cop - cb * TCO);
   REP (TP, C1_STORE)
 }
 
@@ -169,57 +154,72 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
     }
   }
 #define C2_STORE(i) if (x0 + i < ow) \
-    store_tile (clamp (acc##i, lo, hi), \
-        out + ((size_t) y * ow + x0 + i) * cop + cb * TCO, cb * TCO, cop);
+    STORE_GROUPS (TCO, clamp (acc##i, lo, hi), \
+        out + ((size_t) y * ow + x0 + i) * cop + cb * TCO, cop - cb * TCO);
   REP (TP, C2_STORE)
 }
 
-/* The DWC input lanes of output channels c0.. at pixel @px: a vector load
- * when M = 1, else a gather of channel (c0 + lane) / M. */
+/* Depthwise, M = 1 (depthwise) or any M (depthwise_mult, which gathers
+ * input channel (c0 + lane) / M lane by lane): one body, two kernels (each
+ * defines DW_LOAD), so the common case carries no gather code. */
+#define DW_BODY \
+  const int x0 = get_global_id (0) * DWP; \
+  const int y = get_global_id (1); \
+  const int c0 = get_global_id (2) * DWC; \
+  const int wstride = (cop + DWC - 1) / DWC * DWC; \
+  const floatC b = vloadC (0, bias + c0); \
+  REP (DWP, DW_DECL) \
+  for (int ky = 0; ky < kh; ky++) { \
+    const int iy = y * sh - pt + ky * dh; \
+    __global const float *row; \
+    if (iy < 0 || iy >= ih) \
+      continue; \
+    row = in + (size_t) iy * iw * cip; \
+    for (int kx = 0; kx < kw; kx++) { \
+      const floatC wv = vloadC (0, w + (ky * kw + kx) * wstride + c0); \
+      REP (DWP, DW_FMA) \
+    } \
+  } \
+  REP (DWP, DW_STORE)
+#define DW_DECL(i) floatC acc##i = b;
+#define DW_FMA(i) { const int ix = (x0 + i) * sw - pl + kx * dw; \
+    if (ix >= 0 && ix < iw) \
+      acc##i = fma (DW_LOAD (row + (size_t) ix * cip), wv, acc##i); }
+#define DW_STORE(i) if (x0 + i < ow) \
+    STORE_GROUPS (DWC, clamp (acc##i, lo, hi), \
+        out + ((size_t) y * ow + x0 + i) * cop + c0, cop - c0);
+
+#define DW_ARGS \
+    __global const float *restrict in, int ih, int iw, int cip, \
+    int mult, __global const float *restrict w, \
+    __global const float *restrict bias, __global float *restrict out, \
+    int oh, int ow, int cop, int kh, int kw, int sh, int sw, int dh, int dw, \
+    int pt, int pl, float lo, float hi
+
+#define DW_LOAD(px) vloadC (0, (px) + c0)
+
+__kernel void
+depthwise (DW_ARGS)
+{
+  DW_BODY
+}
+#undef DW_LOAD
+
 inline floatC
-dw_input (__global const float *px, int c0, int mult, int cip)
+gather_input (__global const float *px, int c0, int mult, int cip)
 {
   float tmp[DWC];
 
-  if (mult == 1)
-    return vloadC (0, px + c0);
   for (int l = 0; l < DWC; l++)
     tmp[l] = px[min ((c0 + l) / mult, cip - 1)];
   return vloadC (0, tmp);
 }
 
-__kernel void
-depthwise (__global const float *restrict in, int ih, int iw, int cip,
-    int mult, __global const float *restrict w,
-    __global const float *restrict bias, __global float *restrict out,
-    int oh, int ow, int cop, int kh, int kw, int sh, int sw, int dh, int dw,
-    int pt, int pl, float lo, float hi)
-{
-  const int x0 = get_global_id (0) * DWP;
-  const int y = get_global_id (1);
-  const int c0 = get_global_id (2) * DWC;
-  const int wstride = (cop + DWC - 1) / DWC * DWC;
-  const floatC b = vloadC (0, bias + c0);
+#define DW_LOAD(px) gather_input ((px), c0, mult, cip)
 
-#define DW_DECL(i) floatC acc##i = b;
-  REP (DWP, DW_DECL)
-  for (int ky = 0; ky < kh; ky++) {
-    const int iy = y * sh - pt + ky * dh;
-    __global const float *row;
-    if (iy < 0 || iy >= ih)
-      continue;
-    row = in + (size_t) iy * iw * cip;
-    for (int kx = 0; kx < kw; kx++) {
-      const floatC wv = vloadC (0, w + (ky * kw + kx) * wstride + c0);
-#define DW_FMA(i) { const int ix = (x0 + i) * sw - pl + kx * dw; \
-        if (ix >= 0 && ix < iw) \
-          acc##i = fma (dw_input (row + (size_t) ix * cip, c0, mult, cip), \
-              wv, acc##i); }
-      REP (DWP, DW_FMA)
-    }
-  }
-#define DW_STORE(i) if (x0 + i < ow) \
-    store_dw_tile (clamp (acc##i, lo, hi), \
-        out + ((size_t) y * ow + x0 + i) * cop + c0, c0, cop);
-  REP (DWP, DW_STORE)
+__kernel void
+depthwise_mult (DW_ARGS)
+{
+  DW_BODY
 }
+#undef DW_LOAD
