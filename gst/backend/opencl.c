@@ -508,19 +508,14 @@ add_step (OclBackend * b, cl_kernel k, cl_uint dims, size_t g0, size_t g1,
 /* Gives the last step work-groups of @l0 x 1 x 1 (the kernel guards
  * dimension 0, which is rounded up to a multiple). PoCL's own choice for
  * these grids can be one or three work-groups for two cores; many small
- * ones balance. A divisor of the global size in [l0 / 2, l0] avoids the
- * rounding. */
+ * ones balance. One size for every step: PoCL compiles a work-group
+ * function per local size at the first launch, which a cold start pays. */
 static void
 set_local (OclBackend * b, size_t l0)
 {
   Step *s = &g_array_index (b->steps, Step, b->steps->len - 1);
 
-  l0 = MAX (1, MIN (l0, s->global[0]));
-  for (size_t d = l0; d >= (l0 + 1) / 2; d--)
-    if (s->global[0] % d == 0) {
-      l0 = d;
-      break;
-    }
+  l0 = MAX (1, l0);
   s->global[0] = round_up (s->global[0], l0);
   s->local[0] = l0;
   s->local[1] = s->local[2] = 1;
@@ -538,19 +533,23 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   int cip = b->cp[n->inputs[0]], cop = b->cp[n->output];
   int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
   float lo = n->act_min, hi = n->act_max;
-  char opts[64];
+  const DlsTuning *t = b->tuning;
+  char opts[96];
   cl_kernel k;
 
+  /* Every conv.cl kernel from one build: one set of options. */
+  g_snprintf (opts, sizeof (opts), "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d",
+      t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc);
   if (n->op == DLS_OP_DEPTHWISE_CONV2D) {
     int tp = b->tuning->dw_tp, tc = b->tuning->dw_tc;
     int mult = w->depth_multiplier, cop_t = round_up (cop, tc);
-    g_snprintf (opts, sizeof (opts), "-DDWP=%d -DDWC=%d", tp, tc);
     if (!(wm = pack_dw_weights (b, wt, cop_t, error))
         || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
         || !(k = dls_cl_kernel (b->cl, "conv", opts,
                 mult == 1 ? "depthwise" : "depthwise_mult", error)))
       return FALSE;
     add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tc);
+    set_local (b, (ow + tp - 1) / tp);  /* a row: few distinct sizes */
     return set_args (k, error, 21, ARG (src), ARG (ih), ARG (iw), ARG (cip),
         ARG (mult), ARG (wm), ARG (bm), ARG (dst), ARG (oh), ARG (ow),
         ARG (cop), ARG (w->kernel_h), ARG (w->kernel_w), ARG (w->stride_h),
@@ -563,7 +562,6 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         && w->stride_h == 1 && w->stride_w == 1 && w->pad_top == 0
         && w->pad_left == 0 && oh == ih && ow == iw;
 
-    g_snprintf (opts, sizeof (opts), "-DTP=%d -DTCO=%d", tp, tco);
     if (!(wm = pack_conv_weights (b, wt, cip, cop_t, tco, error))
         || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
         || !(k = dls_cl_kernel (b->cl, "conv", opts,

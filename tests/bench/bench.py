@@ -9,8 +9,8 @@ Sections (each printed as a table; --json gives the same as one object):
   machine  CPU, OpenCL device, FMA peak (build/tests/bench/dls-fma-peak: vector
            FMA chains on every core) and numpy sgemm GFLOP/s (2 threads);
   graph    the same input tensor (a VOC image, PIL bilinear to 257x257,
-           x/127.5 - 1) through: ours (dls-infer: upload, graph, logits read
-           back), LiteRT with XNNPACK (2 threads, invoke()) and onnxruntime
+           x/127.5 - 1) through: ours (dls-infer --no-readback: upload and
+           graph; the element keeps the logits on the device), LiteRT with XNNPACK (2 threads, invoke()) and onnxruntime
            (2 threads, the .onnx twin); each the median of --runs timed runs
            after warm-up, best of --rounds rounds run in turn; ratios to ours;
            our achieved GFLOP/s (2 x dls_graph_macs / time) and its share of
@@ -141,7 +141,7 @@ def bench_graph(a, shared, infer, x):
         f.write(x.tobytes())
         f.flush()
         ours_cmd = [infer, "--model", model, "--repeat", str(a.runs),
-                    "--input", f.name]
+                    "--input", f.name, "--no-readback"]
         best = {"ours": [], "litert": [], "onnxruntime": []}
         for _ in range(a.rounds):
             best["ours"].append(run_json(ours_cmd)["median_ms"])

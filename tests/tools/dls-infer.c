@@ -2,7 +2,7 @@
  *
  *   dls-infer --model M [--backend opencl|ref] [--device D]
  *             --input in.f32 --logits out.f32 [--input ... --logits ...]
- *   dls-infer --model M --repeat N [--input in.f32]
+ *   dls-infer --model M --repeat N [--input in.f32] [--no-readback]
  *   dls-infer --model M --info
  *
  * Input files are dense float32 NHWC of the model's input shape (already
@@ -12,7 +12,8 @@
  * --repeat N: one warm-up run, then N timed runs of the network (with the
  * logits read back); prints {"median_ms":..,"min_ms":..,"runs":N,
  * "start_ms":..,"first_ms":..}: start is the engine's creation (model load,
- * kernel build, weight repacking), first the warm-up run.
+ * kernel build, weight repacking), first the warm-up run. --no-readback:
+ * the timed runs leave the logits on the device (upload and graph only).
  * --info: prints {"input_width":..,"input_height":..,"classes":..,
  * "device":"..","macs":..,"backend":".."}.
  * Every output goes to stdout as one JSON line; errors go to stderr.
@@ -34,6 +35,7 @@ static char **opt_inputs;
 static char **opt_logits;
 static int opt_repeat;
 static gboolean opt_info;
+static gboolean opt_no_readback;
 
 static GOptionEntry entries[] = {
   {"model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model,
@@ -48,6 +50,8 @@ static GOptionEntry entries[] = {
       "Raw float32 NHWC logits to write (one per --input)", "FILE"},
   {"repeat", 'r', 0, G_OPTION_ARG_INT, &opt_repeat,
       "Time N runs after one warm-up; print median/min ms", "N"},
+  {"no-readback", 0, 0, G_OPTION_ARG_NONE, &opt_no_readback,
+      "With --repeat: do not read the logits back in the timed runs", NULL},
   {"info", 0, 0, G_OPTION_ARG_NONE, &opt_info,
       "Print input size, classes, device and MACs", NULL},
   {NULL}
@@ -164,7 +168,8 @@ run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
   first_ms = (g_get_monotonic_time () - t_first) / 1000.0;
   for (int r = 0; r < opt_repeat; r++) {
     gint64 t0 = g_get_monotonic_time ();
-    if (!dls_engine_run_tensor (e, input, logits, error))
+    if (!dls_engine_run_tensor (e, input, opt_no_readback ? NULL : logits,
+            error))
       goto out;
     ms[r] = (g_get_monotonic_time () - t0) / 1000.0;
   }
