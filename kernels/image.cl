@@ -106,14 +106,32 @@ upsample_argmax (__global const float *logits, int lw, int lh, int cp,
   __global const float *p01 = logits + ((size_t) y0 * lw + x1) * cp;
   __global const float *p10 = logits + ((size_t) y1 * lw + x0) * cp;
   __global const float *p11 = logits + ((size_t) y1 * lw + x1) * cp;
-  for (int k = 0; k < n_classes; k++) {
-    const float top = (1.0f - fx) * p00[k] + fx * p01[k];
-    const float bot = (1.0f - fx) * p10[k] + fx * p11[k];
-    const float v = (1.0f - fy) * top + fy * bot;
-    if (k == 0 || v > best_v) {
-      best_v = v;
-      best = k;
-    }
+  /* Four classes at a time (cp is a multiple of 4), the same per-lane
+   * arithmetic as one at a time, and without branches: lane l keeps the
+   * first maximum of classes l, l + 4, ... (strict >), then the lanes
+   * meet, ties to the lowest class. Lanes past n_classes read -inf. */
+  float4 best4 = -INFINITY;
+  int4 best_k = (int4) (0, 1, 2, 3);
+  for (int c0 = 0; c0 < n_classes; c0 += 4) {
+    const int4 k = (int4) (c0, c0 + 1, c0 + 2, c0 + 3);
+    const float4 top = (1.0f - fx) * vload4 (0, p00 + c0)
+        + fx * vload4 (0, p01 + c0);
+    const float4 bot = (1.0f - fx) * vload4 (0, p10 + c0)
+        + fx * vload4 (0, p11 + c0);
+    const float4 v = select ((1.0f - fy) * top + fy * bot,
+        (float4) (-INFINITY), k >= n_classes);
+    const int4 gt = v > best4;
+    best4 = select (best4, v, gt);
+    best_k = select (best_k, k, gt);
   }
+  best = best_k.s0;
+  best_v = best4.s0;
+#define ARGMAX_LANE(s) \
+  if (best4.s > best_v || (best4.s == best_v && best_k.s < best)) { \
+    best_v = best4.s; \
+    best = best_k.s; \
+  }
+  ARGMAX_LANE (s1) ARGMAX_LANE (s2) ARGMAX_LANE (s3)
+#undef ARGMAX_LANE
   map[(size_t) oy * map_w + ox] = (uchar) best;
 }
