@@ -109,7 +109,7 @@ def cpu_name():
     return platform.processor()
 
 
-def sgemm_gflops(n=1024, runs=10):
+def sgemm_gflops(n=768, runs=40):
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     b = a.T.copy()
     best = min(timed(lambda: a @ b, 1, warmup=1) for _ in range(runs))
@@ -245,7 +245,8 @@ def main():
                      "--info"])
     x = input_tensor(a.shared, info["input_height"], info["input_width"])
     r = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
-                     "device": info["device"]}}
+                     "device": info["device"],
+                     "load_average_start": os.getloadavg()[0]}}
     r["machine"]["fma_peak_gflops"] = run_json([peak_exe])["gflops"]
     r["machine"]["sgemm_gflops"] = sgemm_gflops()
     g = bench_graph(a, a.shared, infer, x)
@@ -260,6 +261,7 @@ def main():
         r["e2e_fps"] = bench_e2e(a)
         r["first_frame_ms"] = bench_first(a, infer)
         r["peak_rss_mib"] = bench_memory(a)
+    r["machine"]["load_average_end"] = os.getloadavg()[0]
 
     if a.json == "-":
         print(json.dumps(r, indent=1))
@@ -269,7 +271,10 @@ def main():
     table("machine", [("cpu", f"{m['cpu']} ({m['cores']} cores)"),
                       ("OpenCL device", m["device"]),
                       ("FMA peak", f"{m['fma_peak_gflops']:.1f} GFLOP/s"),
-                      ("numpy sgemm", f"{m['sgemm_gflops']:.1f} GFLOP/s")])
+                      ("numpy sgemm", f"{m['sgemm_gflops']:.1f} GFLOP/s"),
+                      ("load average", f"{m['load_average_start']:.1f} at "
+                       f"start, {m['load_average_end']:.1f} at end (other "
+                       "jobs on the cores make every figure noisier)")])
     table(f"graph: {gflop:.2f} GFLOP a frame, median of {a.runs} runs "
           f"(best of {a.rounds} rounds)", [
               ("ours (OpenCL)", f"{g['ours']:8.2f} ms  1.00x  "
