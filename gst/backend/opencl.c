@@ -398,6 +398,8 @@ typedef struct
   float *staging;               /* padded host copy for set_input/get_output */
   gsize staging_len;
   int current_node;             /* node add_step() files steps under */
+  int *fused_add;               /* per node: the ADD fused into this conv, or
+                                 * -1; an ADD node's entry: its conv */
   gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
 } OclBackend;
 
@@ -521,6 +523,62 @@ set_local (OclBackend * b, size_t l0)
   s->local[1] = s->local[2] = 1;
 }
 
+/* A convolution that conv1x1 runs: 1x1, stride 1, no padding. */
+static gboolean
+is_pointwise (const DlsGraph * g, const DlsNode * n)
+{
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, n->output);
+  const DlsWindowParams *w = &n->p.win;
+
+  return n->op == DLS_OP_CONV2D && w->kernel_h == 1 && w->kernel_w == 1
+      && w->stride_h == 1 && w->stride_w == 1 && w->pad_top == 0
+      && w->pad_left == 0 && in->dims[1] == out->dims[1]
+      && in->dims[2] == out->dims[2];
+}
+
+/* Residual ADDs fused into the pointwise convolution just before them
+ * (MobileNetV2's projection + skip): node i a pointwise conv whose output
+ * only node i + 1, an ADD of two same-shape tensors, reads. conv1x1_add
+ * then writes the ADD's output; plan_memory() keeps the conv's inputs
+ * alive through i + 1 so that buffer never aliases them. Only the next
+ * node: no step between could still be reading the buffer it takes. */
+static void
+find_fusions (OclBackend * b)
+{
+  const DlsGraph *g = b->graph;
+  int n_nodes = dls_graph_n_nodes (g);
+  int *readers = g_new0 (int, b->n_tensors);
+
+  g_free (b->fused_add);
+  b->fused_add = g_new (int, n_nodes);
+  for (int i = 0; i < n_nodes; i++) {
+    const DlsNode *n = dls_graph_node (g, i);
+    b->fused_add[i] = -1;
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0)
+        readers[n->inputs[k]]++;
+  }
+  for (guint i = 0; i < g->outputs->len; i++)
+    readers[dls_graph_output (g, i)]++;
+  for (int i = 0; i + 1 < n_nodes; i++) {
+    const DlsNode *c = dls_graph_node (g, i), *a = dls_graph_node (g, i + 1);
+    const DlsTensor *t = dls_graph_tensor (g, c->output);
+    gboolean ok = is_pointwise (g, c) && a->op == DLS_OP_ADD
+        && a->n_inputs == 2 && readers[c->output] == 1
+        && b->fused_add[i] < 0;
+    for (int k = 0; ok && k < 2; k++) {
+      const DlsTensor *x = dls_graph_tensor (g, a->inputs[k]);
+      ok = x->n_dims == 4 && memcmp (x->dims, t->dims, sizeof (x->dims)) == 0;
+    }
+    if (ok && (a->inputs[0] == c->output) != (a->inputs[1] == c->output)) {
+      b->fused_add[i] = i + 1;
+      b->fused_add[i + 1] = i;
+    }
+  }
+  g_free (readers);
+}
+
 static gboolean
 prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
 {
@@ -558,19 +616,30 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   } else {
     int tp = b->tuning->conv_tp, tco = b->tuning->conv_tco;
     int cop_t = round_up (out->dims[3], tco);
-    gboolean pointwise = w->kernel_h == 1 && w->kernel_w == 1
-        && w->stride_h == 1 && w->stride_w == 1 && w->pad_top == 0
-        && w->pad_left == 0 && oh == ih && ow == iw;
+    gboolean pointwise = is_pointwise (g, n);
+    int add = b->fused_add[b->current_node];
+    const char *name = !pointwise ? "conv2d" : add >= 0 ? "conv1x1_add"
+        : "conv1x1";
 
     if (!(wm = pack_conv_weights (b, wt, cip, cop_t, tco, error))
         || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
-        || !(k = dls_cl_kernel (b->cl, "conv", opts,
-                pointwise ? "conv1x1" : "conv2d", error)))
+        || !(k = dls_cl_kernel (b->cl, "conv", opts, name, error)))
       return FALSE;
     if (pointwise) {
       int n_pix = oh * ow;
       add_step (b, k, 2, (n_pix + tp - 1) / tp, cop_t / tco, 1);
       set_local (b, b->tuning->conv_wg);
+      if (add >= 0) {
+        const DlsNode *a = dls_graph_node (g, add);
+        int r = a->inputs[0] == n->output ? a->inputs[1] : a->inputs[0];
+        cl_mem res = b->mem[r];
+        dst = b->mem[a->output];
+        if (!dls_cl_check (clSetKernelArg (k, 9, sizeof (res), &res)
+                | clSetKernelArg (k, 10, sizeof (float), &a->act_min)
+                | clSetKernelArg (k, 11, sizeof (float), &a->act_max),
+                "clSetKernelArg (residual)", error))
+          return FALSE;
+      }
       return set_args (k, error, 9, ARG (src), ARG (cip), ARG (n_pix),
           ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi));
     }
@@ -602,6 +671,8 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       return prepare_conv (b, n, error);
     case DLS_OP_ADD:{
       cl_mem src2 = b->mem[n->inputs[1]];
+      if (b->fused_add[b->current_node] >= 0)
+        return TRUE;            /* done by its conv's conv1x1_add */
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
         return FALSE;
       add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
@@ -691,9 +762,12 @@ plan_memory (OclBackend * b, GError ** error)
     pinned[dls_graph_output (g, i)] = TRUE;
   for (int i = 0; i < dls_graph_n_nodes (g); i++) {
     const DlsNode *n = dls_graph_node (g, i);
+    /* A conv with a fused ADD writes the ADD's output: its inputs live
+     * until that buffer is placed (find_fusions()). */
+    int until = MAX (i, b->fused_add[i]);
     for (int k = 0; k < n->n_inputs; k++)
       if (n->inputs[k] >= 0)
-        last_use[n->inputs[k]] = i;
+        last_use[n->inputs[k]] = MAX (last_use[n->inputs[k]], until);
   }
 
   for (int t = 0; t < b->n_tensors; t++) {
@@ -768,6 +842,7 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
   b->n_tensors = (int) g->tensors->len;
   b->mem = g_new0 (cl_mem, b->n_tensors);
   b->cp = g_new0 (int, b->n_tensors);
+  find_fusions (b);
   if (!plan_memory (b, error))
     return FALSE;
 
@@ -919,6 +994,7 @@ ocl_free (DlsBackend * be)
   dls_cl_release (b->cl);
   g_free (b->mem);
   g_free (b->cp);
+  g_free (b->fused_add);
   g_free (b->staging);
   g_free (b);
 }
