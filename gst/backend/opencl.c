@@ -511,13 +511,19 @@ add_step (OclBackend * b, cl_kernel k, cl_uint dims, size_t g0, size_t g1,
  * dimension 0, which is rounded up to a multiple). PoCL's own choice for
  * these grids can be one or three work-groups for two cores; many small
  * ones balance. One size for every step: PoCL compiles a work-group
- * function per local size at the first launch, which a cold start pays. */
+ * function per local size at the first launch, which a cold start pays.
+ * Beyond what the device allows for the kernel, the device picks. */
 static void
 set_local (OclBackend * b, size_t l0)
 {
   Step *s = &g_array_index (b->steps, Step, b->steps->len - 1);
+  size_t max = 0;
 
   l0 = MAX (1, l0);
+  if (clGetKernelWorkGroupInfo (s->kernel, dls_cl_device (b->cl),
+          CL_KERNEL_WORK_GROUP_SIZE, sizeof (max), &max, NULL) != CL_SUCCESS
+      || l0 > max)
+    return;
   s->global[0] = round_up (s->global[0], l0);
   s->local[0] = l0;
   s->local[1] = s->local[2] = 1;
