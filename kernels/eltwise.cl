@@ -12,7 +12,8 @@
  *                   float32 scales and the mode (0 asymmetric, 1 align
  *                   corners, 2 half pixel); a work-item computes the
  *                   coordinates once and does every channel of one output
- *                   pixel; global: (OW, OH)
+ *                   pixel, 8 at a time (buffers have 64 bytes of slack,
+ *                   see conv.cl); global: (OW, OH)
  *   copy_block      dst[y + oy, x + ox, c + oc] = src[y, x, c], c < C; a
  *                   work-item copies one pixel, float4 at a time when C and
  *                   oc are multiples of 4; global: (W, H) of the source
@@ -78,11 +79,18 @@ resize_bilinear (__global const float *restrict in, int ih, int iw, int cp,
   __global const float *pd = in + ((size_t) y1 * iw + x1) * cp;
   __global float *po = out + ((size_t) y * ow + x) * cp;
 
-  for (int c0 = 0; c0 < cp; c0 += 4) {
-    const float4 a = vload4 (0, pa + c0), b = vload4 (0, pb + c0);
-    const float4 c = vload4 (0, pc + c0), d = vload4 (0, pd + c0);
-    vstore4 (a * (1 - dy) * (1 - dx) + b * dy * (1 - dx) + c * (1 - dy) * dx
-        + d * dy * dx, 0, po + c0);
+  /* Eight channels a step; when cp is 4 mod 8 the last step's loads run
+   * into the next pixel or the buffer's slack and only 4 lanes are
+   * stored. */
+  for (int c0 = 0; c0 < cp; c0 += 8) {
+    const float8 a = vload8 (0, pa + c0), b = vload8 (0, pb + c0);
+    const float8 c = vload8 (0, pc + c0), d = vload8 (0, pd + c0);
+    const float8 v = a * (1 - dy) * (1 - dx) + b * dy * (1 - dx)
+        + c * (1 - dy) * dx + d * dy * dx;
+    if (c0 + 8 <= cp)
+      vstore8 (v, 0, po + c0);
+    else
+      vstore4 (v.lo, 0, po + c0);
   }
 }
 
