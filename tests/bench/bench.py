@@ -149,10 +149,15 @@ def bench_graph(a, shared, infer, x):
         ours_cmd = [infer, "--model", model, "--repeat", str(a.runs),
                     "--input", f.name, "--no-readback"]
         best = {"ours": [], "litert": [], "onnxruntime": []}
+        # A pause before each: onnxruntime's and XNNPACK's pools spin for
+        # a while after a run and would take the cores from the next one.
         for _ in range(a.rounds):
+            time.sleep(1.0)
             j = run_json(ours_cmd)
             best["ours"].append((j["median_ms"], j["min_ms"]))
+            time.sleep(1.0)
             best["litert"].append(timed_runs(it.invoke, a.runs))
+            time.sleep(1.0)
             best["onnxruntime"].append(
                 timed_runs(lambda: sess.run(None, feed), a.runs))
     res = {k: min(m for m, _ in v) for k, v in best.items()}
