@@ -238,7 +238,7 @@ def main():
         "DLS_SHARED_DIR", os.path.join(SRC, "..", "shared")))
     ap.add_argument("--runs", type=int, default=30,
                     help="timed runs per runtime and round (default 30)")
-    ap.add_argument("--rounds", type=int, default=2,
+    ap.add_argument("--rounds", type=int, default=3,
                     help="rounds of the three runtimes, best median kept")
     ap.add_argument("--frames", type=int, default=60,
                     help="frames per end-to-end pipeline (default 60)")
