@@ -601,8 +601,10 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   char opts[96];
   cl_kernel k;
 
-  /* Every conv.cl kernel from one build: one set of options. */
-  g_snprintf (opts, sizeof (opts), "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d",
+  /* Every conv.cl kernel from one build: one set of options. -w: clang
+   * notes every float16 value as an ABI change on a CPU without AVX-512
+   * (dozens of lines on stderr at a cold start, nothing to fix). */
+  g_snprintf (opts, sizeof (opts), "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d -w",
       t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc);
   if (n->op == DLS_OP_DEPTHWISE_CONV2D) {
     int tp = b->tuning->dw_tp, tc = b->tuning->dw_tc;
