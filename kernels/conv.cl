@@ -2,28 +2,40 @@
  *
  * Layout: activations are NHWC (N = 1) float32 with the channel count padded
  * to a multiple of 4 (Cp); padded lanes hold finite values that never reach
- * a real channel (their weights are 0). Weights are repacked once by the
- * host (gst/backend/opencl.c) into the layouts below.
+ * a real channel (their weights are 0). Every activation buffer has at
+ * least 64 bytes of slack after its last pixel, so a vector load that runs
+ * past the last channel group stays inside the buffer. Weights are repacked
+ * once by the host (gst/backend/opencl.c) into the layouts below.
  *
  *   conv1x1    1x1, stride 1, no padding: a GEMM over the H*W pixels.
+ *   conv1x1_add  the same, then + a residual (same layout as out) and a
+ *              second clamp: an ADD fused into its producer.
  *              w: [Cop/TCO][Cip][TCO], bias: [Cop/TCO * TCO]
  *              global: (ceil(H*W / TP), Cop/TCO)
  *   conv2d     any kernel, stride, dilation and padding.
  *              w: [Cop/TCO][KH][KW][Cip][TCO], bias as conv1x1
  *              global: (ceil(OW / TP), OH, Cop/TCO)
- *   depthwise  any kernel, stride, dilation, padding, depth multiplier M
- *              (output channel o reads input channel o / M).
- *              w: [KH][KW][Cop], bias: [Cop]
- *              global: (ceil(OW / TP), OH, Cop / 4)
+ *   depthwise  any kernel, stride, dilation, padding; depth multiplier
+ *   depthwise_mult  M = 1 (depthwise) or any M (output channel o reads
+ *              input channel o / M).
+ *              w: [KH][KW][ceil(Cop/DWC)*DWC], bias: [ceil(Cop/DWC)*DWC]
+ *              global: (ceil(OW / DWP), OH, ceil(Cop / DWC))
  *
- * Each work-item owns a tile of TP output pixels x TCO output channels (4
- * channels for depthwise) accumulated in vector registers: one output per
- * work-item is the slow path on CPU devices (DESIGN.md).
- * Every kernel ends with the fused activation: clamp(x, lo, hi).
+ * Each work-item owns a tile of output pixels x output channels held in
+ * vector registers (one named variable per pixel, unrolled by the REP
+ * macros: PoCL leaves an array of vectors in memory). conv1x1 and conv2d
+ * walk the input channels one at a time: one TCO-wide weight load and TP
+ * broadcast FMAs per step, the shape of a register-tiled GEMM micro-kernel.
+ * One output per work-item is the slow path on CPU devices (DESIGN.md).
+ * Every kernel ends with the fused bias and activation: clamp(x, lo, hi).
+ * Products are summed in the order of the C reference (fma per input
+ * channel, taps in row-major order).
  *
  * -D options (the host's tuning table is the source of truth):
- *   TP   output pixels per work-item              (default 4)
- *   TCO  output channels per work-item: 4, 8, 16  (default 8)
+ *   TP   output pixels per work-item, conv1x1/conv2d: 1..16   (default 4)
+ *   TCO  output channels per work-item: 4, 8 or 16            (default 8)
+ *   DWP  output pixels per work-item, depthwise: 1..16        (default 4)
+ *   DWC  channels per work-item, depthwise: 4, 8 or 16        (default 4)
  */
 
 #ifndef TP
@@ -32,59 +44,106 @@
 #ifndef TCO
 #define TCO 8
 #endif
+#ifndef DWP
+#define DWP 4
+#endif
+#ifndef DWC
+#define DWC 4
+#endif
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
 #define floatT CAT(float, TCO)
 #define vloadT CAT(vload, TCO)
 #define vstoreT CAT(vstore, TCO)
+#define floatC CAT(float, DWC)
+#define vloadC CAT(vload, DWC)
+#define vstoreC CAT(vstore, DWC)
 
-/* Stores the channels of @v that exist (< cop), 4 at a time. */
-inline void
-store_tile (floatT v, __global float *dst, int co0, int cop)
-{
-  float tmp[TCO];
-  vstoreT (v, 0, tmp);
-  for (int g = 0; g < TCO / 4; g++)
-    if (co0 + 4 * g < cop)
-      vstore4 (vload4 (g, tmp), 0, dst + 4 * g);
-}
+/* REP(n, X): X(0) X(1) ... X(n - 1), for n = 1..16. */
+#define REP1(X) X(0)
+#define REP2(X) REP1(X) X(1)
+#define REP3(X) REP2(X) X(2)
+#define REP4(X) REP3(X) X(3)
+#define REP5(X) REP4(X) X(4)
+#define REP6(X) REP5(X) X(5)
+#define REP7(X) REP6(X) X(6)
+#define REP8(X) REP7(X) X(7)
+#define REP9(X) REP8(X) X(8)
+#define REP10(X) REP9(X) X(9)
+#define REP11(X) REP10(X) X(10)
+#define REP12(X) REP11(X) X(11)
+#define REP13(X) REP12(X) X(12)
+#define REP14(X) REP13(X) X(13)
+#define REP15(X) REP14(X) X(14)
+#define REP16(X) REP15(X) X(15)
+#define REP(n, X) CAT(REP, n)(X)
+
+/* Stores the 4-channel groups of a tile of N = 4, 8 or 16 lanes that exist
+ * (at most @n_c channels): whole when it fits, else group by group, with
+ * no private array (PoCL would put one on the stack). */
+#define STORE_GROUPS(N, v, dst, n_c) do { \
+    if ((n_c) >= N) { \
+      CAT (vstore, N) ((v), 0, (dst)); \
+    } else { \
+      const float16 v16_ = CAT (STORE_WIDEN, N) (v); \
+      vstore4 (v16_.s0123, 0, (dst)); \
+      if ((n_c) > 4) vstore4 (v16_.s4567, 0, (dst) + 4); \
+      if ((n_c) > 8) vstore4 (v16_.s89ab, 0, (dst) + 8); \
+    } \
+  } while (0)
+#define STORE_WIDEN4(v) ((float16) ((v), (v), (v), (v)))
+#define STORE_WIDEN8(v) ((float16) ((v), (v)))
+#define STORE_WIDEN16(v) (v)
+
+/* conv1x1 and conv1x1_add (the same GEMM, then out = clamp(clamp(acc, lo,
+ * hi) + res, lo2, hi2): a residual ADD fused into the convolution that
+ * produces one of its inputs) share this body; each defines C1_STORE. */
+#define C1_BODY \
+  const int p0 = get_global_id (0) * TP; \
+  const int cb = get_global_id (1); \
+  const floatT b = vloadT (cb, bias); \
+  __global const float *wp = w + (size_t) cb * cip * TCO; \
+  REP (TP, C1_DECL) \
+  for (int c = 0; c < cip; c++) { \
+    const floatT wv = vloadT (c, wp); \
+    REP (TP, C1_FMA) \
+  } \
+  REP (TP, C1_STORE)
+#define C1_DECL(i) floatT acc##i = b; \
+  __global const float *row##i = in + (size_t) min (p0 + i, n_pix - 1) * cip;
+#define C1_FMA(i) acc##i = fma ((floatT) (row##i[c]), wv, acc##i);
+#define C1_ARGS \
+    __global const float *restrict in, int cip, int n_pix, \
+    __global const float *restrict w, __global const float *restrict bias, \
+    __global float *restrict out, int cop, float lo, float hi
+
+#define C1_STORE(i) if (p0 + i < n_pix) \
+    STORE_GROUPS (TCO, clamp (acc##i, lo, hi), \
+        out + (size_t) (p0 + i) * cop + cb * TCO, cop - cb * TCO);
 
 __kernel void
-conv1x1 (__global const float *restrict in, int cip, int n_pix,
-    __global const float *restrict w, __global const float *restrict bias,
-    __global float *restrict out, int cop, float lo, float hi)
+conv1x1 (C1_ARGS)
 {
-  const int p0 = get_global_id (0) * TP;
-  const int cb = get_global_id (1);
-  const floatT b = vloadT (cb, bias);
-  __global const float *wp = w + (size_t) cb * cip * TCO;
-  __global const float *row[TP];
-  floatT acc[TP];
-
-  for (int p = 0; p < TP; p++) {
-    acc[p] = b;
-    row[p] = in + (size_t) min (p0 + p, n_pix - 1) * cip;
-  }
-  for (int c = 0; c < cip; c += 4) {
-    const floatT w0 = vloadT (0, wp);
-    const floatT w1 = vloadT (1, wp);
-    const floatT w2 = vloadT (2, wp);
-    const floatT w3 = vloadT (3, wp);
-    wp += 4 * TCO;
-    for (int p = 0; p < TP; p++) {
-      const float4 x = vload4 (0, row[p] + c);
-      acc[p] = fma ((floatT) (x.s0), w0, acc[p]);
-      acc[p] = fma ((floatT) (x.s1), w1, acc[p]);
-      acc[p] = fma ((floatT) (x.s2), w2, acc[p]);
-      acc[p] = fma ((floatT) (x.s3), w3, acc[p]);
-    }
-  }
-  for (int p = 0; p < TP; p++)
-    if (p0 + p < n_pix)
-      store_tile (clamp (acc[p], lo, hi),
-          out + (size_t) (p0 + p) * cop + cb * TCO, cb * TCO, cop);
+  C1_BODY
 }
+#undef C1_STORE
+
+/* The residual's tile is read whole (lanes past cop stay in the pixel or
+ * the buffer's slack and are never stored). */
+#define C1_STORE(i) if (p0 + i < n_pix) { \
+    const size_t o = (size_t) (p0 + i) * cop + cb * TCO; \
+    STORE_GROUPS (TCO, clamp (clamp (acc##i, lo, hi) + vloadT (0, res + o), \
+            lo2, hi2), out + o, cop - cb * TCO); \
+  }
+
+__kernel void
+conv1x1_add (C1_ARGS, __global const float *restrict res, float lo2,
+    float hi2)
+{
+  C1_BODY
+}
+#undef C1_STORE
 
 __kernel void
 conv2d (__global const float *restrict in, int ih, int iw, int cip,
@@ -97,11 +156,9 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
   const int y = get_global_id (1);
   const int cb = get_global_id (2);
   const floatT b = vloadT (cb, bias);
-  floatT acc[TP];
 
-  for (int p = 0; p < TP; p++)
-    acc[p] = b;
-
+#define C2_DECL(i) floatT acc##i = b;
+  REP (TP, C2_DECL)
   for (int ky = 0; ky < kh; ky++) {
     const int iy = y * sh - pt + ky * dh;
     if (iy < 0 || iy >= ih)
@@ -109,77 +166,87 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
     for (int kx = 0; kx < kw; kx++) {
       __global const float *wp =
           w + ((size_t) (cb * kh + ky) * kw + kx) * cip * TCO;
-      __global const float *src[TP];
-      float m[TP];
-      for (int p = 0; p < TP; p++) {
-        const int ix = (x0 + p) * sw - pl + kx * dw;
-        const int ok = ix >= 0 && ix < iw;
-        m[p] = ok ? 1.0f : 0.0f;
-        src[p] = in + ((size_t) iy * iw + (ok ? ix : 0)) * cip;
-      }
-      for (int c = 0; c < cip; c += 4) {
-        const floatT w0 = vloadT (0, wp);
-        const floatT w1 = vloadT (1, wp);
-        const floatT w2 = vloadT (2, wp);
-        const floatT w3 = vloadT (3, wp);
-        wp += 4 * TCO;
-        for (int p = 0; p < TP; p++) {
-          const float4 x = vload4 (0, src[p] + c) * m[p];
-          acc[p] = fma ((floatT) (x.s0), w0, acc[p]);
-          acc[p] = fma ((floatT) (x.s1), w1, acc[p]);
-          acc[p] = fma ((floatT) (x.s2), w2, acc[p]);
-          acc[p] = fma ((floatT) (x.s3), w3, acc[p]);
-        }
+      /* Out-of-image taps read pixel 0 and weigh it by 0. */
+#define C2_SRC(i) const int ix##i = (x0 + i) * sw - pl + kx * dw; \
+      const int ok##i = ix##i >= 0 && ix##i < iw; \
+      const float m##i = ok##i ? 1.0f : 0.0f; \
+      __global const float *src##i = \
+          in + ((size_t) iy * iw + (ok##i ? ix##i : 0)) * cip;
+      REP (TP, C2_SRC)
+      for (int c = 0; c < cip; c++) {
+        const floatT wv = vloadT (c, wp);
+#define C2_FMA(i) acc##i = fma ((floatT) (src##i[c] * m##i), wv, acc##i);
+        REP (TP, C2_FMA)
       }
     }
   }
-  for (int p = 0; p < TP; p++)
-    if (x0 + p < ow)
-      store_tile (clamp (acc[p], lo, hi),
-          out + ((size_t) y * ow + x0 + p) * cop + cb * TCO, cb * TCO, cop);
+#define C2_STORE(i) if (x0 + i < ow) \
+    STORE_GROUPS (TCO, clamp (acc##i, lo, hi), \
+        out + ((size_t) y * ow + x0 + i) * cop + cb * TCO, cop - cb * TCO);
+  REP (TP, C2_STORE)
 }
+
+/* Depthwise, M = 1 (depthwise) or any M (depthwise_mult, which gathers
+ * input channel (c0 + lane) / M lane by lane): one body, two kernels (each
+ * defines DW_LOAD), so the common case carries no gather code. */
+#define DW_BODY \
+  const int x0 = get_global_id (0) * DWP; \
+  const int y = get_global_id (1); \
+  const int c0 = get_global_id (2) * DWC; \
+  const int wstride = (cop + DWC - 1) / DWC * DWC; \
+  const floatC b = vloadC (0, bias + c0); \
+  REP (DWP, DW_DECL) \
+  for (int ky = 0; ky < kh; ky++) { \
+    const int iy = y * sh - pt + ky * dh; \
+    __global const float *row; \
+    if (iy < 0 || iy >= ih) \
+      continue; \
+    row = in + (size_t) iy * iw * cip; \
+    for (int kx = 0; kx < kw; kx++) { \
+      const floatC wv = vloadC (0, w + (ky * kw + kx) * wstride + c0); \
+      REP (DWP, DW_FMA) \
+    } \
+  } \
+  REP (DWP, DW_STORE)
+#define DW_DECL(i) floatC acc##i = b;
+#define DW_FMA(i) { const int ix = (x0 + i) * sw - pl + kx * dw; \
+    if (ix >= 0 && ix < iw) \
+      acc##i = fma (DW_LOAD (row + (size_t) ix * cip), wv, acc##i); }
+#define DW_STORE(i) if (x0 + i < ow) \
+    STORE_GROUPS (DWC, clamp (acc##i, lo, hi), \
+        out + ((size_t) y * ow + x0 + i) * cop + c0, cop - c0);
+
+#define DW_ARGS \
+    __global const float *restrict in, int ih, int iw, int cip, \
+    int mult, __global const float *restrict w, \
+    __global const float *restrict bias, __global float *restrict out, \
+    int oh, int ow, int cop, int kh, int kw, int sh, int sw, int dh, int dw, \
+    int pt, int pl, float lo, float hi
+
+#define DW_LOAD(px) vloadC (0, (px) + c0)
 
 __kernel void
-depthwise (__global const float *restrict in, int ih, int iw, int cip,
-    int mult, __global const float *restrict w,
-    __global const float *restrict bias, __global float *restrict out,
-    int oh, int ow, int cop, int kh, int kw, int sh, int sw, int dh, int dw,
-    int pt, int pl, float lo, float hi)
+depthwise (DW_ARGS)
 {
-  const int x0 = get_global_id (0) * TP;
-  const int y = get_global_id (1);
-  const int c0 = get_global_id (2) * 4;
-  const float4 b = vload4 (0, bias + c0);
-  /* Input channel of each output lane; only used when mult > 1. */
-  const int4 ci = min ((int4) (c0, c0 + 1, c0 + 2, c0 + 3) / mult, cip - 1);
-  float4 acc[TP];
-
-  for (int p = 0; p < TP; p++)
-    acc[p] = b;
-
-  for (int ky = 0; ky < kh; ky++) {
-    const int iy = y * sh - pt + ky * dh;
-    if (iy < 0 || iy >= ih)
-      continue;
-    for (int kx = 0; kx < kw; kx++) {
-      const float4 wv = vload4 (0, w + (ky * kw + kx) * cop + c0);
-      for (int p = 0; p < TP; p++) {
-        const int ix = (x0 + p) * sw - pl + kx * dw;
-        __global const float *px;
-        float4 x;
-        if (ix < 0 || ix >= iw)
-          continue;
-        px = in + ((size_t) iy * iw + ix) * cip;
-        if (mult == 1)
-          x = vload4 (0, px + c0);
-        else
-          x = (float4) (px[ci.s0], px[ci.s1], px[ci.s2], px[ci.s3]);
-        acc[p] = fma (x, wv, acc[p]);
-      }
-    }
-  }
-  for (int p = 0; p < TP; p++)
-    if (x0 + p < ow)
-      vstore4 (clamp (acc[p], lo, hi), 0,
-          out + ((size_t) y * ow + x0 + p) * cop + c0);
+  DW_BODY
 }
+#undef DW_LOAD
+
+inline floatC
+gather_input (__global const float *px, int c0, int mult, int cip)
+{
+  float tmp[DWC];
+
+  for (int l = 0; l < DWC; l++)
+    tmp[l] = px[min ((c0 + l) / mult, cip - 1)];
+  return vloadC (0, tmp);
+}
+
+#define DW_LOAD(px) gather_input ((px), c0, mult, cip)
+
+__kernel void
+depthwise_mult (DW_ARGS)
+{
+  DW_BODY
+}
+#undef DW_LOAD

@@ -10,9 +10,13 @@
  *                   global: (OW, OH, Cp / 4)
  *   resize_bilinear TFLite's reference ResizeBilinear; the host passes the
  *                   float32 scales and the mode (0 asymmetric, 1 align
- *                   corners, 2 half pixel); global: (OW, OH, Cp / 4)
- *   copy_block      dst[y + oy, x + ox, c + oc] = src[y, x, c], c < C;
- *                   global: (W, H, C) of the source
+ *                   corners, 2 half pixel); a work-item computes the
+ *                   coordinates once and does every channel of one output
+ *                   pixel, 8 at a time (buffers have 64 bytes of slack,
+ *                   see conv.cl); global: (OW, OH)
+ *   copy_block      dst[y + oy, x + ox, c + oc] = src[y, x, c], c < C; a
+ *                   work-item copies one pixel, float4 at a time when C and
+ *                   oc are multiples of 4; global: (W, H) of the source
  *
  * Contraction into fma is off so resize_bilinear gives TFLite's reference
  * bits (and the C reference's).
@@ -65,29 +69,45 @@ resize_bilinear (__global const float *restrict in, int ih, int iw, int cp,
 {
   const int x = get_global_id (0);
   const int y = get_global_id (1);
-  const int c0 = get_global_id (2) * 4;
   int y0, y1, x0, x1;
   const float sy = source_coord (y, scale_y, mode, ih, &y0, &y1);
   const float sx = source_coord (x, scale_x, mode, iw, &x0, &x1);
   const float dy = sy - y0, dx = sx - x0;
-  const float4 a = vload4 (0, in + ((size_t) y0 * iw + x0) * cp + c0);
-  const float4 b = vload4 (0, in + ((size_t) y1 * iw + x0) * cp + c0);
-  const float4 c = vload4 (0, in + ((size_t) y0 * iw + x1) * cp + c0);
-  const float4 d = vload4 (0, in + ((size_t) y1 * iw + x1) * cp + c0);
+  __global const float *pa = in + ((size_t) y0 * iw + x0) * cp;
+  __global const float *pb = in + ((size_t) y1 * iw + x0) * cp;
+  __global const float *pc = in + ((size_t) y0 * iw + x1) * cp;
+  __global const float *pd = in + ((size_t) y1 * iw + x1) * cp;
+  __global float *po = out + ((size_t) y * ow + x) * cp;
 
-  vstore4 (a * (1 - dy) * (1 - dx) + b * dy * (1 - dx) + c * (1 - dy) * dx
-      + d * dy * dx, 0, out + ((size_t) y * ow + x) * cp + c0);
+  /* Eight channels a step; when cp is 4 mod 8 the last step's loads run
+   * into the next pixel or the buffer's slack and only 4 lanes are
+   * stored. */
+  for (int c0 = 0; c0 < cp; c0 += 8) {
+    const float8 a = vload8 (0, pa + c0), b = vload8 (0, pb + c0);
+    const float8 c = vload8 (0, pc + c0), d = vload8 (0, pd + c0);
+    const float8 v = a * (1 - dy) * (1 - dx) + b * dy * (1 - dx)
+        + c * (1 - dy) * dx + d * dy * dx;
+    if (c0 + 8 <= cp)
+      vstore8 (v, 0, po + c0);
+    else
+      vstore4 (v.lo, 0, po + c0);
+  }
 }
 
 __kernel void
-copy_block (__global const float *restrict src, int scp,
+copy_block (__global const float *restrict src, int scp, int n_c,
     __global float *restrict dst, int dw, int dcp, int oy, int ox, int oc)
 {
   const int x = get_global_id (0);
   const int y = get_global_id (1);
-  const int c = get_global_id (2);
   const int sw = get_global_size (0);
+  __global const float *s = src + ((size_t) y * sw + x) * scp;
+  __global float *d = dst + ((size_t) (y + oy) * dw + x + ox) * dcp + oc;
 
-  dst[((size_t) (y + oy) * dw + x + ox) * dcp + oc + c] =
-      src[((size_t) y * sw + x) * scp + c];
+  if (n_c % 4 == 0 && oc % 4 == 0)
+    for (int c = 0; c < n_c; c += 4)
+      vstore4 (vload4 (0, s + c), 0, d + c);
+  else
+    for (int c = 0; c < n_c; c++)
+      d[c] = s[c];
 }

@@ -110,15 +110,35 @@ upsample_argmax (__global const float *logits, int lw, int lh, int cp,
   __global const float *p01 = logits + ((size_t) y0 * lw + x1) * cp;
   __global const float *p10 = logits + ((size_t) y1 * lw + x0) * cp;
   __global const float *p11 = logits + ((size_t) y1 * lw + x1) * cp;
-  for (int k = 0; k < n_classes; k++) {
-    const float top = (1.0f - fx) * p00[k] + fx * p01[k];
-    const float bot = (1.0f - fx) * p10[k] + fx * p11[k];
-    const float v = (1.0f - fy) * top + fy * bot;
-    if (k == 0 || v > best_v) {
-      best_v = v;
-      best = k;
-    }
+  /* Eight classes at a time (a load may run past cp into the next pixel
+   * or the buffer's 64-byte slack; those lanes read -inf), the same
+   * per-lane arithmetic as one at a time, and without branches: lane l
+   * keeps the first maximum of classes l, l + 8, ... (strict >), then the
+   * lanes meet, ties to the lowest class. */
+  float8 best8 = -INFINITY;
+  int8 best_k = (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+  for (int c0 = 0; c0 < n_classes; c0 += 8) {
+    const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+    const float8 top = (1.0f - fx) * vload8 (0, p00 + c0)
+        + fx * vload8 (0, p01 + c0);
+    const float8 bot = (1.0f - fx) * vload8 (0, p10 + c0)
+        + fx * vload8 (0, p11 + c0);
+    const float8 v = select ((1.0f - fy) * top + fy * bot,
+        (float8) (-INFINITY), k >= n_classes);
+    const int8 gt = v > best8;
+    best8 = select (best8, v, gt);
+    best_k = select (best_k, k, gt);
   }
+  best = best_k.s0;
+  best_v = best8.s0;
+#define ARGMAX_LANE(s) \
+  if (best8.s > best_v || (best8.s == best_v && best_k.s < best)) { \
+    best_v = best8.s; \
+    best = best_k.s; \
+  }
+  ARGMAX_LANE (s1) ARGMAX_LANE (s2) ARGMAX_LANE (s3) ARGMAX_LANE (s4)
+      ARGMAX_LANE (s5) ARGMAX_LANE (s6) ARGMAX_LANE (s7)
+#undef ARGMAX_LANE
   map[(size_t) oy * map_w + ox] = (uchar) best;
 }
 

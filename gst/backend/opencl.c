@@ -29,21 +29,43 @@ typedef struct
   cl_device_type type;
   int conv_tp;                  /* TP of conv1x1 / conv2d */
   int conv_tco;                 /* TCO of conv1x1 / conv2d */
-  int dw_tp;                    /* TP of depthwise */
+  int dw_tp;                    /* DWP of depthwise */
+  int dw_tc;                    /* DWC of depthwise */
+  int conv_wg;                  /* work-group size along conv1x1's pixels */
 } DlsTuning;
 
+/* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
+ * weights and 1 broadcast, the register file of an AVX2 core (XNNPACK's
+ * 6x16 micro-kernel): 1089x512x256 ran at 175 GFLOP/s with work-groups of
+ * 14, at 95 with PoCL's choice (one or three work-groups for two cores).
+ * Depthwise 4 pixels x 16 channels: 0.30 ms for 33x33x480 (0.75 with 4x8
+ * and a gather path in the same kernel). */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2},
-  {CL_DEVICE_TYPE_CPU, 4, 8, 4},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16},
+  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14},
 };
 
+/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC,WG" overrides it (to measure
+ * other tile sizes with the bench without rebuilding). */
 static const DlsTuning *
 tuning_for (cl_device_type type)
 {
+  static DlsTuning env_tuning;
+  const char *env = g_getenv ("DLS_TUNING");
+  const DlsTuning *t = &tunings[G_N_ELEMENTS (tunings) - 1];
+
   for (guint i = 0; i < G_N_ELEMENTS (tunings); i++)
-    if (type & tunings[i].type)
-      return &tunings[i];
-  return &tunings[G_N_ELEMENTS (tunings) - 1];
+    if (type & tunings[i].type) {
+      t = &tunings[i];
+      break;
+    }
+  if (env && sscanf (env, "%d,%d,%d,%d,%d", &env_tuning.conv_tp,
+          &env_tuning.conv_tco, &env_tuning.dw_tp, &env_tuning.dw_tc,
+          &env_tuning.conv_wg) == 5) {
+    env_tuning.type = type;
+    return &env_tuning;
+  }
+  return t;
 }
 
 /* ---- errors ---- */
@@ -353,8 +375,10 @@ typedef struct
   cl_kernel kernel;
   cl_uint dims;
   size_t global[3];
+  size_t local[3];              /* local[0] == 0: the device picks */
   int node;                     /* the graph node it belongs to */
   gint64 total_us;              /* with DLS_PROFILE set */
+  gint64 min_us;
   int runs;
 } Step;
 
@@ -374,6 +398,8 @@ typedef struct
   float *staging;               /* padded host copy for set_input/get_output */
   gsize staging_len;
   int current_node;             /* node add_step() files steps under */
+  int *fused_add;               /* per node: the ADD fused into this conv, or
+                                 * -1; an ADD node's entry: its conv */
   gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
 } OclBackend;
 
@@ -435,7 +461,7 @@ pack_conv_weights (OclBackend * b, const DlsTensor * wt, int cip, int cop_t,
   return m;
 }
 
-/* {1,KH,KW,Co} -> [KH][KW][Cop], zero padded. */
+/* {1,KH,KW,Co} -> [KH][KW][@cop], zero padded. */
 static cl_mem
 pack_dw_weights (OclBackend * b, const DlsTensor * wt, int cop,
     GError ** error)
@@ -475,8 +501,88 @@ static void
 add_step (OclBackend * b, cl_kernel k, cl_uint dims, size_t g0, size_t g1,
     size_t g2)
 {
-  Step s = { k, dims, {g0, g1, g2}, b->current_node, 0, 0 };
+  Step s = { k, dims, {g0, g1, g2}, {0, 0, 0}, b->current_node, 0,
+    G_MAXINT64, 0
+  };
   g_array_append_val (b->steps, s);
+}
+
+/* Gives the last step work-groups of @l0 x 1 x 1 (the kernel guards
+ * dimension 0, which is rounded up to a multiple). PoCL's own choice for
+ * these grids can be one or three work-groups for two cores; many small
+ * ones balance. One size for every step: PoCL compiles a work-group
+ * function per local size at the first launch, which a cold start pays.
+ * Beyond what the device allows for the kernel, the device picks. */
+static void
+set_local (OclBackend * b, size_t l0)
+{
+  Step *s = &g_array_index (b->steps, Step, b->steps->len - 1);
+  size_t max = 0;
+
+  l0 = MAX (1, l0);
+  if (clGetKernelWorkGroupInfo (s->kernel, dls_cl_device (b->cl),
+          CL_KERNEL_WORK_GROUP_SIZE, sizeof (max), &max, NULL) != CL_SUCCESS
+      || l0 > max)
+    return;
+  s->global[0] = round_up (s->global[0], l0);
+  s->local[0] = l0;
+  s->local[1] = s->local[2] = 1;
+}
+
+/* A convolution that conv1x1 runs: 1x1, stride 1, no padding. */
+static gboolean
+is_pointwise (const DlsGraph * g, const DlsNode * n)
+{
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, n->output);
+  const DlsWindowParams *w = &n->p.win;
+
+  return n->op == DLS_OP_CONV2D && w->kernel_h == 1 && w->kernel_w == 1
+      && w->stride_h == 1 && w->stride_w == 1 && w->pad_top == 0
+      && w->pad_left == 0 && in->dims[1] == out->dims[1]
+      && in->dims[2] == out->dims[2];
+}
+
+/* Residual ADDs fused into the pointwise convolution just before them
+ * (MobileNetV2's projection + skip): node i a pointwise conv whose output
+ * only node i + 1, an ADD of two same-shape tensors, reads. conv1x1_add
+ * then writes the ADD's output; plan_memory() keeps the conv's inputs
+ * alive through i + 1 so that buffer never aliases them. Only the next
+ * node: no step between could still be reading the buffer it takes. */
+static void
+find_fusions (OclBackend * b)
+{
+  const DlsGraph *g = b->graph;
+  int n_nodes = dls_graph_n_nodes (g);
+  int *readers = g_new0 (int, b->n_tensors);
+
+  g_free (b->fused_add);
+  b->fused_add = g_new (int, n_nodes);
+  for (int i = 0; i < n_nodes; i++) {
+    const DlsNode *n = dls_graph_node (g, i);
+    b->fused_add[i] = -1;
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0)
+        readers[n->inputs[k]]++;
+  }
+  for (guint i = 0; i < g->outputs->len; i++)
+    readers[dls_graph_output (g, i)]++;
+  for (int i = 0; i + 1 < n_nodes; i++) {
+    const DlsNode *c = dls_graph_node (g, i), *a = dls_graph_node (g, i + 1);
+    const DlsTensor *t = dls_graph_tensor (g, c->output);
+    gboolean ok = is_pointwise (g, c) && a->op == DLS_OP_ADD
+        && a->n_inputs == 2 && readers[c->output] == 1
+        && b->fused_add[i] < 0;
+    for (int k = 0; ok && k < 2; k++) {
+      const DlsTensor *x = dls_graph_tensor (g, a->inputs[k]);
+      ok = x->n_dims == 4 && memcmp (x->dims, t->dims, sizeof (x->dims)) == 0;
+    }
+    if (ok && (a->inputs[0] == c->output) != (a->inputs[1] == c->output)) {
+      b->fused_add[i] = i + 1;
+      b->fused_add[i + 1] = i;
+    }
+  }
+  g_free (readers);
 }
 
 static gboolean
@@ -491,17 +597,25 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   int cip = b->cp[n->inputs[0]], cop = b->cp[n->output];
   int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
   float lo = n->act_min, hi = n->act_max;
-  char opts[64];
+  const DlsTuning *t = b->tuning;
+  char opts[96];
   cl_kernel k;
 
+  /* Every conv.cl kernel from one build: one set of options. -w: clang
+   * notes every float16 value as an ABI change on a CPU without AVX-512
+   * (dozens of lines on stderr at a cold start, nothing to fix). */
+  g_snprintf (opts, sizeof (opts), "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d -w",
+      t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc);
   if (n->op == DLS_OP_DEPTHWISE_CONV2D) {
-    int tp = b->tuning->dw_tp, mult = w->depth_multiplier;
-    g_snprintf (opts, sizeof (opts), "-DTP=%d", tp);
-    if (!(wm = pack_dw_weights (b, wt, cop, error))
-        || !(bm = make_bias (b, n, out->dims[3], cop, error))
-        || !(k = dls_cl_kernel (b->cl, "conv", opts, "depthwise", error)))
+    int tp = b->tuning->dw_tp, tc = b->tuning->dw_tc;
+    int mult = w->depth_multiplier, cop_t = round_up (cop, tc);
+    if (!(wm = pack_dw_weights (b, wt, cop_t, error))
+        || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
+        || !(k = dls_cl_kernel (b->cl, "conv", opts,
+                mult == 1 ? "depthwise" : "depthwise_mult", error)))
       return FALSE;
-    add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop / 4);
+    add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tc);
+    set_local (b, (ow + tp - 1) / tp);  /* a row: few distinct sizes */
     return set_args (k, error, 21, ARG (src), ARG (ih), ARG (iw), ARG (cip),
         ARG (mult), ARG (wm), ARG (bm), ARG (dst), ARG (oh), ARG (ow),
         ARG (cop), ARG (w->kernel_h), ARG (w->kernel_w), ARG (w->stride_h),
@@ -510,23 +624,35 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   } else {
     int tp = b->tuning->conv_tp, tco = b->tuning->conv_tco;
     int cop_t = round_up (out->dims[3], tco);
-    gboolean pointwise = w->kernel_h == 1 && w->kernel_w == 1
-        && w->stride_h == 1 && w->stride_w == 1 && w->pad_top == 0
-        && w->pad_left == 0 && oh == ih && ow == iw;
+    gboolean pointwise = is_pointwise (g, n);
+    int add = b->fused_add[b->current_node];
+    const char *name = !pointwise ? "conv2d" : add >= 0 ? "conv1x1_add"
+        : "conv1x1";
 
-    g_snprintf (opts, sizeof (opts), "-DTP=%d -DTCO=%d", tp, tco);
     if (!(wm = pack_conv_weights (b, wt, cip, cop_t, tco, error))
         || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
-        || !(k = dls_cl_kernel (b->cl, "conv", opts,
-                pointwise ? "conv1x1" : "conv2d", error)))
+        || !(k = dls_cl_kernel (b->cl, "conv", opts, name, error)))
       return FALSE;
     if (pointwise) {
       int n_pix = oh * ow;
       add_step (b, k, 2, (n_pix + tp - 1) / tp, cop_t / tco, 1);
+      set_local (b, b->tuning->conv_wg);
+      if (add >= 0) {
+        const DlsNode *a = dls_graph_node (g, add);
+        int r = a->inputs[0] == n->output ? a->inputs[1] : a->inputs[0];
+        cl_mem res = b->mem[r];
+        dst = b->mem[a->output];
+        if (!dls_cl_check (clSetKernelArg (k, 9, sizeof (res), &res)
+                | clSetKernelArg (k, 10, sizeof (float), &a->act_min)
+                | clSetKernelArg (k, 11, sizeof (float), &a->act_max),
+                "clSetKernelArg (residual)", error))
+          return FALSE;
+      }
       return set_args (k, error, 9, ARG (src), ARG (cip), ARG (n_pix),
           ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi));
     }
     add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tco);
+    set_local (b, (ow + tp - 1) / tp);
     return set_args (k, error, 20, ARG (src), ARG (ih), ARG (iw), ARG (cip),
         ARG (wm), ARG (bm), ARG (dst), ARG (oh), ARG (ow), ARG (cop),
         ARG (w->kernel_h), ARG (w->kernel_w), ARG (w->stride_h),
@@ -553,6 +679,8 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       return prepare_conv (b, n, error);
     case DLS_OP_ADD:{
       cl_mem src2 = b->mem[n->inputs[1]];
+      if (b->fused_add[b->current_node] >= 0)
+        return TRUE;            /* done by its conv's conv1x1_add */
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
         return FALSE;
       add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
@@ -584,7 +712,7 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",
                   error)))
         return FALSE;
-      add_step (b, k, 3, ow, oh, cp / 4);
+      add_step (b, k, 2, ow, oh, 1);
       return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),
           ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (mode));
     }
@@ -599,9 +727,9 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
         if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "copy_block",
                     error)))
           return FALSE;
-        add_step (b, k, 3, t->dims[2], t->dims[1], t->dims[3]);
-        if (!set_args (k, error, 8, ARG (s), ARG (scp), ARG (dst), ARG (ow),
-                ARG (cp), ARG (oy), ARG (ox), ARG (oc)))
+        add_step (b, k, 2, t->dims[2], t->dims[1], 1);
+        if (!set_args (k, error, 9, ARG (s), ARG (scp), ARG (t->dims[3]),
+                ARG (dst), ARG (ow), ARG (cp), ARG (oy), ARG (ox), ARG (oc)))
           return FALSE;
         off += t->dims[axis];
       }
@@ -642,9 +770,12 @@ plan_memory (OclBackend * b, GError ** error)
     pinned[dls_graph_output (g, i)] = TRUE;
   for (int i = 0; i < dls_graph_n_nodes (g); i++) {
     const DlsNode *n = dls_graph_node (g, i);
+    /* A conv with a fused ADD writes the ADD's output: its inputs live
+     * until that buffer is placed (find_fusions()). */
+    int until = MAX (i, b->fused_add[i]);
     for (int k = 0; k < n->n_inputs; k++)
       if (n->inputs[k] >= 0)
-        last_use[n->inputs[k]] = i;
+        last_use[n->inputs[k]] = MAX (last_use[n->inputs[k]], until);
   }
 
   for (int t = 0; t < b->n_tensors; t++) {
@@ -653,11 +784,13 @@ plan_memory (OclBackend * b, GError ** error)
       b->cp[t] = round_up (tt->dims[3], 4);
   }
 
+  /* kernels/conv.cl's vector loads may run up to 64 bytes past the last
+   * channel group: every buffer has that slack. */
 #define NEW_BUFFER(id) G_STMT_START {                                       \
     cl_int st_;                                                           \
     gsize bytes_ = tensor_bytes (b, (id));                                \
     cl_mem m_ = clCreateBuffer (dls_cl_context (b->cl), CL_MEM_READ_WRITE, \
-        bytes_, NULL, &st_);                                              \
+        bytes_ + 64, NULL, &st_);                                         \
     if (!dls_cl_check (st_, "clCreateBuffer (activation)", error))        \
       goto out;                                                           \
     g_ptr_array_add (b->buffers, m_);                                     \
@@ -717,6 +850,7 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
   b->n_tensors = (int) g->tensors->len;
   b->mem = g_new0 (cl_mem, b->n_tensors);
   b->cp = g_new0 (int, b->n_tensors);
+  find_fusions (b);
   if (!plan_memory (b, error))
     return FALSE;
 
@@ -775,12 +909,16 @@ ocl_run (DlsBackend * be, GError ** error)
     Step *s = &g_array_index (b->steps, Step, i);
     gint64 t0 = b->profile ? g_get_monotonic_time () : 0;
     if (!dls_cl_check (clEnqueueNDRangeKernel (b->queue, s->kernel, s->dims,
-                NULL, s->global, NULL, 0, NULL, NULL),
+                NULL, s->global, s->local[0] ? s->local : NULL, 0, NULL,
+                NULL),
             "clEnqueueNDRangeKernel", error))
       return FALSE;
     if (b->profile) {
+      gint64 us;
       clFinish (b->queue);
-      s->total_us += g_get_monotonic_time () - t0;
+      us = g_get_monotonic_time () - t0;
+      s->total_us += us;
+      s->min_us = MIN (s->min_us, us);
       s->runs++;
     }
   }
@@ -812,19 +950,23 @@ compare_step_time (gconstpointer a, gconstpointer b)
   return ta < tb ? 1 : ta > tb ? -1 : 0;
 }
 
-/* Per-step mean times on stderr, slowest first (DLS_PROFILE=1). */
+/* Per-step mean and min times on stderr, slowest first (DLS_PROFILE=1);
+ * on a loaded machine the min is the steadier figure. */
 static void
 print_profile (OclBackend * b)
 {
   GArray *order = g_array_copy (b->steps);
-  gint64 sum = 0;
+  gint64 sum = 0, sum_min = 0;
 
   g_array_sort (order, (GCompareFunc) compare_step_time);
-  for (guint i = 0; i < order->len; i++)
+  for (guint i = 0; i < order->len; i++) {
     sum += g_array_index (order, Step, i).total_us;
-  g_printerr ("# OpenCL backend profile: %u steps, mean %.3f ms a run\n",
-      order->len, sum / 1000.0 / MAX (1, g_array_index (order, Step,
-              0).runs));
+    sum_min += g_array_index (order, Step, i).min_us;
+  }
+  g_printerr ("# OpenCL backend profile: %u steps, mean %.3f ms a run, "
+      "sum of step minima %.3f ms\n", order->len,
+      sum / 1000.0 / MAX (1, g_array_index (order, Step, 0).runs),
+      sum_min / 1000.0);
   for (guint i = 0; i < order->len; i++) {
     const Step *s = &g_array_index (order, Step, i);
     const DlsNode *n = dls_graph_node (b->graph, s->node);
@@ -832,8 +974,8 @@ print_profile (OclBackend * b)
     char name[64] = "";
     clGetKernelInfo (s->kernel, CL_KERNEL_FUNCTION_NAME, sizeof (name) - 1,
         name, NULL);
-    g_printerr ("%8.3f ms  node %3d %-16s %-16s -> %dx%dx%d\n",
-        s->total_us / 1000.0 / MAX (1, s->runs), s->node,
+    g_printerr ("%8.3f ms (min %7.3f)  node %3d %-16s %-16s -> %dx%dx%d\n",
+        s->total_us / 1000.0 / MAX (1, s->runs), s->min_us / 1000.0, s->node,
         dls_op_name (n->op), name, o->dims[1], o->dims[2], o->dims[3]);
   }
   g_array_unref (order);
@@ -860,6 +1002,7 @@ ocl_free (DlsBackend * be)
   dls_cl_release (b->cl);
   g_free (b->mem);
   g_free (b->cp);
+  g_free (b->fused_add);
   g_free (b->staging);
   g_free (b);
 }

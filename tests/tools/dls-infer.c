@@ -2,7 +2,7 @@
  *
  *   dls-infer --model M [--backend opencl|ref] [--device D]
  *             --input in.f32 --logits out.f32 [--input ... --logits ...]
- *   dls-infer --model M --repeat N [--input in.f32]
+ *   dls-infer --model M --repeat N [--input in.f32] [--no-readback]
  *   dls-infer --model M --info
  *
  * Input files are dense float32 NHWC of the model's input shape (already
@@ -10,7 +10,10 @@
  * --input/--logits may repeat (paired in order) so one process, with one
  * model load and one kernel build, serves many tensors.
  * --repeat N: one warm-up run, then N timed runs of the network (with the
- * logits read back); prints {"median_ms":..,"min_ms":..,"runs":N}.
+ * logits read back); prints {"median_ms":..,"min_ms":..,"runs":N,
+ * "start_ms":..,"first_ms":..}: start is the engine's creation (model load,
+ * kernel build, weight repacking), first the warm-up run. --no-readback:
+ * the timed runs leave the logits on the device (upload and graph only).
  * --info: prints {"input_width":..,"input_height":..,"classes":..,
  * "device":"..","macs":..,"backend":".."}.
  * Every output goes to stdout as one JSON line; errors go to stderr.
@@ -32,6 +35,7 @@ static char **opt_inputs;
 static char **opt_logits;
 static int opt_repeat;
 static gboolean opt_info;
+static gboolean opt_no_readback;
 
 static GOptionEntry entries[] = {
   {"model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model,
@@ -46,6 +50,8 @@ static GOptionEntry entries[] = {
       "Raw float32 NHWC logits to write (one per --input)", "FILE"},
   {"repeat", 'r', 0, G_OPTION_ARG_INT, &opt_repeat,
       "Time N runs after one warm-up; print median/min ms", "N"},
+  {"no-readback", 0, 0, G_OPTION_ARG_NONE, &opt_no_readback,
+      "With --repeat: do not read the logits back in the timed runs", NULL},
   {"info", 0, 0, G_OPTION_ARG_NONE, &opt_info,
       "Print input size, classes, device and MACs", NULL},
   {NULL}
@@ -138,9 +144,11 @@ run_files (DlsEngine * e, float *input, gsize n_in, float *logits,
 
 static gboolean
 run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
-    GError ** error)
+    double start_ms, GError ** error)
 {
   double *ms = g_new (double, opt_repeat);
+  double first_ms;
+  gint64 t_first;
   gboolean ok = FALSE;
 
   /* Without --input: a fixed pseudo-random tensor in [-1, 1]. */
@@ -154,19 +162,23 @@ run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
     goto out;
   }
 
+  t_first = g_get_monotonic_time ();
   if (!dls_engine_run_tensor (e, input, logits, error))     /* warm-up */
     goto out;
+  first_ms = (g_get_monotonic_time () - t_first) / 1000.0;
   for (int r = 0; r < opt_repeat; r++) {
     gint64 t0 = g_get_monotonic_time ();
-    if (!dls_engine_run_tensor (e, input, logits, error))
+    if (!dls_engine_run_tensor (e, input, opt_no_readback ? NULL : logits,
+            error))
       goto out;
     ms[r] = (g_get_monotonic_time () - t0) / 1000.0;
   }
   qsort (ms, opt_repeat, sizeof (double), compare_double);
-  printf ("{\"median_ms\":%.3f,\"min_ms\":%.3f,\"runs\":%d}\n",
+  printf ("{\"median_ms\":%.3f,\"min_ms\":%.3f,\"runs\":%d,"
+      "\"start_ms\":%.3f,\"first_ms\":%.3f}\n",
       opt_repeat % 2 ? ms[opt_repeat / 2]
       : 0.5 * (ms[opt_repeat / 2 - 1] + ms[opt_repeat / 2]),
-      ms[0], opt_repeat);
+      ms[0], opt_repeat, start_ms, first_ms);
   ok = TRUE;
 out:
   g_free (ms);
@@ -182,6 +194,8 @@ main (int argc, char **argv)
   DlsEngine *e = NULL;
   float *input = NULL, *logits = NULL;
   guint n_inputs, n_logits;
+  gint64 t_start;
+  double start_ms;
   int status = 1;
 
   ctx = g_option_context_new ("- run the deeplabseg network on raw tensors");
@@ -235,9 +249,11 @@ main (int argc, char **argv)
   }
   opts.device = opt_device;
 
+  t_start = g_get_monotonic_time ();
   e = dls_engine_new (opt_model, &opts, &error);
   if (!e)
     goto out;
+  start_ms = (g_get_monotonic_time () - t_start) / 1000.0;
 
   if (opt_info && !print_info (e, &error))
     goto out;
@@ -254,7 +270,8 @@ main (int argc, char **argv)
     if (n_logits > 0
         && !run_files (e, input, n_in, logits, n_out, n_logits, &error))
       goto out;
-    if (opt_repeat > 0 && !run_repeat (e, input, logits, n_in, &error))
+    if (opt_repeat > 0 && !run_repeat (e, input, logits, n_in, start_ms,
+                &error))
       goto out;
   }
   status = 0;

@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""deeplabseg benchmark: our network vs LiteRT and onnxruntime, end to end
+frame rates, first-frame times and memory, in one run on one machine.
+
+    .venv/bin/python3 tests/bench/bench.py [--runs 30] [--json [FILE]] [--quick]
+    meson test -C build --benchmark -v          (the same, as a meson benchmark)
+
+Sections (each printed as a table; --json gives the same as one object):
+  machine  CPU, OpenCL device, FMA peak (build/tests/bench/dls-fma-peak: vector
+           FMA chains on every core) and numpy sgemm GFLOP/s (2 threads);
+  graph    the same input tensor (a VOC image, PIL bilinear to 257x257,
+           x/127.5 - 1) through: ours (dls-infer --no-readback: upload and
+           graph; the element keeps the logits on the device), LiteRT with XNNPACK (2 threads, invoke()) and onnxruntime
+           (2 threads, the .onnx twin); each the median of --runs timed runs
+           after warm-up, best of --rounds rounds run in turn; ratios to ours;
+           our achieved GFLOP/s (2 x dls_graph_macs / time) and its share of
+           the FMA peak and of sgemm; also each runtime's fastest run (on a
+           machine shared with other jobs, the nearest to an idle one);
+  e2e      gst-launch-1.0 videotestsrc ! deeplabseg mode=M ! fakesink
+           sync=false at 640x480 and 1280x720, mode overlay/meta/mask: fps
+           over the frames after the first (gst-launch's time in PLAYING;
+           the first frame is processed during preroll);
+  first    dls-infer: engine creation (model load, kernel build, weights)
+           plus the first run, with PoCL's kernel cache off
+           (POCL_KERNEL_CACHE=0, cold) and warm;
+  memory   peak RSS of gst-launch with one and with two deeplabseg
+           instances in one pipeline (they share compiled programs).
+Timings are noisy on a shared 2-core machine: compare within one run.
+Paths: --build (default build/), --shared (default ../shared or
+$DLS_SHARED_DIR). Exit 0, or 77 when data or modules are missing.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+# numpy's BLAS and onnxruntime get 2 threads, like LiteRT and our device.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+SKIP = 77
+MODEL = "models/deeplabv3_257_mv_gpu.tflite"
+ONNX = "models/deeplabv3_257_mv_gpu.onnx"
+
+
+def reexec_with_venv():
+    """Re-executes with DLS_TEST_PYTHON or .venv when modules are missing."""
+    try:
+        import numpy  # noqa: F401
+        import onnxruntime  # noqa: F401
+        from PIL import Image  # noqa: F401
+        from ai_edge_litert import interpreter  # noqa: F401
+        return
+    except ImportError as exc:
+        for py in (os.environ.get("DLS_TEST_PYTHON", ""),
+                   os.path.join(SRC, ".venv", "bin", "python3")):
+            if py and os.path.exists(py) and not os.environ.get("_DLS_REEXEC"):
+                os.environ["_DLS_REEXEC"] = "1"
+                sys.stdout.flush()
+                os.execv(py, [py] + sys.argv)
+        print(f"SKIP: {exc}: run scripts/setup.sh to create .venv")
+        sys.exit(SKIP)
+
+
+reexec_with_venv()
+import numpy as np  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+from ai_edge_litert import interpreter as litert  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def median(xs):
+    return float(np.median(np.asarray(xs, dtype=np.float64)))
+
+
+def timed_runs(fn, runs, warmup=3):
+    """(median, min) ms of @runs calls after @warmup."""
+    for _ in range(warmup):
+        fn()
+    ms = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    return median(ms), min(ms)
+
+
+def timed(fn, runs, warmup=3):
+    return timed_runs(fn, runs, warmup)[0]
+
+
+def run_json(cmd, env=None):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                         env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# ---- machine ----
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def sgemm_gflops(n=768, runs=40):
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = a.T.copy()
+    best = min(timed(lambda: a @ b, 1, warmup=1) for _ in range(runs))
+    return 2.0 * n ** 3 / (best * 1e-3) / 1e9
+
+
+# ---- graph ----
+
+def input_tensor(shared, h, w):
+    imgs = sorted(os.listdir(os.path.join(shared, "data", "voc-dev")))
+    img = next(i for i in imgs if not i.endswith("_label.png"))
+    im = Image.open(os.path.join(shared, "data", "voc-dev", img))
+    im = im.convert("RGB").resize((w, h), Image.BILINEAR)
+    return (np.asarray(im, dtype=np.float32) / 127.5 - 1.0)[None]
+
+
+def bench_graph(a, shared, infer, x):
+    model = os.path.join(shared, MODEL)
+    it = litert.Interpreter(model_path=model, num_threads=2)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(os.path.join(shared, ONNX), so,
+                                providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x}
+    with tempfile.NamedTemporaryFile(suffix=".f32") as f:
+        f.write(x.tobytes())
+        f.flush()
+        ours_cmd = [infer, "--model", model, "--repeat", str(a.runs),
+                    "--input", f.name, "--no-readback"]
+        best = {"ours": [], "litert": [], "onnxruntime": []}
+        # A pause before each: onnxruntime's and XNNPACK's pools spin for
+        # a while after a run and would take the cores from the next one.
+        for _ in range(a.rounds):
+            time.sleep(1.0)
+            j = run_json(ours_cmd)
+            best["ours"].append((j["median_ms"], j["min_ms"]))
+            time.sleep(1.0)
+            best["litert"].append(timed_runs(it.invoke, a.runs))
+            time.sleep(1.0)
+            best["onnxruntime"].append(
+                timed_runs(lambda: sess.run(None, feed), a.runs))
+    res = {k: min(m for m, _ in v) for k, v in best.items()}
+    res.update({k + "_min": min(m for _, m in v) for k, v in best.items()})
+    return res
+
+
+# ---- end to end, first frame, memory ----
+
+def gst_env(a):
+    env = dict(os.environ)
+    env["GST_PLUGIN_PATH"] = os.path.join(a.build, "gst")
+    env.setdefault("GST_REGISTRY", os.path.join(a.build, "bench-registry.bin"))
+    return env
+
+
+def branch(a, w, h, mode, n):
+    return (f"videotestsrc num-buffers={n} ! video/x-raw,format=RGBx,"
+            f"width={w},height={h},framerate=30/1 ! deeplabseg model="
+            f"{os.path.join(a.shared, MODEL)} mode={mode} ! fakesink sync=false")
+
+
+def gst_launch(a, pipeline):
+    """Runs gst-launch-1.0; returns (seconds in PLAYING, peak RSS in MiB)."""
+    cmd = ["gst-launch-1.0"] + pipeline.split()
+    p = subprocess.Popen(cmd,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         env=gst_env(a), text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out}")
+    m = re.search(r"Execution ended after (\d+):(\d+):([\d.]+)", out)
+    secs = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    return secs, ru.ru_maxrss / 1024.0
+
+
+def bench_e2e(a):
+    res = {}
+    for w, h in ((640, 480), (1280, 720)):
+        for mode in ("overlay", "meta", "mask"):
+            secs, _ = gst_launch(a, branch(a, w, h, mode, a.frames))
+            res[f"{w}x{h} {mode}"] = (a.frames - 1) / secs
+    return res
+
+
+def bench_first(a, infer):
+    cmd = [infer, "--model", os.path.join(a.shared, MODEL), "--repeat", "1"]
+    cold_env = dict(os.environ, POCL_KERNEL_CACHE="0")
+    cold = run_json(cmd, cold_env)
+    run_json(cmd)                       # fills PoCL's cache
+    warm = run_json(cmd)
+    return {k: r["start_ms"] + r["first_ms"]
+            for k, r in (("cold", cold), ("warm", warm))}
+
+
+def bench_memory(a):
+    one = branch(a, 640, 480, "overlay", 20)
+    return {"1 instance": gst_launch(a, one)[1],
+            "2 instances": gst_launch(a, one + " " + one)[1]}
+
+
+# ---- report ----
+
+def table(title, rows):
+    print(f"\n{title}")
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.environ.get(
+        "DLS_BUILD_DIR", os.path.join(SRC, "build")))
+    ap.add_argument("--shared", default=os.environ.get(
+        "DLS_SHARED_DIR", os.path.join(SRC, "..", "shared")))
+    ap.add_argument("--runs", type=int, default=30,
+                    help="timed runs per runtime and round (default 30)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of the three runtimes, best median kept")
+    ap.add_argument("--frames", type=int, default=60,
+                    help="frames per end-to-end pipeline (default 60)")
+    ap.add_argument("--graph-only", action="store_true",
+                    help="machine and graph sections only")
+    ap.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                    help="also write the results as JSON to FILE; alone: "
+                    "only JSON, on stdout")
+    a = ap.parse_args()
+    for f in (MODEL, ONNX):
+        if not os.path.exists(os.path.join(a.shared, f)):
+            print(f"SKIP: {a.shared}/{f} is missing")
+            sys.exit(SKIP)
+    infer = os.path.join(a.build, "tests", "tools", "dls-infer")
+    peak_exe = os.path.join(a.build, "tests", "bench", "dls-fma-peak")
+
+    info = run_json([infer, "--model", os.path.join(a.shared, MODEL),
+                     "--info"])
+    x = input_tensor(a.shared, info["input_height"], info["input_width"])
+    r = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+                     "device": info["device"],
+                     "load_average_start": os.getloadavg()[0]}}
+    r["machine"]["fma_peak_gflops"] = run_json([peak_exe])["gflops"]
+    r["machine"]["sgemm_gflops"] = sgemm_gflops()
+    g = bench_graph(a, a.shared, infer, x)
+    gflop = 2.0 * info["macs"] / 1e9
+    g["gflop_per_frame"] = gflop
+    g["ours_gflops"] = gflop / (g["ours"] * 1e-3)
+    g["ours_vs_litert"] = g["ours"] / g["litert"]
+    g["ours_vs_onnxruntime"] = g["ours"] / g["onnxruntime"]
+    g["ours_min_gflops"] = gflop / (g["ours_min"] * 1e-3)
+    g["ours_vs_litert_min"] = g["ours_min"] / g["litert_min"]
+    g["runs"], g["rounds"] = a.runs, a.rounds
+    r["graph"] = g
+    if not a.graph_only:
+        r["e2e_fps"] = bench_e2e(a)
+        r["first_frame_ms"] = bench_first(a, infer)
+        r["peak_rss_mib"] = bench_memory(a)
+    r["machine"]["load_average_end"] = os.getloadavg()[0]
+
+    if a.json == "-":
+        print(json.dumps(r, indent=1))
+        return
+    m = r["machine"]
+    pct = 100.0 * g["ours_gflops"]
+    table("machine", [("cpu", f"{m['cpu']} ({m['cores']} cores)"),
+                      ("OpenCL device", m["device"]),
+                      ("FMA peak", f"{m['fma_peak_gflops']:.1f} GFLOP/s"),
+                      ("numpy sgemm", f"{m['sgemm_gflops']:.1f} GFLOP/s"),
+                      ("load average", f"{m['load_average_start']:.1f} at "
+                       f"start, {m['load_average_end']:.1f} at end (other "
+                       "jobs on the cores make every figure noisier)")])
+    table(f"graph: {gflop:.2f} GFLOP a frame, median of {a.runs} runs "
+          f"(best of {a.rounds} rounds)", [
+              ("ours (OpenCL)", f"{g['ours']:8.2f} ms  1.00x  "
+               f"{g['ours_gflops']:.1f} GFLOP/s = "
+               f"{pct / m['fma_peak_gflops']:.0f} % of FMA peak, "
+               f"{pct / m['sgemm_gflops']:.0f} % of sgemm"),
+              ("LiteRT XNNPACK 2 thr", f"{g['litert']:8.2f} ms  "
+               f"ours/LiteRT = {g['ours_vs_litert']:.2f}x"),
+              ("onnxruntime 2 thr", f"{g['onnxruntime']:8.2f} ms  "
+               f"ours/onnxruntime = {g['ours_vs_onnxruntime']:.2f}x"),
+              ("fastest run", f"ours {g['ours_min']:.2f} ms "
+               f"({g['ours_min_gflops']:.1f} GFLOP/s = "
+               f"{100 * g['ours_min_gflops'] / m['fma_peak_gflops']:.0f} % of "
+               f"FMA peak), LiteRT {g['litert_min']:.2f} ms, onnxruntime "
+               f"{g['onnxruntime_min']:.2f} ms: ours/LiteRT = "
+               f"{g['ours_vs_litert_min']:.2f}x")])
+    if not a.graph_only:
+        table(f"end to end: videotestsrc ! deeplabseg ! fakesink sync=false, "
+              f"{a.frames} frames", [(k, f"{v:6.1f} fps")
+                                     for k, v in r["e2e_fps"].items()])
+        table("first frame (engine creation + first run)",
+              [(k, f"{v:8.1f} ms") for k, v in r["first_frame_ms"].items()])
+        table("peak RSS (gst-launch, 640x480 overlay)",
+              [(k, f"{v:8.1f} MiB") for k, v in r["peak_rss_mib"].items()])
+    if a.json:
+        with open(a.json, "w") as f:
+            f.write(json.dumps(r, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
