@@ -456,6 +456,51 @@ out:
   return ok;
 }
 
+gboolean
+dls_graph_infer_node (DlsGraph * g, int i, GError ** error)
+{
+  int n_tensors = (int) g->tensors->len;
+  const DlsOpInfo *info;
+  DlsNode *n;
+  DlsTensor *o;
+  int shape[4];
+
+  if (i < 0 || i >= dls_graph_n_nodes (g))
+    return fail (error, g, -1, "node %d out of range", i);
+  n = dls_graph_node (g, i);
+  info = dls_op_info (n->op);
+  if (!info)
+    return fail (error, g, i, "unknown op %d", n->op);
+  if (n->n_inputs < info->min_inputs || n->n_inputs > info->max_inputs)
+    return fail (error, g, i, "%d inputs, expected %d..%d", n->n_inputs,
+        info->min_inputs, info->max_inputs);
+  for (int k = 0; k < n->n_inputs; k++) {
+    int t = n->inputs[k];
+    if (t == -1 && k >= info->min_inputs)
+      continue;
+    if (t < 0 || t >= n_tensors)
+      return fail (error, g, i, "input %d refers to tensor %d of %d", k, t,
+          n_tensors);
+    if (!check_tensor (g, t, error))
+      return FALSE;
+    if (dls_graph_tensor (g, t)->kind == DLS_TENSOR_ACTIVATION
+        && dls_graph_tensor (g, t)->n_dims != 4)
+      return fail (error, g, i, "input '%s' has no shape yet",
+          dls_graph_tensor (g, t)->name);
+  }
+  if (n->output < 0 || n->output >= n_tensors
+      || dls_graph_tensor (g, n->output)->kind != DLS_TENSOR_ACTIVATION)
+    return fail (error, g, i, "output refers to tensor %d of %d", n->output,
+        n_tensors);
+  if (!infer_node (g, i, shape, error))
+    return FALSE;
+  o = dls_graph_tensor (g, n->output);
+  o->n_dims = 4;
+  o->dtype = DLS_DTYPE_FLOAT32;
+  memcpy (o->dims, shape, sizeof (shape));
+  return TRUE;
+}
+
 guint64
 dls_graph_macs (const DlsGraph * g)
 {

@@ -174,6 +174,13 @@ void dls_node_init (DlsNode * node, DlsOpType op);
  * graph is immutable. Errors: DLS_ERROR_INVALID_GRAPH. */
 gboolean dls_graph_finalize (DlsGraph * g, GError ** error);
 
+/* For readers that need shapes while they build (the ONNX reader folds
+ * shape sub-graphs): checks node @i's arity and input indices, requires
+ * every input to be a constant or an activation with a shape, infers the
+ * output shape and stores it in the output tensor (finalize checks it
+ * again). Errors: DLS_ERROR_INVALID_GRAPH. */
+gboolean dls_graph_infer_node (DlsGraph * g, int i, GError ** error);
+
 static inline DlsTensor *
 dls_graph_tensor (const DlsGraph * g, int id)
 {
