@@ -535,6 +535,64 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   }
 }
 
+/* The ops ONNX models add (kernels/activation.cl, kernels/pool.cl). */
+static gboolean
+prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
+{
+  const DlsGraph *g = b->graph;
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, n->output);
+  cl_mem src = b->mem[n->inputs[0]], dst = b->mem[n->output];
+  int cp = b->cp[n->output];
+  int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
+  float lo = n->act_min, hi = n->act_max;
+  cl_kernel k;
+
+  switch (n->op) {
+    case DLS_OP_HARD_SIGMOID:
+    case DLS_OP_HARD_SWISH:
+    case DLS_OP_SIGMOID:{
+      int mode = n->op == DLS_OP_HARD_SIGMOID ? 0
+          : n->op == DLS_OP_HARD_SWISH ? 1 : 2;
+      float alpha = n->p.unary.alpha, beta = n->p.unary.beta;
+      if (n->op == DLS_OP_SIGMOID)
+        alpha = beta = 0.0f;
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "unary", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
+      return set_args (k, error, 7, ARG (src), ARG (dst), ARG (mode),
+          ARG (alpha), ARG (beta), ARG (lo), ARG (hi));
+    }
+    case DLS_OP_MUL:{
+      const DlsTensor *bt = dls_graph_tensor (g, n->inputs[1]);
+      cl_mem src2 = b->mem[n->inputs[1]];
+      int bh = bt->dims[1], bw = bt->dims[2], bcp = b->cp[n->inputs[1]];
+      int bc1 = bt->dims[3] == 1 && out->dims[3] > 1;
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "mul_bcast",
+                  error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 11, ARG (src), ARG (src2), ARG (dst),
+          ARG (ow), ARG (cp), ARG (bh), ARG (bw), ARG (bcp), ARG (bc1),
+          ARG (lo), ARG (hi));
+    }
+    case DLS_OP_MAX_POOL2D:{
+      const DlsWindowParams *w = &n->p.win;
+      if (!(k = dls_cl_kernel (b->cl, "pool", NULL, "maxpool", error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 15, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
+          ARG (w->stride_h), ARG (w->stride_w), ARG (w->pad_top),
+          ARG (w->pad_left), ARG (lo), ARG (hi));
+    }
+    default:
+      g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+          "the OpenCL backend cannot run %s", dls_op_name (n->op));
+      return FALSE;
+  }
+}
+
 static gboolean
 prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
 {
@@ -608,9 +666,7 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       return TRUE;
     }
     default:
-      g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
-          "the OpenCL backend cannot run %s", dls_op_name (n->op));
-      return FALSE;
+      return prepare_onnx_op (b, n, error);
   }
 }
 

@@ -328,6 +328,99 @@ ref_resize_bilinear (const DlsGraph * g, const DlsNode * node,
   }
 }
 
+/* ------------------------------------------------------------------ */
+/* Ops added for ONNX models                                           */
+
+/* HARD_SIGMOID, HARD_SWISH, SIGMOID, elementwise, in float:
+ * hs(x) = max (0, min (1, alpha * x + beta)); hard swish x * hs(x);
+ * sigmoid 1 / (1 + exp (-x)) (in double, rounded once). */
+static void
+ref_unary (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  gsize n = dls_tensor_n_elements (dls_graph_tensor (g, node->output));
+  float a = node->p.unary.alpha, b = node->p.unary.beta;
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    float x = in[0][i], v;
+
+    if (node->op == DLS_OP_SIGMOID) {
+      v = (float) (1.0 / (1.0 + exp (-(double) x)));
+    } else {
+      float h = a * x + b;
+
+      h = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h;
+      v = node->op == DLS_OP_HARD_SWISH ? x * h : h;
+    }
+    out[i] = clamp_act (v, node->act_min, node->act_max);
+  }
+}
+
+/* out[y,x,c] = act(a[y,x,c] * b[y', x', c']) where each of y', x', c' is
+ * 0 when b's extent on that axis is 1 (broadcast). */
+static void
+ref_mul (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  int h, w, c, bh, bw, bc, y, x, k;
+
+  tensor_hwc (dls_graph_tensor (g, node->output), &h, &w, &c);
+  tensor_hwc (dls_graph_tensor (g, node->inputs[1]), &bh, &bw, &bc);
+  for (y = 0; y < h; y++)
+    for (x = 0; x < w; x++)
+      for (k = 0; k < c; k++) {
+        gsize o = ((gsize) y * w + x) * c + k;
+        gsize bi = ((gsize) (bh == 1 ? 0 : y) * bw + (bw == 1 ? 0 : x)) * bc
+            + (bc == 1 ? 0 : k);
+
+        out[o] = clamp_act (in[0][o] * in[1][bi], node->act_min,
+            node->act_max);
+      }
+}
+
+/* out[y,x,c] = act(max of in[y*sh - pt + ky, x*sw - pl + kx, c] over the
+ * taps inside the input): padding never wins, as ONNX MaxPool pads with
+ * -inf. A window wholly in the padding gives 0 (SAME and VALID never make
+ * one). */
+static void
+ref_max_pool2d (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const DlsWindowParams *p = &node->p.win;
+  int ih, iw, ic, oh, ow, oc, oy, ox, c, ky, kx;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
+  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
+  for (oy = 0; oy < oh; oy++)
+    for (ox = 0; ox < ow; ox++)
+      for (c = 0; c < oc; c++) {
+        float m = -INFINITY;
+        gboolean any = FALSE;
+
+        for (ky = 0; ky < p->kernel_h; ky++) {
+          int iy = oy * p->stride_h - p->pad_top + ky;
+
+          if (iy < 0 || iy >= ih)
+            continue;
+          for (kx = 0; kx < p->kernel_w; kx++) {
+            int ix = ox * p->stride_w - p->pad_left + kx;
+            float v;
+
+            if (ix < 0 || ix >= iw)
+              continue;
+            v = in[0][((gsize) iy * iw + ix) * ic + c];
+            /* !(v <= m): a NaN tap propagates. */
+            if (!any || !(v <= m))
+              m = v;
+            any = TRUE;
+          }
+        }
+        out[((gsize) oy * ow + ox) * oc + c] =
+            clamp_act (any ? m : 0.0f, node->act_min, node->act_max);
+      }
+}
+
 static gboolean
 ref_supports (DlsOpType op)
 {
@@ -338,6 +431,11 @@ ref_supports (DlsOpType op)
     case DLS_OP_AVERAGE_POOL2D:
     case DLS_OP_CONCAT:
     case DLS_OP_RESIZE_BILINEAR:
+    case DLS_OP_HARD_SIGMOID:
+    case DLS_OP_HARD_SWISH:
+    case DLS_OP_SIGMOID:
+    case DLS_OP_MUL:
+    case DLS_OP_MAX_POOL2D:
       return TRUE;
     default:
       return FALSE;
@@ -369,6 +467,17 @@ dls_ref_run_node (const DlsGraph * g, const DlsNode * node,
       break;
     case DLS_OP_RESIZE_BILINEAR:
       ref_resize_bilinear (g, node, inputs, output);
+      break;
+    case DLS_OP_HARD_SIGMOID:
+    case DLS_OP_HARD_SWISH:
+    case DLS_OP_SIGMOID:
+      ref_unary (g, node, inputs, output);
+      break;
+    case DLS_OP_MUL:
+      ref_mul (g, node, inputs, output);
+      break;
+    case DLS_OP_MAX_POOL2D:
+      ref_max_pool2d (g, node, inputs, output);
       break;
     default:
       /* prepare() refuses such graphs; a direct caller gets a warning. */

@@ -15,6 +15,11 @@ static const DlsOpInfo op_table[] = {
   [DLS_OP_AVERAGE_POOL2D] = {"AVERAGE_POOL2D", 1, 1},
   [DLS_OP_CONCAT] = {"CONCAT", 1, DLS_MAX_INPUTS},
   [DLS_OP_RESIZE_BILINEAR] = {"RESIZE_BILINEAR", 1, 1},
+  [DLS_OP_HARD_SIGMOID] = {"HARD_SIGMOID", 1, 1},
+  [DLS_OP_HARD_SWISH] = {"HARD_SWISH", 1, 1},
+  [DLS_OP_SIGMOID] = {"SIGMOID", 1, 1},
+  [DLS_OP_MUL] = {"MUL", 2, 2},
+  [DLS_OP_MAX_POOL2D] = {"MAX_POOL2D", 1, 1},
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (op_table) == DLS_OP_COUNT);
@@ -105,6 +110,14 @@ dls_node_init (DlsNode * node, DlsOpType op)
     node->p.concat.axis = 3;
   if (op == DLS_OP_RESIZE_BILINEAR)
     node->p.resize.coord = DLS_RESIZE_ASYMMETRIC;
+  if (op == DLS_OP_HARD_SIGMOID) {
+    node->p.unary.alpha = 0.2f;
+    node->p.unary.beta = 0.5f;
+  }
+  if (op == DLS_OP_HARD_SWISH) {
+    node->p.unary.alpha = 1.0f / 6.0f;
+    node->p.unary.beta = 0.5f;
+  }
 }
 
 int
@@ -265,7 +278,8 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
       out[3] = co;
       break;
     }
-    case DLS_OP_AVERAGE_POOL2D:{
+    case DLS_OP_AVERAGE_POOL2D:
+    case DLS_OP_MAX_POOL2D:{
       DlsWindowParams *w = &n->p.win;
       if (w->kernel_h < 1 || w->kernel_w < 1 || w->kernel_h > DLS_MAX_DIM
           || w->kernel_w > DLS_MAX_DIM || w->stride_h < 1 || w->stride_w < 1
@@ -304,6 +318,29 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
             return fail (error, g, i, "input %d shape does not match", k);
         out[axis] += t->dims[axis];
       }
+      break;
+    }
+    case DLS_OP_HARD_SIGMOID:
+    case DLS_OP_HARD_SWISH:
+      if (!isfinite (n->p.unary.alpha) || !isfinite (n->p.unary.beta))
+        return fail (error, g, i, "alpha and beta must be finite");
+      memcpy (out, in->dims, sizeof (int) * 4);
+      break;
+    case DLS_OP_SIGMOID:
+      memcpy (out, in->dims, sizeof (int) * 4);
+      break;
+    case DLS_OP_MUL:{
+      const DlsTensor *b = dls_graph_tensor (g, n->inputs[1]);
+      if (!is_activation_4d (b))
+        return fail (error, g, i, "operand '%s' is not an activation",
+            b->name);
+      for (int d = 1; d < 4; d++)
+        if (b->dims[d] != in->dims[d] && b->dims[d] != 1)
+          return fail (error, g, i, "operand '%s' (%dx%dx%d) does not "
+              "broadcast to '%s' (%dx%dx%d)", b->name, b->dims[1],
+              b->dims[2], b->dims[3], in->name, in->dims[1], in->dims[2],
+              in->dims[3]);
+      memcpy (out, in->dims, sizeof (int) * 4);
       break;
     }
     case DLS_OP_RESIZE_BILINEAR:

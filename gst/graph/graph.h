@@ -32,6 +32,17 @@
  *   then s0 = max(floor(s), 0), s1 = min(ceil(s), in - 1) and
  *   out = lerp with weight (s - s0), exactly as TFLite's reference
  *   resize_bilinear (scales computed in float32).
+ *
+ * Ops added for ONNX models (MobileNetV3 blocks, torchvision heads); each
+ * takes the fused clamp like the others:
+ * - HARD_SIGMOID: out = max(0, min(1, alpha * x + beta)) (p.unary).
+ * - HARD_SWISH: out = x * max(0, min(1, alpha * x + beta)), alpha = 1/6,
+ *   beta = 0.5 by default (p.unary).
+ * - SIGMOID: out = 1 / (1 + exp(-x)).
+ * - MUL: in[0] * in[1]; in[1] is {1,H,W,C} with any of H, W, C equal to
+ *   in[0]'s or 1, broadcast (a squeeze-excitation scale is {1,1,1,C}).
+ * - MAX_POOL2D: max over the window's taps inside the input (padding never
+ *   wins), window params as AVERAGE_POOL2D.
  */
 #ifndef DLS_GRAPH_H
 #define DLS_GRAPH_H
@@ -53,6 +64,12 @@ typedef enum
   DLS_OP_AVERAGE_POOL2D,
   DLS_OP_CONCAT,
   DLS_OP_RESIZE_BILINEAR,
+  /* ONNX ops (see above) */
+  DLS_OP_HARD_SIGMOID,
+  DLS_OP_HARD_SWISH,
+  DLS_OP_SIGMOID,
+  DLS_OP_MUL,
+  DLS_OP_MAX_POOL2D,
   DLS_OP_COUNT
 } DlsOpType;
 
@@ -105,7 +122,7 @@ typedef enum
   DLS_RESIZE_HALF_PIXEL,
 } DlsResizeCoord;
 
-/* CONV2D, DEPTHWISE_CONV2D, AVERAGE_POOL2D. For convolutions kernel_h/w are
+/* CONV2D, DEPTHWISE_CONV2D, AVERAGE_POOL2D, MAX_POOL2D. For convolutions kernel_h/w are
  * filled from the weights by dls_graph_finalize(); for pooling they are the
  * filter size. */
 typedef struct
@@ -137,6 +154,10 @@ typedef struct
       int out_h, out_w;
       DlsResizeCoord coord;
     } resize;
+    struct
+    {
+      float alpha, beta;
+    } unary;                    /* HARD_SIGMOID, HARD_SWISH */
   } p;
 } DlsNode;
 
