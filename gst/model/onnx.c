@@ -1189,6 +1189,57 @@ op_clip (Parser * p, const Node * nd, GError ** error)
   return clamp_value (p, nd, lo, hi, error);
 }
 
+/* Mul of two activations in one layout: the one with extents of 1 (the
+ * squeeze-excitation scale) is broadcast. */
+static gboolean
+op_mul_act (Parser * p, const Node * nd, Value * a, Value * b,
+    GError ** error)
+{
+  DlsNode node;
+  gboolean a_small = FALSE, b_small = FALSE;
+
+  if (a->layout != b->layout)
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "Mul of activations in "
+        "different layouts");
+  for (int k = 1; k < 4; k++) {
+    if (a->dims[k] == b->dims[k])
+      continue;
+    if (a->dims[k] == 1)
+      a_small = TRUE;
+    else if (b->dims[k] == 1)
+      b_small = TRUE;
+    else
+      a_small = b_small = TRUE;
+  }
+  if (a_small && b_small)
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "Mul whose operands "
+        "both need broadcasting");
+  dls_node_init (&node, DLS_OP_MUL);
+  node.n_inputs = 2;
+  node.inputs[0] = a_small ? b->id : a->id;
+  node.inputs[1] = a_small ? a->id : b->id;
+  return emit (p, &node, out_name (nd), a->layout, error) >= 0;
+}
+
+/* HardSigmoid, HardSwish, Sigmoid. */
+static gboolean
+op_unary (Parser * p, const Node * nd, DlsOpType op, GError ** error)
+{
+  Value *x = input (p, nd, 0);
+  DlsNode node;
+
+  if (!require_act (x, "the input", error))
+    return FALSE;
+  dls_node_init (&node, op);
+  node.n_inputs = 1;
+  node.inputs[0] = x->id;
+  if (op == DLS_OP_HARD_SIGMOID) {
+    node.p.unary.alpha = attr_float (nd, "alpha", 0.2f);
+    node.p.unary.beta = attr_float (nd, "beta", 0.5f);
+  }
+  return emit (p, &node, out_name (nd), x->layout, error) >= 0;
+}
+
 /* Add, Sub, Mul, Div with at least one activation. */
 static gboolean
 op_binary (Parser * p, const Node * nd, GError ** error)
@@ -1201,6 +1252,8 @@ op_binary (Parser * p, const Node * nd, GError ** error)
 
   if (!a || !b)
     return set_error (error, DLS_ERROR_INVALID_GRAPH, "two inputs needed");
+  if (!a->is_const && !b->is_const && op == 'M')
+    return op_mul_act (p, nd, a, b, error);
   if (!a->is_const && !b->is_const) {
     DlsNode node;
     if (op != 'A')
@@ -1260,7 +1313,8 @@ op_binary (Parser * p, const Node * nd, GError ** error)
 }
 
 static gboolean
-op_pool (Parser * p, const Node * nd, gboolean global, GError ** error)
+op_pool (Parser * p, const Node * nd, DlsOpType op, gboolean global,
+    GError ** error)
 {
   Value *x = input (p, nd, 0);
   gint64 ks[2];
@@ -1273,7 +1327,7 @@ op_pool (Parser * p, const Node * nd, gboolean global, GError ** error)
     return set_error (error, DLS_ERROR_UNSUPPORTED, "pooling an NHWC tensor");
   ih = (int) x->dims[2];
   iw = (int) x->dims[3];
-  dls_node_init (&node, DLS_OP_AVERAGE_POOL2D);
+  dls_node_init (&node, op);
   node.n_inputs = 1;
   node.inputs[0] = x->id;
   if (global) {
@@ -1292,6 +1346,10 @@ op_pool (Parser * p, const Node * nd, gboolean global, GError ** error)
       return set_error (error, DLS_ERROR_UNSUPPORTED, "dilated pooling");
     w->kernel_h = (int) ks[0];
     w->kernel_w = (int) ks[1];
+    if (op == DLS_OP_MAX_POOL2D && (attr_int (nd, "storage_order", 0)
+            || nd->out->len > 1))
+      return set_error (error, DLS_ERROR_UNSUPPORTED, "MaxPool indices "
+          "output or storage_order");
     if (attr_int (nd, "count_include_pad", 0) && (w->pad_top || w->pad_left
             || w->pad_bottom || w->pad_right))
       return set_error (error, DLS_ERROR_UNSUPPORTED, "count_include_pad=1 "
@@ -1839,9 +1897,19 @@ convert_node (Parser * p, const Node * nd, GError ** error)
       || strcmp (op, "Mul") == 0 || strcmp (op, "Div") == 0)
     return op_binary (p, nd, error);
   if (strcmp (op, "AveragePool") == 0)
-    return op_pool (p, nd, FALSE, error);
+    return op_pool (p, nd, DLS_OP_AVERAGE_POOL2D, FALSE, error);
   if (strcmp (op, "GlobalAveragePool") == 0)
-    return op_pool (p, nd, TRUE, error);
+    return op_pool (p, nd, DLS_OP_AVERAGE_POOL2D, TRUE, error);
+  if (strcmp (op, "MaxPool") == 0)
+    return op_pool (p, nd, DLS_OP_MAX_POOL2D, FALSE, error);
+  if (strcmp (op, "GlobalMaxPool") == 0)
+    return op_pool (p, nd, DLS_OP_MAX_POOL2D, TRUE, error);
+  if (strcmp (op, "HardSigmoid") == 0)
+    return op_unary (p, nd, DLS_OP_HARD_SIGMOID, error);
+  if (strcmp (op, "HardSwish") == 0)
+    return op_unary (p, nd, DLS_OP_HARD_SWISH, error);
+  if (strcmp (op, "Sigmoid") == 0)
+    return op_unary (p, nd, DLS_OP_SIGMOID, error);
   if (strcmp (op, "Concat") == 0)
     return op_concat_act (p, nd, error);
   if (strcmp (op, "Upsample") == 0 || strcmp (op, "Resize") == 0)

@@ -3,6 +3,8 @@
 
   test_onnx.py shared     ../shared/models/deeplabv3_257_mv_gpu.onnx on the
                           VOC images (same input tensors as test_fidelity.py)
+  test_onnx.py aspp       generated DeepLabV3 models (MobileNetV3-like
+                          backbone, full ASPP head) at odd input sizes
   test_onnx.py bad-input  malformed .onnx files: clear errors, no crash
 
 shared: ours (dls-infer, OpenCL and C reference backends) vs onnxruntime:
@@ -15,6 +17,20 @@ shared: ours (dls-infer, OpenCL and C reference backends) vs onnxruntime:
   LiteRT agree on about 97.5 % of pixels): the test asserts that our two
   readers agree with each other as well as the two reference runtimes do
   (within 0.1 points), and reports both numbers.
+
+aspp: models built here with the onnx package, random weights from a fixed
+  seed, NCHW input like torchvision exports: a backbone of MobileNetV3
+  blocks (Conv + BatchNormalization + HardSwish, depthwise, squeeze-
+  excitation with GlobalAveragePool, HardSigmoid and a broadcasting Mul,
+  residual Add, a dilated depthwise), then DeepLabV3's ASPP: 1x1, three 3x3
+  atrous branches (rates 6/12/18 at output stride 16, 12/24/36 at 8),
+  image pooling (GlobalAveragePool, 1x1, Resize back to the feature size
+  through a Shape/Slice/Concat sub-graph), Concat, 1x1 projection, Dropout,
+  3x3, classifier, Resize to the input size. Asserted: logits (dls-infer,
+  OpenCL and reference backends) vs onnxruntime within 1e-3 of the logit
+  range with argmax agreement >= 99.9 %; and the element in mode=mask
+  (gst-launch-1.0, a VOC image at the net's size so no resize happens)
+  agrees with onnxruntime's argmax on >= 99.9 % of pixels.
 
 bad-input: truncated, random, empty files, a graph with a cycle, a tensor
   whose data does not match its shape, external data, an unsupported op:
@@ -164,6 +180,192 @@ def report(failures):
     return 0
 
 
+# --- generated ASPP models ----------------------------------------------
+
+class Net:
+    """Builds an ONNX graph with random weights (fixed seed)."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def name(self, base):
+        self.n += 1
+        return f"{base}_{self.n}"
+
+    def const(self, arr, base="c"):
+        n = self.name(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(arr), n))
+        return n
+
+    def node(self, op, inputs, **attrs):
+        out = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def conv(self, x, cin, cout, k=1, stride=1, dil=1, group=1, bias=False):
+        fan_in = cin // group * k * k
+        w = self.rng.standard_normal((cout, cin // group, k, k)) * np.sqrt(2.0 / fan_in)
+        ins = [x, self.const(w.astype(np.float32), "w")]
+        if bias:
+            ins.append(self.const((0.1 * self.rng.standard_normal(cout)).astype(np.float32), "b"))
+        pad = dil * (k // 2)
+        return self.node("Conv", ins, kernel_shape=[k, k], strides=[stride, stride],
+                         dilations=[dil, dil], pads=[pad] * 4, group=group)
+
+    def bn(self, x, c):
+        r = self.rng
+        ps = [r.uniform(0.5, 1.5, c), 0.1 * r.standard_normal(c),
+              0.1 * r.standard_normal(c), r.uniform(0.5, 1.5, c)]
+        return self.node("BatchNormalization",
+                         [x] + [self.const(p.astype(np.float32), "bn") for p in ps],
+                         epsilon=1e-3)
+
+    def cbr(self, x, cin, cout, act, **kw):
+        y = self.bn(self.conv(x, cin, cout, **kw), cout)
+        return self.node(act, [y]) if act else y
+
+    def se(self, x, c, squeeze):
+        s = self.node("GlobalAveragePool", [x])
+        s = self.node("Relu", [self.conv(s, c, squeeze, bias=True)])
+        s = self.node("HardSigmoid", [self.conv(s, squeeze, c, bias=True)],
+                      alpha=1.0 / 6, beta=0.5)
+        return self.node("Mul", [x, s])
+
+    def bneck(self, x, cin, exp, cout, stride, dil, act, se):
+        y = self.cbr(x, cin, exp, act)
+        y = self.cbr(y, exp, exp, act, k=3, stride=stride, dil=dil, group=exp)
+        if se:
+            y = self.se(y, exp, max(exp // 4, 8))
+        y = self.cbr(y, exp, cout, None)
+        if stride == 1 and cin == cout:
+            y = self.node("Add", [x, y])
+        return y
+
+    def resize_like(self, x, like, channels, mode):
+        """Resize @x to @like's H x W with sizes from a shape sub-graph."""
+        hw = self.node("Slice", [self.node("Shape", [like]),
+                                 self.const(np.array([2], np.int64)),
+                                 self.const(np.array([4], np.int64))])
+        nc = self.const(np.array([1, channels], np.int64))
+        sizes = self.node("Concat", [nc, self.node("Cast", [hw], to=TensorProto.INT64)], axis=0)
+        return self.node("Resize", [x, "", "", sizes], mode="linear",
+                         coordinate_transformation_mode=mode)
+
+
+def aspp_model(h, w, os_, rates, n_classes=21, seed=0):
+    net = Net(seed)
+    x = "image"
+    y = net.cbr(x, 3, 16, "HardSwish", k=3, stride=2)                  # /2
+    y = net.bneck(y, 16, 16, 16, 1, 1, "Relu", False)
+    y = net.bneck(y, 16, 48, 24, 2, 1, "Relu", False)                  # /4
+    y = net.bneck(y, 24, 72, 24, 1, 1, "Relu", False)
+    y = net.bneck(y, 24, 72, 40, 2, 1, "HardSwish", True)              # /8
+    if os_ == 16:
+        y = net.bneck(y, 40, 120, 40, 2, 1, "HardSwish", True)         # /16
+    y = net.bneck(y, 40, 120, 40, 1, 2, "HardSwish", True)             # dilated
+    feat, cf, ca = y, 40, 32
+    branches = [net.cbr(feat, cf, ca, "Relu")]
+    for r in rates:
+        branches.append(net.cbr(feat, cf, ca, "Relu", k=3, dil=r))
+    pool = net.node("GlobalAveragePool", [feat])
+    pool = net.cbr(pool, cf, ca, "Relu")
+    branches.append(net.resize_like(pool, feat, ca, "half_pixel"))
+    y = net.node("Concat", branches, axis=1)
+    y = net.cbr(y, ca * len(branches), ca, "Relu")
+    y = net.node("Dropout", [y])
+    y = net.cbr(y, ca, ca, "Relu", k=3)
+    y = net.conv(y, ca, n_classes, bias=True)
+    y = net.resize_like(y, x, n_classes, "pytorch_half_pixel")
+    net.nodes.append(helper.make_node("Identity", [y], ["logits"]))
+    g = helper.make_graph(
+        net.nodes, f"deeplabv3_aspp_os{os_}",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                       [1, n_classes, h, w])],
+        net.inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    onnx.checker.check_model(m)
+    return m
+
+
+ASPP_CASES = [          # (height, width, output stride, atrous rates)
+    (97, 113, 16, (6, 12, 18)),
+    (75, 61, 8, (12, 24, 36)),
+    (129, 101, 16, (6, 12, 18)),
+]
+MEAN, STD = 127.5, 127.5
+
+
+def element_mask(png, model, w, h, tmp):
+    """The class map the deeplabseg element writes in mode=mask."""
+    out = os.path.join(tmp, "mask.gray")
+    pipe = (f"filesrc location={png} ! pngdec ! videoconvert ! "
+            f"video/x-raw,format=RGB ! deeplabseg model={model} mode=mask "
+            f"input-mean={MEAN} input-std={STD} ! video/x-raw,format=GRAY8 ! "
+            f"filesink location={out}")
+    p = subprocess.run(["gst-launch-1.0", "-q"] + pipe.split(),
+                       capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        raise RuntimeError(f"gst-launch-1.0 exited {p.returncode}: {p.stderr.strip()}")
+    raw = np.fromfile(out, np.uint8)
+    stride = (w + 3) // 4 * 4                      # GStreamer's GRAY8 rows
+    if raw.size != stride * h:
+        raise RuntimeError(f"mask of {raw.size} bytes, expected {stride}x{h}")
+    return raw.reshape(h, stride)[:, :w]
+
+
+def test_aspp():
+    shared = tf.shared_dir()
+    pairs = tf.find_images(shared)
+    if not pairs:
+        tf.skip(f"no images in {shared}/data/voc-dev or voc-val-dev")
+    infer = dls_infer()
+    failures = []
+    print("Generated DeepLabV3 (MobileNetV3-like backbone, ASPP) vs onnxruntime")
+    print(f"  {'model':<34} {'backend':<8} {'max|diff|':>10} {'rel':>9} "
+          f"{'argmax':>9}")
+    with tempfile.TemporaryDirectory(prefix="dls-aspp-") as top:
+        for k, (h, w, os_, rates) in enumerate(ASPP_CASES):
+            m = aspp_model(h, w, os_, rates, seed=k)
+            tmp = os.path.join(top, f"case{k}")    # run_ours reuses in0.f32
+            os.mkdir(tmp)
+            path = os.path.join(tmp, f"aspp{k}.onnx")
+            onnx.save(m, path)
+            tag = f"{w}x{h} os{os_} rates {'/'.join(map(str, rates))}"
+            img, _ = pairs[k % len(pairs)]
+            rgb = np.asarray(Image.open(img).convert("RGB").resize(
+                (w, h), Image.BILINEAR))
+            png = os.path.join(tmp, f"in{k}.png")
+            Image.fromarray(rgb).save(png)
+            x = ((rgb.astype(np.float32) - np.float32(MEAN)) / np.float32(STD))
+            ref = ort_session(path).run(None, {"image": np.ascontiguousarray(
+                x.transpose(2, 0, 1)[None])})[0][0].transpose(1, 2, 0)
+            for b in ("opencl", "ref"):
+                try:
+                    _, logits, _ = tf.run_ours(infer, path, b, [x], tmp)
+                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                    failures.append(f"{tag} {b}: {exc}")
+                    print(f"  {tag:<34} {b:<8} FAILED: {exc}")
+                    continue
+                diff, rel, agree = compare_logits(f"{tag} {b}", logits[0], ref,
+                                                  failures)
+                print(f"  {tag:<34} {b:<8} {diff:10.2e} {rel:9.2e} {agree:8.3f}%")
+            try:
+                mask = element_mask(png, path, w, h, tmp)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                failures.append(f"{tag} element: {exc}")
+                print(f"  {tag:<34} element  FAILED: {exc}")
+                continue
+            agree = 100.0 * float(np.mean(mask == np.argmax(ref, -1)))
+            print(f"  {tag:<34} {'element':<8} {'':>10} {'':>9} {agree:8.3f}%"
+                  f"  (mode=mask vs onnxruntime argmax)")
+            if agree < MIN_AGREEMENT:
+                failures.append(f"{tag} element mode=mask: {agree:.3f}% < "
+                                f"{MIN_AGREEMENT}%")
+    return report(failures)
+
+
 # --- bad input -----------------------------------------------------------
 
 def tiny_model(nodes=None, inits=None, in_shape=(1, 3, 5, 7)):
@@ -261,6 +463,8 @@ def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "shared"
     if what == "shared":
         return test_shared()
+    if what == "aspp":
+        return test_aspp()
     if what == "bad-input":
         return test_bad_input()
     print(f"unknown test {what}")
