@@ -637,6 +637,10 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
         sy = (float) ih / oh;
         sx = (float) iw / ow;
       }
+      if (n->p.resize.has_scale) {
+        sy = n->p.resize.scale_h;
+        sx = n->p.resize.scale_w;
+      }
       /* The kernel's mode: 2 = half pixel, else s = d * scale. */
       mode = mode == DLS_RESIZE_HALF_PIXEL ? 2 : 0;
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",

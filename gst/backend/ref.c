@@ -299,6 +299,10 @@ ref_resize_bilinear (const DlsGraph * g, const DlsNode * node,
     ws = (float) (iw - 1) / (float) (ow - 1);
   /* ALIGN_CORNERS with out == 1 keeps in / out, as TFLite does: s = 0 for
    * d = 0 either way. */
+  if (node->p.resize.has_scale) {
+    hs = node->p.resize.scale_h;
+    ws = node->p.resize.scale_w;
+  }
 
   for (oy = 0; oy < oh; oy++) {
     float sy;

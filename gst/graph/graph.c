@@ -108,8 +108,11 @@ dls_node_init (DlsNode * node, DlsOpType op)
   /* The parameters share a union: set the neutral value of the op's own. */
   if (op == DLS_OP_CONCAT)
     node->p.concat.axis = 3;
-  if (op == DLS_OP_RESIZE_BILINEAR)
+  if (op == DLS_OP_RESIZE_BILINEAR) {
     node->p.resize.coord = DLS_RESIZE_ASYMMETRIC;
+    node->p.resize.has_scale = FALSE;
+    node->p.resize.scale_h = node->p.resize.scale_w = 0.0f;
+  }
   if (op == DLS_OP_HARD_SIGMOID) {
     node->p.unary.alpha = 0.2f;
     node->p.unary.beta = 0.5f;
@@ -344,6 +347,11 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
       break;
     }
     case DLS_OP_RESIZE_BILINEAR:
+      if (n->p.resize.has_scale && !(n->p.resize.scale_h >= 0.0f
+              && n->p.resize.scale_h <= DLS_MAX_DIM
+              && n->p.resize.scale_w >= 0.0f
+              && n->p.resize.scale_w <= DLS_MAX_DIM))
+        return fail (error, g, i, "resize scale out of range");
       if (n->p.resize.coord > DLS_RESIZE_HALF_PIXEL)
         return fail (error, g, i, "unknown coordinate mode");
       out[1] = n->p.resize.out_h;

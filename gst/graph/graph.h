@@ -41,6 +41,7 @@
  * - SIGMOID: out = 1 / (1 + exp(-x)).
  * - MUL: in[0] * in[1]; in[1] is {1,H,W,C} with any of H, W, C equal to
  *   in[0]'s or 1, broadcast (a squeeze-excitation scale is {1,1,1,C}).
+ * - RESIZE_BILINEAR with p.resize.has_scale: see DlsNode.
  * - MAX_POOL2D: max over the window's taps inside the input (padding never
  *   wins), window params as AVERAGE_POOL2D.
  */
@@ -153,6 +154,12 @@ typedef struct
     {
       int out_h, out_w;
       DlsResizeCoord coord;
+      /* ONNX Resize with scales: the source step per output pixel is
+       * given (1 / scale; for align_corners (in - 1) / (in * scale - 1))
+       * instead of derived from the sizes; "scale" in the formulas above
+       * is then scale_h / scale_w. */
+      gboolean has_scale;
+      float scale_h, scale_w;
     } resize;
     struct
     {

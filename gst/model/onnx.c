@@ -813,9 +813,13 @@ set_owner (Parser * p, int id, const char *name)
   g_hash_table_replace (p->owner, GINT_TO_POINTER (id), g_strdup (name));
 }
 
-/* Defines @name as the activation IR tensor @id, in layout @layout. */
+/* Defines @name as the activation IR tensor @id, in layout @layout, of
+ * @rank logical dims. An activation of rank 1..3 is NHWC: its dims are the
+ * IR dims' last ones ({a,b,c} is {1,a,b,c}), so elementwise ops, Concat and
+ * numpy broadcasting (right-aligned) read it unchanged. */
 static Value *
-define_act (Parser * p, const char *name, int id, Layout layout)
+define_act_rank (Parser * p, const char *name, int id, Layout layout,
+    int rank)
 {
   Value *v = g_new0 (Value, 1);
   const DlsTensor *t = dls_graph_tensor (p->g, id);
@@ -824,7 +828,11 @@ define_act (Parser * p, const char *name, int id, Layout layout)
   v->layout = layout;
   v->rank = 4;
   v->dims[0] = 1;
-  if (layout == LAYOUT_NCHW) {
+  if (rank < 4) {
+    v->rank = rank;
+    for (int k = 0; k < rank; k++)
+      v->dims[k] = t->dims[4 - rank + k];
+  } else if (layout == LAYOUT_NCHW) {
     v->dims[1] = t->dims[3];
     v->dims[2] = t->dims[1];
     v->dims[3] = t->dims[2];
@@ -837,10 +845,23 @@ define_act (Parser * p, const char *name, int id, Layout layout)
   return v;
 }
 
+static Value *
+define_act (Parser * p, const char *name, int id, Layout layout)
+{
+  return define_act_rank (p, name, id, layout, 4);
+}
+
+/* The logical axis holding the channels (the IR's C). */
+static int
+chan_axis (const Value * x)
+{
+  return x->layout == LAYOUT_NCHW ? 1 : x->rank - 1;
+}
+
 /* Adds @node writing a new activation named @name, infers its shape and
  * defines the value. Returns the IR node index, -1 on error. */
 static int
-emit (Parser * p, DlsNode * node, const char *name, Layout layout,
+emit (Parser * p, DlsNode * node, const char *name, Layout layout, int rank,
     GError ** error)
 {
   int i;
@@ -850,7 +871,7 @@ emit (Parser * p, DlsNode * node, const char *name, Layout layout,
   i = dls_graph_add_node (p->g, node);
   if (!dls_graph_infer_node (p->g, i, error))
     return -1;
-  define_act (p, name, node->output, layout);
+  define_act_rank (p, name, node->output, layout, rank);
   set_owner (p, node->output, name);
   return i;
 }
@@ -870,7 +891,7 @@ emit_affine (Parser * p, const Value * x, const float *scale,
     const float *shift, float lo, float hi, const char *name,
     GError ** error)
 {
-  int c = (int) x->dims[channel_axis (x->layout)];
+  int c = (int) x->dims[chan_axis (x)];
   int wdims[4] = { 1, 1, 1, c };
   float *w = g_new (float, c), *b = g_new0 (float, c);
   char *wname = g_strconcat (name, "/scale", NULL);
@@ -890,7 +911,7 @@ emit_affine (Parser * p, const Value * x, const float *scale,
   node.act_max = hi;
   g_free (wname);
   g_free (bname);
-  return emit (p, &node, name, x->layout, error) >= 0;
+  return emit (p, &node, name, x->layout, x->rank, error) >= 0;
 }
 
 /* The IR node that produced activation @v if it may take a fused clamp or
@@ -939,16 +960,15 @@ clamp_value (Parser * p, const Node * nd, float lo, float hi, GError ** error)
 static float *
 per_channel (const Value * x, const Value * k)
 {
-  int c = (int) x->dims[channel_axis (x->layout)];
-  int ca = channel_axis (x->layout);
+  int ca = chan_axis (x), c = (int) x->dims[ca], r = x->rank;
   gint64 d[4] = { 1, 1, 1, 1 };
   float *out;
 
-  if (k->rank > 4)
+  if (k->rank > r)
     return NULL;
   for (int a = 0; a < k->rank; a++)
-    d[4 - k->rank + a] = k->dims[a];
-  for (int a = 0; a < 4; a++)
+    d[r - k->rank + a] = k->dims[a];
+  for (int a = 0; a < r; a++)
     if (d[a] != 1 && (a != ca || d[a] != c))
       return NULL;
   out = g_new (float, c);
@@ -1105,7 +1125,7 @@ op_conv (Parser * p, const Node * nd, GError ** error)
       (gsize) wdims[0] * wdims[1] * wdims[2] * wdims[3]);
   node.inputs[2] = add_const_tensor (p, bv ? in_name (nd, 2) : "", 1, &m,
       bv ? g_memdup2 (bv->f, sizeof (float) * m) : g_new0 (float, m), m);
-  return emit (p, &node, out_name (nd), LAYOUT_NCHW, error) >= 0;
+  return emit (p, &node, out_name (nd), LAYOUT_NCHW, 4, error) >= 0;
 }
 
 static gboolean
@@ -1198,15 +1218,19 @@ op_mul_act (Parser * p, const Node * nd, Value * a, Value * b,
   DlsNode node;
   gboolean a_small = FALSE, b_small = FALSE;
 
+  const int *ad = dls_graph_tensor (p->g, a->id)->dims;
+  const int *bd = dls_graph_tensor (p->g, b->id)->dims;
+
   if (a->layout != b->layout)
     return set_error (error, DLS_ERROR_UNSUPPORTED, "Mul of activations in "
         "different layouts");
+  /* On the IR dims: right-aligned, as numpy broadcasting. */
   for (int k = 1; k < 4; k++) {
-    if (a->dims[k] == b->dims[k])
+    if (ad[k] == bd[k])
       continue;
-    if (a->dims[k] == 1)
+    if (ad[k] == 1)
       a_small = TRUE;
-    else if (b->dims[k] == 1)
+    else if (bd[k] == 1)
       b_small = TRUE;
     else
       a_small = b_small = TRUE;
@@ -1218,7 +1242,8 @@ op_mul_act (Parser * p, const Node * nd, Value * a, Value * b,
   node.n_inputs = 2;
   node.inputs[0] = a_small ? b->id : a->id;
   node.inputs[1] = a_small ? a->id : b->id;
-  return emit (p, &node, out_name (nd), a->layout, error) >= 0;
+  return emit (p, &node, out_name (nd), a->layout, MAX (a->rank, b->rank),
+      error) >= 0;
 }
 
 /* HardSigmoid, HardSwish, Sigmoid. */
@@ -1237,7 +1262,7 @@ op_unary (Parser * p, const Node * nd, DlsOpType op, GError ** error)
     node.p.unary.alpha = attr_float (nd, "alpha", 0.2f);
     node.p.unary.beta = attr_float (nd, "beta", 0.5f);
   }
-  return emit (p, &node, out_name (nd), x->layout, error) >= 0;
+  return emit (p, &node, out_name (nd), x->layout, x->rank, error) >= 0;
 }
 
 /* Add, Sub, Mul, Div with at least one activation. */
@@ -1259,22 +1284,22 @@ op_binary (Parser * p, const Node * nd, GError ** error)
     if (op != 'A')
       return set_error (error, DLS_ERROR_UNSUPPORTED, "%s of two "
           "activations is not supported", nd->op);
-    if (a->layout != b->layout || memcmp (a->dims, b->dims,
-            sizeof (gint64) * 4) != 0)
+    if (a->layout != b->layout || a->rank != b->rank || memcmp (a->dims,
+            b->dims, sizeof (gint64) * a->rank) != 0)
       return set_error (error, DLS_ERROR_UNSUPPORTED, "Add with "
           "broadcasting between activations is not supported");
     dls_node_init (&node, DLS_OP_ADD);
     node.n_inputs = 2;
     node.inputs[0] = a->id;
     node.inputs[1] = b->id;
-    return emit (p, &node, out_name (nd), a->layout, error) >= 0;
+    return emit (p, &node, out_name (nd), a->layout, a->rank, error) >= 0;
   }
   x = a->is_const ? b : a;
   k = a->is_const ? a : b;
   if (!(v = per_channel (x, k)))
     return set_error (error, DLS_ERROR_UNSUPPORTED, "%s with a constant "
         "that is neither a scalar nor per channel is not supported", nd->op);
-  c = (int) x->dims[channel_axis (x->layout)];
+  c = (int) x->dims[chan_axis (x)];
   switch (op) {
     case 'A':                  /* x + k */
       shift = v;
@@ -1363,38 +1388,42 @@ op_pool (Parser * p, const Node * nd, DlsOpType op, gboolean global,
             "changes the output size");
     }
   }
-  return emit (p, &node, out_name (nd), LAYOUT_NCHW, error) >= 0;
+  return emit (p, &node, out_name (nd), LAYOUT_NCHW, 4, error) >= 0;
 }
 
 static gboolean
 op_concat_act (Parser * p, const Node * nd, GError ** error)
 {
   gint64 axis = attr_int (nd, "axis", 1);
-  Layout layout;
+  Value *x0 = input (p, nd, 0);
   DlsNode node;
+  int ir;
 
   if (nd->in->len < 1 || nd->in->len > DLS_MAX_INPUTS)
     return set_error (error, DLS_ERROR_UNSUPPORTED, "%u inputs, 1..%d are "
         "supported", nd->in->len, DLS_MAX_INPUTS);
+  if (!require_act (x0, "every Concat input", error))
+    return FALSE;
   if (axis < 0)
-    axis += 4;
-  if (axis < 1 || axis > 3)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "axis %" G_GINT64_FORMAT,
-        axis);
+    axis += x0->rank;
+  ir = axis < 0 || axis >= x0->rank ? -1 : x0->rank < 4 ?
+      (int) axis + 4 - x0->rank : ir_axis (x0->layout, (int) axis);
+  if (ir < 1 || ir > 3)
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "axis %" G_GINT64_FORMAT
+        " of a rank-%d tensor", axis, x0->rank);
   dls_node_init (&node, DLS_OP_CONCAT);
-  layout = input (p, nd, 0) ? input (p, nd, 0)->layout : LAYOUT_NCHW;
   for (guint k = 0; k < nd->in->len; k++) {
     Value *v = input (p, nd, k);
     if (!require_act (v, "every Concat input", error))
       return FALSE;
-    if (v->layout != layout)
+    if (v->layout != x0->layout || v->rank != x0->rank)
       return set_error (error, DLS_ERROR_UNSUPPORTED, "inputs in different "
           "layouts");
     node.inputs[k] = v->id;
   }
   node.n_inputs = (int) nd->in->len;
-  node.p.concat.axis = ir_axis (layout, (int) axis);
-  return emit (p, &node, out_name (nd), layout, error) >= 0;
+  node.p.concat.axis = ir;
+  return emit (p, &node, out_name (nd), x0->layout, x0->rank, error) >= 0;
 }
 
 /* Upsample (opset 7: scales attribute; 9: scales input) and Resize (10: X,
@@ -1413,6 +1442,9 @@ op_resize (Parser * p, const Node * nd, GError ** error)
 
   if (!require_act (x, "Resize input", error))
     return FALSE;
+  if (x->rank != 4)
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "resizing a rank-%d "
+        "tensor", x->rank);
   if (resize && p->opset >= 11) {
     scales = input (p, nd, 2);
     sizes = input (p, nd, 3);
@@ -1470,13 +1502,37 @@ op_resize (Parser * p, const Node * nd, GError ** error)
   else if (strcmp (ctm, "align_corners") == 0)
     node.p.resize.coord = DLS_RESIZE_ALIGN_CORNERS;
   else if (strcmp (ctm, "half_pixel") == 0
-      || (strcmp (ctm, "pytorch_half_pixel") == 0 && out[hax] > 1
-          && out[wax] > 1))
+      || strcmp (ctm, "pytorch_half_pixel") == 0)
     node.p.resize.coord = DLS_RESIZE_HALF_PIXEL;
   else
     return set_error (error, DLS_ERROR_UNSUPPORTED, "coordinate_"
         "transformation_mode '%s'", ctm);
-  return emit (p, &node, out_name (nd), x->layout, error) >= 0;
+  /* ONNX's source coordinate uses the scale when one is given (x / scale,
+   * or (in - 1) / (in * scale - 1) for align_corners), not in / out; and
+   * pytorch_half_pixel maps an axis of output size 1 to 0 (a step of 0
+   * with half-pixel centres reads pixel 0 too). */
+  {
+    int ax[2] = { hax, wax };
+    float f[2];
+    gboolean need = FALSE;
+
+    for (int k = 0; k < 2; k++) {
+      double in = (double) x->dims[ax[k]], o = (double) out[ax[k]];
+      double len = sizes ? o : in * sc[ax[k]];
+
+      if (node.p.resize.coord == DLS_RESIZE_ALIGN_CORNERS)
+        f[k] = len > 1.0 ? (float) ((in - 1.0) / (len - 1.0)) : 0.0f;
+      else if (strcmp (ctm, "pytorch_half_pixel") == 0 && o <= 1.0)
+        f[k] = 0.0f;
+      else
+        f[k] = sizes ? (float) (in / o) : (float) (1.0 / sc[ax[k]]);
+      need |= !sizes || f[k] == 0.0f;
+    }
+    node.p.resize.has_scale = need;
+    node.p.resize.scale_h = f[0];
+    node.p.resize.scale_w = f[1];
+  }
+  return emit (p, &node, out_name (nd), x->layout, 4, error) >= 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1535,7 +1591,7 @@ op_transpose (Parser * p, const Node * nd, GError ** error)
     return set_error (error, DLS_ERROR_INVALID_GRAPH, "no input");
   if (x->is_const)
     return fold_transpose (p, nd, x, error);
-  if (attr_ints (nd, "perm", perm, 4) == 4 && perm[0] == 0) {
+  if (x->rank == 4 && attr_ints (nd, "perm", perm, 4) == 4 && perm[0] == 0) {
     if (x->layout == LAYOUT_NHWC && perm[1] == 3 && perm[2] == 1
         && perm[3] == 2)
       to = LAYOUT_NCHW;
@@ -2018,28 +2074,33 @@ add_graph_input (Parser * p, const DlsPbField * vf, GError ** error)
         "type %" G_GINT64_FORMAT ", only float is supported", name, elem);
     goto out;
   }
-  if (rank != 4 || dims[0] != 1) {
+  if (rank < 1 || rank > 4 || (rank == 4 && dims[0] != 1)) {
     set_error (error, DLS_ERROR_UNSUPPORTED, "graph input '%s' must be 4-D "
-        "with batch 1 (NCHW or NHWC)", name);
+        "with batch 1 (NCHW or NHWC), or of rank 1..3", name);
     goto out;
   }
-  for (int k = 1; k < 4; k++)
+  for (int k = rank == 4 ? 1 : 0; k < rank; k++)
     if (dims[k] < 1 || dims[k] > 65536) {
       set_error (error, DLS_ERROR_UNSUPPORTED, "graph input '%s' has a "
           "symbolic or invalid dimension %d: export the model with a fixed "
           "input size", name, k);
       goto out;
     }
-  layout = GPOINTER_TO_INT (g_hash_table_lookup (p->input_layouts, name))
-      == LAYOUT_NHWC + 1 ? LAYOUT_NHWC : LAYOUT_NCHW;
-  hwc[0] = 1;
-  hwc[1] = (int) dims[layout == LAYOUT_NCHW ? 2 : 1];
-  hwc[2] = (int) dims[layout == LAYOUT_NCHW ? 3 : 2];
-  hwc[3] = (int) dims[layout == LAYOUT_NCHW ? 1 : 3];
+  layout = rank < 4 || GPOINTER_TO_INT (g_hash_table_lookup
+      (p->input_layouts, name)) == LAYOUT_NHWC + 1 ? LAYOUT_NHWC : LAYOUT_NCHW;
+  hwc[0] = hwc[1] = hwc[2] = 1;
+  if (rank < 4) {
+    for (int k = 0; k < rank; k++)
+      hwc[4 - rank + k] = (int) dims[k];
+  } else {
+    hwc[1] = (int) dims[layout == LAYOUT_NCHW ? 2 : 1];
+    hwc[2] = (int) dims[layout == LAYOUT_NCHW ? 3 : 2];
+    hwc[3] = (int) dims[layout == LAYOUT_NCHW ? 1 : 3];
+  }
   id = dls_graph_add_tensor (p->g, name, DLS_TENSOR_ACTIVATION,
       DLS_DTYPE_FLOAT32, 4, hwc, NULL, 0);
   dls_graph_add_input (p->g, id);
-  define_act (p, name, id, layout);
+  define_act_rank (p, name, id, layout, rank);
   ok = TRUE;
 out:
   g_free (name);
@@ -2157,7 +2218,8 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
     if (!add_graph_input (p, &g_array_index (inputs, DlsPbField, k), error))
       goto out;
   if (p->g->inputs->len == 0) {
-    set_error (error, DLS_ERROR_INVALID_GRAPH, "the graph has no input");
+    set_error (error, DLS_ERROR_UNSUPPORTED, "the graph has no input (it "
+        "computes a constant)");
     goto out;
   }
 
@@ -2187,6 +2249,11 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
     }
     g_free (name);
     dls_graph_add_output (p->g, v->id);
+  }
+  if (dls_graph_n_nodes (p->g) == 0) {
+    set_error (error, DLS_ERROR_UNSUPPORTED, "the graph computes nothing "
+        "but constants and layout changes");
+    goto out;
   }
   ok = TRUE;
 

@@ -6,6 +6,7 @@
   test_onnx.py aspp       generated DeepLabV3 models (MobileNetV3-like
                           backbone, full ASPP head) at odd input sizes
   test_onnx.py bad-input  malformed .onnx files: clear errors, no crash
+  test_onnx.py conformance  ONNX node tests of Debian's libonnx-testdata
 
 shared: ours (dls-infer, OpenCL and C reference backends) vs onnxruntime:
   max |logit diff| <= 1e-3 x the logit range and argmax agreement >= 99.9 %
@@ -38,9 +39,22 @@ bad-input: truncated, random, empty files, a graph with a cycle, a tensor
   with the expected words in its message; valid models with random bytes
   changed must load (exit 0) or fail cleanly (exit 1).
 
+conformance: every node test of /usr/share/libonnx-testdata/data/node (or
+  $DLS_ONNX_TESTDATA) whose op is one the issue lists (test_conv*,
+  test_averagepool*, test_maxpool*, test_clip*, test_resize*...): weights
+  and other inputs after the first become initializers (as in an exported
+  model); if the reader refuses that, every float input stays a graph input
+  instead (tensors of rank 1..3 run as {1,..} NHWC). The model then runs through tests/tools/dls-graph-run
+  on the C reference and on OpenCL, and each output is compared with the
+  expected one at the tolerance of ONNX's own backend test runner
+  (rtol 1e-3, atol 1e-7). One line per test: PASS, FAIL or UNSUPPORTED
+  (refused by the reader with DLS_ERROR_UNSUPPORTED, with its message);
+  the test fails on any FAIL.
+
 Run by meson (suite onnx). Exit 0 pass, 1 fail, 77 skip (a failure under
 CI=true).
 """
+import json
 import os
 import subprocess
 import sys
@@ -459,10 +473,170 @@ def test_bad_input():
     return report(failures)
 
 
+# --- ONNX node conformance -------------------------------------------------
+
+CONFORMANCE_OPS = [
+    "conv", "batchnorm", "relu", "clip", "hardswish", "hardsigmoid", "sigmoid",
+    "mul", "add", "sub", "div", "averagepool", "globalaveragepool", "maxpool",
+    "globalmaxpool", "concat", "resize", "upsample", "transpose", "reshape",
+    "flatten", "softmax", "argmax", "identity", "shape", "gather", "unsqueeze",
+    "slice", "cast", "constant",
+]
+RTOL, ATOL = 1e-3, 1e-7            # onnx.backend.test's defaults
+
+
+def graph_run():
+    return os.path.join(os.path.dirname(dls_infer()), "dls-graph-run")
+
+
+def node_tests(root):
+    out = []
+    for name in sorted(os.listdir(root)):
+        rest = name[len("test_"):]
+        for op in CONFORMANCE_OPS:
+            if rest == op or rest.startswith(op + "_"):
+                out.append(name)
+                break
+    return out
+
+
+def load_case(d):
+    m = onnx.load(os.path.join(d, "model.onnx"))
+    ds = os.path.join(d, "test_data_set_0")
+    ins, outs = [], []
+    for kind, lst in (("input", ins), ("output", outs)):
+        k = 0
+        while os.path.exists(os.path.join(ds, f"{kind}_{k}.pb")):
+            t = onnx.TensorProto()
+            with open(os.path.join(ds, f"{kind}_{k}.pb"), "rb") as f:
+                t.ParseFromString(f.read())
+            lst.append(numpy_helper.to_array(t))
+            k += 1
+    return m, ins, outs
+
+
+def bind(model, arrays, keep):
+    """A copy of @model whose graph inputs not in @keep become initializers
+    holding @arrays (by position)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    real = [i for i in m.graph.input
+            if i.name not in {t.name for t in m.graph.initializer}]
+    for k, vi in enumerate(real):
+        if k < len(arrays) and vi.name not in keep:
+            m.graph.initializer.append(numpy_helper.from_array(arrays[k], vi.name))
+            m.graph.input.remove(vi)
+    return m
+
+
+def to_ir(a, dims):
+    """@a (ONNX layout) as the IR tensor of @dims (NHWC), or None."""
+    if a.ndim == 4 and list(a.shape) == [dims[0], dims[3], dims[1], dims[2]]:
+        return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+    if a.ndim <= 4 and [1] * (4 - a.ndim) + list(a.shape) == list(dims):
+        return np.ascontiguousarray(a).reshape(dims)
+    return None
+
+
+def run_node_test(tool, d, tmp):
+    """Returns ("PASS"|"FAIL"|"UNSUPPORTED", detail)."""
+    try:
+        model, ins, outs = load_case(d)
+    except Exception as exc:                       # noqa: BLE001
+        # Sequence and optional test data: not tensors, which is all the
+        # reader takes (it refuses such models before any data is read).
+        return "UNSUPPORTED", f"test data is not a plain tensor ({exc})"
+    names = [i.name for i in model.graph.input
+             if i.name not in {t.name for t in model.graph.initializer}]
+    variants = [set(names[:1])]
+    floats = {n for n, a in zip(names, ins) if a.dtype == np.float32}
+    if floats and floats != variants[0]:
+        variants.append(floats)
+    msg = ""
+    for keep in variants:
+        path = os.path.join(tmp, "m.onnx")
+        onnx.save(bind(model, ins, keep), path)
+        p = subprocess.run([tool, "--model", path, "--info"],
+                           capture_output=True, text=True, timeout=120)
+        if p.returncode == 3:
+            msg = p.stderr.strip().replace("dls-graph-run: ", "")
+            msg = msg.replace(f"model '{path}': ", "")
+            continue
+        if p.returncode != 0:
+            return "FAIL", f"load: exit {p.returncode}: {p.stderr.strip()}"
+        info = json.loads(p.stdout)
+        args = []
+        for k, t in enumerate(info["inputs"]):
+            a = ins[names.index(t["name"])] if t["name"] in names else None
+            a = to_ir(a.astype(np.float32), t["dims"]) if a is not None else None
+            if a is None:
+                return "FAIL", f"input '{t['name']}' does not map to {t['dims']}"
+            f = os.path.join(tmp, f"in{k}.f32")
+            a.tofile(f)
+            args += ["--input", f]
+        if len(info["outputs"]) != len(outs):
+            return "FAIL", f"{len(info['outputs'])} outputs, expected {len(outs)}"
+        worst = ""
+        for backend in ("ref", "opencl"):
+            oargs = []
+            for k in range(len(outs)):
+                oargs += ["--output", os.path.join(tmp, f"{backend}{k}.f32")]
+            p = subprocess.run([tool, "--model", path, "--backend", backend]
+                               + args + oargs, capture_output=True, text=True,
+                               timeout=300)
+            if p.returncode != 0:
+                return "FAIL", f"{backend}: exit {p.returncode}: {p.stderr.strip()}"
+            for k, (t, e) in enumerate(zip(info["outputs"], outs)):
+                exp = to_ir(e.astype(np.float32), t["dims"])
+                if exp is None:
+                    return "FAIL", f"output {k} {t['dims']} vs expected {e.shape}"
+                got = np.fromfile(os.path.join(tmp, f"{backend}{k}.f32"),
+                                  np.float32).reshape(exp.shape)
+                err = float(np.max(np.abs(got - exp))) if exp.size else 0.0
+                if not np.allclose(got, exp, rtol=RTOL, atol=ATOL):
+                    return "FAIL", (f"{backend} output {k}: max |diff| {err:.3e}"
+                                    f" exceeds rtol {RTOL} atol {ATOL}")
+                worst = max(worst, f"{err:.1e}") if worst else f"{err:.1e}"
+        return "PASS", f"max |diff| {worst} (ref and opencl)"
+    return "UNSUPPORTED", msg
+
+
+def test_conformance():
+    root = os.environ.get("DLS_ONNX_TESTDATA",
+                          "/usr/share/libonnx-testdata/data/node")
+    if not os.path.isdir(root):
+        tf.skip(f"missing {root}: install Debian's libonnx-testdata "
+                "(scripts/setup.sh)")
+    tool = graph_run()
+    if not os.path.exists(tool):
+        print(f"FAIL: {tool} not found: build first (ninja -C build)")
+        return 1
+    tests = node_tests(root)
+    counts = {"PASS": 0, "FAIL": 0, "UNSUPPORTED": 0}
+    failures = []
+    print(f"ONNX node tests in {root}: {len(tests)} for the ops "
+          f"{', '.join(CONFORMANCE_OPS)}")
+    with tempfile.TemporaryDirectory(prefix="dls-onnx-conf-") as tmp:
+        for name in tests:
+            try:
+                res, detail = run_node_test(tool, os.path.join(root, name), tmp)
+            except (subprocess.TimeoutExpired, ValueError, OSError) as exc:
+                res, detail = "FAIL", f"{type(exc).__name__}: {exc}"
+            counts[res] += 1
+            print(f"  {res:<11} {name:<58} {detail}")
+            if res == "FAIL":
+                failures.append(f"{name}: {detail}")
+    print(f"\n{counts['PASS']} pass, {counts['FAIL']} fail, "
+          f"{counts['UNSUPPORTED']} unsupported (of {len(tests)} node tests)")
+    return report(failures)
+
+
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "shared"
     if what == "shared":
         return test_shared()
+    if what == "conformance":
+        return test_conformance()
     if what == "aspp":
         return test_aspp()
     if what == "bad-input":
