@@ -9,9 +9,12 @@
  *   unary      out = clamp (f (x), lo, hi), f by `mode`: 0 hard sigmoid
  *              max (0, min (1, alpha x + beta)), 1 hard swish x * that,
  *              2 sigmoid 1 / (1 + exp (-x)); global: (H*W*Cp / 4)
- *   mul_bcast  out[y,x,c] = clamp (a[y,x,c] * b[y',x',c'], lo, hi) where
- *              y' = 0 if bh == 1, x' = 0 if bw == 1 and c' = 0 if b has
- *              one channel (bc1 = 1); global: (W, H, Cp / 4)
+ *   binary_bcast  out[y,x,c] = clamp (a[y,x,c] op b[y',x',c'], lo, hi),
+ *              op * (mul = 1) or + (mul = 0), where y' = 0 if bh == 1,
+ *              x' = 0 if bw == 1 and c' = 0 if b has one channel (bc1 = 1);
+ *              global: (W, H, Cp / 4)
+ *   softmax    over the c real channels of each pixel: exp (x - max) / sum,
+ *              then clamp (lo, hi); global: (H*W)
  *
  * Contraction into fma is off so that the hard functions give the C
  * reference's bits (gst/backend/ref.c).
@@ -38,9 +41,9 @@ unary (__global const float4 *restrict in, __global float4 *restrict out,
 }
 
 __kernel void
-mul_bcast (__global const float *restrict a, __global const float *restrict b,
-    __global float *restrict out, int w, int cp, int bh, int bw, int bcp,
-    int bc1, float lo, float hi)
+binary_bcast (__global const float *restrict a,
+    __global const float *restrict b, __global float *restrict out, int w,
+    int cp, int bh, int bw, int bcp, int bc1, int mul, float lo, float hi)
 {
   const int x = get_global_id (0);
   const int y = get_global_id (1);
@@ -50,5 +53,22 @@ mul_bcast (__global const float *restrict a, __global const float *restrict b,
       * bcp;
   const float4 bv = bc1 ? (float4) (b[bi]) : vload4 (0, b + bi + c0);
 
-  vstore4 (clamp (vload4 (0, a + o) * bv, lo, hi), 0, out + o);
+  const float4 av = vload4 (0, a + o);
+
+  vstore4 (clamp (mul ? av * bv : av + bv, lo, hi), 0, out + o);
+}
+
+__kernel void
+softmax (__global const float *restrict in, __global float *restrict out,
+    int c, int cp, float lo, float hi)
+{
+  const size_t p = (size_t) get_global_id (0) * cp;
+  float m = in[p], sum = 0.0f;
+
+  for (int k = 1; k < c; k++)
+    m = fmax (m, in[p + k]);
+  for (int k = 0; k < c; k++)
+    sum += exp (in[p + k] - m);
+  for (int k = 0; k < c; k++)
+    out[p + k] = clamp (exp (in[p + k] - m) / sum, lo, hi);
 }

@@ -700,6 +700,7 @@ typedef enum
   K_MUL,
   K_MAXPOOL,
   K_SE,
+  K_NEAREST,
 } CaseKind;
 
 typedef struct
@@ -719,6 +720,7 @@ typedef struct
   DlsResizeCoord coord;
   DlsOpType op;                 /* UNARY */
   float alpha, beta;            /* UNARY: HARD_SIGMOID, HARD_SWISH */
+  DlsNearestMode nearest;       /* NEAREST */
 } OpCase;
 
 #define SAME DLS_PADDING_SAME
@@ -762,10 +764,17 @@ typedef struct
   .kind = K_UNARY, .h = H, .w = W, .c = C, .op = OP, .alpha = AL, \
   .beta = BE, .act = A
 #define MUL(H, W, C, BH, BW, BC, A) \
-  .kind = K_MUL, .h = H, .w = W, .c = C, .sizes = { BH, BW, BC }, .act = A
+  .kind = K_MUL, .h = H, .w = W, .c = C, .sizes = { BH, BW, BC }, .act = A, \
+  .op = DLS_OP_MUL
+#define ADDB(H, W, C, BH, BW, BC, A) \
+  .kind = K_MUL, .h = H, .w = W, .c = C, .sizes = { BH, BW, BC }, .act = A, \
+  .op = DLS_OP_ADD
 #define MAXPOOL(H, W, C, KH, KW, S, P, A) \
   .kind = K_MAXPOOL, .h = H, .w = W, .c = C, .kh = KH, .kw = KW, \
   .stride = S, .pad = P, .act = A
+#define NEAREST(H, W, C, OH, OW, M, NM) \
+  .kind = K_NEAREST, .h = H, .w = W, .c = C, .oh = OH, .ow = OW, \
+  .coord = M, .nearest = NM
 #define SE(H, W, C, R) \
   .kind = K_SE, .h = H, .w = W, .c = C, .co = R
 
@@ -886,6 +895,9 @@ static const OpCase cases[] = {
   {UNARY (33, 31, 21, DLS_OP_HARD_SWISH, 1.0f / 6.0f, 0.5f, ACT_RELU6)},
   {UNARY (7, 5, 13, DLS_OP_SIGMOID, 0, 0, ACT_NONE)},
   {UNARY (65, 63, 5, DLS_OP_SIGMOID, 0, 0, ACT_NONE)},
+  {UNARY (7, 5, 13, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
+  {UNARY (33, 31, 21, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
+  {UNARY (9, 7, 1, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
   /* mul: same shape, SE scale {1,1,C}, per-pixel {H,W,1}, a row, a scalar */
   {MUL (7, 5, 13, 7, 5, 13, ACT_NONE)},
   {MUL (33, 31, 21, 1, 1, 21, ACT_NONE)},
@@ -893,11 +905,28 @@ static const OpCase cases[] = {
   {MUL (7, 5, 13, 7, 5, 1, ACT_NONE)},
   {MUL (7, 5, 6, 1, 5, 6, ACT_RELU6)},
   {MUL (9, 7, 3, 1, 1, 1, ACT_NONE)},
+  /* add with a broadcast operand (ONNX) */
+  {ADDB (33, 31, 21, 1, 1, 21, ACT_NONE)},
+  {ADDB (7, 5, 13, 7, 5, 1, ACT_RELU)},
+  {ADDB (7, 5, 6, 1, 5, 6, ACT_RELU6)},
+  {ADDB (9, 7, 3, 1, 1, 1, ACT_NONE)},
   /* max pool: 3x3 s2 SAME (ResNet stem), 2x2 s2 VALID, global, 3x3 s1 */
   {MAXPOOL (33, 31, 16, 3, 3, 2, SAME, ACT_NONE)},
   {MAXPOOL (8, 6, 5, 2, 2, 2, VALID, ACT_NONE)},
   {MAXPOOL (7, 5, 13, 7, 5, 1, VALID, ACT_RELU)},
   {MAXPOOL (7, 5, 13, 3, 3, 1, SAME, ACT_RELU6)},
+  /* nearest resize: up and down, odd sizes, every coordinate and rounding
+   * mode */
+  {NEAREST (7, 5, 13, 14, 15, DLS_RESIZE_ASYMMETRIC, DLS_NEAREST_FLOOR)},
+  {NEAREST (13, 11, 5, 7, 5, DLS_RESIZE_ASYMMETRIC, DLS_NEAREST_CEIL)},
+  {NEAREST (7, 5, 13, 13, 11, DLS_RESIZE_HALF_PIXEL,
+          DLS_NEAREST_ROUND_PREFER_FLOOR)},
+  {NEAREST (7, 5, 13, 13, 11, DLS_RESIZE_HALF_PIXEL,
+          DLS_NEAREST_ROUND_PREFER_CEIL)},
+  {NEAREST (13, 11, 5, 7, 5, DLS_RESIZE_ALIGN_CORNERS,
+          DLS_NEAREST_ROUND_PREFER_FLOOR)},
+  {NEAREST (33, 33, 21, 257, 257, DLS_RESIZE_HALF_PIXEL,
+          DLS_NEAREST_ROUND_PREFER_FLOOR)},
   /* squeeze-excitation: GAP, 1x1 relu, 1x1, hard sigmoid, mul, hard swish */
   {SE (17, 15, 24, 8)},
   {SE (9, 11, 13, 4)},
@@ -912,7 +941,7 @@ unary (Builder * b, int x, DlsOpType op, float alpha, float beta, Act act)
   dls_node_init (&n, op);
   n.inputs[0] = x;
   n.n_inputs = 1;
-  if (op != DLS_OP_SIGMOID) {
+  if (op == DLS_OP_HARD_SIGMOID || op == DLS_OP_HARD_SWISH) {
     n.p.unary.alpha = alpha;
     n.p.unary.beta = beta;
   }
@@ -921,15 +950,31 @@ unary (Builder * b, int x, DlsOpType op, float alpha, float beta, Act act)
 }
 
 static int
-mul2 (Builder * b, int x, int y, Act act)
+binary (Builder * b, DlsOpType op, int x, int y, Act act)
 {
   DlsNode n;
 
-  dls_node_init (&n, DLS_OP_MUL);
+  dls_node_init (&n, op);
   n.inputs[0] = x;
   n.inputs[1] = y;
   n.n_inputs = 2;
   set_act (&n, act);
+  return add_node (b, &n, chans_of (b, x));
+}
+
+static int
+nearest (Builder * b, int x, int oh, int ow, DlsResizeCoord coord,
+    DlsNearestMode mode)
+{
+  DlsNode n;
+
+  dls_node_init (&n, DLS_OP_RESIZE_NEAREST);
+  n.inputs[0] = x;
+  n.n_inputs = 1;
+  n.p.resize.out_h = oh;
+  n.p.resize.out_w = ow;
+  n.p.resize.coord = coord;
+  n.p.resize.nearest = mode;
   return add_node (b, &n, chans_of (b, x));
 }
 
@@ -944,15 +989,16 @@ build_onnx_case (const OpCase * c, Builder * b, GString * desc)
       y = unary (b, x, c->op, c->alpha, c->beta, c->act);
       g_string_append_printf (desc, "%-9s %dx%dx%d a%.4g b%.4g %s",
           c->op == DLS_OP_SIGMOID ? "sigmoid" : c->op == DLS_OP_HARD_SWISH ?
-          "hswish" : "hsigmoid", c->h, c->w, c->c, c->alpha, c->beta,
+          "hswish" : c->op == DLS_OP_SOFTMAX ? "softmax" : "hsigmoid", c->h, c->w, c->c, c->alpha, c->beta,
           act_names[c->act]);
       break;
     case K_MUL:
-      y = mul2 (b, x, add_input (b, c->sizes[0], c->sizes[1], c->sizes[2]),
-          c->act);
-      g_string_append_printf (desc, "mul       %dx%dx%d * %dx%dx%d %s", c->h,
-          c->w, c->c, c->sizes[0], c->sizes[1], c->sizes[2],
-          act_names[c->act]);
+      y = binary (b, c->op, x, add_input (b, c->sizes[0], c->sizes[1],
+              c->sizes[2]), c->act);
+      g_string_append_printf (desc, "%s       %dx%dx%d %c %dx%dx%d %s",
+          c->op == DLS_OP_MUL ? "mul" : "add", c->h, c->w, c->c,
+          c->op == DLS_OP_MUL ? '*' : '+', c->sizes[0], c->sizes[1],
+          c->sizes[2], act_names[c->act]);
       break;
     case K_MAXPOOL:{
       DlsNode n;
@@ -971,13 +1017,25 @@ build_onnx_case (const OpCase * c, Builder * b, GString * desc)
           act_names[c->act]);
       break;
     }
+    case K_NEAREST:{
+      static const char *const coords[] = { "asym", "align", "half" };
+      static const char *const modes[] = { "round-floor", "round-ceil",
+        "floor", "ceil"
+      };
+
+      y = nearest (b, x, c->oh, c->ow, c->coord, c->nearest);
+      g_string_append_printf (desc, "nearest   %dx%dx%d -> %dx%d %s %s",
+          c->h, c->w, c->c, c->oh, c->ow, coords[c->coord],
+          modes[c->nearest]);
+      break;
+    }
     default:{                  /* K_SE */
       int s = avgpool (b, x, c->h, c->w, 1, VALID, ACT_NONE);
 
       s = conv (b, s, c->co, 1, 1, 1, 1, SAME, TRUE, ACT_RELU);
       s = conv (b, s, c->c, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
       s = unary (b, s, DLS_OP_HARD_SIGMOID, 1.0f / 6.0f, 0.5f, ACT_NONE);
-      y = mul2 (b, x, s, ACT_NONE);
+      y = binary (b, DLS_OP_MUL, x, s, ACT_NONE);
       y = unary (b, y, DLS_OP_HARD_SWISH, 1.0f / 6.0f, 0.5f, ACT_NONE);
       g_string_append_printf (desc, "se-block  %dx%dx%d squeeze %d, hsigmoid "
           "scale, hswish", c->h, c->w, c->c, c->co);
@@ -1009,8 +1067,42 @@ hand_tests_onnx (void)
    * (ramp - 10). */
   static const float r[9] = { -10, -9, -8, -7, -6, -5, -4, -3, -2 };
   static const float e_max[4] = { -6, -5, -3, -2 };
+  /* softmax of (0, ln 2, ln 3) and of the same + 1000 (no overflow):
+   * (1, 2, 3) / 6 */
+  static const float sm[6] = { 0, 0.693147181f, 1.09861229f, 1000,
+    1000.69315f, 1001.09861f
+  };
+  static const float e_sm[6] = { 1 / 6.0f, 2 / 6.0f, 3 / 6.0f, 1 / 6.0f,
+    2 / 6.0f, 3 / 6.0f
+  };
   Builder b;
   int x, y;
+
+  /* nearest 1x2 -> 1x3, half pixel: s = (d + 0.5) * 2/3 - 0.5 = -1/6,
+   * 1/2, 7/6: halves down (a, a, b), halves up (a, b, b) */
+  {
+    static const float ab[2] = { 10, 20 };
+    static const float e_floor[3] = { 10, 10, 20 }, e_ceil[3] = { 10, 20, 20 };
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 1, ab);
+    y = nearest (&b, x, 1, 3, DLS_RESIZE_HALF_PIXEL,
+        DLS_NEAREST_ROUND_PREFER_FLOOR);
+    hand_check ("nearest half pixel, halves down", &b, y, e_floor, 3);
+    builder_clear (&b);
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 1, ab);
+    y = nearest (&b, x, 1, 3, DLS_RESIZE_HALF_PIXEL,
+        DLS_NEAREST_ROUND_PREFER_CEIL);
+    hand_check ("nearest half pixel, halves up", &b, y, e_ceil, 3);
+    builder_clear (&b);
+  }
+
+  builder_init (&b);
+  x = hand_input (&b, 2, 1, 3, sm);
+  y = unary (&b, x, DLS_OP_SOFTMAX, 0, 0, ACT_NONE);
+  hand_check ("softmax per pixel, large values", &b, y, e_sm, 6);
+  builder_clear (&b);
 
   builder_init (&b);
   x = hand_input (&b, 1, 1, 6, v);
@@ -1032,7 +1124,7 @@ hand_tests_onnx (void)
 
   builder_init (&b);
   x = hand_input (&b, 2, 1, 3, m);
-  y = mul2 (&b, x, hand_input (&b, 1, 1, 3, sc), ACT_NONE);
+  y = binary (&b, DLS_OP_MUL, x, hand_input (&b, 1, 1, 3, sc), ACT_NONE);
   hand_check ("mul, per-channel broadcast", &b, y, e_mul, 6);
   builder_clear (&b);
 
@@ -1175,6 +1267,7 @@ build_case (const OpCase * c, Builder * b, GString * desc)
     case K_MUL:
     case K_MAXPOOL:
     case K_SE:
+    case K_NEAREST:
       y = build_onnx_case (c, b, desc);
       break;
   }
@@ -1247,8 +1340,9 @@ run_case (const OpCase * c, DlsBackend * other, gboolean verbose)
     const DlsTensor *t = dls_graph_tensor (b.g, dls_graph_output (b.g, i));
     gsize n = dls_tensor_n_elements (t);
     gboolean exact = c->kind == K_ADD || c->kind == K_CONCAT
-        || c->kind == K_MUL || c->kind == K_MAXPOOL
-        || (c->kind == K_UNARY && c->op != DLS_OP_SIGMOID)
+        || c->kind == K_MUL || c->kind == K_MAXPOOL || c->kind == K_NEAREST
+        || (c->kind == K_UNARY && (c->op == DLS_OP_HARD_SIGMOID
+                || c->op == DLS_OP_HARD_SWISH))
         || g_str_equal (other->vt->name, "ref");
     Cmp r = compare (ref->pdata[i], got->pdata[i], n, exact ? 0.0 : TOL_REL);
     double rel = r.max_ref > 0 ? r.max_abs / r.max_ref : r.max_abs;

@@ -563,17 +563,47 @@ prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
       return set_args (k, error, 7, ARG (src), ARG (dst), ARG (mode),
           ARG (alpha), ARG (beta), ARG (lo), ARG (hi));
     }
-    case DLS_OP_MUL:{
+    case DLS_OP_MUL:
+    case DLS_OP_ADD:{          /* ADD here only with a broadcast operand */
       const DlsTensor *bt = dls_graph_tensor (g, n->inputs[1]);
       cl_mem src2 = b->mem[n->inputs[1]];
       int bh = bt->dims[1], bw = bt->dims[2], bcp = b->cp[n->inputs[1]];
       int bc1 = bt->dims[3] == 1 && out->dims[3] > 1;
-      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "mul_bcast",
+      int mul = n->op == DLS_OP_MUL;
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "binary_bcast",
                   error)))
         return FALSE;
       add_step (b, k, 3, ow, oh, cp / 4);
-      return set_args (k, error, 11, ARG (src), ARG (src2), ARG (dst),
+      return set_args (k, error, 12, ARG (src), ARG (src2), ARG (dst),
           ARG (ow), ARG (cp), ARG (bh), ARG (bw), ARG (bcp), ARG (bc1),
+          ARG (mul), ARG (lo), ARG (hi));
+    }
+    case DLS_OP_RESIZE_NEAREST:{
+      int half = n->p.resize.coord == DLS_RESIZE_HALF_PIXEL;
+      int mode = n->p.resize.nearest;
+      float sy = (float) ih / oh, sx = (float) iw / ow;
+      if (n->p.resize.coord == DLS_RESIZE_ALIGN_CORNERS) {
+        sy = oh > 1 ? (float) (ih - 1) / (oh - 1) : sy;
+        sx = ow > 1 ? (float) (iw - 1) / (ow - 1) : sx;
+      }
+      if (n->p.resize.has_scale) {
+        sy = n->p.resize.scale_h;
+        sx = n->p.resize.scale_w;
+      }
+      if (!(k = dls_cl_kernel (b->cl, "resize", NULL, "resize_nearest",
+                  error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 11, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (half),
+          ARG (mode));
+    }
+    case DLS_OP_SOFTMAX:{
+      int c = out->dims[3];
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "softmax", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow, 1, 1);
+      return set_args (k, error, 6, ARG (src), ARG (dst), ARG (c), ARG (cp),
           ARG (lo), ARG (hi));
     }
     case DLS_OP_MAX_POOL2D:{
@@ -611,6 +641,9 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       return prepare_conv (b, n, error);
     case DLS_OP_ADD:{
       cl_mem src2 = b->mem[n->inputs[1]];
+      if (memcmp (dls_graph_tensor (g, n->inputs[1])->dims, out->dims,
+              sizeof (out->dims)) != 0)
+        return prepare_onnx_op (b, n, error);
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
         return FALSE;
       add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);

@@ -159,7 +159,11 @@ ref_depthwise_conv2d (const DlsGraph * g, const DlsNode * node,
   }
 }
 
-/* out = act(a + b), elementwise, same shape; the float sum as TFLite. */
+static void ref_binary_bcast (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out);
+
+/* out = act(a + b), elementwise, same shape; the float sum as TFLite. A
+ * broadcast b (ONNX) goes through ref_binary_bcast(). */
 static void
 ref_add (const DlsGraph * g, const DlsNode * node,
     const float *const *in, float *out)
@@ -167,6 +171,10 @@ ref_add (const DlsGraph * g, const DlsNode * node,
   gsize n = dls_tensor_n_elements (dls_graph_tensor (g, node->output));
   gsize i;
 
+  if (dls_tensor_n_elements (dls_graph_tensor (g, node->inputs[1])) != n) {
+    ref_binary_bcast (g, node, in, out);
+    return;
+  }
   for (i = 0; i < n; i++)
     out[i] = clamp_act (in[0][i] + in[1][i], node->act_min, node->act_max);
 }
@@ -361,10 +369,10 @@ ref_unary (const DlsGraph * g, const DlsNode * node,
   }
 }
 
-/* out[y,x,c] = act(a[y,x,c] * b[y', x', c']) where each of y', x', c' is
- * 0 when b's extent on that axis is 1 (broadcast). */
+/* out[y,x,c] = act(a[y,x,c] op b[y', x', c']) where each of y', x', c' is
+ * 0 when b's extent on that axis is 1 (broadcast); op is * (MUL) or +. */
 static void
-ref_mul (const DlsGraph * g, const DlsNode * node,
+ref_binary_bcast (const DlsGraph * g, const DlsNode * node,
     const float *const *in, float *out)
 {
   int h, w, c, bh, bw, bc, y, x, k;
@@ -378,8 +386,10 @@ ref_mul (const DlsGraph * g, const DlsNode * node,
         gsize bi = ((gsize) (bh == 1 ? 0 : y) * bw + (bw == 1 ? 0 : x)) * bc
             + (bc == 1 ? 0 : k);
 
-        out[o] = clamp_act (in[0][o] * in[1][bi], node->act_min,
-            node->act_max);
+        float v = node->op == DLS_OP_MUL ? in[0][o] * in[1][bi]
+            : in[0][o] + in[1][bi];
+
+        out[o] = clamp_act (v, node->act_min, node->act_max);
       }
 }
 
@@ -425,6 +435,95 @@ ref_max_pool2d (const DlsGraph * g, const DlsNode * node,
       }
 }
 
+/* out[p,c] = act(exp (x[p,c] - m) / sum_k exp (x[p,k] - m)), m = max_k
+ * x[p,k], per pixel p, in double. */
+static void
+ref_softmax (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  int h, w, c;
+  gsize p, k;
+
+  tensor_hwc (dls_graph_tensor (g, node->output), &h, &w, &c);
+  for (p = 0; p < (gsize) h * w; p++) {
+    const float *x = in[0] + p * c;
+    double m = x[0], sum = 0.0;
+
+    for (k = 1; k < (gsize) c; k++)
+      if (x[k] > m)
+        m = x[k];
+    for (k = 0; k < (gsize) c; k++)
+      sum += exp ((double) x[k] - m);
+    for (k = 0; k < (gsize) c; k++)
+      out[p * c + k] = clamp_act ((float) (exp ((double) x[k] - m) / sum),
+          node->act_min, node->act_max);
+  }
+}
+
+/* The source step of RESIZE_* along an axis (graph.h). */
+static float
+resize_step (const DlsNode * node, int in, int out, gboolean h)
+{
+  if (node->p.resize.has_scale)
+    return h ? node->p.resize.scale_h : node->p.resize.scale_w;
+  if (node->p.resize.coord == DLS_RESIZE_ALIGN_CORNERS && out > 1)
+    return (float) (in - 1) / (float) (out - 1);
+  return (float) in / (float) out;
+}
+
+/* The source index of output index @d for RESIZE_NEAREST, in float as
+ * ONNX's reference: s from the coordinate mode, rounded by @mode, clamped. */
+static int
+nearest_index (int d, float step, DlsResizeCoord coord, DlsNearestMode mode,
+    int in)
+{
+  float s = coord == DLS_RESIZE_HALF_PIXEL ?
+      ((float) d + 0.5f) * step - 0.5f : (float) d * step;
+  float f = floorf (s);
+  int i;
+
+  switch (mode) {
+    case DLS_NEAREST_ROUND_PREFER_CEIL:
+      i = (int) floorf (s + 0.5f);
+      break;
+    case DLS_NEAREST_FLOOR:
+      i = (int) f;
+      break;
+    case DLS_NEAREST_CEIL:
+      i = (int) ceilf (s);
+      break;
+    default:                   /* round, halves down */
+      i = s - f == 0.5f ? (int) f : (int) floorf (s + 0.5f);
+      break;
+  }
+  return CLAMP (i, 0, in - 1);
+}
+
+static void
+ref_resize_nearest (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  int ih, iw, ic, oh, ow, oc, oy, ox;
+  float hs, ws;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
+  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
+  hs = resize_step (node, ih, oh, TRUE);
+  ws = resize_step (node, iw, ow, FALSE);
+  for (oy = 0; oy < oh; oy++) {
+    int sy = nearest_index (oy, hs, node->p.resize.coord,
+        node->p.resize.nearest, ih);
+
+    for (ox = 0; ox < ow; ox++) {
+      int sx = nearest_index (ox, ws, node->p.resize.coord,
+          node->p.resize.nearest, iw);
+
+      memcpy (out + ((gsize) oy * ow + ox) * oc,
+          in[0] + ((gsize) sy * iw + sx) * ic, sizeof (float) * oc);
+    }
+  }
+}
+
 static gboolean
 ref_supports (DlsOpType op)
 {
@@ -440,6 +539,8 @@ ref_supports (DlsOpType op)
     case DLS_OP_SIGMOID:
     case DLS_OP_MUL:
     case DLS_OP_MAX_POOL2D:
+    case DLS_OP_SOFTMAX:
+    case DLS_OP_RESIZE_NEAREST:
       return TRUE;
     default:
       return FALSE;
@@ -478,10 +579,16 @@ dls_ref_run_node (const DlsGraph * g, const DlsNode * node,
       ref_unary (g, node, inputs, output);
       break;
     case DLS_OP_MUL:
-      ref_mul (g, node, inputs, output);
+      ref_binary_bcast (g, node, inputs, output);
       break;
     case DLS_OP_MAX_POOL2D:
       ref_max_pool2d (g, node, inputs, output);
+      break;
+    case DLS_OP_SOFTMAX:
+      ref_softmax (g, node, inputs, output);
+      break;
+    case DLS_OP_RESIZE_NEAREST:
+      ref_resize_nearest (g, node, inputs, output);
       break;
     default:
       /* prepare() refuses such graphs; a direct caller gets a warning. */

@@ -20,6 +20,8 @@ static const DlsOpInfo op_table[] = {
   [DLS_OP_SIGMOID] = {"SIGMOID", 1, 1},
   [DLS_OP_MUL] = {"MUL", 2, 2},
   [DLS_OP_MAX_POOL2D] = {"MAX_POOL2D", 1, 1},
+  [DLS_OP_SOFTMAX] = {"SOFTMAX", 1, 1},
+  [DLS_OP_RESIZE_NEAREST] = {"RESIZE_NEAREST", 1, 1},
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (op_table) == DLS_OP_COUNT);
@@ -108,10 +110,11 @@ dls_node_init (DlsNode * node, DlsOpType op)
   /* The parameters share a union: set the neutral value of the op's own. */
   if (op == DLS_OP_CONCAT)
     node->p.concat.axis = 3;
-  if (op == DLS_OP_RESIZE_BILINEAR) {
+  if (op == DLS_OP_RESIZE_BILINEAR || op == DLS_OP_RESIZE_NEAREST) {
     node->p.resize.coord = DLS_RESIZE_ASYMMETRIC;
     node->p.resize.has_scale = FALSE;
     node->p.resize.scale_h = node->p.resize.scale_w = 0.0f;
+    node->p.resize.nearest = DLS_NEAREST_ROUND_PREFER_FLOOR;
   }
   if (op == DLS_OP_HARD_SIGMOID) {
     node->p.unary.alpha = 0.2f;
@@ -297,12 +300,19 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
       out[3] = in->dims[3];
       break;
     }
-    case DLS_OP_ADD:{
+    case DLS_OP_ADD:
+    case DLS_OP_MUL:{
+      /* in[1] may be broadcast: each of its H, W, C is in[0]'s or 1. */
       const DlsTensor *b = dls_graph_tensor (g, n->inputs[1]);
-      if (!is_activation_4d (b) || memcmp (b->dims, in->dims,
-              sizeof (int) * 4) != 0)
-        return fail (error, g, i, "operands '%s' and '%s' differ in shape",
-            in->name, b->name);
+      if (!is_activation_4d (b))
+        return fail (error, g, i, "operand '%s' is not an activation",
+            b->name);
+      for (int d = 1; d < 4; d++)
+        if (b->dims[d] != in->dims[d] && b->dims[d] != 1)
+          return fail (error, g, i, "operand '%s' (%dx%dx%d) does not "
+              "broadcast to '%s' (%dx%dx%d)", b->name, b->dims[1],
+              b->dims[2], b->dims[3], in->name, in->dims[1], in->dims[2],
+              in->dims[3]);
       memcpy (out, in->dims, sizeof (int) * 4);
       break;
     }
@@ -330,23 +340,14 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
       memcpy (out, in->dims, sizeof (int) * 4);
       break;
     case DLS_OP_SIGMOID:
+    case DLS_OP_SOFTMAX:
       memcpy (out, in->dims, sizeof (int) * 4);
       break;
-    case DLS_OP_MUL:{
-      const DlsTensor *b = dls_graph_tensor (g, n->inputs[1]);
-      if (!is_activation_4d (b))
-        return fail (error, g, i, "operand '%s' is not an activation",
-            b->name);
-      for (int d = 1; d < 4; d++)
-        if (b->dims[d] != in->dims[d] && b->dims[d] != 1)
-          return fail (error, g, i, "operand '%s' (%dx%dx%d) does not "
-              "broadcast to '%s' (%dx%dx%d)", b->name, b->dims[1],
-              b->dims[2], b->dims[3], in->name, in->dims[1], in->dims[2],
-              in->dims[3]);
-      memcpy (out, in->dims, sizeof (int) * 4);
-      break;
-    }
     case DLS_OP_RESIZE_BILINEAR:
+    case DLS_OP_RESIZE_NEAREST:
+      if (n->op == DLS_OP_RESIZE_NEAREST
+          && (unsigned) n->p.resize.nearest > DLS_NEAREST_CEIL)
+        return fail (error, g, i, "unknown nearest mode");
       if (n->p.resize.has_scale && !(n->p.resize.scale_h >= 0.0f
               && n->p.resize.scale_h <= DLS_MAX_DIM
               && n->p.resize.scale_w >= 0.0f

@@ -20,7 +20,8 @@
  *   taps outside the input read 0.
  * - DEPTHWISE_CONV2D: in[1] weights {1,KH,KW,Ci*M} (M = depth_multiplier);
  *   output channel o reads input channel o / M.
- * - ADD: in[0] + in[1], same shape; act fused.
+ * - ADD: in[0] + in[1], same shape, or in[1] broadcast as for MUL below;
+ *   act fused.
  * - AVERAGE_POOL2D: window over in[0]; the mean is over the taps that fall
  *   inside the input (padding is not counted), as TFLite does.
  * - CONCAT: in[0..n-1] along axis (3 = channels; 1 and 2 also allowed).
@@ -42,6 +43,11 @@
  * - MUL: in[0] * in[1]; in[1] is {1,H,W,C} with any of H, W, C equal to
  *   in[0]'s or 1, broadcast (a squeeze-excitation scale is {1,1,1,C}).
  * - RESIZE_BILINEAR with p.resize.has_scale: see DlsNode.
+ * - SOFTMAX: over the channels of each pixel, exp(x - max) / sum.
+ * - RESIZE_NEAREST: p.resize as RESIZE_BILINEAR for the source coordinate
+ *   s (scale from the sizes or given), then the pixel
+ *   round(s) by p.resize.nearest (halves down, halves up, floor, ceil),
+ *   clamped to [0, in - 1]; as ONNX Resize mode "nearest".
  * - MAX_POOL2D: max over the window's taps inside the input (padding never
  *   wins), window params as AVERAGE_POOL2D.
  */
@@ -71,6 +77,8 @@ typedef enum
   DLS_OP_SIGMOID,
   DLS_OP_MUL,
   DLS_OP_MAX_POOL2D,
+  DLS_OP_SOFTMAX,
+  DLS_OP_RESIZE_NEAREST,
   DLS_OP_COUNT
 } DlsOpType;
 
@@ -116,6 +124,15 @@ typedef enum
   DLS_PADDING_VALID,            /* pad_* = 0 */
 } DlsPadding;
 
+/* RESIZE_NEAREST's rounding of the source coordinate (ONNX nearest_mode). */
+typedef enum
+{
+  DLS_NEAREST_ROUND_PREFER_FLOOR,
+  DLS_NEAREST_ROUND_PREFER_CEIL,
+  DLS_NEAREST_FLOOR,
+  DLS_NEAREST_CEIL,
+} DlsNearestMode;
+
 typedef enum
 {
   DLS_RESIZE_ASYMMETRIC,
@@ -160,6 +177,7 @@ typedef struct
        * is then scale_h / scale_w. */
       gboolean has_scale;
       float scale_h, scale_w;
+      DlsNearestMode nearest;   /* RESIZE_NEAREST */
     } resize;
     struct
     {

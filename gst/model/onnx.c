@@ -1209,11 +1209,11 @@ op_clip (Parser * p, const Node * nd, GError ** error)
   return clamp_value (p, nd, lo, hi, error);
 }
 
-/* Mul of two activations in one layout: the one with extents of 1 (the
- * squeeze-excitation scale) is broadcast. */
+/* Mul or Add of two activations in one layout: the one with extents of 1
+ * (a squeeze-excitation scale) is broadcast; both ops commute. */
 static gboolean
-op_mul_act (Parser * p, const Node * nd, Value * a, Value * b,
-    GError ** error)
+op_bcast_act (Parser * p, const Node * nd, Value * a, Value * b,
+    DlsOpType op, GError ** error)
 {
   DlsNode node;
   gboolean a_small = FALSE, b_small = FALSE;
@@ -1222,8 +1222,8 @@ op_mul_act (Parser * p, const Node * nd, Value * a, Value * b,
   const int *bd = dls_graph_tensor (p->g, b->id)->dims;
 
   if (a->layout != b->layout)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "Mul of activations in "
-        "different layouts");
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "%s of activations in "
+        "different layouts", nd->op);
   /* On the IR dims: right-aligned, as numpy broadcasting. */
   for (int k = 1; k < 4; k++) {
     if (ad[k] == bd[k])
@@ -1236,9 +1236,9 @@ op_mul_act (Parser * p, const Node * nd, Value * a, Value * b,
       a_small = b_small = TRUE;
   }
   if (a_small && b_small)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "Mul whose operands "
-        "both need broadcasting");
-  dls_node_init (&node, DLS_OP_MUL);
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "%s whose operands "
+        "both need broadcasting", nd->op);
+  dls_node_init (&node, op);
   node.n_inputs = 2;
   node.inputs[0] = a_small ? b->id : a->id;
   node.inputs[1] = a_small ? a->id : b->id;
@@ -1246,7 +1246,7 @@ op_mul_act (Parser * p, const Node * nd, Value * a, Value * b,
       error) >= 0;
 }
 
-/* HardSigmoid, HardSwish, Sigmoid. */
+/* HardSigmoid, HardSwish, Sigmoid, Softmax (checked by the caller). */
 static gboolean
 op_unary (Parser * p, const Node * nd, DlsOpType op, GError ** error)
 {
@@ -1265,6 +1265,32 @@ op_unary (Parser * p, const Node * nd, DlsOpType op, GError ** error)
   return emit (p, &node, out_name (nd), x->layout, x->rank, error) >= 0;
 }
 
+/* Softmax over the channel axis only: opset 13 takes one axis (default
+ * -1); earlier opsets flatten at axis (default 1) and normalise over all
+ * that follows, which is the channels alone when they come last or the
+ * other dims after them are 1. */
+static gboolean
+op_softmax (Parser * p, const Node * nd, GError ** error)
+{
+  Value *x = input (p, nd, 0);
+  gint64 axis;
+  gboolean ok;
+
+  if (!require_act (x, "the input", error))
+    return FALSE;
+  axis = attr_int (nd, "axis", p->opset >= 13 ? -1 : 1);
+  if (axis < 0)
+    axis += x->rank;
+  ok = axis == chan_axis (x);
+  if (ok && p->opset < 13)
+    for (int k = (int) axis + 1; k < x->rank; k++)
+      ok &= x->dims[k] == 1;
+  if (!ok)
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "Softmax over axis %"
+        G_GINT64_FORMAT " (only over the channels)", axis);
+  return op_unary (p, nd, DLS_OP_SOFTMAX, error);
+}
+
 /* Add, Sub, Mul, Div with at least one activation. */
 static gboolean
 op_binary (Parser * p, const Node * nd, GError ** error)
@@ -1277,23 +1303,12 @@ op_binary (Parser * p, const Node * nd, GError ** error)
 
   if (!a || !b)
     return set_error (error, DLS_ERROR_INVALID_GRAPH, "two inputs needed");
-  if (!a->is_const && !b->is_const && op == 'M')
-    return op_mul_act (p, nd, a, b, error);
-  if (!a->is_const && !b->is_const) {
-    DlsNode node;
-    if (op != 'A')
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "%s of two "
-          "activations is not supported", nd->op);
-    if (a->layout != b->layout || a->rank != b->rank || memcmp (a->dims,
-            b->dims, sizeof (gint64) * a->rank) != 0)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "Add with "
-          "broadcasting between activations is not supported");
-    dls_node_init (&node, DLS_OP_ADD);
-    node.n_inputs = 2;
-    node.inputs[0] = a->id;
-    node.inputs[1] = b->id;
-    return emit (p, &node, out_name (nd), a->layout, a->rank, error) >= 0;
-  }
+  if (!a->is_const && !b->is_const && (op == 'M' || op == 'A'))
+    return op_bcast_act (p, nd, a, b, op == 'M' ? DLS_OP_MUL : DLS_OP_ADD,
+        error);
+  if (!a->is_const && !b->is_const)
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "%s of two "
+        "activations is not supported", nd->op);
   x = a->is_const ? b : a;
   k = a->is_const ? a : b;
   if (!(v = per_channel (x, k)))
@@ -1427,7 +1442,7 @@ op_concat_act (Parser * p, const Node * nd, GError ** error)
 }
 
 /* Upsample (opset 7: scales attribute; 9: scales input) and Resize (10: X,
- * scales; 11+: X, roi, scales, sizes). Linear only. */
+ * scales; 11+: X, roi, scales, sizes). Linear and nearest. */
 static gboolean
 op_resize (Parser * p, const Node * nd, GError ** error)
 {
@@ -1439,6 +1454,7 @@ op_resize (Parser * p, const Node * nd, GError ** error)
   gint64 out[4];
   DlsNode node;
   int hax, wax;
+  gboolean nearest;
 
   if (!require_act (x, "Resize input", error))
     return FALSE;
@@ -1488,11 +1504,14 @@ op_resize (Parser * p, const Node * nd, GError ** error)
   if (out[hax] < 1 || out[wax] < 1 || out[hax] > 65536 || out[wax] > 65536)
     return set_error (error, DLS_ERROR_INVALID_GRAPH, "output size %"
         G_GINT64_FORMAT "x%" G_GINT64_FORMAT, out[hax], out[wax]);
-  if (strcmp (mode, "linear") != 0 && strcmp (mode, "bilinear") != 0)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "mode '%s' (only "
-        "linear is supported)", mode);
+  nearest = strcmp (mode, "nearest") == 0;
+  if (!nearest && strcmp (mode, "linear") != 0
+      && strcmp (mode, "bilinear") != 0)
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "mode '%s' (linear and "
+        "nearest are supported)", mode);
 
-  dls_node_init (&node, DLS_OP_RESIZE_BILINEAR);
+  dls_node_init (&node, nearest ? DLS_OP_RESIZE_NEAREST :
+      DLS_OP_RESIZE_BILINEAR);
   node.n_inputs = 1;
   node.inputs[0] = x->id;
   node.p.resize.out_h = (int) out[hax];
@@ -1531,6 +1550,28 @@ op_resize (Parser * p, const Node * nd, GError ** error)
     node.p.resize.has_scale = need;
     node.p.resize.scale_h = f[0];
     node.p.resize.scale_w = f[1];
+  }
+  if (nearest && resize && p->opset >= 11) {
+    const char *nm = attr_string (nd, "nearest_mode", "round_prefer_floor");
+    if (strcmp (nm, "round_prefer_floor") == 0)
+      node.p.resize.nearest = DLS_NEAREST_ROUND_PREFER_FLOOR;
+    else if (strcmp (nm, "round_prefer_ceil") == 0)
+      node.p.resize.nearest = DLS_NEAREST_ROUND_PREFER_CEIL;
+    else if (strcmp (nm, "floor") == 0)
+      node.p.resize.nearest = DLS_NEAREST_FLOOR;
+    else if (strcmp (nm, "ceil") == 0)
+      node.p.resize.nearest = DLS_NEAREST_CEIL;
+    else
+      return set_error (error, DLS_ERROR_UNSUPPORTED, "nearest_mode '%s'",
+          nm);
+  } else if (nearest) {
+    /* Upsample and Resize-10: the index of x / scale, rounded down when
+     * enlarging and up when shrinking (onnxruntime's rule). */
+    gboolean up = sc[hax] >= 1.0 && sc[wax] >= 1.0;
+    if (!up && !(sc[hax] < 1.0 && sc[wax] < 1.0))
+      return set_error (error, DLS_ERROR_UNSUPPORTED, "nearest resize that "
+          "enlarges one axis and shrinks the other");
+    node.p.resize.nearest = up ? DLS_NEAREST_FLOOR : DLS_NEAREST_CEIL;
   }
   return emit (p, &node, out_name (nd), x->layout, 4, error) >= 0;
 }
@@ -1966,6 +2007,8 @@ convert_node (Parser * p, const Node * nd, GError ** error)
     return op_unary (p, nd, DLS_OP_HARD_SWISH, error);
   if (strcmp (op, "Sigmoid") == 0)
     return op_unary (p, nd, DLS_OP_SIGMOID, error);
+  if (strcmp (op, "Softmax") == 0)
+    return op_softmax (p, nd, error);
   if (strcmp (op, "Concat") == 0)
     return op_concat_act (p, nd, error);
   if (strcmp (op, "Upsample") == 0 || strcmp (op, "Resize") == 0)
