@@ -701,6 +701,8 @@ typedef enum
   K_MAXPOOL,
   K_SE,
   K_NEAREST,
+  K_TRANSPOSE,
+  K_RESHAPE,
 } CaseKind;
 
 typedef struct
@@ -775,6 +777,10 @@ typedef struct
 #define NEAREST(H, W, C, OH, OW, M, NM) \
   .kind = K_NEAREST, .h = H, .w = W, .c = C, .oh = OH, .ow = OW, \
   .coord = M, .nearest = NM
+#define TRANSPOSE(H, W, C, P0, P1, P2) \
+  .kind = K_TRANSPOSE, .h = H, .w = W, .c = C, .sizes = { P0, P1, P2 }
+#define RESHAPE(H, W, C, OH, OW, OC) \
+  .kind = K_RESHAPE, .h = H, .w = W, .c = C, .sizes = { OH, OW, OC }
 #define SE(H, W, C, R) \
   .kind = K_SE, .h = H, .w = W, .c = C, .co = R
 
@@ -927,6 +933,18 @@ static const OpCase cases[] = {
           DLS_NEAREST_ROUND_PREFER_FLOOR)},
   {NEAREST (33, 33, 21, 257, 257, DLS_RESIZE_HALF_PIXEL,
           DLS_NEAREST_ROUND_PREFER_FLOOR)},
+  /* transpose (every permutation) and reshape (channel padding changes) */
+  {TRANSPOSE (7, 5, 13, 1, 2, 3)},
+  {TRANSPOSE (7, 5, 13, 1, 3, 2)},
+  {TRANSPOSE (7, 5, 13, 2, 1, 3)},
+  {TRANSPOSE (7, 5, 13, 2, 3, 1)},
+  {TRANSPOSE (7, 5, 13, 3, 1, 2)},
+  {TRANSPOSE (7, 5, 13, 3, 2, 1)},
+  {TRANSPOSE (1, 1, 21, 3, 1, 2)},
+  {RESHAPE (7, 5, 13, 1, 1, 455)},
+  {RESHAPE (7, 5, 6, 3, 5, 14)},
+  {RESHAPE (1, 1, 24, 2, 3, 4)},
+  {RESHAPE (9, 7, 3, 1, 9, 21)},
   /* squeeze-excitation: GAP, 1x1 relu, 1x1, hard sigmoid, mul, hard swish */
   {SE (17, 15, 24, 8)},
   {SE (9, 11, 13, 4)},
@@ -1029,6 +1047,29 @@ build_onnx_case (const OpCase * c, Builder * b, GString * desc)
           modes[c->nearest]);
       break;
     }
+    case K_TRANSPOSE:
+    case K_RESHAPE:{
+      DlsNode n;
+      int oc = c->sizes[2];
+
+      dls_node_init (&n, c->kind == K_TRANSPOSE ? DLS_OP_TRANSPOSE :
+          DLS_OP_RESHAPE);
+      n.inputs[0] = x;
+      n.n_inputs = 1;
+      if (c->kind == K_TRANSPOSE) {
+        int d[4] = { 1, c->h, c->w, c->c };
+        memcpy (n.p.transpose.perm, c->sizes, sizeof (int) * 3);
+        oc = d[c->sizes[2]];
+      } else {
+        memcpy (n.p.reshape.dims, c->sizes, sizeof (int) * 3);
+      }
+      y = add_node (b, &n, oc);
+      g_string_append_printf (desc, "%s %dx%dx%d %s(%d,%d,%d)",
+          c->kind == K_TRANSPOSE ? "transpose" : "reshape  ", c->h, c->w,
+          c->c, c->kind == K_TRANSPOSE ? "perm " : "to ", c->sizes[0],
+          c->sizes[1], c->sizes[2]);
+      break;
+    }
     default:{                  /* K_SE */
       int s = avgpool (b, x, c->h, c->w, 1, VALID, ACT_NONE);
 
@@ -1095,6 +1136,26 @@ hand_tests_onnx (void)
     y = nearest (&b, x, 1, 3, DLS_RESIZE_HALF_PIXEL,
         DLS_NEAREST_ROUND_PREFER_CEIL);
     hand_check ("nearest half pixel, halves up", &b, y, e_ceil, 3);
+    builder_clear (&b);
+  }
+
+  /* transpose 1x2x3 (W = 2, C = 3) with perm (H, C, W): out[0,c,w] =
+   * in[0,w,c]: 0 1 2 / 3 4 5 -> 0 3 / 1 4 / 2 5 */
+  {
+    static const float t[6] = { 0, 1, 2, 3, 4, 5 };
+    static const float e_t[6] = { 0, 3, 1, 4, 2, 5 };
+    DlsNode n;
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 3, t);
+    dls_node_init (&n, DLS_OP_TRANSPOSE);
+    n.inputs[0] = x;
+    n.n_inputs = 1;
+    n.p.transpose.perm[0] = 1;
+    n.p.transpose.perm[1] = 3;
+    n.p.transpose.perm[2] = 2;
+    y = add_node (&b, &n, 2);
+    hand_check ("transpose (H, C, W)", &b, y, e_t, 6);
     builder_clear (&b);
   }
 
@@ -1268,6 +1329,8 @@ build_case (const OpCase * c, Builder * b, GString * desc)
     case K_MAXPOOL:
     case K_SE:
     case K_NEAREST:
+    case K_TRANSPOSE:
+    case K_RESHAPE:
       y = build_onnx_case (c, b, desc);
       break;
   }
@@ -1341,6 +1404,7 @@ run_case (const OpCase * c, DlsBackend * other, gboolean verbose)
     gsize n = dls_tensor_n_elements (t);
     gboolean exact = c->kind == K_ADD || c->kind == K_CONCAT
         || c->kind == K_MUL || c->kind == K_MAXPOOL || c->kind == K_NEAREST
+        || c->kind == K_TRANSPOSE || c->kind == K_RESHAPE
         || (c->kind == K_UNARY && (c->op == DLS_OP_HARD_SIGMOID
                 || c->op == DLS_OP_HARD_SWISH))
         || g_str_equal (other->vt->name, "ref");

@@ -598,6 +598,26 @@ prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
           ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (half),
           ARG (mode));
     }
+    case DLS_OP_TRANSPOSE:{
+      /* Input strides of its H, W, C in the padded buffer. */
+      int cpi = b->cp[n->inputs[0]];
+      int st[4] = { 0, iw * cpi, cpi, 1 };
+      int s0 = st[n->p.transpose.perm[0]], s1 = st[n->p.transpose.perm[1]];
+      int s2 = st[n->p.transpose.perm[2]];
+      if (!(k = dls_cl_kernel (b->cl, "layout", NULL, "transpose", error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, out->dims[3]);
+      return set_args (k, error, 7, ARG (src), ARG (dst), ARG (s0), ARG (s1),
+          ARG (s2), ARG (ow), ARG (cp));
+    }
+    case DLS_OP_RESHAPE:{
+      int ci = in->dims[3], cpi = b->cp[n->inputs[0]], co = out->dims[3];
+      if (!(k = dls_cl_kernel (b->cl, "layout", NULL, "reshape", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow * co, 1, 1);
+      return set_args (k, error, 6, ARG (src), ARG (dst), ARG (ci), ARG (cpi),
+          ARG (co), ARG (cp));
+    }
     case DLS_OP_SOFTMAX:{
       int c = out->dims[3];
       if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "softmax", error)))

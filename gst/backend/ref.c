@@ -524,6 +524,31 @@ ref_resize_nearest (const DlsGraph * g, const DlsNode * node,
   }
 }
 
+/* TRANSPOSE: out[i1,i2,i3] = in at axis perm[k-1] = ik; RESHAPE: a copy
+ * of the dense data. */
+static void
+ref_layout (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const DlsTensor *ti = dls_graph_tensor (g, node->inputs[0]);
+  const DlsTensor *to = dls_graph_tensor (g, node->output);
+  gsize stride[4], i[4];
+
+  if (node->op == DLS_OP_RESHAPE) {
+    memcpy (out, in[0], dls_tensor_n_elements (to) * sizeof (float));
+    return;
+  }
+  stride[3] = 1;
+  stride[2] = ti->dims[3];
+  stride[1] = (gsize) ti->dims[2] * ti->dims[3];
+  for (i[1] = 0; i[1] < (gsize) to->dims[1]; i[1]++)
+    for (i[2] = 0; i[2] < (gsize) to->dims[2]; i[2]++)
+      for (i[3] = 0; i[3] < (gsize) to->dims[3]; i[3]++)
+        *out++ = in[0][i[1] * stride[node->p.transpose.perm[0]]
+            + i[2] * stride[node->p.transpose.perm[1]]
+            + i[3] * stride[node->p.transpose.perm[2]]];
+}
+
 static gboolean
 ref_supports (DlsOpType op)
 {
@@ -541,6 +566,8 @@ ref_supports (DlsOpType op)
     case DLS_OP_MAX_POOL2D:
     case DLS_OP_SOFTMAX:
     case DLS_OP_RESIZE_NEAREST:
+    case DLS_OP_TRANSPOSE:
+    case DLS_OP_RESHAPE:
       return TRUE;
     default:
       return FALSE;
@@ -589,6 +616,10 @@ dls_ref_run_node (const DlsGraph * g, const DlsNode * node,
       break;
     case DLS_OP_RESIZE_NEAREST:
       ref_resize_nearest (g, node, inputs, output);
+      break;
+    case DLS_OP_TRANSPOSE:
+    case DLS_OP_RESHAPE:
+      ref_layout (g, node, inputs, output);
       break;
     default:
       /* prepare() refuses such graphs; a direct caller gets a warning. */

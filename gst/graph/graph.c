@@ -22,6 +22,8 @@ static const DlsOpInfo op_table[] = {
   [DLS_OP_MAX_POOL2D] = {"MAX_POOL2D", 1, 1},
   [DLS_OP_SOFTMAX] = {"SOFTMAX", 1, 1},
   [DLS_OP_RESIZE_NEAREST] = {"RESIZE_NEAREST", 1, 1},
+  [DLS_OP_TRANSPOSE] = {"TRANSPOSE", 1, 1},
+  [DLS_OP_RESHAPE] = {"RESHAPE", 1, 1},
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (op_table) == DLS_OP_COUNT);
@@ -343,6 +345,24 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
     case DLS_OP_SOFTMAX:
       memcpy (out, in->dims, sizeof (int) * 4);
       break;
+    case DLS_OP_TRANSPOSE:{
+      const int *pm = n->p.transpose.perm;
+      if (pm[0] < 1 || pm[0] > 3 || pm[1] < 1 || pm[1] > 3 || pm[2] < 1
+          || pm[2] > 3 || pm[0] == pm[1] || pm[0] == pm[2] || pm[1] == pm[2])
+        return fail (error, g, i, "perm is not a permutation of 1, 2, 3");
+      for (int k = 0; k < 3; k++)
+        out[k + 1] = in->dims[pm[k]];
+      break;
+    }
+    case DLS_OP_RESHAPE:{
+      const int *d = n->p.reshape.dims;
+      if (!check_dims (d, 3) || (guint64) d[0] * d[1] * d[2]
+          != (guint64) in->dims[1] * in->dims[2] * in->dims[3])
+        return fail (error, g, i, "reshape to %dx%dx%d changes the element "
+            "count", d[0], d[1], d[2]);
+      memcpy (out + 1, d, sizeof (int) * 3);
+      break;
+    }
     case DLS_OP_RESIZE_BILINEAR:
     case DLS_OP_RESIZE_NEAREST:
       if (n->op == DLS_OP_RESIZE_NEAREST

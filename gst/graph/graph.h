@@ -44,6 +44,10 @@
  *   in[0]'s or 1, broadcast (a squeeze-excitation scale is {1,1,1,C}).
  * - RESIZE_BILINEAR with p.resize.has_scale: see DlsNode.
  * - SOFTMAX: over the channels of each pixel, exp(x - max) / sum.
+ * - TRANSPOSE: out axis k (1 = H, 2 = W, 3 = C) is in axis
+ *   p.transpose.perm[k - 1]: out[i1,i2,i3] = in[j] with j[perm[k-1]] = ik.
+ * - RESHAPE: the same elements in the same dense order, {1,H,W,C} =
+ *   p.reshape.dims.
  * - RESIZE_NEAREST: p.resize as RESIZE_BILINEAR for the source coordinate
  *   s (scale from the sizes or given), then the pixel
  *   round(s) by p.resize.nearest (halves down, halves up, floor, ceil),
@@ -79,6 +83,8 @@ typedef enum
   DLS_OP_MAX_POOL2D,
   DLS_OP_SOFTMAX,
   DLS_OP_RESIZE_NEAREST,
+  DLS_OP_TRANSPOSE,
+  DLS_OP_RESHAPE,
   DLS_OP_COUNT
 } DlsOpType;
 
@@ -183,6 +189,14 @@ typedef struct
     {
       float alpha, beta;
     } unary;                    /* HARD_SIGMOID, HARD_SWISH */
+    struct
+    {
+      int perm[3];
+    } transpose;
+    struct
+    {
+      int dims[3];
+    } reshape;
   } p;
 } DlsNode;
 

@@ -1620,6 +1620,145 @@ fold_transpose (Parser * p, const Node * nd, const Value * x, GError ** error)
   return TRUE;
 }
 
+static gboolean new_shape (Parser * p, const Node * nd, const Value * x,
+    gint64 * d, int *r, GError ** error);
+
+/* The IR axis (1..3) of logical axis @a of @x; 0 for the batch axis of a
+ * rank-4 tensor. */
+static int
+ir_axis_of (const Value * x, int a)
+{
+  return x->rank < 4 || x->layout == LAYOUT_NHWC ? a + 4 - x->rank
+      : ir_axis (LAYOUT_NCHW, a);
+}
+
+/* A TRANSPOSE node whose output holds @x's elements in the order of the
+ * logical axes @perm (of x->rank) picks, tagged NHWC (logical order = IR
+ * order); @x itself when that is its order already. */
+static Value *
+permute_act (Parser * p, const Node * nd, Value * x, const gint64 * perm,
+    const char *name, GError ** error)
+{
+  int ir[3], used[4] = { 0 }, r = x->rank, off = 4 - r;
+  gboolean identity = TRUE;
+  DlsNode node;
+
+  for (int k = 0; k < r; k++) {
+    int a = ir_axis_of (x, (int) perm[k]);
+    if (k + off == 0) {
+      if (a != 0) {
+        set_error (error, DLS_ERROR_UNSUPPORTED, "Transpose moving the "
+            "batch axis");
+        return NULL;
+      }
+      continue;
+    }
+    ir[k + off - 1] = a;
+    used[a] = 1;
+  }
+  /* Leading size-1 axes of a rank < 3 tensor take the unused ones. */
+  for (int j = 0; j < off - 1; j++)
+    for (int a = 1; a <= 3; a++)
+      if (!used[a]) {
+        ir[j] = a;
+        used[a] = 1;
+        break;
+      }
+  for (int j = 0; j < 3; j++)
+    identity &= ir[j] == j + 1;
+  if (identity) {
+    Value *v = value_copy (x);
+    v->layout = LAYOUT_NHWC;
+    for (int k = 0; k < r; k++)
+      v->dims[k] = x->dims[perm[k]];
+    define (p, name, v);
+    return v;
+  }
+  dls_node_init (&node, DLS_OP_TRANSPOSE);
+  node.n_inputs = 1;
+  node.inputs[0] = x->id;
+  memcpy (node.p.transpose.perm, ir, sizeof (ir));
+  {
+    /* Moving only axes of size 1 keeps the dense order: a RESHAPE. */
+    const int *in = dls_graph_tensor (p->g, x->id)->dims;
+    int last = 0;
+    gboolean ordered = TRUE;
+
+    for (int j = 0; j < 3; j++)
+      if (in[ir[j]] > 1) {
+        ordered &= ir[j] > last;
+        last = ir[j];
+      }
+    if (ordered) {
+      dls_node_init (&node, DLS_OP_RESHAPE);
+      node.n_inputs = 1;
+      node.inputs[0] = x->id;
+      for (int j = 0; j < 3; j++)
+        node.p.reshape.dims[j] = in[ir[j]];
+    }
+  }
+  if (emit (p, &node, name, LAYOUT_NHWC, r, error) < 0)
+    return NULL;
+  return g_hash_table_lookup (p->values, name);
+}
+
+/* Transpose, Reshape, Flatten, Squeeze, Unsqueeze of an activation other
+ * than the NCHW <-> NHWC relabelling: the elements are moved into the new
+ * logical order (TRANSPOSE), and a new shape that keeps the order is a
+ * RESHAPE (or nothing, when the IR shape stays). */
+static gboolean
+move_act (Parser * p, const Node * nd, Value * x, GError ** error)
+{
+  gint64 perm[MAX_RANK], d[MAX_RANK];
+  int r = 0, ir[4] = { 1, 1, 1, 1 };
+  char *tmp;
+  Value *v;
+  DlsNode node;
+
+  if (strcmp (nd->op, "Transpose") == 0) {
+    int np = attr_ints (nd, "perm", perm, MAX_RANK);
+    if (np == 0)
+      for (np = 0; np < x->rank; np++)
+        perm[np] = x->rank - 1 - np;
+    if (np != x->rank)
+      return set_error (error, DLS_ERROR_INVALID_GRAPH, "perm of %d for "
+          "rank %d", np, x->rank);
+    for (int k = 0; k < np; k++)
+      for (int j = 0; j < k; j++)
+        if (perm[k] < 0 || perm[k] >= np || perm[j] == perm[k])
+          return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
+    return permute_act (p, nd, x, perm, out_name (nd), error) != NULL;
+  }
+
+  if (!new_shape (p, nd, x, d, &r, error))
+    return FALSE;
+  if (r > 4 || (r == 4 && d[0] != 1))
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "reshape of an "
+        "activation to rank %d (at most 4, batch 1)", r);
+  /* Into logical order first (no data moves for NHWC tensors). */
+  for (int k = 0; k < x->rank; k++)
+    perm[k] = k;
+  tmp = g_strconcat (out_name (nd), "/ordered", NULL);
+  v = permute_act (p, nd, x, perm, tmp, error);
+  g_free (tmp);
+  if (!v)
+    return FALSE;
+  for (int k = 0; k < r; k++)
+    ir[4 - r + k] = (int) d[k];
+  if (memcmp (dls_graph_tensor (p->g, v->id)->dims + 1, ir + 1,
+          sizeof (int) * 3) == 0) {
+    define_act_rank (p, out_name (nd), v->id, LAYOUT_NHWC, MAX (r, 1));
+    if (r == 0)
+      ((Value *) g_hash_table_lookup (p->values, out_name (nd)))->rank = 0;
+    return TRUE;
+  }
+  dls_node_init (&node, DLS_OP_RESHAPE);
+  node.n_inputs = 1;
+  node.inputs[0] = v->id;
+  memcpy (node.p.reshape.dims, ir + 1, sizeof (int) * 3);
+  return emit (p, &node, out_name (nd), LAYOUT_NHWC, MAX (r, 1), error) >= 0;
+}
+
 static gboolean
 op_transpose (Parser * p, const Node * nd, GError ** error)
 {
@@ -1649,8 +1788,7 @@ op_transpose (Parser * p, const Node * nd, GError ** error)
     return TRUE;
   }
 unsupported:
-  return set_error (error, DLS_ERROR_UNSUPPORTED, "Transpose of an "
-      "activation other than NCHW <-> NHWC");
+  return move_act (p, nd, x, error);
 }
 
 static gboolean
@@ -1668,6 +1806,87 @@ static gint64
 norm_axis (gint64 axis, int rank)
 {
   return axis < 0 ? axis + rank : axis;
+}
+
+/* The logical shape Unsqueeze, Squeeze, Reshape or Flatten (@nd) gives
+ * @x: into @d (*@r dims). */
+static gboolean
+new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
+    GError ** error)
+{
+  const char *op = nd->op;
+  gsize n = n_elements (x->dims, x->rank);
+
+  if (strcmp (op, "Unsqueeze") == 0 || strcmp (op, "Squeeze") == 0) {
+    gint64 axes[MAX_RANK];
+    int na = attr_ints (nd, "axes", axes, MAX_RANK);
+    gboolean unsq = op[0] == 'U';
+    Value *av = input (p, nd, 1);
+    if (av) {
+      na = (int) MIN (av->n, MAX_RANK);
+      for (int k = 0; k < na; k++)
+        axes[k] = (gint64) const_get (av, k);
+    }
+    *r = unsq ? x->rank + na : x->rank;
+    if (na < 0 || *r > MAX_RANK)
+      return set_error (error, DLS_ERROR_UNSUPPORTED, "rank too large");
+    if (unsq) {
+      gboolean mark[MAX_RANK] = { 0 };
+      for (int k = 0; k < na; k++) {
+        gint64 a = norm_axis (axes[k], *r);
+        if (a < 0 || a >= *r || mark[a])
+          return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad axes");
+        mark[a] = TRUE;
+      }
+      for (int k = 0, s = 0; k < *r; k++)
+        d[k] = mark[k] ? 1 : x->dims[s++];
+    } else {
+      int m = 0;
+      for (int k = 0; k < x->rank; k++) {
+        gboolean drop = na == 0 && x->dims[k] == 1;
+        for (int j = 0; j < na; j++)
+          if (norm_axis (axes[j], x->rank) == k)
+            drop = TRUE;
+        if (!drop)
+          d[m++] = x->dims[k];
+      }
+      *r = m;
+    }
+  } else if (op[0] == 'F') {
+    gint64 axis = norm_axis (attr_int (nd, "axis", 1), x->rank);
+    if (axis < 0 || axis > x->rank)
+      return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad axis");
+    d[0] = (gint64) n_elements (x->dims, (int) axis);
+    d[1] = (gint64) (n / MAX (d[0], 1));
+    *r = 2;
+  } else {
+    Value *s = input (p, nd, 1);
+    gint64 known = 1;
+    int infer = -1;
+    if (!s || !s->is_const || s->n > MAX_RANK)
+      return set_error (error, DLS_ERROR_UNSUPPORTED, "the shape must be a "
+          "constant of at most %d values", MAX_RANK);
+    if (attr_int (nd, "allowzero", 0))
+      return set_error (error, DLS_ERROR_UNSUPPORTED, "allowzero=1");
+    *r = (int) s->n;
+    for (int k = 0; k < *r; k++) {
+      d[k] = (gint64) const_get (s, k);
+      if (d[k] == 0)
+        d[k] = k < x->rank ? x->dims[k] : 0;
+      if (d[k] == -1 && infer < 0)
+        infer = k;
+      else if (d[k] < 0)
+        return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad shape");
+      else
+        known *= d[k];
+    }
+    if (infer >= 0)
+      d[infer] = known ? (gint64) n / known : 0;
+  }
+  if (n_elements (d, *r) != n)
+    return set_error (error, DLS_ERROR_INVALID_GRAPH, "reshape of %"
+        G_GSIZE_FORMAT " elements to another count", n);
+  return TRUE;
 }
 
 /* Shape, Gather, Unsqueeze, Squeeze, Slice, Cast, Concat, Reshape,
@@ -1704,78 +1923,12 @@ fold (Parser * p, const Node * nd, GError ** error)
       else
         o->i[e] = x->is_float ? (gint64) x->f[e] : x->i[e];
     }
-  } else if (strcmp (op, "Unsqueeze") == 0 || strcmp (op, "Squeeze") == 0) {
-    gint64 axes[MAX_RANK], d[MAX_RANK];
-    int na = attr_ints (nd, "axes", axes, MAX_RANK), r;
-    gboolean unsq = op[0] == 'U';
-    Value *av = input (p, nd, 1);
-    if (av) {
-      na = (int) MIN (av->n, MAX_RANK);
-      for (int k = 0; k < na; k++)
-        axes[k] = (gint64) const_get (av, k);
-    }
-    r = unsq ? x->rank + na : x->rank;
-    if (na < 0 || r > MAX_RANK)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "rank too large");
-    if (unsq) {
-      gboolean mark[MAX_RANK] = { 0 };
-      for (int k = 0; k < na; k++) {
-        gint64 a = norm_axis (axes[k], r);
-        if (a < 0 || a >= r || mark[a])
-          return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad axes");
-        mark[a] = TRUE;
-      }
-      for (int k = 0, s = 0; k < r; k++)
-        d[k] = mark[k] ? 1 : x->dims[s++];
-    } else {
-      int n = 0;
-      for (int k = 0; k < x->rank; k++) {
-        gboolean drop = na == 0 && x->dims[k] == 1;
-        for (int j = 0; j < na; j++)
-          if (norm_axis (axes[j], x->rank) == k)
-            drop = TRUE;
-        if (!drop)
-          d[n++] = x->dims[k];
-      }
-      r = n;
-    }
-    o = value_copy (x);
-    o->rank = r;
-    memcpy (o->dims, d, sizeof (gint64) * r);
-  } else if (strcmp (op, "Reshape") == 0 || strcmp (op, "Flatten") == 0) {
+  } else if (strcmp (op, "Unsqueeze") == 0 || strcmp (op, "Squeeze") == 0
+      || strcmp (op, "Reshape") == 0 || strcmp (op, "Flatten") == 0) {
     gint64 d[MAX_RANK];
-    int r;
-    if (op[0] == 'F') {
-      gint64 axis = norm_axis (attr_int (nd, "axis", 1), x->rank);
-      if (axis < 0 || axis > x->rank)
-        return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad axis");
-      d[0] = (gint64) n_elements (x->dims, (int) axis);
-      d[1] = (gint64) (x->n / MAX (d[0], 1));
-      r = 2;
-    } else {
-      Value *s = input (p, nd, 1);
-      gint64 known = 1;
-      int infer = -1;
-      if (!s || s->n > MAX_RANK)
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "bad shape input");
-      r = (int) s->n;
-      for (int k = 0; k < r; k++) {
-        d[k] = (gint64) const_get (s, k);
-        if (d[k] == 0)
-          d[k] = k < x->rank ? x->dims[k] : 0;
-        if (d[k] == -1 && infer < 0)
-          infer = k;
-        else if (d[k] < 0)
-          return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad shape");
-        else
-          known *= d[k];
-      }
-      if (infer >= 0)
-        d[infer] = known ? (gint64) x->n / known : 0;
-    }
-    if (n_elements (d, r) != x->n)
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "reshape of %"
-          G_GSIZE_FORMAT " elements to another count", x->n);
+    int r = 0;
+    if (!new_shape (p, nd, x, d, &r, error))
+      return FALSE;
     o = value_copy (x);
     o->rank = r;
     memcpy (o->dims, d, sizeof (gint64) * r);
@@ -2015,6 +2168,10 @@ convert_node (Parser * p, const Node * nd, GError ** error)
     return op_resize (p, nd, error);
   if (strcmp (op, "Transpose") == 0)
     return op_transpose (p, nd, error);
+  if (strcmp (op, "Reshape") == 0 || strcmp (op, "Flatten") == 0
+      || strcmp (op, "Squeeze") == 0 || strcmp (op, "Unsqueeze") == 0)
+    return require_act (input (p, nd, 0), "the input", error)
+        && move_act (p, nd, input (p, nd, 0), error);
   return set_error (error, DLS_ERROR_UNSUPPORTED, "unsupported operator %s",
       op);
 }
