@@ -13,6 +13,9 @@
  *              op * (mul = 1) or + (mul = 0), where y' = 0 if bh == 1,
  *              x' = 0 if bw == 1 and c' = 0 if b has one channel (bc1 = 1);
  *              global: (W, H, Cp / 4)
+ *   argmax     out[p] (padded by cpo) = the index of the largest of the c
+ *              real channels of pixel p, the first among equals (the last
+ *              with last = 1), clamped (lo, hi); global: (H*W)
  *   softmax    over the c real channels of each pixel: exp (x - max) / sum,
  *              then clamp (lo, hi); global: (H*W)
  *
@@ -71,4 +74,18 @@ softmax (__global const float *restrict in, __global float *restrict out,
     sum += exp (in[p + k] - m);
   for (int k = 0; k < c; k++)
     out[p + k] = clamp (exp (in[p + k] - m) / sum, lo, hi);
+}
+
+__kernel void
+argmax (__global const float *restrict in, __global float *restrict out,
+    int c, int cp, int cpo, int last, float lo, float hi)
+{
+  const size_t p = get_global_id (0);
+  __global const float *x = in + p * cp;
+  int best = 0;
+
+  for (int k = 1; k < c; k++)
+    if (x[k] > x[best] || (last && x[k] == x[best]))
+      best = k;
+  out[p * cpo] = clamp ((float) best, lo, hi);
 }

@@ -904,6 +904,9 @@ static const OpCase cases[] = {
   {UNARY (7, 5, 13, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
   {UNARY (33, 31, 21, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
   {UNARY (9, 7, 1, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
+  {UNARY (7, 5, 13, DLS_OP_ARGMAX, 0, 0, ACT_NONE)},
+  {UNARY (33, 31, 21, DLS_OP_ARGMAX, 0, 0, ACT_NONE)},
+  {UNARY (9, 7, 1, DLS_OP_ARGMAX, 0, 0, ACT_NONE)},
   /* mul: same shape, SE scale {1,1,C}, per-pixel {H,W,1}, a row, a scalar */
   {MUL (7, 5, 13, 7, 5, 13, ACT_NONE)},
   {MUL (33, 31, 21, 1, 1, 21, ACT_NONE)},
@@ -964,7 +967,7 @@ unary (Builder * b, int x, DlsOpType op, float alpha, float beta, Act act)
     n.p.unary.beta = beta;
   }
   set_act (&n, act);
-  return add_node (b, &n, chans_of (b, x));
+  return add_node (b, &n, op == DLS_OP_ARGMAX ? 1 : chans_of (b, x));
 }
 
 static int
@@ -1007,7 +1010,8 @@ build_onnx_case (const OpCase * c, Builder * b, GString * desc)
       y = unary (b, x, c->op, c->alpha, c->beta, c->act);
       g_string_append_printf (desc, "%-9s %dx%dx%d a%.4g b%.4g %s",
           c->op == DLS_OP_SIGMOID ? "sigmoid" : c->op == DLS_OP_HARD_SWISH ?
-          "hswish" : c->op == DLS_OP_SOFTMAX ? "softmax" : "hsigmoid", c->h, c->w, c->c, c->alpha, c->beta,
+          "hswish" : c->op == DLS_OP_SOFTMAX ? "softmax" :
+          c->op == DLS_OP_ARGMAX ? "argmax" : "hsigmoid", c->h, c->w, c->c, c->alpha, c->beta,
           act_names[c->act]);
       break;
     case K_MUL:
@@ -1156,6 +1160,29 @@ hand_tests_onnx (void)
     n.p.transpose.perm[2] = 2;
     y = add_node (&b, &n, 2);
     hand_check ("transpose (H, C, W)", &b, y, e_t, 6);
+    builder_clear (&b);
+  }
+
+  /* argmax of (1, 3, 3) and (-1, -5, -2): ties to the lowest, or the
+   * highest with select_last */
+  {
+    static const float am[6] = { 1, 3, 3, -1, -5, -2 };
+    static const float e_first[2] = { 1, 0 }, e_last[2] = { 2, 0 };
+    DlsNode n;
+
+    builder_init (&b);
+    x = hand_input (&b, 2, 1, 3, am);
+    y = unary (&b, x, DLS_OP_ARGMAX, 0, 0, ACT_NONE);
+    hand_check ("argmax, ties to the first", &b, y, e_first, 2);
+    builder_clear (&b);
+    builder_init (&b);
+    x = hand_input (&b, 2, 1, 3, am);
+    dls_node_init (&n, DLS_OP_ARGMAX);
+    n.inputs[0] = x;
+    n.n_inputs = 1;
+    n.p.argmax.select_last = TRUE;
+    y = add_node (&b, &n, 1);
+    hand_check ("argmax select_last", &b, y, e_last, 2);
     builder_clear (&b);
   }
 
@@ -1406,7 +1433,7 @@ run_case (const OpCase * c, DlsBackend * other, gboolean verbose)
         || c->kind == K_MUL || c->kind == K_MAXPOOL || c->kind == K_NEAREST
         || c->kind == K_TRANSPOSE || c->kind == K_RESHAPE
         || (c->kind == K_UNARY && (c->op == DLS_OP_HARD_SIGMOID
-                || c->op == DLS_OP_HARD_SWISH))
+                || c->op == DLS_OP_HARD_SWISH || c->op == DLS_OP_ARGMAX))
         || g_str_equal (other->vt->name, "ref");
     Cmp r = compare (ref->pdata[i], got->pdata[i], n, exact ? 0.0 : TOL_REL);
     double rel = r.max_ref > 0 ? r.max_abs / r.max_ref : r.max_abs;

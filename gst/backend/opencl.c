@@ -598,6 +598,15 @@ prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
           ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (half),
           ARG (mode));
     }
+    case DLS_OP_ARGMAX:{
+      int c = in->dims[3], cpi = b->cp[n->inputs[0]];
+      int last = n->p.argmax.select_last;
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "argmax", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow, 1, 1);
+      return set_args (k, error, 8, ARG (src), ARG (dst), ARG (c), ARG (cpi),
+          ARG (cp), ARG (last), ARG (lo), ARG (hi));
+    }
     case DLS_OP_TRANSPOSE:{
       /* Input strides of its H, W, C in the padded buffer. */
       int cpi = b->cp[n->inputs[0]];

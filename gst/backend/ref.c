@@ -524,6 +524,27 @@ ref_resize_nearest (const DlsGraph * g, const DlsNode * node,
   }
 }
 
+/* out[p] = the channel of the largest x[p, c]: the first among equals, or
+ * the last with select_last; clamped by the fused activation. */
+static void
+ref_argmax (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  int h, w, c;
+  gsize p;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &h, &w, &c);
+  for (p = 0; p < (gsize) h * w; p++) {
+    const float *x = in[0] + p * c;
+    int best = 0;
+
+    for (int k = 1; k < c; k++)
+      if (x[k] > x[best] || (node->p.argmax.select_last && x[k] == x[best]))
+        best = k;
+    out[p] = clamp_act ((float) best, node->act_min, node->act_max);
+  }
+}
+
 /* TRANSPOSE: out[i1,i2,i3] = in at axis perm[k-1] = ik; RESHAPE: a copy
  * of the dense data. */
 static void
@@ -568,6 +589,7 @@ ref_supports (DlsOpType op)
     case DLS_OP_RESIZE_NEAREST:
     case DLS_OP_TRANSPOSE:
     case DLS_OP_RESHAPE:
+    case DLS_OP_ARGMAX:
       return TRUE;
     default:
       return FALSE;
@@ -620,6 +642,9 @@ dls_ref_run_node (const DlsGraph * g, const DlsNode * node,
     case DLS_OP_TRANSPOSE:
     case DLS_OP_RESHAPE:
       ref_layout (g, node, inputs, output);
+      break;
+    case DLS_OP_ARGMAX:
+      ref_argmax (g, node, inputs, output);
       break;
     default:
       /* prepare() refuses such graphs; a direct caller gets a warning. */

@@ -24,6 +24,7 @@ static const DlsOpInfo op_table[] = {
   [DLS_OP_RESIZE_NEAREST] = {"RESIZE_NEAREST", 1, 1},
   [DLS_OP_TRANSPOSE] = {"TRANSPOSE", 1, 1},
   [DLS_OP_RESHAPE] = {"RESHAPE", 1, 1},
+  [DLS_OP_ARGMAX] = {"ARGMAX", 1, 1},
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (op_table) == DLS_OP_COUNT);
@@ -122,6 +123,8 @@ dls_node_init (DlsNode * node, DlsOpType op)
     node->p.unary.alpha = 0.2f;
     node->p.unary.beta = 0.5f;
   }
+  if (op == DLS_OP_ARGMAX)
+    node->p.argmax.select_last = FALSE;
   if (op == DLS_OP_HARD_SWISH) {
     node->p.unary.alpha = 1.0f / 6.0f;
     node->p.unary.beta = 0.5f;
@@ -344,6 +347,10 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
     case DLS_OP_SIGMOID:
     case DLS_OP_SOFTMAX:
       memcpy (out, in->dims, sizeof (int) * 4);
+      break;
+    case DLS_OP_ARGMAX:
+      memcpy (out, in->dims, sizeof (int) * 4);
+      out[3] = 1;
       break;
     case DLS_OP_TRANSPOSE:{
       const int *pm = n->p.transpose.perm;

@@ -44,6 +44,9 @@
  *   in[0]'s or 1, broadcast (a squeeze-excitation scale is {1,1,1,C}).
  * - RESIZE_BILINEAR with p.resize.has_scale: see DlsNode.
  * - SOFTMAX: over the channels of each pixel, exp(x - max) / sum.
+ * - ARGMAX: {1,H,W,1}, the index (as a float) of the largest channel of
+ *   each pixel; ties go to the lowest index, or the highest with
+ *   p.argmax.select_last.
  * - TRANSPOSE: out axis k (1 = H, 2 = W, 3 = C) is in axis
  *   p.transpose.perm[k - 1]: out[i1,i2,i3] = in[j] with j[perm[k-1]] = ik.
  * - RESHAPE: the same elements in the same dense order, {1,H,W,C} =
@@ -85,6 +88,7 @@ typedef enum
   DLS_OP_RESIZE_NEAREST,
   DLS_OP_TRANSPOSE,
   DLS_OP_RESHAPE,
+  DLS_OP_ARGMAX,
   DLS_OP_COUNT
 } DlsOpType;
 
@@ -197,6 +201,10 @@ typedef struct
     {
       int dims[3];
     } reshape;
+    struct
+    {
+      gboolean select_last;
+    } argmax;
   } p;
 } DlsNode;
 

@@ -1291,6 +1291,51 @@ op_softmax (Parser * p, const Node * nd, GError ** error)
   return op_unary (p, nd, DLS_OP_SOFTMAX, error);
 }
 
+/* ArgMax over the channel axis; the indices come out as floats. Without
+ * keepdims the channel axis goes, which for NHWC tensors (channels last)
+ * keeps the dense order: a RESHAPE. */
+static gboolean
+op_argmax (Parser * p, const Node * nd, GError ** error)
+{
+  Value *x = input (p, nd, 0), *v;
+  gint64 axis;
+  char *tmp;
+  DlsNode node;
+  int ir[4] = { 1, 1, 1, 1 }, r;
+
+  if (!require_act (x, "the input", error))
+    return FALSE;
+  axis = attr_int (nd, "axis", 0);
+  if (axis < 0)
+    axis += x->rank;
+  if (axis != chan_axis (x))
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "ArgMax over axis %"
+        G_GINT64_FORMAT " (only over the channels)", axis);
+  dls_node_init (&node, DLS_OP_ARGMAX);
+  node.n_inputs = 1;
+  node.inputs[0] = x->id;
+  node.p.argmax.select_last = attr_int (nd, "select_last_index", 0) != 0;
+  if (attr_int (nd, "keepdims", 1))
+    return emit (p, &node, out_name (nd), x->layout, x->rank, error) >= 0;
+  if (x->layout != LAYOUT_NHWC || x->rank < 2)
+    return set_error (error, DLS_ERROR_UNSUPPORTED, "ArgMax without "
+        "keepdims of an NCHW or 1-D tensor");
+  tmp = g_strconcat (out_name (nd), "/keepdims", NULL);
+  r = emit (p, &node, tmp, x->layout, x->rank, error);
+  v = r >= 0 ? g_hash_table_lookup (p->values, tmp) : NULL;
+  g_free (tmp);
+  if (!v)
+    return FALSE;
+  r = x->rank - 1;
+  for (int k = 0; k < r; k++)
+    ir[4 - r + k] = (int) x->dims[k];
+  dls_node_init (&node, DLS_OP_RESHAPE);
+  node.n_inputs = 1;
+  node.inputs[0] = v->id;
+  memcpy (node.p.reshape.dims, ir + 1, sizeof (int) * 3);
+  return emit (p, &node, out_name (nd), LAYOUT_NHWC, r, error) >= 0;
+}
+
 /* Add, Sub, Mul, Div with at least one activation. */
 static gboolean
 op_binary (Parser * p, const Node * nd, GError ** error)
@@ -2162,6 +2207,8 @@ convert_node (Parser * p, const Node * nd, GError ** error)
     return op_unary (p, nd, DLS_OP_SIGMOID, error);
   if (strcmp (op, "Softmax") == 0)
     return op_softmax (p, nd, error);
+  if (strcmp (op, "ArgMax") == 0)
+    return op_argmax (p, nd, error);
   if (strcmp (op, "Concat") == 0)
     return op_concat_act (p, nd, error);
   if (strcmp (op, "Upsample") == 0 || strcmp (op, "Resize") == 0)
