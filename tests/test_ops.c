@@ -1011,7 +1011,8 @@ build_onnx_case (const OpCase * c, Builder * b, GString * desc)
       g_string_append_printf (desc, "%-9s %dx%dx%d a%.4g b%.4g %s",
           c->op == DLS_OP_SIGMOID ? "sigmoid" : c->op == DLS_OP_HARD_SWISH ?
           "hswish" : c->op == DLS_OP_SOFTMAX ? "softmax" :
-          c->op == DLS_OP_ARGMAX ? "argmax" : "hsigmoid", c->h, c->w, c->c, c->alpha, c->beta,
+          c->op == DLS_OP_ARGMAX ? "argmax" : "hsigmoid", c->h, c->w, c->c,
+          c->alpha, c->beta,
           act_names[c->act]);
       break;
     case K_MUL:
@@ -1175,6 +1176,7 @@ hand_tests_onnx (void)
     y = unary (&b, x, DLS_OP_ARGMAX, 0, 0, ACT_NONE);
     hand_check ("argmax, ties to the first", &b, y, e_first, 2);
     builder_clear (&b);
+
     builder_init (&b);
     x = hand_input (&b, 2, 1, 3, am);
     dls_node_init (&n, DLS_OP_ARGMAX);
@@ -1186,29 +1188,33 @@ hand_tests_onnx (void)
     builder_clear (&b);
   }
 
-  builder_init (&b);
-  x = hand_input (&b, 2, 1, 3, sm);
-  y = unary (&b, x, DLS_OP_SOFTMAX, 0, 0, ACT_NONE);
-  hand_check ("softmax per pixel, large values", &b, y, e_sm, 6);
-  builder_clear (&b);
+  {
+    /* one-input ops on 6 values: name, op, alpha, beta, h, w, c, in, out */
+    static const struct
+    {
+      const char *what;
+      DlsOpType op;
+      float alpha, beta;
+      int h, w, c;
+      const float *in, *expect;
+    } un[] = {
+      {"softmax per pixel, large values", DLS_OP_SOFTMAX, 0, 0, 2, 1, 3,
+          sm, e_sm},
+      {"hard swish", DLS_OP_HARD_SWISH, 1.0f / 6.0f, 0.5f, 1, 1, 6, v,
+          e_hswish},
+      {"hard sigmoid (0.2, 0.5)", DLS_OP_HARD_SIGMOID, 0.2f, 0.5f, 1, 1, 6,
+          v, e_hsig},
+      {"sigmoid", DLS_OP_SIGMOID, 0, 0, 1, 1, 6, v, e_sig},
+    };
 
-  builder_init (&b);
-  x = hand_input (&b, 1, 1, 6, v);
-  y = unary (&b, x, DLS_OP_HARD_SWISH, 1.0f / 6.0f, 0.5f, ACT_NONE);
-  hand_check ("hard swish", &b, y, e_hswish, 6);
-  builder_clear (&b);
-
-  builder_init (&b);
-  x = hand_input (&b, 1, 1, 6, v);
-  y = unary (&b, x, DLS_OP_HARD_SIGMOID, 0.2f, 0.5f, ACT_NONE);
-  hand_check ("hard sigmoid (0.2, 0.5)", &b, y, e_hsig, 6);
-  builder_clear (&b);
-
-  builder_init (&b);
-  x = hand_input (&b, 1, 1, 6, v);
-  y = unary (&b, x, DLS_OP_SIGMOID, 0, 0, ACT_NONE);
-  hand_check ("sigmoid", &b, y, e_sig, 6);
-  builder_clear (&b);
+    for (guint k = 0; k < G_N_ELEMENTS (un); k++) {
+      builder_init (&b);
+      x = hand_input (&b, un[k].h, un[k].w, un[k].c, un[k].in);
+      y = unary (&b, x, un[k].op, un[k].alpha, un[k].beta, ACT_NONE);
+      hand_check (un[k].what, &b, y, un[k].expect, 6);
+      builder_clear (&b);
+    }
+  }
 
   builder_init (&b);
   x = hand_input (&b, 2, 1, 3, m);

@@ -535,7 +535,8 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   }
 }
 
-/* The ops ONNX models add (kernels/activation.cl, kernels/pool.cl). */
+/* The ops ONNX models add (kernels/activation.cl, pool.cl, resize.cl,
+ * layout.cl), and ADD with a broadcast operand. */
 static gboolean
 prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
 {

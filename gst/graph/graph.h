@@ -150,9 +150,9 @@ typedef enum
   DLS_RESIZE_HALF_PIXEL,
 } DlsResizeCoord;
 
-/* CONV2D, DEPTHWISE_CONV2D, AVERAGE_POOL2D, MAX_POOL2D. For convolutions kernel_h/w are
- * filled from the weights by dls_graph_finalize(); for pooling they are the
- * filter size. */
+/* CONV2D, DEPTHWISE_CONV2D, AVERAGE_POOL2D, MAX_POOL2D. For convolutions
+ * kernel_h/w are filled from the weights by dls_graph_finalize(); for
+ * pooling they are the filter size. */
 typedef struct
 {
   int kernel_h, kernel_w;

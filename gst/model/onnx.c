@@ -163,24 +163,6 @@ typedef struct
   gint64 opset;
 } Parser;
 
-static gboolean
-set_error (GError ** error, DlsError code, const char *fmt, ...)
-    G_GNUC_PRINTF (3, 4);
-
-static gboolean
-set_error (GError ** error, DlsError code, const char *fmt, ...)
-{
-  va_list ap;
-  char *msg;
-
-  va_start (ap, fmt);
-  msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error_literal (error, DLS_ERROR, code, msg);
-  g_free (msg);
-  return FALSE;
-}
-
 static void
 value_free (gpointer p)
 {
@@ -284,16 +266,6 @@ value_copy (const Value * v)
   return c;
 }
 
-static guint64
-read_le (const guint8 * d, guint n)
-{
-  guint64 v = 0;
-
-  for (guint k = 0; k < n; k++)
-    v |= (guint64) d[k] << (8 * k);
-  return v;
-}
-
 /* Element size in raw_data of the data types we read, 0 for others. */
 static guint
 dtype_size (int dt)
@@ -333,7 +305,7 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
 {
   DlsPbMsg m;
   DlsPbField f;
-  gboolean done;
+  int r;
   GArray *dims = g_array_new (FALSE, FALSE, sizeof (gint64));
   GArray *floats = g_array_new (FALSE, FALSE, sizeof (float));
   GArray *ints = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -349,11 +321,7 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
   gboolean ok = FALSE;
 
   dls_pb_sub (tf, &m, "TensorProto");
-  for (;;) {
-    if (!dls_pb_next (&m, &f, &done, error))
-      goto out;
-    if (done)
-      break;
+  while ((r = dls_pb_next (&m, &f, error)) > 0) {
     switch (f.number) {
       case TENSOR_DIMS:
         if (!dls_pb_append_varints (&m, &f, "dims", dims, MAX_RANK + 1, error))
@@ -365,10 +333,9 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
         dt = (gint64) f.u;
         break;
       case TENSOR_NAME:
-        if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "name", error))
+        if (!dls_pb_read_string (&m, &f, "name", &name,
+                error))
           goto out;
-        g_free (name);
-        name = dls_pb_string (&f);
         break;
       case TENSOR_RAW_DATA:
         if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "raw_data", error))
@@ -395,13 +362,13 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
           g_array_append_val (doubles, u);
         } else if (f.wire == DLS_PB_BYTES && f.len % 8 == 0) {
           for (gsize k = 0; k < f.len; k += 8) {
-            gint64 u = (gint64) read_le (f.data + k, 8);
+            gint64 u = (gint64) dls_pb_read_le (f.data + k, 8);
             if (doubles->len >= MAX_CONSTANT_ELEMENTS)
               break;
             g_array_append_val (doubles, u);
           }
         } else {
-          set_error (error, DLS_ERROR_CORRUPT, "TensorProto.double_data is "
+          dls_error_set (error, DLS_ERROR_CORRUPT, "TensorProto.double_data is "
               "malformed");
           goto out;
         }
@@ -415,23 +382,27 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
         external = TRUE;
         break;
       case TENSOR_SEGMENT:
-        set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' is segmented, "
+        dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+            "tensor '%s' is segmented, "
             "which is not supported", name ? name : "");
         goto out;
       default:
         break;
     }
   }
+  if (r < 0)
+    goto out;
   if (!name)
     name = g_strdup ("");
   if (external) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' keeps its data in "
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+        "tensor '%s' keeps its data in "
         "an external file (external data), which is not supported: save "
         "the model with its weights inside the .onnx", name);
     goto out;
   }
   if (dims->len > MAX_RANK) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has more than %d "
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has more than %d "
         "dimensions", name, MAX_RANK);
     goto out;
   }
@@ -440,7 +411,7 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
     gint64 d = g_array_index (dims, gint64, k);
     if (d < 0 || (d > 0 && n > MAX_CONSTANT_ELEMENTS / (guint64) d)) {
       char *s = dims_string ((gint64 *) dims->data, dims->len);
-      set_error (error, DLS_ERROR_CORRUPT, "tensor '%s' has shape %s, "
+      dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' has shape %s, "
           "negative or too large", name, s);
       g_free (s);
       goto out;
@@ -449,7 +420,7 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
   }
   esize = dtype_size ((int) dt);
   if (esize == 0) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has data type %"
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has data type %"
         G_GINT64_FORMAT ", which is not supported", name, dt);
     goto out;
   }
@@ -458,14 +429,14 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
   if (has_raw) {
     if ((guint64) raw_len != (guint64) n * esize) {
       char *s = dims_string (v->dims, v->rank);
-      set_error (error, DLS_ERROR_CORRUPT, "tensor '%s' holds %"
+      dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' holds %"
           G_GSIZE_FORMAT " bytes of data, its shape %s needs %"
           G_GUINT64_FORMAT, name, raw_len, s, (guint64) n * esize);
       g_free (s);
       goto out;
     }
     for (gsize k = 0; k < n; k++) {
-      guint64 u = read_le (raw + k * esize, esize);
+      guint64 u = dls_pb_read_le (raw + k * esize, esize);
       union
       {
         guint32 u;
@@ -504,7 +475,7 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
     GArray *src = dt == DT_FLOAT ? floats : dt == DT_DOUBLE ? doubles : ints;
     if (src->len != n) {
       char *s = dims_string (v->dims, v->rank);
-      set_error (error, DLS_ERROR_CORRUPT, "tensor '%s' holds %u values, "
+      dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' holds %u values, "
           "its shape %s needs %" G_GSIZE_FORMAT, name, src->len, s, n);
       g_free (s);
       goto out;
@@ -554,20 +525,15 @@ parse_attr (const DlsPbField * af, Attr * a, GError ** error)
 {
   DlsPbMsg m;
   DlsPbField f;
-  gboolean done;
+  int r;
 
   dls_pb_sub (af, &m, "AttributeProto");
-  for (;;) {
-    if (!dls_pb_next (&m, &f, &done, error))
-      return FALSE;
-    if (done)
-      break;
+  while ((r = dls_pb_next (&m, &f, error)) > 0) {
     switch (f.number) {
       case ATTR_NAME:
-        if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "name", error))
+        if (!dls_pb_read_string (&m, &f, "name", &a->name,
+                error))
           return FALSE;
-        g_free (a->name);
-        a->name = dls_pb_string (&f);
         break;
       case ATTR_TYPE:
         if (!dls_pb_expect (&m, &f, DLS_PB_VARINT, "type", error))
@@ -592,10 +558,9 @@ parse_attr (const DlsPbField * af, Attr * a, GError ** error)
         a->i = (gint64) f.u;
         break;
       case ATTR_S:
-        if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "s", error))
+        if (!dls_pb_read_string (&m, &f, "s", &a->s,
+                error))
           return FALSE;
-        g_free (a->s);
-        a->s = dls_pb_string (&f);
         break;
       case ATTR_T:
         if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "t", error))
@@ -617,12 +582,14 @@ parse_attr (const DlsPbField * af, Attr * a, GError ** error)
           return FALSE;
         break;
       case ATTR_REF_ATTR_NAME:
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "attribute refers "
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "attribute refers "
             "to a function attribute, which is not supported");
       default:
         break;
     }
   }
+  if (r < 0)
+    return FALSE;
   if (!a->name)
     a->name = g_strdup ("");
   return TRUE;
@@ -633,7 +600,7 @@ parse_node (const DlsPbField * nf, int index, Node * n, GError ** error)
 {
   DlsPbMsg m;
   DlsPbField f;
-  gboolean done;
+  int r;
   char *domain = NULL;
 
   n->in = g_ptr_array_new_with_free_func (g_free);
@@ -641,47 +608,40 @@ parse_node (const DlsPbField * nf, int index, Node * n, GError ** error)
   n->attrs = g_array_new (FALSE, TRUE, sizeof (Attr));
   g_array_set_clear_func (n->attrs, attr_clear);
   dls_pb_sub (nf, &m, "NodeProto");
-  for (;;) {
-    if (!dls_pb_next (&m, &f, &done, error))
-      goto fail;
-    if (done)
-      break;
+  while ((r = dls_pb_next (&m, &f, error)) > 0) {
     switch (f.number) {
       case NODE_INPUT:
       case NODE_OUTPUT:
         if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "input/output", error))
           goto fail;
         if ((f.number == NODE_INPUT ? n->in : n->out)->len >= 4096) {
-          set_error (error, DLS_ERROR_UNSUPPORTED, "too many inputs");
+          dls_error_set (error, DLS_ERROR_UNSUPPORTED, "too many inputs");
           goto fail;
         }
         g_ptr_array_add (f.number == NODE_INPUT ? n->in : n->out,
             dls_pb_string (&f));
         break;
       case NODE_NAME:
-        if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "name", error))
+        if (!dls_pb_read_string (&m, &f, "name", &n->name,
+                error))
           goto fail;
-        g_free (n->name);
-        n->name = dls_pb_string (&f);
         break;
       case NODE_OP_TYPE:
-        if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "op_type", error))
+        if (!dls_pb_read_string (&m, &f, "op_type", &n->op,
+                error))
           goto fail;
-        g_free (n->op);
-        n->op = dls_pb_string (&f);
         break;
       case NODE_DOMAIN:
-        if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "domain", error))
+        if (!dls_pb_read_string (&m, &f, "domain", &domain,
+                error))
           goto fail;
-        g_free (domain);
-        domain = dls_pb_string (&f);
         break;
       case NODE_ATTRIBUTE:{
         Attr a = { 0 };
         if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "attribute", error))
           goto fail;
         if (n->attrs->len >= 1024) {
-          set_error (error, DLS_ERROR_UNSUPPORTED, "too many attributes");
+          dls_error_set (error, DLS_ERROR_UNSUPPORTED, "too many attributes");
           goto fail;
         }
         if (!parse_attr (&f, &a, error)) {
@@ -695,6 +655,8 @@ parse_node (const DlsPbField * nf, int index, Node * n, GError ** error)
         break;
     }
   }
+  if (r < 0)
+    goto fail;
   if (!n->name || !*n->name) {
     g_free (n->name);
     n->name = g_strdup_printf ("#%d", index);
@@ -702,7 +664,7 @@ parse_node (const DlsPbField * nf, int index, Node * n, GError ** error)
   if (!n->op)
     n->op = g_strdup ("");
   if (domain && *domain && strcmp (domain, "ai.onnx") != 0) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "unsupported operator %s of "
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED, "unsupported operator %s of "
         "domain '%s' (node '%s')", n->op, domain, n->name);
     goto fail;
   }
@@ -939,7 +901,7 @@ clamp_value (Parser * p, const Node * nd, float lo, float hi, GError ** error)
   DlsNode *prod = sole_producer (p, x, in_name (nd, 0));
 
   if (!(lo <= hi))
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "empty clip range "
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "empty clip range "
         "[%g, %g]", lo, hi);
   if (prod && (prod->op == DLS_OP_CONV2D
           || prod->op == DLS_OP_DEPTHWISE_CONV2D || prod->op == DLS_OP_ADD
@@ -990,14 +952,15 @@ window_attrs (const Node * nd, const Value * x, int kh, int kw,
   if (attr_ints (nd, "strides", strides, 2) < 0
       || attr_ints (nd, "dilations", dil, 2) < 0
       || attr_ints (nd, "pads", pads, 4) < 0)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "only 2-D windows are "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "only 2-D windows are "
         "supported");
   for (int k = 0; k < 4; k++)
     if (pads[k] < 0 || pads[k] > 65536)
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "pads out of range");
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH,
+          "pads out of range");
   for (int k = 0; k < 2; k++)
     if (strides[k] < 1 || strides[k] > 64 || dil[k] < 1 || dil[k] > 1024)
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "strides or "
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "strides or "
           "dilations out of range");
   w->stride_h = (int) strides[0];
   w->stride_w = (int) strides[1];
@@ -1032,7 +995,7 @@ window_attrs (const Node * nd, const Value * x, int kh, int kw,
     w->pad_bottom = after[0];
     w->pad_right = after[1];
   } else {
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "auto_pad '%s' is not "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "auto_pad '%s' is not "
         "supported", auto_pad);
   }
   return TRUE;
@@ -1042,7 +1005,7 @@ static gboolean
 require_act (const Value * v, const char *what, GError ** error)
 {
   if (!v || v->is_const)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "%s must be an "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%s must be an "
         "activation computed from the graph input", what);
   return TRUE;
 }
@@ -1059,13 +1022,13 @@ op_conv (Parser * p, const Node * nd, GError ** error)
   if (!require_act (x, "Conv input X", error))
     return FALSE;
   if (x->layout != LAYOUT_NCHW)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "Conv on an NHWC "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Conv on an NHWC "
         "tensor (ONNX convolutions read NCHW)");
   if (!wv || !wv->is_const || !wv->is_float || wv->rank != 4)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "Conv weights W must "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Conv weights W must "
         "be a constant 4-D float tensor (2-D convolution)");
   if (bv && (!bv->is_const || !bv->is_float || bv->n != (gsize) wv->dims[0]))
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "Conv bias B must be a "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Conv bias B must be a "
         "constant of %" G_GINT64_FORMAT " floats", wv->dims[0]);
   c = (int) x->dims[1];
   m = (int) wv->dims[0];
@@ -1074,11 +1037,11 @@ op_conv (Parser * p, const Node * nd, GError ** error)
   kw = (int) wv->dims[3];
   if (attr_ints (nd, "kernel_shape", ks, 2) == 2
       && (ks[0] != kh || ks[1] != kw))
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "kernel_shape does "
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "kernel_shape does "
         "not match the weights");
   if (group < 1 || group > c || c % group != 0 || m % group != 0
       || cg * group != c || m < 1 || kh < 1 || kw < 1)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "weights %dx%dx%dx%d "
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "weights %dx%dx%dx%d "
         "and group %" G_GINT64_FORMAT " do not fit %d input channels", m, cg,
         kh, kw, group, c);
   mg = m / (int) group;
@@ -1142,15 +1105,15 @@ op_batchnorm (Parser * p, const Node * nd, GError ** error)
     return FALSE;
   c = (int) x->dims[channel_axis (LAYOUT_NCHW)];
   if (x->layout != LAYOUT_NCHW)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "BatchNormalization on "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "BatchNormalization on "
         "an NHWC tensor");
   if (nd->out->len > 1 && *(char *) g_ptr_array_index (nd->out, 1))
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "training mode "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "training mode "
         "(running mean and variance outputs)");
   for (int j = 0; j < 4; j++) {
     k[j] = input (p, nd, j + 1);
     if (!k[j] || !k[j]->is_const || !k[j]->is_float || k[j]->n != (gsize) c)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "scale, B, mean and "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "scale, B, mean and "
           "var must be constants of %d floats", c);
   }
   scale = g_new (float, c);
@@ -1198,7 +1161,7 @@ op_clip (Parser * p, const Node * nd, GError ** error)
   /* Opset 11 moved min and max from attributes to optional inputs. */
   if ((vmin && (!vmin->is_const || vmin->n != 1))
       || (vmax && (!vmax->is_const || vmax->n != 1)))
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "min and max must be "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "min and max must be "
         "constant scalars");
   if (vmin)
     lo = (float) const_get (vmin, 0);
@@ -1222,7 +1185,7 @@ op_bcast_act (Parser * p, const Node * nd, Value * a, Value * b,
   const int *bd = dls_graph_tensor (p->g, b->id)->dims;
 
   if (a->layout != b->layout)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "%s of activations in "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%s of activations in "
         "different layouts", nd->op);
   /* On the IR dims: right-aligned, as numpy broadcasting. */
   for (int k = 1; k < 4; k++) {
@@ -1236,7 +1199,7 @@ op_bcast_act (Parser * p, const Node * nd, Value * a, Value * b,
       a_small = b_small = TRUE;
   }
   if (a_small && b_small)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "%s whose operands "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%s whose operands "
         "both need broadcasting", nd->op);
   dls_node_init (&node, op);
   node.n_inputs = 2;
@@ -1286,7 +1249,7 @@ op_softmax (Parser * p, const Node * nd, GError ** error)
     for (int k = (int) axis + 1; k < x->rank; k++)
       ok &= x->dims[k] == 1;
   if (!ok)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "Softmax over axis %"
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Softmax over axis %"
         G_GINT64_FORMAT " (only over the channels)", axis);
   return op_unary (p, nd, DLS_OP_SOFTMAX, error);
 }
@@ -1309,7 +1272,7 @@ op_argmax (Parser * p, const Node * nd, GError ** error)
   if (axis < 0)
     axis += x->rank;
   if (axis != chan_axis (x))
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "ArgMax over axis %"
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "ArgMax over axis %"
         G_GINT64_FORMAT " (only over the channels)", axis);
   dls_node_init (&node, DLS_OP_ARGMAX);
   node.n_inputs = 1;
@@ -1318,7 +1281,7 @@ op_argmax (Parser * p, const Node * nd, GError ** error)
   if (attr_int (nd, "keepdims", 1))
     return emit (p, &node, out_name (nd), x->layout, x->rank, error) >= 0;
   if (x->layout != LAYOUT_NHWC || x->rank < 2)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "ArgMax without "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "ArgMax without "
         "keepdims of an NCHW or 1-D tensor");
   tmp = g_strconcat (out_name (nd), "/keepdims", NULL);
   r = emit (p, &node, tmp, x->layout, x->rank, error);
@@ -1347,17 +1310,17 @@ op_binary (Parser * p, const Node * nd, GError ** error)
   gboolean ok;
 
   if (!a || !b)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "two inputs needed");
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "two inputs needed");
   if (!a->is_const && !b->is_const && (op == 'M' || op == 'A'))
     return op_bcast_act (p, nd, a, b, op == 'M' ? DLS_OP_MUL : DLS_OP_ADD,
         error);
   if (!a->is_const && !b->is_const)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "%s of two "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%s of two "
         "activations is not supported", nd->op);
   x = a->is_const ? b : a;
   k = a->is_const ? a : b;
   if (!(v = per_channel (x, k)))
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "%s with a constant "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%s with a constant "
         "that is neither a scalar nor per channel is not supported", nd->op);
   c = (int) x->dims[chan_axis (x)];
   switch (op) {
@@ -1382,7 +1345,7 @@ op_binary (Parser * p, const Node * nd, GError ** error)
     default:                   /* Div: x / k only */
       if (x != a) {
         g_free (v);
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "Div of a constant "
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Div of a constant "
             "by an activation is not supported");
       }
       for (int j = 0; j < c; j++)
@@ -1409,7 +1372,8 @@ op_pool (Parser * p, const Node * nd, DlsOpType op, gboolean global,
   if (!require_act (x, "pool input", error))
     return FALSE;
   if (x->layout != LAYOUT_NCHW)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "pooling an NHWC tensor");
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+        "pooling an NHWC tensor");
   ih = (int) x->dims[2];
   iw = (int) x->dims[3];
   dls_node_init (&node, op);
@@ -1423,28 +1387,29 @@ op_pool (Parser * p, const Node * nd, DlsOpType op, gboolean global,
     DlsWindowParams *w = &node.p.win;
     if (attr_ints (nd, "kernel_shape", ks, 2) != 2 || ks[0] < 1 || ks[1] < 1
         || ks[0] > 65536 || ks[1] > 65536)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "kernel_shape must be "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "kernel_shape must be "
           "2 positive values");
     if (!window_attrs (nd, x, (int) ks[0], (int) ks[1], w, error))
       return FALSE;
     if (w->dilation_h != 1 || w->dilation_w != 1)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "dilated pooling");
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "dilated pooling");
     w->kernel_h = (int) ks[0];
     w->kernel_w = (int) ks[1];
     if (op == DLS_OP_MAX_POOL2D && (attr_int (nd, "storage_order", 0)
             || nd->out->len > 1))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "MaxPool indices "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "MaxPool indices "
           "output or storage_order");
     if (attr_int (nd, "count_include_pad", 0) && (w->pad_top || w->pad_left
             || w->pad_bottom || w->pad_right))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "count_include_pad=1 "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "count_include_pad=1 "
           "with padding (the IR averages over the taps inside the input)");
     if (attr_int (nd, "ceil_mode", 0)) {
       /* Only when rounding up gives the same size as rounding down. */
       int eh = ih + w->pad_top + w->pad_bottom - w->kernel_h;
       int ew = iw + w->pad_left + w->pad_right - w->kernel_w;
       if (eh % w->stride_h || ew % w->stride_w)
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "ceil_mode=1 that "
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "ceil_mode=1 that "
             "changes the output size");
     }
   }
@@ -1460,7 +1425,7 @@ op_concat_act (Parser * p, const Node * nd, GError ** error)
   int ir;
 
   if (nd->in->len < 1 || nd->in->len > DLS_MAX_INPUTS)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "%u inputs, 1..%d are "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%u inputs, 1..%d are "
         "supported", nd->in->len, DLS_MAX_INPUTS);
   if (!require_act (x0, "every Concat input", error))
     return FALSE;
@@ -1469,7 +1434,7 @@ op_concat_act (Parser * p, const Node * nd, GError ** error)
   ir = axis < 0 || axis >= x0->rank ? -1 : x0->rank < 4 ?
       (int) axis + 4 - x0->rank : ir_axis (x0->layout, (int) axis);
   if (ir < 1 || ir > 3)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "axis %" G_GINT64_FORMAT
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "axis %" G_GINT64_FORMAT
         " of a rank-%d tensor", axis, x0->rank);
   dls_node_init (&node, DLS_OP_CONCAT);
   for (guint k = 0; k < nd->in->len; k++) {
@@ -1477,7 +1442,7 @@ op_concat_act (Parser * p, const Node * nd, GError ** error)
     if (!require_act (v, "every Concat input", error))
       return FALSE;
     if (v->layout != x0->layout || v->rank != x0->rank)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "inputs in different "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "inputs in different "
           "layouts");
     node.inputs[k] = v->id;
   }
@@ -1504,28 +1469,28 @@ op_resize (Parser * p, const Node * nd, GError ** error)
   if (!require_act (x, "Resize input", error))
     return FALSE;
   if (x->rank != 4)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "resizing a rank-%d "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "resizing a rank-%d "
         "tensor", x->rank);
   if (resize && p->opset >= 11) {
     scales = input (p, nd, 2);
     sizes = input (p, nd, 3);
     ctm = attr_string (nd, "coordinate_transformation_mode", "half_pixel");
     if (attr (nd, "antialias") && attr_int (nd, "antialias", 0))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "antialias");
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "antialias");
     if (attr (nd, "axes"))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "the axes attribute");
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "the axes attribute");
   } else if (nd->in->len >= 2) {
     scales = input (p, nd, 1);
   } else {
     const Attr *a = attr (nd, "scales");
     if (!a || !a->floats || a->floats->len != 4)
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "4 scales needed");
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "4 scales needed");
     for (int k = 0; k < 4; k++)
       sc[k] = g_array_index (a->floats, float, k);
   }
   if ((scales && (!scales->is_const || (scales->n != 4 && scales->n != 0)))
       || (sizes && (!sizes->is_const || sizes->n != 4)))
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "scales or sizes must "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "scales or sizes must "
         "be constants of 4 values (fixed input size)");
   if (scales && scales->n == 0)
     scales = NULL;
@@ -1536,7 +1501,8 @@ op_resize (Parser * p, const Node * nd, GError ** error)
       if (scales)
         sc[k] = const_get (scales, k);
       if (!(sc[k] > 0) || sc[k] > 65536)
-        return set_error (error, DLS_ERROR_INVALID_GRAPH, "scale %g", sc[k]);
+        return dls_error_set (error, DLS_ERROR_INVALID_GRAPH,
+            "scale %g", sc[k]);
       out[k] = (gint64) floor (x->dims[k] * sc[k]);
     }
   }
@@ -1544,15 +1510,15 @@ op_resize (Parser * p, const Node * nd, GError ** error)
   wax = hax + 1;
   if (out[0] != x->dims[0] || out[channel_axis (x->layout)]
       != x->dims[channel_axis (x->layout)])
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "resizing the batch or "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "resizing the batch or "
         "channel axis");
   if (out[hax] < 1 || out[wax] < 1 || out[hax] > 65536 || out[wax] > 65536)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "output size %"
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "output size %"
         G_GINT64_FORMAT "x%" G_GINT64_FORMAT, out[hax], out[wax]);
   nearest = strcmp (mode, "nearest") == 0;
   if (!nearest && strcmp (mode, "linear") != 0
       && strcmp (mode, "bilinear") != 0)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "mode '%s' (linear and "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "mode '%s' (linear and "
         "nearest are supported)", mode);
 
   dls_node_init (&node, nearest ? DLS_OP_RESIZE_NEAREST :
@@ -1569,7 +1535,7 @@ op_resize (Parser * p, const Node * nd, GError ** error)
       || strcmp (ctm, "pytorch_half_pixel") == 0)
     node.p.resize.coord = DLS_RESIZE_HALF_PIXEL;
   else
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "coordinate_"
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "coordinate_"
         "transformation_mode '%s'", ctm);
   /* ONNX's source coordinate uses the scale when one is given (x / scale,
    * or (in - 1) / (in * scale - 1) for align_corners), not in / out; and
@@ -1607,14 +1573,14 @@ op_resize (Parser * p, const Node * nd, GError ** error)
     else if (strcmp (nm, "ceil") == 0)
       node.p.resize.nearest = DLS_NEAREST_CEIL;
     else
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "nearest_mode '%s'",
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "nearest_mode '%s'",
           nm);
   } else if (nearest) {
     /* Upsample and Resize-10: the index of x / scale, rounded down when
      * enlarging and up when shrinking (onnxruntime's rule). */
     gboolean up = sc[hax] >= 1.0 && sc[wax] >= 1.0;
     if (!up && !(sc[hax] < 1.0 && sc[wax] < 1.0))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "nearest resize that "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "nearest resize that "
           "enlarges one axis and shrinks the other");
     node.p.resize.nearest = up ? DLS_NEAREST_FLOOR : DLS_NEAREST_CEIL;
   }
@@ -1637,14 +1603,14 @@ fold_transpose (Parser * p, const Node * nd, const Value * x, GError ** error)
       perm[k] = np - 1 - k;
   }
   if (np != x->rank)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "perm has %d entries "
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "perm has %d entries "
         "for rank %d", np, x->rank);
   for (int k = 0; k < np; k++) {
     if (perm[k] < 0 || perm[k] >= np)
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
     for (int j = 0; j < k; j++)
       if (perm[j] == perm[k])
-        return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
+        return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
     od[k] = x->dims[perm[k]];
   }
   o = const_new (np, od, x->is_float);
@@ -1692,7 +1658,7 @@ permute_act (Parser * p, const Node * nd, Value * x, const gint64 * perm,
     int a = ir_axis_of (x, (int) perm[k]);
     if (k + off == 0) {
       if (a != 0) {
-        set_error (error, DLS_ERROR_UNSUPPORTED, "Transpose moving the "
+        dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Transpose moving the "
             "batch axis");
         return NULL;
       }
@@ -1766,19 +1732,19 @@ move_act (Parser * p, const Node * nd, Value * x, GError ** error)
       for (np = 0; np < x->rank; np++)
         perm[np] = x->rank - 1 - np;
     if (np != x->rank)
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "perm of %d for "
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "perm of %d for "
           "rank %d", np, x->rank);
     for (int k = 0; k < np; k++)
       for (int j = 0; j < k; j++)
         if (perm[k] < 0 || perm[k] >= np || perm[j] == perm[k])
-          return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
+          return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
     return permute_act (p, nd, x, perm, out_name (nd), error) != NULL;
   }
 
   if (!new_shape (p, nd, x, d, &r, error))
     return FALSE;
   if (r > 4 || (r == 4 && d[0] != 1))
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "reshape of an "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "reshape of an "
         "activation to rank %d (at most 4, batch 1)", r);
   /* Into logical order first (no data moves for NHWC tensors). */
   for (int k = 0; k < x->rank; k++)
@@ -1813,7 +1779,7 @@ op_transpose (Parser * p, const Node * nd, GError ** error)
   Layout to;
 
   if (!x)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "no input");
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "no input");
   if (x->is_const)
     return fold_transpose (p, nd, x, error);
   if (x->rank == 4 && attr_ints (nd, "perm", perm, 4) == 4 && perm[0] == 0) {
@@ -1874,13 +1840,13 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
     }
     *r = unsq ? x->rank + na : x->rank;
     if (na < 0 || *r > MAX_RANK)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "rank too large");
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "rank too large");
     if (unsq) {
       gboolean mark[MAX_RANK] = { 0 };
       for (int k = 0; k < na; k++) {
         gint64 a = norm_axis (axes[k], *r);
         if (a < 0 || a >= *r || mark[a])
-          return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad axes");
+          return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad axes");
         mark[a] = TRUE;
       }
       for (int k = 0, s = 0; k < *r; k++)
@@ -1900,7 +1866,7 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
   } else if (op[0] == 'F') {
     gint64 axis = norm_axis (attr_int (nd, "axis", 1), x->rank);
     if (axis < 0 || axis > x->rank)
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad axis");
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad axis");
     d[0] = (gint64) n_elements (x->dims, (int) axis);
     d[1] = (gint64) (n / MAX (d[0], 1));
     *r = 2;
@@ -1909,10 +1875,10 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
     gint64 known = 1;
     int infer = -1;
     if (!s || !s->is_const || s->n > MAX_RANK)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "the shape must be a "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "the shape must be a "
           "constant of at most %d values", MAX_RANK);
     if (attr_int (nd, "allowzero", 0))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "allowzero=1");
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "allowzero=1");
     *r = (int) s->n;
     for (int k = 0; k < *r; k++) {
       d[k] = (gint64) const_get (s, k);
@@ -1921,7 +1887,7 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
       if (d[k] == -1 && infer < 0)
         infer = k;
       else if (d[k] < 0)
-        return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad shape");
+        return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad shape");
       else
         known *= d[k];
     }
@@ -1929,7 +1895,7 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
       d[infer] = known ? (gint64) n / known : 0;
   }
   if (n_elements (d, *r) != n)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "reshape of %"
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "reshape of %"
         G_GSIZE_FORMAT " elements to another count", n);
   return TRUE;
 }
@@ -1943,7 +1909,7 @@ fold (Parser * p, const Node * nd, GError ** error)
   Value *x = input (p, nd, 0), *o = NULL;
 
   if (!x)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "no input");
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "no input");
 
   if (strcmp (op, "Shape") == 0) {
     gint64 start = attr_int (nd, "start", 0), end = attr_int (nd, "end",
@@ -1959,7 +1925,7 @@ fold (Parser * p, const Node * nd, GError ** error)
   } else if (strcmp (op, "Cast") == 0) {
     gint64 to = attr_int (nd, "to", DT_FLOAT);
     if (!dtype_size ((int) to))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "Cast to type %"
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Cast to type %"
           G_GINT64_FORMAT, to);
     o = const_new (x->rank, x->dims, dtype_is_float ((int) to));
     for (gsize e = 0; e < o->n; e++) {
@@ -1984,7 +1950,7 @@ fold (Parser * p, const Node * nd, GError ** error)
     int r = 0;
     if (!idx || axis < 0 || axis >= x->rank
         || x->rank - 1 + idx->rank > MAX_RANK)
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "bad Gather");
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad Gather");
     for (int k = 0; k < axis; k++)
       outer *= (gsize) (d[r++] = x->dims[k]);
     for (int k = 0; k < idx->rank; k++)
@@ -1999,7 +1965,7 @@ fold (Parser * p, const Node * nd, GError ** error)
           i += x->dims[axis];
         if (i < 0 || i >= x->dims[axis]) {
           value_free (o);
-          return set_error (error, DLS_ERROR_INVALID_GRAPH, "index out of "
+          return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "index out of "
               "range");
         }
         for (gsize b = 0; b < inner; b++, e++) {
@@ -2016,12 +1982,12 @@ fold (Parser * p, const Node * nd, GError ** error)
     Value *vs = input (p, nd, 1), *ve = input (p, nd, 2);
     Value *va = input (p, nd, 3), *vst = input (p, nd, 4);
     if (x->rank != 1)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "Slice of a constant "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Slice of a constant "
           "of rank %d (only 1-D)", x->rank);
     if (vs && ve) {
       if (vs->n != 1 || ve->n != 1 || (va && va->n != 1)
           || (vst && vst->n != 1))
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
       starts[0] = (gint64) const_get (vs, 0);
       ends[0] = (gint64) const_get (ve, 0);
       if (va)
@@ -2030,10 +1996,10 @@ fold (Parser * p, const Node * nd, GError ** error)
         steps = (gint64) const_get (vst, 0);
     } else if (attr_ints (nd, "starts", starts, 1) != 1
         || attr_ints (nd, "ends", ends, 1) != 1) {
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
     }
     if (norm_axis (axes[0], 1) != 0 || steps == 0)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
     len = x->dims[0];
     start = starts[0] < 0 ? starts[0] + len : starts[0];
     end = ends[0] < 0 ? ends[0] + len : ends[0];
@@ -2062,7 +2028,7 @@ fold (Parser * p, const Node * nd, GError ** error)
     for (guint k = 0; k < nd->in->len; k++) {
       Value *v = input (p, nd, k);
       if (!v || v->rank != 1)
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "Concat of "
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Concat of "
             "constants that are not 1-D");
       n += v->dims[0];
       isf |= v->is_float;
@@ -2081,7 +2047,7 @@ fold (Parser * p, const Node * nd, GError ** error)
       || strcmp (op, "Mul") == 0 || strcmp (op, "Div") == 0) {
     Value *b = input (p, nd, 1), *big;
     if (!b || (x->n != b->n && x->n != 1 && b->n != 1))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "%s of constants "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%s of constants "
           "with broadcasting", op);
     big = x->n >= b->n ? x : b;
     o = const_new (big->rank, big->dims, x->is_float || b->is_float);
@@ -2101,7 +2067,7 @@ fold (Parser * p, const Node * nd, GError ** error)
         default:
           if (!o->is_float && w == 0) {
             value_free (o);
-            return set_error (error, DLS_ERROR_INVALID_GRAPH, "division by "
+            return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "division by "
                 "zero");
           }
           r = o->is_float ? u / w : (double) ((gint64) u / (gint64) w);
@@ -2119,7 +2085,7 @@ fold (Parser * p, const Node * nd, GError ** error)
   } else if (strcmp (op, "Transpose") == 0) {
     return fold_transpose (p, nd, x, error);
   } else {
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "unsupported operator "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "unsupported operator "
         "%s on constants", op);
   }
   define (p, out_name (nd), o);
@@ -2151,7 +2117,7 @@ op_constant (Parser * p, const Node * nd, GError ** error)
     v = const_new (1, &n, FALSE);
     memcpy (v->i, a->ints->data, sizeof (gint64) * n);
   } else {
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "Constant without a "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Constant without a "
         "supported value attribute");
   }
   (void) one;
@@ -2165,10 +2131,10 @@ convert_node (Parser * p, const Node * nd, GError ** error)
   const char *op = nd->op;
 
   if (nd->out->len < 1 || !*out_name (nd))
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "no output");
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "no output");
   for (guint k = 0; k < nd->in->len; k++)
     if (*in_name (nd, k) && !input (p, nd, k))
-      return set_error (error, DLS_ERROR_INVALID_GRAPH, "input '%s' is not "
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "input '%s' is not "
           "produced by an earlier node, an initializer or a graph input "
           "(the graph is unsorted or has a cycle)", in_name (nd, k));
   if (strcmp (op, "Constant") == 0)
@@ -2219,7 +2185,7 @@ convert_node (Parser * p, const Node * nd, GError ** error)
       || strcmp (op, "Squeeze") == 0 || strcmp (op, "Unsqueeze") == 0)
     return require_act (input (p, nd, 0), "the input", error)
         && move_act (p, nd, input (p, nd, 0), error);
-  return set_error (error, DLS_ERROR_UNSUPPORTED, "unsupported operator %s",
+  return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "unsupported operator %s",
       op);
 }
 
@@ -2233,17 +2199,13 @@ parse_value_info (const DlsPbField * vf, char **name, gint64 * dims,
 {
   DlsPbMsg m, tm, tt, sm, dm;
   DlsPbField f, g, h, d, e;
-  gboolean done;
+  int r;
 
   *rank = -1;
   *elem = 0;
   *name = NULL;
   dls_pb_sub (vf, &m, "ValueInfoProto");
-  for (;;) {
-    if (!dls_pb_next (&m, &f, &done, error))
-      return FALSE;
-    if (done)
-      break;
+  while ((r = dls_pb_next (&m, &f, error)) > 0) {
     if (f.number == VALUE_INFO_NAME && f.wire == DLS_PB_BYTES) {
       g_free (*name);
       *name = dls_pb_string (&f);
@@ -2251,50 +2213,44 @@ parse_value_info (const DlsPbField * vf, char **name, gint64 * dims,
     if (f.number != VALUE_INFO_TYPE || f.wire != DLS_PB_BYTES)
       continue;
     dls_pb_sub (&f, &tm, "TypeProto");
-    for (;;) {
-      if (!dls_pb_next (&tm, &g, &done, error))
-        return FALSE;
-      if (done)
-        break;
+    while ((r = dls_pb_next (&tm, &g, error)) > 0) {
       if (g.number != TYPE_TENSOR || g.wire != DLS_PB_BYTES)
         continue;
       dls_pb_sub (&g, &tt, "TypeProto.Tensor");
-      for (;;) {
-        if (!dls_pb_next (&tt, &h, &done, error))
-          return FALSE;
-        if (done)
-          break;
+      while ((r = dls_pb_next (&tt, &h, error)) > 0) {
         if (h.number == TYPE_TENSOR_ELEM_TYPE && h.wire == DLS_PB_VARINT)
           *elem = (gint64) h.u;
         if (h.number != TYPE_TENSOR_SHAPE || h.wire != DLS_PB_BYTES)
           continue;
         *rank = 0;
         dls_pb_sub (&h, &sm, "TensorShapeProto");
-        for (;;) {
-          if (!dls_pb_next (&sm, &d, &done, error))
-            return FALSE;
-          if (done)
-            break;
+        while ((r = dls_pb_next (&sm, &d, error)) > 0) {
           if (d.number != SHAPE_DIM || d.wire != DLS_PB_BYTES)
             continue;
           if (*rank >= MAX_RANK)
-            return set_error (error, DLS_ERROR_UNSUPPORTED, "input of more "
+            return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "input of more "
                 "than %d dimensions", MAX_RANK);
           dims[*rank] = -1;
           dls_pb_sub (&d, &dm, "Dimension");
-          for (;;) {
-            if (!dls_pb_next (&dm, &e, &done, error))
-              return FALSE;
-            if (done)
-              break;
+          while ((r = dls_pb_next (&dm, &e, error)) > 0) {
             if (e.number == DIM_VALUE && e.wire == DLS_PB_VARINT)
               dims[*rank] = (gint64) e.u;
           }
+          if (r < 0)
+            return FALSE;
           (*rank)++;
         }
+        if (r < 0)
+          return FALSE;
       }
+      if (r < 0)
+        return FALSE;
     }
+    if (r < 0)
+      return FALSE;
   }
+  if (r < 0)
+    return FALSE;
   if (!*name)
     *name = g_strdup ("");
   return TRUE;
@@ -2317,18 +2273,18 @@ add_graph_input (Parser * p, const DlsPbField * vf, GError ** error)
     goto out;
   }
   if (elem != DT_FLOAT) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "graph input '%s' has element "
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED, "graph input '%s' has element "
         "type %" G_GINT64_FORMAT ", only float is supported", name, elem);
     goto out;
   }
   if (rank < 1 || rank > 4 || (rank == 4 && dims[0] != 1)) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "graph input '%s' must be 4-D "
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED, "graph input '%s' must be 4-D "
         "with batch 1 (NCHW or NHWC), or of rank 1..3", name);
     goto out;
   }
   for (int k = rank == 4 ? 1 : 0; k < rank; k++)
     if (dims[k] < 1 || dims[k] > 65536) {
-      set_error (error, DLS_ERROR_UNSUPPORTED, "graph input '%s' has a "
+      dls_error_set (error, DLS_ERROR_UNSUPPORTED, "graph input '%s' has a "
           "symbolic or invalid dimension %d: export the model with a fixed "
           "input size", name, k);
       goto out;
@@ -2392,18 +2348,15 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
 {
   DlsPbMsg m;
   DlsPbField f;
-  gboolean done, ok = FALSE;
+  gboolean ok = FALSE;
+  int r;
   GArray *nodes = g_array_new (FALSE, TRUE, sizeof (Node));
   GArray *inputs = g_array_new (FALSE, FALSE, sizeof (DlsPbField));
   GArray *outputs = g_array_new (FALSE, FALSE, sizeof (DlsPbField));
 
   /* Pass 1: initializers, nodes, inputs and outputs, in file order. */
   dls_pb_sub (gf, &m, "GraphProto");
-  for (;;) {
-    if (!dls_pb_next (&m, &f, &done, error))
-      goto out;
-    if (done)
-      break;
+  while ((r = dls_pb_next (&m, &f, error)) > 0) {
     switch (f.number) {
       case GRAPH_INITIALIZER:{
         Value *v;
@@ -2418,7 +2371,7 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
         break;
       }
       case GRAPH_SPARSE_INITIALIZER:
-        set_error (error, DLS_ERROR_UNSUPPORTED, "sparse initializers are "
+        dls_error_set (error, DLS_ERROR_UNSUPPORTED, "sparse initializers are "
             "not supported");
         goto out;
       case GRAPH_NODE:{
@@ -2426,7 +2379,7 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
         if (!dls_pb_expect (&m, &f, DLS_PB_BYTES, "node", error))
           goto out;
         if (nodes->len >= MAX_NODES) {
-          set_error (error, DLS_ERROR_UNSUPPORTED, "more than %d nodes",
+          dls_error_set (error, DLS_ERROR_UNSUPPORTED, "more than %d nodes",
               MAX_NODES);
           goto out;
         }
@@ -2448,6 +2401,8 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
         break;
     }
   }
+  if (r < 0)
+    goto out;
 
   scan_nodes (p, nodes);
   for (guint k = 0; k < outputs->len; k++) {
@@ -2465,7 +2420,7 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
     if (!add_graph_input (p, &g_array_index (inputs, DlsPbField, k), error))
       goto out;
   if (p->g->inputs->len == 0) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "the graph has no input (it "
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED, "the graph has no input (it "
         "computes a constant)");
     goto out;
   }
@@ -2489,7 +2444,7 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
       goto out;
     v = g_hash_table_lookup (p->values, name);
     if (!v || v->is_const) {
-      set_error (error, DLS_ERROR_UNSUPPORTED, "graph output '%s' is %s",
+      dls_error_set (error, DLS_ERROR_UNSUPPORTED, "graph output '%s' is %s",
           name, v ? "a constant" : "not produced by any node");
       g_free (name);
       goto out;
@@ -2498,7 +2453,7 @@ parse_graph (Parser * p, const DlsPbField * gf, GError ** error)
     dls_graph_add_output (p->g, v->id);
   }
   if (dls_graph_n_nodes (p->g) == 0) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "the graph computes nothing "
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED, "the graph computes nothing "
         "but constants and layout changes");
     goto out;
   }
@@ -2518,15 +2473,12 @@ parse_model (Parser * p, const guint8 * data, gsize size, GError ** error)
 {
   DlsPbMsg m;
   DlsPbField f, graph = { 0 };
-  gboolean done, have_graph = FALSE, have_ir = FALSE;
+  gboolean have_graph = FALSE, have_ir = FALSE;
+  int r;
 
   p->opset = 1;
   dls_pb_msg_init (&m, data, size, "ModelProto");
-  for (;;) {
-    if (!dls_pb_next (&m, &f, &done, error))
-      return FALSE;
-    if (done)
-      break;
+  while ((r = dls_pb_next (&m, &f, error)) > 0) {
     if (f.number == MODEL_IR_VERSION && f.wire == DLS_PB_VARINT)
       have_ir = TRUE;
     if (f.number == MODEL_GRAPH) {
@@ -2542,13 +2494,7 @@ parse_model (Parser * p, const guint8 * data, gsize size, GError ** error)
       gint64 version = 0;
 
       dls_pb_sub (&f, &om, "OperatorSetIdProto");
-      for (;;) {
-        if (!dls_pb_next (&om, &o, &done, error)) {
-          g_free (domain);
-          return FALSE;
-        }
-        if (done)
-          break;
+      while ((r = dls_pb_next (&om, &o, error)) > 0) {
         if (o.number == OPSET_DOMAIN && o.wire == DLS_PB_BYTES) {
           g_free (domain);
           domain = dls_pb_string (&o);
@@ -2556,16 +2502,22 @@ parse_model (Parser * p, const guint8 * data, gsize size, GError ** error)
         if (o.number == OPSET_VERSION && o.wire == DLS_PB_VARINT)
           version = (gint64) o.u;
       }
+      if (r < 0) {
+        g_free (domain);
+        return FALSE;
+      }
       if (!domain || !*domain || strcmp (domain, "ai.onnx") == 0)
         p->opset = version;
       g_free (domain);
     }
   }
+  if (r < 0)
+    return FALSE;
   if (!have_ir)
-    return set_error (error, DLS_ERROR_NOT_A_MODEL, "not an ONNX model: no "
+    return dls_error_set (error, DLS_ERROR_NOT_A_MODEL, "not an ONNX model: no "
         "ir_version");
   if (!have_graph)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "the model has no "
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "the model has no "
         "graph");
   return parse_graph (p, &graph, error);
 }

@@ -8,23 +8,6 @@
 
 #include <string.h>
 
-static gboolean
-corrupt (GError ** error, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-corrupt (GError ** error, const char *fmt, ...)
-{
-  va_list ap;
-  char *msg;
-
-  va_start (ap, fmt);
-  msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error_literal (error, DLS_ERROR, DLS_ERROR_CORRUPT, msg);
-  g_free (msg);
-  return FALSE;
-}
-
 /* Reads a varint at *@pos of @data[0..@size); advances *@pos. */
 static gboolean
 read_varint (const guint8 * data, gsize size, gsize * pos, guint64 * v)
@@ -49,8 +32,8 @@ read_varint (const guint8 * data, gsize size, gsize * pos, guint64 * v)
   return FALSE;
 }
 
-static guint64
-read_le (const guint8 * p, guint n)
+guint64
+dls_pb_read_le (const guint8 * p, guint n)
 {
   guint64 v = 0;
 
@@ -69,24 +52,27 @@ dls_pb_msg_init (DlsPbMsg * m, const guint8 * data, gsize size,
   m->what = what;
 }
 
-gboolean
-dls_pb_next (DlsPbMsg * m, DlsPbField * f, gboolean * done, GError ** error)
+int
+dls_pb_next (DlsPbMsg * m, DlsPbField * f, GError ** error)
 {
   gsize start = m->pos;
   guint64 tag, len;
 
   memset (f, 0, sizeof (*f));
-  *done = FALSE;
-  if (m->pos >= m->size) {
-    *done = TRUE;
-    return TRUE;
+  if (m->pos >= m->size)
+    return 0;
+  if (!read_varint (m->data, m->size, &m->pos, &tag)) {
+    dls_error_set (error, DLS_ERROR_CORRUPT, "%s: truncated field tag at "
+        "byte %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT, m->what, start,
+        m->size);
+    return -1;
   }
-  if (!read_varint (m->data, m->size, &m->pos, &tag))
-    return corrupt (error, "%s: truncated field tag at byte %" G_GSIZE_FORMAT
-        " of %" G_GSIZE_FORMAT, m->what, start, m->size);
-  if ((tag >> 3) == 0 || (tag >> 3) > G_MAXINT32)
-    return corrupt (error, "%s: field number %" G_GUINT64_FORMAT " at byte %"
-        G_GSIZE_FORMAT " is invalid", m->what, tag >> 3, start);
+  if ((tag >> 3) == 0 || (tag >> 3) > G_MAXINT32) {
+    dls_error_set (error, DLS_ERROR_CORRUPT, "%s: field number %"
+        G_GUINT64_FORMAT " at byte %" G_GSIZE_FORMAT " is invalid", m->what,
+        tag >> 3, start);
+    return -1;
+  }
   f->number = (guint32) (tag >> 3);
   f->wire = (DlsPbWireType) (tag & 7);
 
@@ -94,19 +80,19 @@ dls_pb_next (DlsPbMsg * m, DlsPbField * f, gboolean * done, GError ** error)
     case DLS_PB_VARINT:
       if (!read_varint (m->data, m->size, &m->pos, &f->u))
         goto truncated;
-      return TRUE;
+      return 1;
     case DLS_PB_FIXED64:
       if (m->size - m->pos < 8)
         goto truncated;
-      f->u = read_le (m->data + m->pos, 8);
+      f->u = dls_pb_read_le (m->data + m->pos, 8);
       m->pos += 8;
-      return TRUE;
+      return 1;
     case DLS_PB_FIXED32:
       if (m->size - m->pos < 4)
         goto truncated;
-      f->u = read_le (m->data + m->pos, 4);
+      f->u = dls_pb_read_le (m->data + m->pos, 4);
       m->pos += 4;
-      return TRUE;
+      return 1;
     case DLS_PB_BYTES:
       if (!read_varint (m->data, m->size, &m->pos, &len)
           || len > (guint64) (m->size - m->pos))
@@ -114,17 +100,20 @@ dls_pb_next (DlsPbMsg * m, DlsPbField * f, gboolean * done, GError ** error)
       f->data = m->data + m->pos;
       f->len = (gsize) len;
       m->pos += (gsize) len;
-      return TRUE;
+      return 1;
     default:
-      return corrupt (error, "%s: field %u has wire type %u (groups and "
-          "unknown types are not protobuf 3)", m->what, f->number,
-          (guint) (tag & 7));
+      dls_error_set (error, DLS_ERROR_CORRUPT, "%s: field %u has wire type "
+          "%u (groups and unknown types are not protobuf 3)", m->what,
+          f->number, (guint) (tag & 7));
+      return -1;
   }
 
 truncated:
-  return corrupt (error, "%s: field %u (wire type %u) at byte %"
-      G_GSIZE_FORMAT " runs past the end of the message (%" G_GSIZE_FORMAT
-      " bytes)", m->what, f->number, (guint) f->wire, start, m->size);
+  dls_error_set (error, DLS_ERROR_CORRUPT, "%s: field %u (wire type %u) at "
+      "byte %" G_GSIZE_FORMAT " runs past the end of the message (%"
+      G_GSIZE_FORMAT " bytes)", m->what, f->number, (guint) f->wire, start,
+      m->size);
+  return -1;
 }
 
 void
@@ -139,7 +128,8 @@ dls_pb_expect (const DlsPbMsg * m, const DlsPbField * f, DlsPbWireType wire,
 {
   if (f->wire == wire)
     return TRUE;
-  return corrupt (error, "%s.%s (field %u) has wire type %u, expected %u",
+  return dls_error_set (error, DLS_ERROR_CORRUPT,
+      "%s.%s (field %u) has wire type %u, expected %u",
       m->what, field, f->number, (guint) f->wire, (guint) wire);
 }
 
@@ -162,7 +152,8 @@ dls_pb_append_varints (const DlsPbMsg * m, const DlsPbField * f,
     guint64 u;
 
     if (!read_varint (f->data, f->len, &pos, &u))
-      return corrupt (error, "%s.%s: truncated packed varint", m->what, field);
+      return dls_error_set (error, DLS_ERROR_CORRUPT,
+          "%s.%s: truncated packed varint", m->what, field);
     if (out->len >= max)
       goto too_many;
     v = (gint64) u;
@@ -171,7 +162,8 @@ dls_pb_append_varints (const DlsPbMsg * m, const DlsPbField * f,
   return TRUE;
 
 too_many:
-  return corrupt (error, "%s.%s: more than %u values", m->what, field, max);
+  return dls_error_set (error, DLS_ERROR_CORRUPT,
+      "%s.%s: more than %u values", m->what, field, max);
 }
 
 gboolean
@@ -194,18 +186,20 @@ dls_pb_append_floats (const DlsPbMsg * m, const DlsPbField * f,
   if (!dls_pb_expect (m, f, DLS_PB_BYTES, field, error))
     return FALSE;
   if (f->len % 4 != 0)
-    return corrupt (error, "%s.%s: packed floats of %" G_GSIZE_FORMAT
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s.%s: packed floats of %" G_GSIZE_FORMAT
         " bytes, not a multiple of 4", m->what, field, f->len);
   if (f->len / 4 > max - out->len)
     goto too_many;
   for (gsize pos = 0; pos < f->len; pos += 4) {
-    v.u = (guint32) read_le (f->data + pos, 4);
+    v.u = (guint32) dls_pb_read_le (f->data + pos, 4);
     g_array_append_val (out, v.f);
   }
   return TRUE;
 
 too_many:
-  return corrupt (error, "%s.%s: more than %u values", m->what, field, max);
+  return dls_error_set (error, DLS_ERROR_CORRUPT,
+      "%s.%s: more than %u values", m->what, field, max);
 }
 
 char *
@@ -216,4 +210,15 @@ dls_pb_string (const DlsPbField * f)
 
   g_free (raw);
   return s;
+}
+
+gboolean
+dls_pb_read_string (const DlsPbMsg * m, const DlsPbField * f,
+    const char *field, char **out, GError ** error)
+{
+  if (!dls_pb_expect (m, f, DLS_PB_BYTES, field, error))
+    return FALSE;
+  g_free (*out);
+  *out = dls_pb_string (f);
+  return TRUE;
 }

@@ -49,12 +49,15 @@ typedef struct
 void dls_pb_msg_init (DlsPbMsg * m, const guint8 * data, gsize size,
     const char *what);
 
-/* Reads the next field of @m into @f. Returns TRUE with *@done = FALSE for a
- * field, TRUE with *@done = TRUE at the end of the message, FALSE with
- * @error set (DLS_ERROR_CORRUPT) for a truncated field, a bad tag or a
- * group (wire types 3 and 4, unused by proto3). */
-gboolean dls_pb_next (DlsPbMsg * m, DlsPbField * f, gboolean * done,
-    GError ** error);
+/* Reads the next field of @m into @f. Returns 1 for a field, 0 at the end
+ * of the message, -1 with @error set (DLS_ERROR_CORRUPT) for a truncated
+ * field, a bad tag or a group (wire types 3 and 4, unused by proto3):
+ *   while ((r = dls_pb_next (&m, &f, error)) > 0) { ... }
+ *   if (r < 0) fail; */
+int dls_pb_next (DlsPbMsg * m, DlsPbField * f, GError ** error);
+
+/* @n bytes at @p as a little-endian unsigned integer (n <= 8). */
+guint64 dls_pb_read_le (const guint8 * p, guint n);
 
 /* The payload of a BYTES field as a nested message. */
 void dls_pb_sub (const DlsPbField * f, DlsPbMsg * sub, const char *what);
@@ -75,6 +78,11 @@ gboolean dls_pb_append_floats (const DlsPbMsg * m, const DlsPbField * f,
 
 /* A BYTES field as a newly allocated NUL-terminated valid UTF-8 string. */
 char *dls_pb_string (const DlsPbField * f);
+
+/* A string field @field of @m: checks the wire type, replaces *@out
+ * (g_free'd) with dls_pb_string(). */
+gboolean dls_pb_read_string (const DlsPbMsg * m, const DlsPbField * f,
+    const char *field, char **out, GError ** error);
 
 G_END_DECLS
 
