@@ -11,9 +11,10 @@
  * Slice, Cast, Concat... on a fixed input size) or an activation, an IR
  * tensor {1,H,W,C}. An activation carries the ONNX layout it stands for:
  * NCHW (ONNX's own: logical dims {1,C,H,W}) or NHWC (logical {1,H,W,C},
- * e.g. the input of a model converted from TensorFlow). A Transpose between
- * the two is a change of that tag and costs nothing; operators read the
- * channel axis from it.
+ * e.g. the input of a model converted from TensorFlow; and every tensor of
+ * rank 1..3, {a,b,c} being {1,a,b,c}). A Transpose between the two is a
+ * change of that tag and costs nothing; operators read the channel axis
+ * from it. Other Transposes and Reshapes move data (TRANSPOSE, RESHAPE).
  *
  * The graph input's layout is detected from the graph: NHWC when every
  * consumer of the input is a Transpose with perm [0,3,1,2], else NCHW.
@@ -27,8 +28,9 @@
  * per-channel affine map with a clamp.
  *
  * Refused with a message that names the operator and the node: operators
- * outside the list in parse_node(), attributes whose value the IR cannot
- * express, tensors with external data (DLS_ERROR_UNSUPPORTED).
+ * outside the list in convert_node(), attributes whose value the IR cannot
+ * express (e.g. Softmax or ArgMax over another axis than the channels,
+ * cubic resize), tensors with external data (DLS_ERROR_UNSUPPORTED).
  */
 #include "model.h"
 #include "protobuf.h"
@@ -2145,6 +2147,15 @@ convert_node (Parser * p, const Node * nd, GError ** error)
   if (strcmp (op, "Shape") == 0 || strcmp (op, "Identity") == 0
       || strcmp (op, "Dropout") == 0)
     return fold (p, nd, error);
+  if (strcmp (op, "Cast") == 0) {
+    /* Activations are float: Cast to float (after ArgMax) changes nothing. */
+    if (attr_int (nd, "to", 0) != DT_FLOAT)
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Cast of an "
+          "activation to type %" G_GINT64_FORMAT " (only to float)",
+          attr_int (nd, "to", 0));
+    define (p, out_name (nd), value_copy (input (p, nd, 0)));
+    return TRUE;
+  }
   if (strcmp (op, "Conv") == 0)
     return op_conv (p, nd, error);
   if (strcmp (op, "BatchNormalization") == 0)

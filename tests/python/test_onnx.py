@@ -7,6 +7,7 @@
                           backbone, full ASPP head) at odd input sizes
   test_onnx.py bad-input  malformed .onnx files: clear errors, no crash
   test_onnx.py conformance  ONNX node tests of Debian's libonnx-testdata
+  test_onnx.py ops        small generated models for what node tests lack
 
 shared: ours (dls-infer, OpenCL and C reference backends) vs onnxruntime:
   max |logit diff| <= 1e-3 x the logit range and argmax agreement >= 99.9 %
@@ -50,6 +51,16 @@ conformance: every node test of /usr/share/libonnx-testdata/data/node (or
   (rtol 1e-3, atol 1e-7). One line per test: PASS, FAIL or UNSUPPORTED
   (refused by the reader with DLS_ERROR_UNSUPPORTED, with its message);
   the test fails on any FAIL.
+
+ops: small models built here for the reader's features that no node test
+  covers (grouped convolution, SAME_LOWER, Conv+BatchNormalization+Clip
+  folding, a lone BatchNormalization, broadcasting Add/Mul, constant
+  Sub/Div, an NHWC input behind a Transpose, Upsample-9, nearest Resize,
+  Flatten after pooling, Softmax and ArgMax over the channels, shape
+  sub-graphs with Gather and arithmetic), each run through dls-graph-run
+  (reference and OpenCL) and compared with onnxruntime: max |diff| <=
+  1e-4 x max (1, max |onnxruntime|), the per-op tolerance of
+  tests/test_ops.c (whose header gives the reasoning).
 
 Run by meson (suite onnx). Exit 0 pass, 1 fail, 77 skip (a failure under
 CI=true).
@@ -538,6 +549,43 @@ def to_ir(a, dims):
     return None
 
 
+def graph_info(tool, path):
+    """(exit status, message, {"inputs": [...], "outputs": [...]}) of
+    dls-graph-run --info; status 3 = refused as unsupported."""
+    p = subprocess.run([tool, "--model", path, "--info"],
+                       capture_output=True, text=True, timeout=120)
+    msg = p.stderr.strip().replace("dls-graph-run: ", "")
+    msg = msg.replace(f"model '{path}': ", "")
+    return p.returncode, msg, json.loads(p.stdout) if p.returncode == 0 else None
+
+
+def run_backends(tool, path, info, arrays, tmp):
+    """Runs the graph on the C reference and on OpenCL with @arrays (graph
+    input name -> array in ONNX layout); returns {backend: [outputs in the
+    IR layout]}. RuntimeError on any failure."""
+    args = []
+    for k, t in enumerate(info["inputs"]):
+        a = arrays.get(t["name"])
+        a = to_ir(a.astype(np.float32), t["dims"]) if a is not None else None
+        if a is None:
+            raise RuntimeError(f"input '{t['name']}' does not map to {t['dims']}")
+        f = os.path.join(tmp, f"in{k}.f32")
+        a.tofile(f)
+        args += ["--input", f]
+    res = {}
+    for backend in ("ref", "opencl"):
+        outs = [os.path.join(tmp, f"{backend}{k}.f32")
+                for k in range(len(info["outputs"]))]
+        p = subprocess.run([tool, "--model", path, "--backend", backend] + args
+                           + [a for f in outs for a in ("--output", f)],
+                           capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            raise RuntimeError(f"{backend}: exit {p.returncode}: {p.stderr.strip()}")
+        res[backend] = [np.fromfile(f, np.float32).reshape(t["dims"])
+                        for f, t in zip(outs, info["outputs"])]
+    return res
+
+
 def run_node_test(tool, d, tmp):
     """Returns ("PASS"|"FAIL"|"UNSUPPORTED", detail)."""
     try:
@@ -556,49 +604,148 @@ def run_node_test(tool, d, tmp):
     for keep in variants:
         path = os.path.join(tmp, "m.onnx")
         onnx.save(bind(model, ins, keep), path)
-        p = subprocess.run([tool, "--model", path, "--info"],
-                           capture_output=True, text=True, timeout=120)
-        if p.returncode == 3:
-            msg = p.stderr.strip().replace("dls-graph-run: ", "")
-            msg = msg.replace(f"model '{path}': ", "")
+        rc, msg, info = graph_info(tool, path)
+        if rc == 3:
             continue
-        if p.returncode != 0:
-            return "FAIL", f"load: exit {p.returncode}: {p.stderr.strip()}"
-        info = json.loads(p.stdout)
-        args = []
-        for k, t in enumerate(info["inputs"]):
-            a = ins[names.index(t["name"])] if t["name"] in names else None
-            a = to_ir(a.astype(np.float32), t["dims"]) if a is not None else None
-            if a is None:
-                return "FAIL", f"input '{t['name']}' does not map to {t['dims']}"
-            f = os.path.join(tmp, f"in{k}.f32")
-            a.tofile(f)
-            args += ["--input", f]
+        if rc != 0:
+            return "FAIL", f"load: exit {rc}: {msg}"
         if len(info["outputs"]) != len(outs):
             return "FAIL", f"{len(info['outputs'])} outputs, expected {len(outs)}"
-        worst = ""
-        for backend in ("ref", "opencl"):
-            oargs = []
-            for k in range(len(outs)):
-                oargs += ["--output", os.path.join(tmp, f"{backend}{k}.f32")]
-            p = subprocess.run([tool, "--model", path, "--backend", backend]
-                               + args + oargs, capture_output=True, text=True,
-                               timeout=300)
-            if p.returncode != 0:
-                return "FAIL", f"{backend}: exit {p.returncode}: {p.stderr.strip()}"
-            for k, (t, e) in enumerate(zip(info["outputs"], outs)):
+        try:
+            got = run_backends(tool, path, info, dict(zip(names, ins)), tmp)
+        except RuntimeError as exc:
+            return "FAIL", str(exc)
+        worst = 0.0
+        for backend, outputs in got.items():
+            for k, (t, e, g) in enumerate(zip(info["outputs"], outs, outputs)):
                 exp = to_ir(e.astype(np.float32), t["dims"])
                 if exp is None:
                     return "FAIL", f"output {k} {t['dims']} vs expected {e.shape}"
-                got = np.fromfile(os.path.join(tmp, f"{backend}{k}.f32"),
-                                  np.float32).reshape(exp.shape)
-                err = float(np.max(np.abs(got - exp))) if exp.size else 0.0
-                if not np.allclose(got, exp, rtol=RTOL, atol=ATOL):
+                err = float(np.max(np.abs(g - exp))) if exp.size else 0.0
+                if not np.allclose(g, exp, rtol=RTOL, atol=ATOL):
                     return "FAIL", (f"{backend} output {k}: max |diff| {err:.3e}"
                                     f" exceeds rtol {RTOL} atol {ATOL}")
-                worst = max(worst, f"{err:.1e}") if worst else f"{err:.1e}"
-        return "PASS", f"max |diff| {worst} (ref and opencl)"
+                worst = max(worst, err)
+        return "PASS", f"max |diff| {worst:.1e} (ref and opencl)"
     return "UNSUPPORTED", msg
+
+
+def small_models():
+    """(name, model, {input: array}) for test_ops_models()."""
+    rng = np.random.default_rng(5)
+    f32 = np.float32
+
+    def rnd(*shape):
+        return rng.standard_normal(shape).astype(f32)
+
+    def model(name, nodes, inputs, inits, opset=13):
+        g = helper.make_graph(
+            nodes, name,
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(a.shape))
+             for n, a in inputs.items()],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        return name, m, inputs
+
+    N = helper.make_node
+    x = {"x": rnd(1, 6, 13, 11)}
+    bn = {"s": rng.uniform(0.5, 1.5, 4).astype(f32), "b": rnd(4),
+          "m": rnd(4), "v": rng.uniform(0.5, 1.5, 4).astype(f32)}
+    out = [
+        model("grouped conv, group 2, SAME_LOWER, stride 2",
+              [N("Conv", ["x", "w", "c"], ["y"], group=2, strides=[2, 2],
+                 auto_pad="SAME_LOWER")], x, {"w": rnd(4, 3, 3, 3), "c": rnd(4)}),
+        model("conv stride 2 SAME_UPPER, BatchNormalization, Clip 0..6",
+              [N("Conv", ["x", "w"], ["a"], strides=[2, 2], auto_pad="SAME_UPPER",
+                 kernel_shape=[3, 3]),
+               N("BatchNormalization", ["a", "s", "b", "m", "v"], ["n"]),
+               N("Clip", ["n", "lo", "hi"], ["y"])], x,
+              dict(bn, w=rnd(4, 6, 3, 3), lo=f32(0), hi=f32(6))),
+        model("lone BatchNormalization, Relu, Add, dilated conv",
+              [N("BatchNormalization", ["x", "s", "b", "m", "v"], ["n"]),
+               N("Relu", ["n"], ["r"]), N("Add", ["r", "n"], ["a"]),
+               N("Conv", ["a", "w"], ["y"], dilations=[3, 2], pads=[3, 2, 3, 2])],
+              {"x": rnd(1, 4, 9, 7)}, dict(bn, w=rnd(5, 4, 3, 3))),
+        model("Sub, Div, Mul by constants (scalar and per channel)",
+              [N("Sub", ["k", "x"], ["a"]), N("Div", ["a", "d"], ["b"]),
+               N("Mul", ["b", "c"], ["y"])], x,
+              {"k": rnd(1, 6, 1, 1), "d": f32(3.0), "c": rnd(6, 1, 1)}),
+        model("squeeze-excitation with broadcasting Add and Mul",
+              [N("GlobalAveragePool", ["x"], ["p"]), N("Sigmoid", ["p"], ["s"]),
+               N("Add", ["s", "x"], ["a"]), N("Mul", ["a", "s"], ["y"])], x, {}),
+        model("NHWC input behind a Transpose, conv, Transpose back",
+              [N("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+               N("Conv", ["t", "w"], ["c"], pads=[1, 0, 1, 0], kernel_shape=[3, 1]),
+               N("Transpose", ["c"], ["y"], perm=[0, 2, 3, 1])],
+              {"x": rnd(1, 11, 9, 3)}, {"w": rnd(5, 3, 3, 1)}),
+        model("Upsample-9 linear x3, MaxPool 3x3 s2 pads 1",
+              [N("Upsample", ["x", "sc"], ["u"], mode="linear"),
+               N("MaxPool", ["u"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
+                 pads=[1, 1, 1, 1])], x,
+              {"sc": np.array([1, 1, 3, 3], f32)}, opset=9),
+        model("Resize nearest x2.5 half_pixel round_prefer_ceil",
+              [N("Resize", ["x", "", "sc"], ["y"], mode="nearest",
+                 nearest_mode="round_prefer_ceil")], x,
+              {"sc": np.array([1, 1, 2.5, 2.5], f32)}),
+        model("Resize linear sizes from Shape, Gather, Mul, Concat",
+              [N("Shape", ["x"], ["sh"]), N("Gather", ["sh", "i"], ["hw"]),
+               N("Mul", ["hw", "two"], ["hw2"]),
+               N("Concat", ["nc", "hw2"], ["sz"], axis=0),
+               N("Resize", ["x", "", "", "sz"], ["y"], mode="linear",
+                 coordinate_transformation_mode="align_corners")], x,
+              {"i": np.array([2, 3], np.int64), "two": np.array(2, np.int64),
+               "nc": np.array([1, 6], np.int64)}),
+        model("GlobalAveragePool, Flatten, Softmax",
+              [N("GlobalAveragePool", ["x"], ["p"]), N("Flatten", ["p"], ["f"]),
+               N("Softmax", ["f"], ["y"], axis=1)], x, {}),
+        model("Softmax and ArgMax over the channels (NCHW)",
+              [N("Softmax", ["x"], ["s"], axis=1),
+               N("ArgMax", ["s"], ["am"], axis=1, keepdims=1),
+               N("Cast", ["am"], ["y"], to=TensorProto.FLOAT)], x, {}),
+    ]
+    return out
+
+
+def test_ops_models():
+    tool = graph_run()
+    failures = []
+    print("Small generated models: ours (dls-graph-run) vs onnxruntime, "
+          "max |diff| / max (1, max |onnxruntime|) <= 1e-4")
+    with tempfile.TemporaryDirectory(prefix="dls-onnx-ops-") as tmp:
+        for name, m, inputs in small_models():
+            path = os.path.join(tmp, "m.onnx")
+            onnx.save(m, path)
+            try:
+                ref = ort_session(path).run(None, inputs)[0].astype(np.float32)
+            except Exception as exc:                   # noqa: BLE001
+                failures.append(f"{name}: onnxruntime: {exc}")
+                continue
+            rc, msg, info = graph_info(tool, path)
+            if rc != 0:
+                failures.append(f"{name}: {msg}")
+                print(f"  FAIL {name}: {msg}")
+                continue
+            try:
+                got = run_backends(tool, path, info, inputs, tmp)
+            except RuntimeError as exc:
+                failures.append(f"{name}: {exc}")
+                print(f"  FAIL {name}: {exc}")
+                continue
+            exp = to_ir(ref, info["outputs"][0]["dims"])
+            if exp is None:
+                failures.append(f"{name}: output {info['outputs'][0]['dims']} "
+                                f"vs onnxruntime {ref.shape}")
+                continue
+            scale = max(1.0, float(np.max(np.abs(exp))))
+            errs = {b: float(np.max(np.abs(o[0] - exp))) / scale
+                    for b, o in got.items()}
+            ok = all(e <= 1e-4 for e in errs.values())
+            print(f"  {'ok  ' if ok else 'FAIL'} {name:<62} ref {errs['ref']:.1e}"
+                  f"  opencl {errs['opencl']:.1e}")
+            if not ok:
+                failures.append(f"{name}: relative max |diff| {errs}")
+    return report(failures)
 
 
 def test_conformance():
@@ -635,6 +782,8 @@ def main():
     what = sys.argv[1] if len(sys.argv) > 1 else "shared"
     if what == "shared":
         return test_shared()
+    if what == "ops":
+        return test_ops_models()
     if what == "conformance":
         return test_conformance()
     if what == "aspp":
