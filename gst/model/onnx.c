@@ -2203,9 +2203,10 @@ convert_node (Parser * p, const Node * nd, GError ** error)
 /* ------------------------------------------------------------------ */
 /* Graph                                                               */
 
-/* A graph input's declared type: float, rank 4, fixed dims. */
+/* A graph input's or output's name, element type and dims (-1 for a
+ * symbolic one; *@rank -1 without a shape). */
 static gboolean
-parse_value_info (const DlsPbField * vf, char **name, gint64 * dims,
+read_value_info (const DlsPbField * vf, char **name, gint64 * dims,
     int *rank, gint64 * elem, GError ** error)
 {
   DlsPbMsg m, tm, tt, sm, dm;
@@ -2265,6 +2266,17 @@ parse_value_info (const DlsPbField * vf, char **name, gint64 * dims,
   if (!*name)
     *name = g_strdup ("");
   return TRUE;
+}
+
+/* read_value_info() that leaves no name behind on failure. */
+static gboolean
+parse_value_info (const DlsPbField * vf, char **name, gint64 * dims,
+    int *rank, gint64 * elem, GError ** error)
+{
+  if (read_value_info (vf, name, dims, rank, elem, error))
+    return TRUE;
+  g_clear_pointer (name, g_free);
+  return FALSE;
 }
 
 static gboolean
