@@ -38,7 +38,10 @@ bad-input: truncated, random, empty files, a graph with a cycle, a tensor
   whose data does not match its shape, external data, an unsupported op:
   dls-infer --info must exit 1 (not crash: no signal, no exit code >= 2)
   with the expected words in its message; valid models with random bytes
-  changed must load (exit 0) or fail cleanly (exit 1).
+  changed must load (exit 0) or fail cleanly (exit 1). In a build
+  configured with -Db_sanitize=address,undefined the sanitizers' reports
+  exit 99/98 (ASAN_OPTIONS/UBSAN_OPTIONS exitcode, unless set), so a leak
+  or a bad access fails this test.
 
 conformance: every node test of /usr/share/libonnx-testdata/data/node (or
   $DLS_ONNX_TESTDATA) whose op is one the issue lists (test_conv*,
@@ -454,15 +457,30 @@ def bad_models(tmp):
     return cases
 
 
+def sanitizer_env():
+    """The environment for dls-infer with sanitizer reports turned into exit
+    codes other than 1 (ASan's default is 1, our clean error's code), so
+    that in a -Db_sanitize build a leak or a bad access fails the test."""
+    env = dict(os.environ)
+    for var, code in (("ASAN_OPTIONS", 99), ("UBSAN_OPTIONS", 98)):
+        opts = env.get(var, "")
+        if "exitcode=" not in opts:
+            env[var] = f"{opts}:exitcode={code}".lstrip(":")
+    if "halt_on_error=" not in env["UBSAN_OPTIONS"]:
+        env["UBSAN_OPTIONS"] += ":halt_on_error=1"
+    return env
+
+
 def test_bad_input():
     infer = dls_infer()
+    env = sanitizer_env()
     failures = []
     with tempfile.TemporaryDirectory(prefix="dls-onnx-bad-") as tmp:
         good = os.path.join(tmp, "good.onnx")
         with open(good, "wb") as f:
             f.write(tiny_model().SerializeToString())
         p = subprocess.run([infer, "--model", good, "--backend", "ref", "--info"],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, env=env)
         if p.returncode != 0:
             failures.append(f"the valid tiny model fails: {p.stderr.strip()}")
         for name, data, words in bad_models(tmp):
@@ -471,7 +489,7 @@ def test_bad_input():
                 f.write(data)
             p = subprocess.run([infer, "--model", path, "--backend", "ref",
                                 "--info"], capture_output=True, text=True,
-                               timeout=120)
+                               timeout=120, env=env)
             msg = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
             if words is None:
                 ok = p.returncode in (0, 1)
