@@ -228,17 +228,24 @@ dwconv (Builder * b, int x, int mult, int k, int stride, int dil,
   return add_node (b, &n, co);
 }
 
+/* ADD, or MUL (ONNX), of x and y (y may broadcast for both). */
 static int
-add2 (Builder * b, int x, int y, Act act)
+binary (Builder * b, DlsOpType op, int x, int y, Act act)
 {
   DlsNode n;
 
-  dls_node_init (&n, DLS_OP_ADD);
+  dls_node_init (&n, op);
   n.inputs[0] = x;
   n.inputs[1] = y;
   n.n_inputs = 2;
   set_act (&n, act);
   return add_node (b, &n, chans_of (b, x));
+}
+
+static int
+add2 (Builder * b, int x, int y, Act act)
+{
+  return binary (b, DLS_OP_ADD, x, y, act);
 }
 
 static int
@@ -968,19 +975,6 @@ unary (Builder * b, int x, DlsOpType op, float alpha, float beta, Act act)
   }
   set_act (&n, act);
   return add_node (b, &n, op == DLS_OP_ARGMAX ? 1 : chans_of (b, x));
-}
-
-static int
-binary (Builder * b, DlsOpType op, int x, int y, Act act)
-{
-  DlsNode n;
-
-  dls_node_init (&n, op);
-  n.inputs[0] = x;
-  n.inputs[1] = y;
-  n.n_inputs = 2;
-  set_act (&n, act);
-  return add_node (b, &n, chans_of (b, x));
 }
 
 static int
