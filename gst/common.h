@@ -40,6 +40,12 @@ typedef enum
 
 GQuark dls_error_quark (void);
 
+/* Sets @error (if not NULL) in DLS_ERROR with @code and a printf-style
+ * message; returns FALSE, so that a check can end in
+ * `return dls_error_set (...)`. */
+gboolean dls_error_set (GError ** error, DlsError code, const char *fmt,
+    ...) G_GNUC_PRINTF (3, 4);
+
 G_END_DECLS
 
 #endif /* DLS_COMMON_H */

@@ -1078,13 +1078,14 @@ gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
   /**
    * GstDeeplabseg:model:
    *
-   * Path of the segmentation model (.tflite). When unset, the element uses
+   * Path of the segmentation model (.tflite or .onnx, told apart by their
+   * content). When unset, the element uses
    * $DEEPLABSEG_MODEL, else the shared DeepLabV3 model beside the source
    * tree it was built from. Read when the element starts (READY->PAUSED).
    */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Path of the segmentation model (.tflite); default: "
+          "Path of the segmentation model (.tflite or .onnx); default: "
           "$DEEPLABSEG_MODEL, else the shared DeepLabV3 model",
           DEFAULT_PROP_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |

@@ -6,8 +6,9 @@
 # Idempotent: packages already installed, a working .venv and a configured
 # build/ are reused, so a second run only rebuilds what changed.
 #  1. Debian packages (apt-get; sudo when not root), skipped when all present;
-#  2. .venv/ in the checkout with numpy, Pillow, LiteRT and onnxruntime, for
-#     the fidelity tests (tests/python/), and pydensecrf2 for the CRF tests;
+#  2. .venv/ in the checkout with numpy, Pillow, LiteRT, onnxruntime and onnx
+#     (models built by the ONNX tests) for the tests in tests/python/, and
+#     pydensecrf2 for the CRF tests;
 #  3. meson setup build/ (or reuse it) and ninja.
 #
 # Environment:
@@ -37,8 +38,9 @@ APT_PACKAGES=(
   valgrind python3-venv
   gobject-introspection libgirepository1.0-dev python3-gi python3-gst-1.0
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  libonnx-testdata
 )
-PY_PACKAGES=(numpy pillow onnxruntime)
+PY_PACKAGES=(numpy pillow onnxruntime onnx)
 # LiteRT: ai-edge-litert, else the older tflite-runtime (same Interpreter API).
 PY_LITERT=(ai-edge-litert tflite-runtime)
 # Dense CRF oracle (tests/python/test_crf.py): built from its sdist (Cython,
@@ -85,7 +87,7 @@ VENV="$ROOT/.venv"
 VPY="$VENV/bin/python3"
 venv_ok() {
   "$VPY" - <<'EOF' >/dev/null 2>&1
-import numpy, PIL, onnxruntime
+import numpy, PIL, onnxruntime, onnx
 import pydensecrf.densecrf
 try:
     import ai_edge_litert.interpreter
@@ -113,7 +115,7 @@ if [[ $SKIP != *,venv,* ]]; then
       "$VPY" -m pip install -q "${PY_PACKAGES[@]}" "${PY_LITERT[1]}" ||
         die "pip install ${PY_PACKAGES[*]} (${PY_LITERT[*]}) failed"
     fi
-    venv_ok || die "the venv still cannot import numpy, PIL, onnxruntime and LiteRT"
+    venv_ok || die "the venv still cannot import numpy, PIL, onnxruntime, onnx and LiteRT"
   fi
   "$VPY" - <<'EOF' | sed 's/^/    /'
 import sys, numpy, PIL, onnxruntime

@@ -228,17 +228,24 @@ dwconv (Builder * b, int x, int mult, int k, int stride, int dil,
   return add_node (b, &n, co);
 }
 
+/* ADD, or MUL (ONNX), of x and y (y may broadcast for both). */
 static int
-add2 (Builder * b, int x, int y, Act act)
+binary (Builder * b, DlsOpType op, int x, int y, Act act)
 {
   DlsNode n;
 
-  dls_node_init (&n, DLS_OP_ADD);
+  dls_node_init (&n, op);
   n.inputs[0] = x;
   n.inputs[1] = y;
   n.n_inputs = 2;
   set_act (&n, act);
   return add_node (b, &n, chans_of (b, x));
+}
+
+static int
+add2 (Builder * b, int x, int y, Act act)
+{
+  return binary (b, DLS_OP_ADD, x, y, act);
 }
 
 static int
@@ -695,6 +702,14 @@ typedef enum
   K_CONCAT,
   K_RESIZE,
   K_CHAIN,
+  /* ONNX ops */
+  K_UNARY,
+  K_MUL,
+  K_MAXPOOL,
+  K_SE,
+  K_NEAREST,
+  K_TRANSPOSE,
+  K_RESHAPE,
 } CaseKind;
 
 typedef struct
@@ -712,6 +727,9 @@ typedef struct
   int n_in, sizes[3], axis;     /* CONCAT: extents along axis */
   int oh, ow;                   /* RESIZE */
   DlsResizeCoord coord;
+  DlsOpType op;                 /* UNARY */
+  float alpha, beta;            /* UNARY: HARD_SIGMOID, HARD_SWISH */
+  DlsNearestMode nearest;       /* NEAREST */
 } OpCase;
 
 #define SAME DLS_PADDING_SAME
@@ -749,6 +767,29 @@ typedef struct
 #define CHAIN(H, W, C, V) \
   .kind = K_CHAIN, .h = H, .w = W, .c = C, .co = V
 #define DEEPLAB .tag = "deeplab"
+/* ONNX ops. UNARY: op (alpha, beta for the hard ones); MUL: b's extents
+ * (1 = broadcast); MAXPOOL: as POOL; SE: a squeeze-excitation block. */
+#define UNARY(H, W, C, OP, AL, BE, A) \
+  .kind = K_UNARY, .h = H, .w = W, .c = C, .op = OP, .alpha = AL, \
+  .beta = BE, .act = A
+#define MUL(H, W, C, BH, BW, BC, A) \
+  .kind = K_MUL, .h = H, .w = W, .c = C, .sizes = { BH, BW, BC }, .act = A, \
+  .op = DLS_OP_MUL
+#define ADDB(H, W, C, BH, BW, BC, A) \
+  .kind = K_MUL, .h = H, .w = W, .c = C, .sizes = { BH, BW, BC }, .act = A, \
+  .op = DLS_OP_ADD
+#define MAXPOOL(H, W, C, KH, KW, S, P, A) \
+  .kind = K_MAXPOOL, .h = H, .w = W, .c = C, .kh = KH, .kw = KW, \
+  .stride = S, .pad = P, .act = A
+#define NEAREST(H, W, C, OH, OW, M, NM) \
+  .kind = K_NEAREST, .h = H, .w = W, .c = C, .oh = OH, .ow = OW, \
+  .coord = M, .nearest = NM
+#define TRANSPOSE(H, W, C, P0, P1, P2) \
+  .kind = K_TRANSPOSE, .h = H, .w = W, .c = C, .sizes = { P0, P1, P2 }
+#define RESHAPE(H, W, C, OH, OW, OC) \
+  .kind = K_RESHAPE, .h = H, .w = W, .c = C, .sizes = { OH, OW, OC }
+#define SE(H, W, C, R) \
+  .kind = K_SE, .h = H, .w = W, .c = C, .co = R
 
 static const OpCase cases[] = {
   /* conv: 1x1 and 3x3, stride 1/2, SAME/VALID, odd sizes, channel counts
@@ -857,7 +898,340 @@ static const OpCase cases[] = {
   /* chains: intermediate buffers, multiple outputs */
   {CHAIN (17, 17, 13, 0)},
   {CHAIN (33, 31, 16, 1)},
+
+  /* ONNX ops: activations (ONNX defaults and other alpha/beta), odd sizes,
+   * channels not multiple of 4 */
+  {UNARY (7, 5, 13, DLS_OP_HARD_SIGMOID, 0.2f, 0.5f, ACT_NONE)},
+  {UNARY (33, 31, 16, DLS_OP_HARD_SIGMOID, 1.0f / 6.0f, 0.5f, ACT_NONE)},
+  {UNARY (1, 1, 3, DLS_OP_HARD_SIGMOID, 0.5f, 0.6f, ACT_NONE)},
+  {UNARY (7, 5, 13, DLS_OP_HARD_SWISH, 1.0f / 6.0f, 0.5f, ACT_NONE)},
+  {UNARY (33, 31, 21, DLS_OP_HARD_SWISH, 1.0f / 6.0f, 0.5f, ACT_RELU6)},
+  {UNARY (7, 5, 13, DLS_OP_SIGMOID, 0, 0, ACT_NONE)},
+  {UNARY (65, 63, 5, DLS_OP_SIGMOID, 0, 0, ACT_NONE)},
+  {UNARY (7, 5, 13, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
+  {UNARY (33, 31, 21, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
+  {UNARY (9, 7, 1, DLS_OP_SOFTMAX, 0, 0, ACT_NONE)},
+  {UNARY (7, 5, 13, DLS_OP_ARGMAX, 0, 0, ACT_NONE)},
+  {UNARY (33, 31, 21, DLS_OP_ARGMAX, 0, 0, ACT_NONE)},
+  {UNARY (9, 7, 1, DLS_OP_ARGMAX, 0, 0, ACT_NONE)},
+  /* mul: same shape, SE scale {1,1,C}, per-pixel {H,W,1}, a row, a scalar */
+  {MUL (7, 5, 13, 7, 5, 13, ACT_NONE)},
+  {MUL (33, 31, 21, 1, 1, 21, ACT_NONE)},
+  {MUL (17, 19, 16, 1, 1, 16, ACT_RELU)},
+  {MUL (7, 5, 13, 7, 5, 1, ACT_NONE)},
+  {MUL (7, 5, 6, 1, 5, 6, ACT_RELU6)},
+  {MUL (9, 7, 3, 1, 1, 1, ACT_NONE)},
+  /* add with a broadcast operand (ONNX) */
+  {ADDB (33, 31, 21, 1, 1, 21, ACT_NONE)},
+  {ADDB (7, 5, 13, 7, 5, 1, ACT_RELU)},
+  {ADDB (7, 5, 6, 1, 5, 6, ACT_RELU6)},
+  {ADDB (9, 7, 3, 1, 1, 1, ACT_NONE)},
+  /* max pool: 3x3 s2 SAME (ResNet stem), 2x2 s2 VALID, global, 3x3 s1 */
+  {MAXPOOL (33, 31, 16, 3, 3, 2, SAME, ACT_NONE)},
+  {MAXPOOL (8, 6, 5, 2, 2, 2, VALID, ACT_NONE)},
+  {MAXPOOL (7, 5, 13, 7, 5, 1, VALID, ACT_RELU)},
+  {MAXPOOL (7, 5, 13, 3, 3, 1, SAME, ACT_RELU6)},
+  /* nearest resize: up and down, odd sizes, every coordinate and rounding
+   * mode */
+  {NEAREST (7, 5, 13, 14, 15, DLS_RESIZE_ASYMMETRIC, DLS_NEAREST_FLOOR)},
+  {NEAREST (13, 11, 5, 7, 5, DLS_RESIZE_ASYMMETRIC, DLS_NEAREST_CEIL)},
+  {NEAREST (7, 5, 13, 13, 11, DLS_RESIZE_HALF_PIXEL,
+          DLS_NEAREST_ROUND_PREFER_FLOOR)},
+  {NEAREST (7, 5, 13, 13, 11, DLS_RESIZE_HALF_PIXEL,
+          DLS_NEAREST_ROUND_PREFER_CEIL)},
+  {NEAREST (13, 11, 5, 7, 5, DLS_RESIZE_ALIGN_CORNERS,
+          DLS_NEAREST_ROUND_PREFER_FLOOR)},
+  {NEAREST (33, 33, 21, 257, 257, DLS_RESIZE_HALF_PIXEL,
+          DLS_NEAREST_ROUND_PREFER_FLOOR)},
+  /* transpose (every permutation) and reshape (channel padding changes) */
+  {TRANSPOSE (7, 5, 13, 1, 2, 3)},
+  {TRANSPOSE (7, 5, 13, 1, 3, 2)},
+  {TRANSPOSE (7, 5, 13, 2, 1, 3)},
+  {TRANSPOSE (7, 5, 13, 2, 3, 1)},
+  {TRANSPOSE (7, 5, 13, 3, 1, 2)},
+  {TRANSPOSE (7, 5, 13, 3, 2, 1)},
+  {TRANSPOSE (1, 1, 21, 3, 1, 2)},
+  {RESHAPE (7, 5, 13, 1, 1, 455)},
+  {RESHAPE (7, 5, 6, 3, 5, 14)},
+  {RESHAPE (1, 1, 24, 2, 3, 4)},
+  {RESHAPE (9, 7, 3, 1, 9, 21)},
+  /* squeeze-excitation: GAP, 1x1 relu, 1x1, hard sigmoid, mul, hard swish */
+  {SE (17, 15, 24, 8)},
+  {SE (9, 11, 13, 4)},
 };
+
+/* The ONNX op cases of build_case(); returns the output tensor. */
+static int
+unary (Builder * b, int x, DlsOpType op, float alpha, float beta, Act act)
+{
+  DlsNode n;
+
+  dls_node_init (&n, op);
+  n.inputs[0] = x;
+  n.n_inputs = 1;
+  if (op == DLS_OP_HARD_SIGMOID || op == DLS_OP_HARD_SWISH) {
+    n.p.unary.alpha = alpha;
+    n.p.unary.beta = beta;
+  }
+  set_act (&n, act);
+  return add_node (b, &n, op == DLS_OP_ARGMAX ? 1 : chans_of (b, x));
+}
+
+static int
+nearest (Builder * b, int x, int oh, int ow, DlsResizeCoord coord,
+    DlsNearestMode mode)
+{
+  DlsNode n;
+
+  dls_node_init (&n, DLS_OP_RESIZE_NEAREST);
+  n.inputs[0] = x;
+  n.n_inputs = 1;
+  n.p.resize.out_h = oh;
+  n.p.resize.out_w = ow;
+  n.p.resize.coord = coord;
+  n.p.resize.nearest = mode;
+  return add_node (b, &n, chans_of (b, x));
+}
+
+static int
+build_onnx_case (const OpCase * c, Builder * b, GString * desc)
+{
+  static const char *const pads[] = { "EXPLICIT", "SAME", "VALID" };
+  int x = add_input (b, c->h, c->w, c->c), y = -1;
+
+  switch (c->kind) {
+    case K_UNARY:
+      y = unary (b, x, c->op, c->alpha, c->beta, c->act);
+      g_string_append_printf (desc, "%-9s %dx%dx%d a%.4g b%.4g %s",
+          c->op == DLS_OP_SIGMOID ? "sigmoid" : c->op == DLS_OP_HARD_SWISH ?
+          "hswish" : c->op == DLS_OP_SOFTMAX ? "softmax" :
+          c->op == DLS_OP_ARGMAX ? "argmax" : "hsigmoid", c->h, c->w, c->c,
+          c->alpha, c->beta,
+          act_names[c->act]);
+      break;
+    case K_MUL:
+      y = binary (b, c->op, x, add_input (b, c->sizes[0], c->sizes[1],
+              c->sizes[2]), c->act);
+      g_string_append_printf (desc, "%s       %dx%dx%d %c %dx%dx%d %s",
+          c->op == DLS_OP_MUL ? "mul" : "add", c->h, c->w, c->c,
+          c->op == DLS_OP_MUL ? '*' : '+', c->sizes[0], c->sizes[1],
+          c->sizes[2], act_names[c->act]);
+      break;
+    case K_MAXPOOL:{
+      DlsNode n;
+
+      dls_node_init (&n, DLS_OP_MAX_POOL2D);
+      n.inputs[0] = x;
+      n.n_inputs = 1;
+      n.p.win.kernel_h = c->kh;
+      n.p.win.kernel_w = c->kw;
+      n.p.win.stride_h = n.p.win.stride_w = c->stride;
+      n.p.win.padding = c->pad;
+      set_act (&n, c->act);
+      y = add_node (b, &n, c->c);
+      g_string_append_printf (desc, "maxpool   %dx%dx%d  f%dx%d s%d %s %s",
+          c->h, c->w, c->c, c->kh, c->kw, c->stride, pads[c->pad],
+          act_names[c->act]);
+      break;
+    }
+    case K_NEAREST:{
+      static const char *const coords[] = { "asym", "align", "half" };
+      static const char *const modes[] = { "round-floor", "round-ceil",
+        "floor", "ceil"
+      };
+
+      y = nearest (b, x, c->oh, c->ow, c->coord, c->nearest);
+      g_string_append_printf (desc, "nearest   %dx%dx%d -> %dx%d %s %s",
+          c->h, c->w, c->c, c->oh, c->ow, coords[c->coord],
+          modes[c->nearest]);
+      break;
+    }
+    case K_TRANSPOSE:
+    case K_RESHAPE:{
+      DlsNode n;
+      int oc = c->sizes[2];
+
+      dls_node_init (&n, c->kind == K_TRANSPOSE ? DLS_OP_TRANSPOSE :
+          DLS_OP_RESHAPE);
+      n.inputs[0] = x;
+      n.n_inputs = 1;
+      if (c->kind == K_TRANSPOSE) {
+        int d[4] = { 1, c->h, c->w, c->c };
+        memcpy (n.p.transpose.perm, c->sizes, sizeof (int) * 3);
+        oc = d[c->sizes[2]];
+      } else {
+        memcpy (n.p.reshape.dims, c->sizes, sizeof (int) * 3);
+      }
+      y = add_node (b, &n, oc);
+      g_string_append_printf (desc, "%s %dx%dx%d %s(%d,%d,%d)",
+          c->kind == K_TRANSPOSE ? "transpose" : "reshape  ", c->h, c->w,
+          c->c, c->kind == K_TRANSPOSE ? "perm " : "to ", c->sizes[0],
+          c->sizes[1], c->sizes[2]);
+      break;
+    }
+    default:{                  /* K_SE */
+      int s = avgpool (b, x, c->h, c->w, 1, VALID, ACT_NONE);
+
+      s = conv (b, s, c->co, 1, 1, 1, 1, SAME, TRUE, ACT_RELU);
+      s = conv (b, s, c->c, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+      s = unary (b, s, DLS_OP_HARD_SIGMOID, 1.0f / 6.0f, 0.5f, ACT_NONE);
+      y = binary (b, DLS_OP_MUL, x, s, ACT_NONE);
+      y = unary (b, y, DLS_OP_HARD_SWISH, 1.0f / 6.0f, 0.5f, ACT_NONE);
+      g_string_append_printf (desc, "se-block  %dx%dx%d squeeze %d, hsigmoid "
+          "scale, hswish", c->h, c->w, c->c, c->co);
+      break;
+    }
+  }
+  return y;
+}
+
+/* The ONNX ops' reference against values worked out by hand. */
+static void
+hand_tests_onnx (void)
+{
+  static const float v[6] = { -4, -3, 0, 1.5f, 3, 4 };
+  /* hard swish x * clamp (x / 6 + 0.5, 0, 1): x <= -3 gives 0, x >= 3
+   * gives x, 1.5 * (0.25 + 0.5) = 1.125. */
+  static const float e_hswish[6] = { 0, 0, 0, 1.125f, 3, 4 };
+  /* hard sigmoid, ONNX defaults 0.2 x + 0.5: 0, 0, 0.5, 0.8, 1, 1 */
+  static const float e_hsig[6] = { 0, 0, 0.5f, 0.8f, 1, 1 };
+  /* sigmoid (0) = 0.5, sigmoid (-x) = 1 - sigmoid (x) */
+  static const float e_sig[6] = { 0.0179862100f, 0.0474258732f, 0.5f,
+    0.817574476f, 0.952574127f, 0.982013790f
+  };
+  /* mul 2x1x3 by a {1,1,3} scale (SE): rows scaled channel by channel */
+  static const float m[6] = { 1, 2, 3, 4, 5, 6 }, sc[3] = { 2, -1, 0.5f };
+  static const float e_mul[6] = { 2, -2, 1.5f, 8, -5, 3 };
+  /* max pool 2x2 stride 2 SAME on a 3x3 ramp 0..8: windows {0,1,3,4},
+   * {2,5}, {6,7}, {8}: padding never wins even where all taps are < 0
+   * (ramp - 10). */
+  static const float r[9] = { -10, -9, -8, -7, -6, -5, -4, -3, -2 };
+  static const float e_max[4] = { -6, -5, -3, -2 };
+  /* softmax of (0, ln 2, ln 3) and of the same + 1000 (no overflow):
+   * (1, 2, 3) / 6 */
+  static const float sm[6] = { 0, 0.693147181f, 1.09861229f, 1000,
+    1000.69315f, 1001.09861f
+  };
+  static const float e_sm[6] = { 1 / 6.0f, 2 / 6.0f, 3 / 6.0f, 1 / 6.0f,
+    2 / 6.0f, 3 / 6.0f
+  };
+  Builder b;
+  int x, y;
+
+  /* nearest 1x2 -> 1x3, half pixel: s = (d + 0.5) * 2/3 - 0.5 = -1/6,
+   * 1/2, 7/6: halves down (a, a, b), halves up (a, b, b) */
+  {
+    static const float ab[2] = { 10, 20 };
+    static const float e_floor[3] = { 10, 10, 20 }, e_ceil[3] = { 10, 20, 20 };
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 1, ab);
+    y = nearest (&b, x, 1, 3, DLS_RESIZE_HALF_PIXEL,
+        DLS_NEAREST_ROUND_PREFER_FLOOR);
+    hand_check ("nearest half pixel, halves down", &b, y, e_floor, 3);
+    builder_clear (&b);
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 1, ab);
+    y = nearest (&b, x, 1, 3, DLS_RESIZE_HALF_PIXEL,
+        DLS_NEAREST_ROUND_PREFER_CEIL);
+    hand_check ("nearest half pixel, halves up", &b, y, e_ceil, 3);
+    builder_clear (&b);
+  }
+
+  /* transpose 1x2x3 (W = 2, C = 3) with perm (H, C, W): out[0,c,w] =
+   * in[0,w,c]: 0 1 2 / 3 4 5 -> 0 3 / 1 4 / 2 5 */
+  {
+    static const float t[6] = { 0, 1, 2, 3, 4, 5 };
+    static const float e_t[6] = { 0, 3, 1, 4, 2, 5 };
+    DlsNode n;
+
+    builder_init (&b);
+    x = hand_input (&b, 1, 2, 3, t);
+    dls_node_init (&n, DLS_OP_TRANSPOSE);
+    n.inputs[0] = x;
+    n.n_inputs = 1;
+    n.p.transpose.perm[0] = 1;
+    n.p.transpose.perm[1] = 3;
+    n.p.transpose.perm[2] = 2;
+    y = add_node (&b, &n, 2);
+    hand_check ("transpose (H, C, W)", &b, y, e_t, 6);
+    builder_clear (&b);
+  }
+
+  /* argmax of (1, 3, 3) and (-1, -5, -2): ties to the lowest, or the
+   * highest with select_last */
+  {
+    static const float am[6] = { 1, 3, 3, -1, -5, -2 };
+    static const float e_first[2] = { 1, 0 }, e_last[2] = { 2, 0 };
+    DlsNode n;
+
+    builder_init (&b);
+    x = hand_input (&b, 2, 1, 3, am);
+    y = unary (&b, x, DLS_OP_ARGMAX, 0, 0, ACT_NONE);
+    hand_check ("argmax, ties to the first", &b, y, e_first, 2);
+    builder_clear (&b);
+
+    builder_init (&b);
+    x = hand_input (&b, 2, 1, 3, am);
+    dls_node_init (&n, DLS_OP_ARGMAX);
+    n.inputs[0] = x;
+    n.n_inputs = 1;
+    n.p.argmax.select_last = TRUE;
+    y = add_node (&b, &n, 1);
+    hand_check ("argmax select_last", &b, y, e_last, 2);
+    builder_clear (&b);
+  }
+
+  {
+    /* one-input ops on 6 values: name, op, alpha, beta, h, w, c, in, out */
+    static const struct
+    {
+      const char *what;
+      DlsOpType op;
+      float alpha, beta;
+      int h, w, c;
+      const float *in, *expect;
+    } un[] = {
+      {"softmax per pixel, large values", DLS_OP_SOFTMAX, 0, 0, 2, 1, 3,
+          sm, e_sm},
+      {"hard swish", DLS_OP_HARD_SWISH, 1.0f / 6.0f, 0.5f, 1, 1, 6, v,
+          e_hswish},
+      {"hard sigmoid (0.2, 0.5)", DLS_OP_HARD_SIGMOID, 0.2f, 0.5f, 1, 1, 6,
+          v, e_hsig},
+      {"sigmoid", DLS_OP_SIGMOID, 0, 0, 1, 1, 6, v, e_sig},
+    };
+
+    for (guint k = 0; k < G_N_ELEMENTS (un); k++) {
+      builder_init (&b);
+      x = hand_input (&b, un[k].h, un[k].w, un[k].c, un[k].in);
+      y = unary (&b, x, un[k].op, un[k].alpha, un[k].beta, ACT_NONE);
+      hand_check (un[k].what, &b, y, un[k].expect, 6);
+      builder_clear (&b);
+    }
+  }
+
+  builder_init (&b);
+  x = hand_input (&b, 2, 1, 3, m);
+  y = binary (&b, DLS_OP_MUL, x, hand_input (&b, 1, 1, 3, sc), ACT_NONE);
+  hand_check ("mul, per-channel broadcast", &b, y, e_mul, 6);
+  builder_clear (&b);
+
+  builder_init (&b);
+  {
+    DlsNode n;
+
+    x = hand_input (&b, 3, 3, 1, r);
+    dls_node_init (&n, DLS_OP_MAX_POOL2D);
+    n.inputs[0] = x;
+    n.n_inputs = 1;
+    n.p.win.kernel_h = n.p.win.kernel_w = 2;
+    n.p.win.stride_h = n.p.win.stride_w = 2;
+    n.p.win.padding = SAME;
+    y = add_node (&b, &n, 1);
+  }
+  hand_check ("max pool 2x2 s2 SAME, negative values", &b, y, e_max, 4);
+  builder_clear (&b);
+}
 
 /* Builds the graph of @c into @b (with its inputs); writes a description
  * (op, input shape -> output shape, params) into @desc. */
@@ -977,6 +1351,15 @@ build_case (const OpCase * c, Builder * b, GString * desc)
       }
       break;
     }
+    case K_UNARY:
+    case K_MUL:
+    case K_MAXPOOL:
+    case K_SE:
+    case K_NEAREST:
+    case K_TRANSPOSE:
+    case K_RESHAPE:
+      y = build_onnx_case (c, b, desc);
+      break;
   }
   if (c->tag)
     g_string_append_printf (desc, " [%s]", c->tag);
@@ -1047,6 +1430,10 @@ run_case (const OpCase * c, DlsBackend * other, gboolean verbose)
     const DlsTensor *t = dls_graph_tensor (b.g, dls_graph_output (b.g, i));
     gsize n = dls_tensor_n_elements (t);
     gboolean exact = c->kind == K_ADD || c->kind == K_CONCAT
+        || c->kind == K_MUL || c->kind == K_MAXPOOL || c->kind == K_NEAREST
+        || c->kind == K_TRANSPOSE || c->kind == K_RESHAPE
+        || (c->kind == K_UNARY && (c->op == DLS_OP_HARD_SIGMOID
+                || c->op == DLS_OP_HARD_SWISH || c->op == DLS_OP_ARGMAX))
         || g_str_equal (other->vt->name, "ref");
     Cmp r = compare (ref->pdata[i], got->pdata[i], n, exact ? 0.0 : TOL_REL);
     double rel = r.max_ref > 0 ? r.max_abs / r.max_ref : r.max_abs;
@@ -1133,6 +1520,7 @@ main (int argc, char **argv)
 
   printf ("# reference vs hand-computed values\n");
   hand_tests ();
+  hand_tests_onnx ();
   failures += hand_failures;
 
   printf ("# %s vs reference; tolerance max abs err <= %g * max (1, "

@@ -661,6 +661,124 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   }
 }
 
+/* The ops ONNX models add (kernels/activation.cl, pool.cl, resize.cl,
+ * layout.cl), and ADD with a broadcast operand. */
+static gboolean
+prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
+{
+  const DlsGraph *g = b->graph;
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, n->output);
+  cl_mem src = b->mem[n->inputs[0]], dst = b->mem[n->output];
+  int cp = b->cp[n->output];
+  int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
+  float lo = n->act_min, hi = n->act_max;
+  cl_kernel k;
+
+  switch (n->op) {
+    case DLS_OP_HARD_SIGMOID:
+    case DLS_OP_HARD_SWISH:
+    case DLS_OP_SIGMOID:{
+      int mode = n->op == DLS_OP_HARD_SIGMOID ? 0
+          : n->op == DLS_OP_HARD_SWISH ? 1 : 2;
+      float alpha = n->p.unary.alpha, beta = n->p.unary.beta;
+      if (n->op == DLS_OP_SIGMOID)
+        alpha = beta = 0.0f;
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "unary", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
+      return set_args (k, error, 7, ARG (src), ARG (dst), ARG (mode),
+          ARG (alpha), ARG (beta), ARG (lo), ARG (hi));
+    }
+    case DLS_OP_MUL:
+    case DLS_OP_ADD:{          /* ADD here only with a broadcast operand */
+      const DlsTensor *bt = dls_graph_tensor (g, n->inputs[1]);
+      cl_mem src2 = b->mem[n->inputs[1]];
+      int bh = bt->dims[1], bw = bt->dims[2], bcp = b->cp[n->inputs[1]];
+      int bc1 = bt->dims[3] == 1 && out->dims[3] > 1;
+      int mul = n->op == DLS_OP_MUL;
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "binary_bcast",
+                  error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 12, ARG (src), ARG (src2), ARG (dst),
+          ARG (ow), ARG (cp), ARG (bh), ARG (bw), ARG (bcp), ARG (bc1),
+          ARG (mul), ARG (lo), ARG (hi));
+    }
+    case DLS_OP_RESIZE_NEAREST:{
+      int half = n->p.resize.coord == DLS_RESIZE_HALF_PIXEL;
+      int mode = n->p.resize.nearest;
+      float sy = (float) ih / oh, sx = (float) iw / ow;
+      if (n->p.resize.coord == DLS_RESIZE_ALIGN_CORNERS) {
+        sy = oh > 1 ? (float) (ih - 1) / (oh - 1) : sy;
+        sx = ow > 1 ? (float) (iw - 1) / (ow - 1) : sx;
+      }
+      if (n->p.resize.has_scale) {
+        sy = n->p.resize.scale_h;
+        sx = n->p.resize.scale_w;
+      }
+      if (!(k = dls_cl_kernel (b->cl, "resize", NULL, "resize_nearest",
+                  error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 11, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (half),
+          ARG (mode));
+    }
+    case DLS_OP_ARGMAX:{
+      int c = in->dims[3], cpi = b->cp[n->inputs[0]];
+      int last = n->p.argmax.select_last;
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "argmax", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow, 1, 1);
+      return set_args (k, error, 8, ARG (src), ARG (dst), ARG (c), ARG (cpi),
+          ARG (cp), ARG (last), ARG (lo), ARG (hi));
+    }
+    case DLS_OP_TRANSPOSE:{
+      /* Input strides of its H, W, C in the padded buffer. */
+      int cpi = b->cp[n->inputs[0]];
+      int st[4] = { 0, iw * cpi, cpi, 1 };
+      int s0 = st[n->p.transpose.perm[0]], s1 = st[n->p.transpose.perm[1]];
+      int s2 = st[n->p.transpose.perm[2]];
+      if (!(k = dls_cl_kernel (b->cl, "layout", NULL, "transpose", error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, out->dims[3]);
+      return set_args (k, error, 7, ARG (src), ARG (dst), ARG (s0), ARG (s1),
+          ARG (s2), ARG (ow), ARG (cp));
+    }
+    case DLS_OP_RESHAPE:{
+      int ci = in->dims[3], cpi = b->cp[n->inputs[0]], co = out->dims[3];
+      if (!(k = dls_cl_kernel (b->cl, "layout", NULL, "reshape", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow * co, 1, 1);
+      return set_args (k, error, 6, ARG (src), ARG (dst), ARG (ci), ARG (cpi),
+          ARG (co), ARG (cp));
+    }
+    case DLS_OP_SOFTMAX:{
+      int c = out->dims[3];
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "softmax", error)))
+        return FALSE;
+      add_step (b, k, 1, (size_t) oh * ow, 1, 1);
+      return set_args (k, error, 6, ARG (src), ARG (dst), ARG (c), ARG (cp),
+          ARG (lo), ARG (hi));
+    }
+    case DLS_OP_MAX_POOL2D:{
+      const DlsWindowParams *w = &n->p.win;
+      if (!(k = dls_cl_kernel (b->cl, "pool", NULL, "maxpool", error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 15, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
+          ARG (w->stride_h), ARG (w->stride_w), ARG (w->pad_top),
+          ARG (w->pad_left), ARG (lo), ARG (hi));
+    }
+    default:
+      g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+          "the OpenCL backend cannot run %s", dls_op_name (n->op));
+      return FALSE;
+  }
+}
+
 static gboolean
 prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
 {
@@ -681,6 +799,9 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       cl_mem src2 = b->mem[n->inputs[1]];
       if (b->fused_add[b->current_node] >= 0)
         return TRUE;            /* done by its conv's conv1x1_add */
+      if (memcmp (dls_graph_tensor (g, n->inputs[1])->dims, out->dims,
+              sizeof (out->dims)) != 0)
+        return prepare_onnx_op (b, n, error);
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
         return FALSE;
       add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
@@ -706,6 +827,10 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       } else {
         sy = (float) ih / oh;
         sx = (float) iw / ow;
+      }
+      if (n->p.resize.has_scale) {
+        sy = n->p.resize.scale_h;
+        sx = n->p.resize.scale_w;
       }
       /* The kernel's mode: 2 = half pixel, else s = d * scale. */
       mode = mode == DLS_RESIZE_HALF_PIXEL ? 2 : 0;
@@ -736,9 +861,7 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       return TRUE;
     }
     default:
-      g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
-          "the OpenCL backend cannot run %s", dls_op_name (n->op));
-      return FALSE;
+      return prepare_onnx_op (b, n, error);
   }
 }
 

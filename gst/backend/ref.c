@@ -159,7 +159,11 @@ ref_depthwise_conv2d (const DlsGraph * g, const DlsNode * node,
   }
 }
 
-/* out = act(a + b), elementwise, same shape; the float sum as TFLite. */
+static void ref_binary_bcast (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out);
+
+/* out = act(a + b), elementwise, same shape; the float sum as TFLite. A
+ * broadcast b (ONNX) goes through ref_binary_bcast(). */
 static void
 ref_add (const DlsGraph * g, const DlsNode * node,
     const float *const *in, float *out)
@@ -167,6 +171,10 @@ ref_add (const DlsGraph * g, const DlsNode * node,
   gsize n = dls_tensor_n_elements (dls_graph_tensor (g, node->output));
   gsize i;
 
+  if (dls_tensor_n_elements (dls_graph_tensor (g, node->inputs[1])) != n) {
+    ref_binary_bcast (g, node, in, out);
+    return;
+  }
   for (i = 0; i < n; i++)
     out[i] = clamp_act (in[0][i] + in[1][i], node->act_min, node->act_max);
 }
@@ -299,6 +307,10 @@ ref_resize_bilinear (const DlsGraph * g, const DlsNode * node,
     ws = (float) (iw - 1) / (float) (ow - 1);
   /* ALIGN_CORNERS with out == 1 keeps in / out, as TFLite does: s = 0 for
    * d = 0 either way. */
+  if (node->p.resize.has_scale) {
+    hs = node->p.resize.scale_h;
+    ws = node->p.resize.scale_w;
+  }
 
   for (oy = 0; oy < oh; oy++) {
     float sy;
@@ -328,6 +340,236 @@ ref_resize_bilinear (const DlsGraph * g, const DlsNode * node,
   }
 }
 
+/* ------------------------------------------------------------------ */
+/* Ops added for ONNX models                                           */
+
+/* HARD_SIGMOID, HARD_SWISH, SIGMOID, elementwise, in float:
+ * hs(x) = max (0, min (1, alpha * x + beta)); hard swish x * hs(x);
+ * sigmoid 1 / (1 + exp (-x)) (in double, rounded once). */
+static void
+ref_unary (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  gsize n = dls_tensor_n_elements (dls_graph_tensor (g, node->output));
+  float a = node->p.unary.alpha, b = node->p.unary.beta;
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    float x = in[0][i], v;
+
+    if (node->op == DLS_OP_SIGMOID) {
+      v = (float) (1.0 / (1.0 + exp (-(double) x)));
+    } else {
+      float h = a * x + b;
+
+      h = h < 0.0f ? 0.0f : h > 1.0f ? 1.0f : h;
+      v = node->op == DLS_OP_HARD_SWISH ? x * h : h;
+    }
+    out[i] = clamp_act (v, node->act_min, node->act_max);
+  }
+}
+
+/* out[y,x,c] = act(a[y,x,c] op b[y', x', c']) where each of y', x', c' is
+ * 0 when b's extent on that axis is 1 (broadcast); op is * (MUL) or +. */
+static void
+ref_binary_bcast (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  int h, w, c, bh, bw, bc, y, x, k;
+
+  tensor_hwc (dls_graph_tensor (g, node->output), &h, &w, &c);
+  tensor_hwc (dls_graph_tensor (g, node->inputs[1]), &bh, &bw, &bc);
+  for (y = 0; y < h; y++)
+    for (x = 0; x < w; x++)
+      for (k = 0; k < c; k++) {
+        gsize o = ((gsize) y * w + x) * c + k;
+        gsize bi = ((gsize) (bh == 1 ? 0 : y) * bw + (bw == 1 ? 0 : x)) * bc
+            + (bc == 1 ? 0 : k);
+
+        float v = node->op == DLS_OP_MUL ? in[0][o] * in[1][bi]
+            : in[0][o] + in[1][bi];
+
+        out[o] = clamp_act (v, node->act_min, node->act_max);
+      }
+}
+
+/* out[y,x,c] = act(max of in[y*sh - pt + ky, x*sw - pl + kx, c] over the
+ * taps inside the input): padding never wins, as ONNX MaxPool pads with
+ * -inf. A window wholly in the padding gives 0 (SAME and VALID never make
+ * one). */
+static void
+ref_max_pool2d (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const DlsWindowParams *p = &node->p.win;
+  int ih, iw, ic, oh, ow, oc, oy, ox, c, ky, kx;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
+  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
+  for (oy = 0; oy < oh; oy++)
+    for (ox = 0; ox < ow; ox++)
+      for (c = 0; c < oc; c++) {
+        float m = -INFINITY;
+        gboolean any = FALSE;
+
+        for (ky = 0; ky < p->kernel_h; ky++) {
+          int iy = oy * p->stride_h - p->pad_top + ky;
+
+          if (iy < 0 || iy >= ih)
+            continue;
+          for (kx = 0; kx < p->kernel_w; kx++) {
+            int ix = ox * p->stride_w - p->pad_left + kx;
+            float v;
+
+            if (ix < 0 || ix >= iw)
+              continue;
+            v = in[0][((gsize) iy * iw + ix) * ic + c];
+            /* !(v <= m): a NaN tap propagates. */
+            if (!any || !(v <= m))
+              m = v;
+            any = TRUE;
+          }
+        }
+        out[((gsize) oy * ow + ox) * oc + c] =
+            clamp_act (any ? m : 0.0f, node->act_min, node->act_max);
+      }
+}
+
+/* out[p,c] = act(exp (x[p,c] - m) / sum_k exp (x[p,k] - m)), m = max_k
+ * x[p,k], per pixel p, in double. */
+static void
+ref_softmax (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  int h, w, c;
+  gsize p, k;
+
+  tensor_hwc (dls_graph_tensor (g, node->output), &h, &w, &c);
+  for (p = 0; p < (gsize) h * w; p++) {
+    const float *x = in[0] + p * c;
+    double m = x[0], sum = 0.0;
+
+    for (k = 1; k < (gsize) c; k++)
+      if (x[k] > m)
+        m = x[k];
+    for (k = 0; k < (gsize) c; k++)
+      sum += exp ((double) x[k] - m);
+    for (k = 0; k < (gsize) c; k++)
+      out[p * c + k] = clamp_act ((float) (exp ((double) x[k] - m) / sum),
+          node->act_min, node->act_max);
+  }
+}
+
+/* The source step of RESIZE_* along an axis (graph.h). */
+static float
+resize_step (const DlsNode * node, int in, int out, gboolean h)
+{
+  if (node->p.resize.has_scale)
+    return h ? node->p.resize.scale_h : node->p.resize.scale_w;
+  if (node->p.resize.coord == DLS_RESIZE_ALIGN_CORNERS && out > 1)
+    return (float) (in - 1) / (float) (out - 1);
+  return (float) in / (float) out;
+}
+
+/* The source index of output index @d for RESIZE_NEAREST, in float as
+ * ONNX's reference: s from the coordinate mode, rounded by @mode, clamped. */
+static int
+nearest_index (int d, float step, DlsResizeCoord coord, DlsNearestMode mode,
+    int in)
+{
+  float s = coord == DLS_RESIZE_HALF_PIXEL ?
+      ((float) d + 0.5f) * step - 0.5f : (float) d * step;
+  float f = floorf (s);
+  int i;
+
+  switch (mode) {
+    case DLS_NEAREST_ROUND_PREFER_CEIL:
+      i = (int) floorf (s + 0.5f);
+      break;
+    case DLS_NEAREST_FLOOR:
+      i = (int) f;
+      break;
+    case DLS_NEAREST_CEIL:
+      i = (int) ceilf (s);
+      break;
+    default:                   /* round, halves down */
+      i = s - f == 0.5f ? (int) f : (int) floorf (s + 0.5f);
+      break;
+  }
+  return CLAMP (i, 0, in - 1);
+}
+
+static void
+ref_resize_nearest (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  int ih, iw, ic, oh, ow, oc, oy, ox;
+  float hs, ws;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
+  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
+  hs = resize_step (node, ih, oh, TRUE);
+  ws = resize_step (node, iw, ow, FALSE);
+  for (oy = 0; oy < oh; oy++) {
+    int sy = nearest_index (oy, hs, node->p.resize.coord,
+        node->p.resize.nearest, ih);
+
+    for (ox = 0; ox < ow; ox++) {
+      int sx = nearest_index (ox, ws, node->p.resize.coord,
+          node->p.resize.nearest, iw);
+
+      memcpy (out + ((gsize) oy * ow + ox) * oc,
+          in[0] + ((gsize) sy * iw + sx) * ic, sizeof (float) * oc);
+    }
+  }
+}
+
+/* out[p] = the channel of the largest x[p, c]: the first among equals, or
+ * the last with select_last; clamped by the fused activation. */
+static void
+ref_argmax (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  int h, w, c;
+  gsize p;
+
+  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &h, &w, &c);
+  for (p = 0; p < (gsize) h * w; p++) {
+    const float *x = in[0] + p * c;
+    int best = 0;
+
+    for (int k = 1; k < c; k++)
+      if (x[k] > x[best] || (node->p.argmax.select_last && x[k] == x[best]))
+        best = k;
+    out[p] = clamp_act ((float) best, node->act_min, node->act_max);
+  }
+}
+
+/* TRANSPOSE: out[i1,i2,i3] = in at axis perm[k-1] = ik; RESHAPE: a copy
+ * of the dense data. */
+static void
+ref_layout (const DlsGraph * g, const DlsNode * node,
+    const float *const *in, float *out)
+{
+  const DlsTensor *ti = dls_graph_tensor (g, node->inputs[0]);
+  const DlsTensor *to = dls_graph_tensor (g, node->output);
+  gsize stride[4], i[4];
+
+  if (node->op == DLS_OP_RESHAPE) {
+    memcpy (out, in[0], dls_tensor_n_elements (to) * sizeof (float));
+    return;
+  }
+  stride[3] = 1;
+  stride[2] = ti->dims[3];
+  stride[1] = (gsize) ti->dims[2] * ti->dims[3];
+  for (i[1] = 0; i[1] < (gsize) to->dims[1]; i[1]++)
+    for (i[2] = 0; i[2] < (gsize) to->dims[2]; i[2]++)
+      for (i[3] = 0; i[3] < (gsize) to->dims[3]; i[3]++)
+        *out++ = in[0][i[1] * stride[node->p.transpose.perm[0]]
+            + i[2] * stride[node->p.transpose.perm[1]]
+            + i[3] * stride[node->p.transpose.perm[2]]];
+}
+
 static gboolean
 ref_supports (DlsOpType op)
 {
@@ -338,6 +580,16 @@ ref_supports (DlsOpType op)
     case DLS_OP_AVERAGE_POOL2D:
     case DLS_OP_CONCAT:
     case DLS_OP_RESIZE_BILINEAR:
+    case DLS_OP_HARD_SIGMOID:
+    case DLS_OP_HARD_SWISH:
+    case DLS_OP_SIGMOID:
+    case DLS_OP_MUL:
+    case DLS_OP_MAX_POOL2D:
+    case DLS_OP_SOFTMAX:
+    case DLS_OP_RESIZE_NEAREST:
+    case DLS_OP_TRANSPOSE:
+    case DLS_OP_RESHAPE:
+    case DLS_OP_ARGMAX:
       return TRUE;
     default:
       return FALSE;
@@ -369,6 +621,30 @@ dls_ref_run_node (const DlsGraph * g, const DlsNode * node,
       break;
     case DLS_OP_RESIZE_BILINEAR:
       ref_resize_bilinear (g, node, inputs, output);
+      break;
+    case DLS_OP_HARD_SIGMOID:
+    case DLS_OP_HARD_SWISH:
+    case DLS_OP_SIGMOID:
+      ref_unary (g, node, inputs, output);
+      break;
+    case DLS_OP_MUL:
+      ref_binary_bcast (g, node, inputs, output);
+      break;
+    case DLS_OP_MAX_POOL2D:
+      ref_max_pool2d (g, node, inputs, output);
+      break;
+    case DLS_OP_SOFTMAX:
+      ref_softmax (g, node, inputs, output);
+      break;
+    case DLS_OP_RESIZE_NEAREST:
+      ref_resize_nearest (g, node, inputs, output);
+      break;
+    case DLS_OP_TRANSPOSE:
+    case DLS_OP_RESHAPE:
+      ref_layout (g, node, inputs, output);
+      break;
+    case DLS_OP_ARGMAX:
+      ref_argmax (g, node, inputs, output);
       break;
     default:
       /* prepare() refuses such graphs; a direct caller gets a warning. */

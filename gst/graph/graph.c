@@ -15,6 +15,16 @@ static const DlsOpInfo op_table[] = {
   [DLS_OP_AVERAGE_POOL2D] = {"AVERAGE_POOL2D", 1, 1},
   [DLS_OP_CONCAT] = {"CONCAT", 1, DLS_MAX_INPUTS},
   [DLS_OP_RESIZE_BILINEAR] = {"RESIZE_BILINEAR", 1, 1},
+  [DLS_OP_HARD_SIGMOID] = {"HARD_SIGMOID", 1, 1},
+  [DLS_OP_HARD_SWISH] = {"HARD_SWISH", 1, 1},
+  [DLS_OP_SIGMOID] = {"SIGMOID", 1, 1},
+  [DLS_OP_MUL] = {"MUL", 2, 2},
+  [DLS_OP_MAX_POOL2D] = {"MAX_POOL2D", 1, 1},
+  [DLS_OP_SOFTMAX] = {"SOFTMAX", 1, 1},
+  [DLS_OP_RESIZE_NEAREST] = {"RESIZE_NEAREST", 1, 1},
+  [DLS_OP_TRANSPOSE] = {"TRANSPOSE", 1, 1},
+  [DLS_OP_RESHAPE] = {"RESHAPE", 1, 1},
+  [DLS_OP_ARGMAX] = {"ARGMAX", 1, 1},
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (op_table) == DLS_OP_COUNT);
@@ -103,8 +113,22 @@ dls_node_init (DlsNode * node, DlsOpType op)
   /* The parameters share a union: set the neutral value of the op's own. */
   if (op == DLS_OP_CONCAT)
     node->p.concat.axis = 3;
-  if (op == DLS_OP_RESIZE_BILINEAR)
+  if (op == DLS_OP_RESIZE_BILINEAR || op == DLS_OP_RESIZE_NEAREST) {
     node->p.resize.coord = DLS_RESIZE_ASYMMETRIC;
+    node->p.resize.has_scale = FALSE;
+    node->p.resize.scale_h = node->p.resize.scale_w = 0.0f;
+    node->p.resize.nearest = DLS_NEAREST_ROUND_PREFER_FLOOR;
+  }
+  if (op == DLS_OP_HARD_SIGMOID) {
+    node->p.unary.alpha = 0.2f;
+    node->p.unary.beta = 0.5f;
+  }
+  if (op == DLS_OP_ARGMAX)
+    node->p.argmax.select_last = FALSE;
+  if (op == DLS_OP_HARD_SWISH) {
+    node->p.unary.alpha = 1.0f / 6.0f;
+    node->p.unary.beta = 0.5f;
+  }
 }
 
 int
@@ -265,7 +289,8 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
       out[3] = co;
       break;
     }
-    case DLS_OP_AVERAGE_POOL2D:{
+    case DLS_OP_AVERAGE_POOL2D:
+    case DLS_OP_MAX_POOL2D:{
       DlsWindowParams *w = &n->p.win;
       if (w->kernel_h < 1 || w->kernel_w < 1 || w->kernel_h > DLS_MAX_DIM
           || w->kernel_w > DLS_MAX_DIM || w->stride_h < 1 || w->stride_w < 1
@@ -280,12 +305,19 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
       out[3] = in->dims[3];
       break;
     }
-    case DLS_OP_ADD:{
+    case DLS_OP_ADD:
+    case DLS_OP_MUL:{
+      /* in[1] may be broadcast: each of its H, W, C is in[0]'s or 1. */
       const DlsTensor *b = dls_graph_tensor (g, n->inputs[1]);
-      if (!is_activation_4d (b) || memcmp (b->dims, in->dims,
-              sizeof (int) * 4) != 0)
-        return fail (error, g, i, "operands '%s' and '%s' differ in shape",
-            in->name, b->name);
+      if (!is_activation_4d (b))
+        return fail (error, g, i, "operand '%s' is not an activation",
+            b->name);
+      for (int d = 1; d < 4; d++)
+        if (b->dims[d] != in->dims[d] && b->dims[d] != 1)
+          return fail (error, g, i, "operand '%s' (%dx%dx%d) does not "
+              "broadcast to '%s' (%dx%dx%d)", b->name, b->dims[1],
+              b->dims[2], b->dims[3], in->name, in->dims[1], in->dims[2],
+              in->dims[3]);
       memcpy (out, in->dims, sizeof (int) * 4);
       break;
     }
@@ -306,7 +338,48 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
       }
       break;
     }
+    case DLS_OP_HARD_SIGMOID:
+    case DLS_OP_HARD_SWISH:
+      if (!isfinite (n->p.unary.alpha) || !isfinite (n->p.unary.beta))
+        return fail (error, g, i, "alpha and beta must be finite");
+      memcpy (out, in->dims, sizeof (int) * 4);
+      break;
+    case DLS_OP_SIGMOID:
+    case DLS_OP_SOFTMAX:
+      memcpy (out, in->dims, sizeof (int) * 4);
+      break;
+    case DLS_OP_ARGMAX:
+      memcpy (out, in->dims, sizeof (int) * 4);
+      out[3] = 1;
+      break;
+    case DLS_OP_TRANSPOSE:{
+      const int *pm = n->p.transpose.perm;
+      if (pm[0] < 1 || pm[0] > 3 || pm[1] < 1 || pm[1] > 3 || pm[2] < 1
+          || pm[2] > 3 || pm[0] == pm[1] || pm[0] == pm[2] || pm[1] == pm[2])
+        return fail (error, g, i, "perm is not a permutation of 1, 2, 3");
+      for (int k = 0; k < 3; k++)
+        out[k + 1] = in->dims[pm[k]];
+      break;
+    }
+    case DLS_OP_RESHAPE:{
+      const int *d = n->p.reshape.dims;
+      if (!check_dims (d, 3) || (guint64) d[0] * d[1] * d[2]
+          != (guint64) in->dims[1] * in->dims[2] * in->dims[3])
+        return fail (error, g, i, "reshape to %dx%dx%d changes the element "
+            "count", d[0], d[1], d[2]);
+      memcpy (out + 1, d, sizeof (int) * 3);
+      break;
+    }
     case DLS_OP_RESIZE_BILINEAR:
+    case DLS_OP_RESIZE_NEAREST:
+      if (n->op == DLS_OP_RESIZE_NEAREST
+          && (unsigned) n->p.resize.nearest > DLS_NEAREST_CEIL)
+        return fail (error, g, i, "unknown nearest mode");
+      if (n->p.resize.has_scale && !(n->p.resize.scale_h >= 0.0f
+              && n->p.resize.scale_h <= DLS_MAX_DIM
+              && n->p.resize.scale_w >= 0.0f
+              && n->p.resize.scale_w <= DLS_MAX_DIM))
+        return fail (error, g, i, "resize scale out of range");
       if (n->p.resize.coord > DLS_RESIZE_HALF_PIXEL)
         return fail (error, g, i, "unknown coordinate mode");
       out[1] = n->p.resize.out_h;
@@ -454,6 +527,51 @@ dls_graph_finalize (DlsGraph * g, GError ** error)
 out:
   g_free (ready);
   return ok;
+}
+
+gboolean
+dls_graph_infer_node (DlsGraph * g, int i, GError ** error)
+{
+  int n_tensors = (int) g->tensors->len;
+  const DlsOpInfo *info;
+  DlsNode *n;
+  DlsTensor *o;
+  int shape[4];
+
+  if (i < 0 || i >= dls_graph_n_nodes (g))
+    return fail (error, g, -1, "node %d out of range", i);
+  n = dls_graph_node (g, i);
+  info = dls_op_info (n->op);
+  if (!info)
+    return fail (error, g, i, "unknown op %d", n->op);
+  if (n->n_inputs < info->min_inputs || n->n_inputs > info->max_inputs)
+    return fail (error, g, i, "%d inputs, expected %d..%d", n->n_inputs,
+        info->min_inputs, info->max_inputs);
+  for (int k = 0; k < n->n_inputs; k++) {
+    int t = n->inputs[k];
+    if (t == -1 && k >= info->min_inputs)
+      continue;
+    if (t < 0 || t >= n_tensors)
+      return fail (error, g, i, "input %d refers to tensor %d of %d", k, t,
+          n_tensors);
+    if (!check_tensor (g, t, error))
+      return FALSE;
+    if (dls_graph_tensor (g, t)->kind == DLS_TENSOR_ACTIVATION
+        && dls_graph_tensor (g, t)->n_dims != 4)
+      return fail (error, g, i, "input '%s' has no shape yet",
+          dls_graph_tensor (g, t)->name);
+  }
+  if (n->output < 0 || n->output >= n_tensors
+      || dls_graph_tensor (g, n->output)->kind != DLS_TENSOR_ACTIVATION)
+    return fail (error, g, i, "output refers to tensor %d of %d", n->output,
+        n_tensors);
+  if (!infer_node (g, i, shape, error))
+    return FALSE;
+  o = dls_graph_tensor (g, n->output);
+  o->n_dims = 4;
+  o->dtype = DLS_DTYPE_FLOAT32;
+  memcpy (o->dims, shape, sizeof (shape));
+  return TRUE;
 }
 
 guint64

@@ -20,7 +20,8 @@
  *   taps outside the input read 0.
  * - DEPTHWISE_CONV2D: in[1] weights {1,KH,KW,Ci*M} (M = depth_multiplier);
  *   output channel o reads input channel o / M.
- * - ADD: in[0] + in[1], same shape; act fused.
+ * - ADD: in[0] + in[1], same shape, or in[1] broadcast as for MUL below;
+ *   act fused.
  * - AVERAGE_POOL2D: window over in[0]; the mean is over the taps that fall
  *   inside the input (padding is not counted), as TFLite does.
  * - CONCAT: in[0..n-1] along axis (3 = channels; 1 and 2 also allowed).
@@ -32,6 +33,30 @@
  *   then s0 = max(floor(s), 0), s1 = min(ceil(s), in - 1) and
  *   out = lerp with weight (s - s0), exactly as TFLite's reference
  *   resize_bilinear (scales computed in float32).
+ *
+ * Ops added for ONNX models (MobileNetV3 blocks, torchvision heads); each
+ * takes the fused clamp like the others:
+ * - HARD_SIGMOID: out = max(0, min(1, alpha * x + beta)) (p.unary).
+ * - HARD_SWISH: out = x * max(0, min(1, alpha * x + beta)), alpha = 1/6,
+ *   beta = 0.5 by default (p.unary).
+ * - SIGMOID: out = 1 / (1 + exp(-x)).
+ * - MUL: in[0] * in[1]; in[1] is {1,H,W,C} with any of H, W, C equal to
+ *   in[0]'s or 1, broadcast (a squeeze-excitation scale is {1,1,1,C}).
+ * - RESIZE_BILINEAR with p.resize.has_scale: see DlsNode.
+ * - SOFTMAX: over the channels of each pixel, exp(x - max) / sum.
+ * - ARGMAX: {1,H,W,1}, the index (as a float) of the largest channel of
+ *   each pixel; ties go to the lowest index, or the highest with
+ *   p.argmax.select_last.
+ * - TRANSPOSE: out axis k (1 = H, 2 = W, 3 = C) is in axis
+ *   p.transpose.perm[k - 1]: out[i1,i2,i3] = in[j] with j[perm[k-1]] = ik.
+ * - RESHAPE: the same elements in the same dense order, {1,H,W,C} =
+ *   p.reshape.dims.
+ * - RESIZE_NEAREST: p.resize as RESIZE_BILINEAR for the source coordinate
+ *   s (scale from the sizes or given), then the pixel
+ *   round(s) by p.resize.nearest (halves down, halves up, floor, ceil),
+ *   clamped to [0, in - 1]; as ONNX Resize mode "nearest".
+ * - MAX_POOL2D: max over the window's taps inside the input (padding never
+ *   wins), window params as AVERAGE_POOL2D.
  */
 #ifndef DLS_GRAPH_H
 #define DLS_GRAPH_H
@@ -53,6 +78,17 @@ typedef enum
   DLS_OP_AVERAGE_POOL2D,
   DLS_OP_CONCAT,
   DLS_OP_RESIZE_BILINEAR,
+  /* ONNX ops (see above) */
+  DLS_OP_HARD_SIGMOID,
+  DLS_OP_HARD_SWISH,
+  DLS_OP_SIGMOID,
+  DLS_OP_MUL,
+  DLS_OP_MAX_POOL2D,
+  DLS_OP_SOFTMAX,
+  DLS_OP_RESIZE_NEAREST,
+  DLS_OP_TRANSPOSE,
+  DLS_OP_RESHAPE,
+  DLS_OP_ARGMAX,
   DLS_OP_COUNT
 } DlsOpType;
 
@@ -98,6 +134,15 @@ typedef enum
   DLS_PADDING_VALID,            /* pad_* = 0 */
 } DlsPadding;
 
+/* RESIZE_NEAREST's rounding of the source coordinate (ONNX nearest_mode). */
+typedef enum
+{
+  DLS_NEAREST_ROUND_PREFER_FLOOR,
+  DLS_NEAREST_ROUND_PREFER_CEIL,
+  DLS_NEAREST_FLOOR,
+  DLS_NEAREST_CEIL,
+} DlsNearestMode;
+
 typedef enum
 {
   DLS_RESIZE_ASYMMETRIC,
@@ -105,9 +150,9 @@ typedef enum
   DLS_RESIZE_HALF_PIXEL,
 } DlsResizeCoord;
 
-/* CONV2D, DEPTHWISE_CONV2D, AVERAGE_POOL2D. For convolutions kernel_h/w are
- * filled from the weights by dls_graph_finalize(); for pooling they are the
- * filter size. */
+/* CONV2D, DEPTHWISE_CONV2D, AVERAGE_POOL2D, MAX_POOL2D. For convolutions
+ * kernel_h/w are filled from the weights by dls_graph_finalize(); for
+ * pooling they are the filter size. */
 typedef struct
 {
   int kernel_h, kernel_w;
@@ -136,7 +181,30 @@ typedef struct
     {
       int out_h, out_w;
       DlsResizeCoord coord;
+      /* ONNX Resize with scales: the source step per output pixel is
+       * given (1 / scale; for align_corners (in - 1) / (in * scale - 1))
+       * instead of derived from the sizes; "scale" in the formulas above
+       * is then scale_h / scale_w. */
+      gboolean has_scale;
+      float scale_h, scale_w;
+      DlsNearestMode nearest;   /* RESIZE_NEAREST */
     } resize;
+    struct
+    {
+      float alpha, beta;
+    } unary;                    /* HARD_SIGMOID, HARD_SWISH */
+    struct
+    {
+      int perm[3];
+    } transpose;
+    struct
+    {
+      int dims[3];
+    } reshape;
+    struct
+    {
+      gboolean select_last;
+    } argmax;
   } p;
 } DlsNode;
 
@@ -173,6 +241,13 @@ void dls_node_init (DlsNode * node, DlsOpType op);
  * into pad_*; fills conv kernel sizes from the weights. After success the
  * graph is immutable. Errors: DLS_ERROR_INVALID_GRAPH. */
 gboolean dls_graph_finalize (DlsGraph * g, GError ** error);
+
+/* For readers that need shapes while they build (the ONNX reader folds
+ * shape sub-graphs): checks node @i's arity and input indices, requires
+ * every input to be a constant or an activation with a shape, infers the
+ * output shape and stores it in the output tensor (finalize checks it
+ * again). Errors: DLS_ERROR_INVALID_GRAPH. */
+gboolean dls_graph_infer_node (DlsGraph * g, int i, GError ** error);
 
 static inline DlsTensor *
 dls_graph_tensor (const DlsGraph * g, int id)

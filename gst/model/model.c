@@ -1,6 +1,6 @@
 /* deeplabseg: model loading. Owns reading a model file and choosing its
  * reader from the content (never from the file name); the readers
- * themselves live in one file each (tflite.c).
+ * themselves live in one file each (tflite.c, onnx.c).
  */
 #include "model.h"
 
@@ -19,12 +19,20 @@ tflite_probe (const guint8 * data, gsize size)
   return size >= 8 && memcmp (data + 4, "TFL3", 4) == 0;
 }
 
-/* Tried in order; the first whose probe accepts the data parses it. An ONNX
- * reader (a later issue) goes here: ONNX is a protobuf ModelProto with no
- * magic number, so its probe must check the leading fields' tags (e.g.
- * ir_version, field 1 varint) and come after every format that has one. */
+/* ONNX is a protobuf ModelProto with no magic number. Every exporter
+ * writes ir_version (field 1, a varint: tag byte 0x08) first, followed by
+ * a small version number; the probe checks that much, and so comes after
+ * every format that has a magic number. */
+static gboolean
+onnx_probe (const guint8 * data, gsize size)
+{
+  return size >= 2 && data[0] == 0x08 && data[1] >= 1 && data[1] < 0x80;
+}
+
+/* Tried in order; the first whose probe accepts the data parses it. */
 static const DlsModelReader readers[] = {
   {tflite_probe, dls_tflite_parse},
+  {onnx_probe, dls_onnx_parse},
 };
 
 /**
@@ -81,7 +89,8 @@ dls_model_load (const char *path, GError ** error)
   }
   g_set_error (error, DLS_ERROR, DLS_ERROR_NOT_A_MODEL,
       "'%s' is not a model: unknown format (%" G_GSIZE_FORMAT " bytes, no "
-      "TFLite identifier \"TFL3\" at byte 4)", path, size);
+      "TFLite identifier \"TFL3\" at byte 4, no ONNX ir_version field at "
+      "byte 0)", path, size);
 
 out:
   g_free (contents);

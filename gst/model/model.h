@@ -10,13 +10,17 @@
 G_BEGIN_DECLS
 
 /* Reads @path and picks the reader from the content (TFLite: identifier
- * "TFL3" at byte 4). DLS_ERROR_NOT_FOUND if the file cannot be read,
+ * "TFL3" at byte 4; ONNX: a protobuf whose first field is ir_version). DLS_ERROR_NOT_FOUND if the file cannot be read,
  * DLS_ERROR_NOT_A_MODEL if it is empty or of no known format. */
 DlsGraph *dls_model_load (const char *path, GError ** error);
 
 /* TFLite FlatBuffer (schema v3) from memory; constants are copied, @data
  * may be freed after the call. */
 DlsGraph *dls_tflite_parse (const guint8 * data, gsize size, GError ** error);
+
+/* ONNX ModelProto from memory (gst/model/onnx.c); constants are copied,
+ * @data may be freed after the call. */
+DlsGraph *dls_onnx_parse (const guint8 * data, gsize size, GError ** error);
 
 G_END_DECLS
 
