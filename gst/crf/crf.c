@@ -22,6 +22,7 @@ dls_crf_params_init (DlsCrfParams * p)
   p->bilateral_weight = 10.0f;
   p->warm_start = TRUE;
   p->warm_iterations = 1;
+  p->scale = 1.0f;
 }
 
 void
@@ -44,10 +45,11 @@ dls_crf_params_valid (const DlsCrfParams * p, GError ** error)
       || !(p->gaussian_weight >= 0.0f && p->gaussian_weight <= 1000.0f)
       || !(p->bilateral_weight >= 0.0f && p->bilateral_weight <= 1000.0f)
       || !(p->gaussian_sxy <= 1e4f) || !(p->bilateral_sxy <= 1e4f)
-      || !(p->bilateral_srgb <= 1e4f)) {
+      || !(p->bilateral_srgb <= 1e4f)
+      || !(p->scale >= 0.05f && p->scale <= 1.0f)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
         "CRF parameters out of range (iterations 0..100, standard "
-        "deviations 0.01..1e4, weights 0..1000)");
+        "deviations 0.01..1e4, weights 0..1000, scale 0.05..1)");
     return FALSE;
   }
   return TRUE;

@@ -60,7 +60,9 @@ typedef struct
   float bilateral_srgb;         /* bilateral kernel: colour std (0..255) */
   float bilateral_weight;       /* its Potts weight */
   gboolean warm_start;          /* start from the previous frame's Q */
-  int warm_iterations;          /* iterations a warm frame (<= iterations) */
+  int warm_iterations;          /* iterations a warm frame */
+  float scale;                  /* CRF grid / frame size (0.05..1); the sxy
+                                 * are in frame pixels */
 } DlsCrfParams;
 
 /* The pydensecrf demo's setting (DeepLab's VOC CRF): Gaussian sxy 3, w 3;

@@ -225,6 +225,12 @@ dls_crf_cl_unary (DlsCrfCl * c)
   return c->d_unary;
 }
 
+cl_mem
+dls_crf_cl_q (DlsCrfCl * c)
+{
+  return c->d_q;
+}
+
 void
 dls_crf_cl_reset (DlsCrfCl * c)
 {

@@ -46,6 +46,8 @@ gboolean dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, GError ** error);
 void dls_crf_cl_reset (DlsCrfCl * c);
 /* Whether a Q from a previous run is there to start from. */
 gboolean dls_crf_cl_has_q (const DlsCrfCl * c);
+/* Q (pixels x row floats), e.g. for upsampling it to a larger map. */
+cl_mem dls_crf_cl_q (DlsCrfCl * c);
 /* For tests: blocking read of Q (pixels x n_classes, dense). */
 gboolean dls_crf_cl_read_q (DlsCrfCl * c, float *q, GError ** error);
 
