@@ -418,6 +418,27 @@ frame_layout (const DlsImage * f, int offsets[3], gsize sizes[3])
   return total;
 }
 
+/* The arguments upsample_argmax and upsample_unary share (image.cl). */
+static cl_int
+set_upsample_args (cl_kernel k, cl_mem src, int lw, int lh, int cp,
+    int n_classes, float sx, float sy, cl_mem dst, int dst_w)
+{
+  cl_int st = CL_SUCCESS;
+
+#define SET(i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
+  SET (0, src);
+  SET (1, lw);
+  SET (2, lh);
+  SET (3, cp);
+  SET (4, n_classes);
+  SET (5, sx);
+  SET (6, sy);
+  SET (7, dst);
+  SET (8, dst_w);
+#undef SET
+  return st;
+}
+
 /* Enqueues the CRF after the network: U at frame size, the lattices (built
  * on the host while the device runs the network), mean-field, argmax into
  * the map buffer. Warm frames start from the previous frame's Q and run
@@ -437,17 +458,9 @@ crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
   cl_int st = CL_SUCCESS;
   gboolean warm;
 
-#define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
-  SET (e->k_unary, 0, logits);
-  SET (e->k_unary, 1, e->out_w);
-  SET (e->k_unary, 2, e->out_h);
-  SET (e->k_unary, 3, cp);
-  SET (e->k_unary, 4, e->n_classes);
-  SET (e->k_unary, 5, ux);
-  SET (e->k_unary, 6, uy);
-  SET (e->k_unary, 7, unary);
-  SET (e->k_unary, 8, gw);
-  SET (e->k_unary, 9, row);
+  st = set_upsample_args (e->k_unary, logits, e->out_w, e->out_h, cp,
+      e->n_classes, ux, uy, unary, gw);
+  st |= clSetKernelArg (e->k_unary, 9, sizeof (row), &row);
   if (!dls_cl_check (st, "clSetKernelArg (upsample_unary)", error)
       || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_unary, 2,
               NULL, grid, NULL, 0, NULL, NULL), "upsample_unary", error))
@@ -461,16 +474,8 @@ crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
   if (gw == f->width && gh == f->height)
     return dls_crf_cl_argmax (e->crf_cl, e->map_mem, error);
   /* A smaller grid: Q to the frame size (bilinear), then the argmax. */
-  SET (e->k_up, 0, q);
-  SET (e->k_up, 1, gw);
-  SET (e->k_up, 2, gh);
-  SET (e->k_up, 3, row);
-  SET (e->k_up, 4, e->n_classes);
-  SET (e->k_up, 5, qx);
-  SET (e->k_up, 6, qy);
-  SET (e->k_up, 7, e->map_mem);
-  SET (e->k_up, 8, f->width);
-#undef SET
+  st = set_upsample_args (e->k_up, q, gw, gh, row, e->n_classes, qx, qy,
+      e->map_mem, f->width);
   return dls_cl_check (st, "clSetKernelArg (upsample_argmax of Q)", error)
       && dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_up, 2, NULL,
           frame, NULL, 0, NULL, NULL), "upsample_argmax (Q)", error);
@@ -550,16 +555,9 @@ process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
   SET (e->k_pre, 24, e->mean);
   SET (e->k_pre, 25, e->std);
 
-  SET (e->k_up, 0, logits);
-  SET (e->k_up, 1, e->out_w);
-  SET (e->k_up, 2, e->out_h);
-  SET (e->k_up, 3, cp);
-  SET (e->k_up, 4, e->n_classes);
-  SET (e->k_up, 5, ux);
-  SET (e->k_up, 6, uy);
-  SET (e->k_up, 7, e->map_mem);
-  SET (e->k_up, 8, f->width);
 #undef SET
+  st |= set_upsample_args (e->k_up, logits, e->out_w, e->out_h, cp,
+      e->n_classes, ux, uy, e->map_mem, f->width);
   if (!dls_cl_check (st, "clSetKernelArg (image kernels)", error)
       || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_pre, 2, NULL,
               pre_global, NULL, 0, NULL, NULL), "preprocess", error)
