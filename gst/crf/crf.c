@@ -165,16 +165,17 @@ key_equal (const int *a, const int *b, int d)
   return TRUE;
 }
 
-/* Vertex id of @k; a new one when absent and @create, else -1. */
+/* Vertex id of @k (whose key_hash is @hash); a new one when absent and
+ * @create, else -1. */
 static int
-lattice_find (DlsLattice * l, const int *k, gboolean create)
+lattice_find (DlsLattice * l, const int *k, gsize hash, gboolean create)
 {
   const int d = l->d;
   gsize h;
 
   if (create && (gsize) (l->m + 1) * 2 > l->cap)
     lattice_grow (l);
-  h = key_hash (k, d) & (l->cap - 1);
+  h = hash & (l->cap - 1);
   for (;;) {
     Slot *sl = &l->table[h];
 
@@ -199,7 +200,7 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
   float scale_factor[DLS_LATTICE_MAX_DIM];
   float elevated[DLS_LATTICE_MAX_DIM + 1], rem0[DLS_LATTICE_MAX_DIM + 1];
   float barycentric[DLS_LATTICE_MAX_DIM + 2];
-  int rank[DLS_LATTICE_MAX_DIM + 1], key[DLS_LATTICE_MAX_DIM + 1];
+  int rank[DLS_LATTICE_MAX_DIM + 1];
   /* The previous point's simplex: neighbouring pixels often share it, and
    * then their vertices are the same (no hashing). */
   float prev_rem0[DLS_LATTICE_MAX_DIM + 1];
@@ -295,11 +296,20 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
       memcpy (l->offsets + (gsize) k * d1, l->offsets + (gsize) prev_k * d1,
           sizeof (int) * d1);
     } else {
+      int keys[DLS_LATTICE_MAX_DIM + 1][DLS_LATTICE_MAX_DIM];
+      gsize hashes[DLS_LATTICE_MAX_DIM + 1];
+
+      /* All d + 1 keys first, their slots prefetched, then the lookups:
+       * the table is larger than the caches, so the misses overlap. */
       for (int r = 0; r <= d; r++) {
         for (int i = 0; i < d; i++)
-          key[i] = (int) rem0[i] + canonical[r * d1 + rank[i]];
-        l->offsets[(gsize) k * d1 + r] = lattice_find (l, key, TRUE);
+          keys[r][i] = (int) rem0[i] + canonical[r * d1 + rank[i]];
+        hashes[r] = key_hash (keys[r], d);
+        __builtin_prefetch (&l->table[hashes[r] & (l->cap - 1)]);
       }
+      for (int r = 0; r <= d; r++)
+        l->offsets[(gsize) k * d1 + r] = lattice_find (l, keys[r],
+            hashes[r], TRUE);
       memcpy (prev_rem0, rem0, sizeof (float) * d1);
       memcpy (prev_rank, rank, sizeof (int) * d1);
       prev_k = k;
@@ -308,12 +318,15 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
       l->weights[(gsize) k * d1 + r] = barycentric[r];
   }
 
-  /* Neighbours along each of the d + 1 directions. */
-  for (int j = 0; j <= d; j++) {
-    for (int i = 0; i < l->m; i++) {
-      const int *k = l->keys + (gsize) i * d;
-      int n1[DLS_LATTICE_MAX_DIM + 1], n2[DLS_LATTICE_MAX_DIM + 1];
-      int *nb = l->neighbours + ((gsize) j * l->m + i) * 2;
+  /* Neighbours along each of the d + 1 directions: per vertex, the
+   * 2 (d + 1) keys and prefetches first, then the lookups. */
+  for (int i = 0; i < l->m; i++) {
+    const int *k = l->keys + (gsize) i * d;
+    int nk[2 * (DLS_LATTICE_MAX_DIM + 1)][DLS_LATTICE_MAX_DIM];
+    gsize nh[2 * (DLS_LATTICE_MAX_DIM + 1)];
+
+    for (int j = 0; j <= d; j++) {
+      int *n1 = nk[2 * j], *n2 = nk[2 * j + 1];
 
       for (int c = 0; c < d; c++) {
         n1[c] = k[c] - 1;
@@ -324,9 +337,14 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
         n1[j] = k[j] + d;
         n2[j] = k[j] - d;
       }
-      nb[0] = lattice_find (l, n1, FALSE);
-      nb[1] = lattice_find (l, n2, FALSE);
+      for (int t = 2 * j; t < 2 * j + 2; t++) {
+        nh[t] = key_hash (nk[t], d);
+        __builtin_prefetch (&l->table[nh[t] & (l->cap - 1)]);
+      }
     }
+    for (int t = 0; t < 2 * d1; t++)
+      l->neighbours[((gsize) (t / 2) * l->m + i) * 2 + t % 2] =
+          lattice_find (l, nk[t], nh[t], FALSE);
   }
   return TRUE;
 }
