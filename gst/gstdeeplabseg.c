@@ -488,6 +488,8 @@ gst_deeplabseg_stop (GstBaseTransform * trans)
   return TRUE;
 }
 
+static gboolean apply_crf (GstDeeplabseg * self, GstBuffer * buf);
+
 /* ---- caps ---- */
 
 static GstCaps *
@@ -569,6 +571,8 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
   }
   /* New caps: the previous frame's CRF state does not apply. */
   dls_engine_crf_reset (self->engine);
+  if (!apply_crf (self, NULL))
+    return FALSE;
 
   if (mask_out) {
     gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), FALSE);
@@ -614,8 +618,9 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
 /* ---- per frame ---- */
 
 /* Hands changed crf-* properties to the engine (it allocates only when the
- * CRF is turned on or the size changes) and drops the warm-start state on
- * a flush, a new segment or a DISCONT buffer. */
+ * CRF is turned on or its grid size changes) and drops the warm-start
+ * state on a flush, a new segment or a DISCONT @buf (NULL from set_info(),
+ * where the buffers are sized and the kernels built before any frame). */
 static gboolean
 apply_crf (GstDeeplabseg * self, GstBuffer * buf)
 {
@@ -637,7 +642,8 @@ apply_crf (GstDeeplabseg * self, GstBuffer * buf)
     g_clear_error (&err);
     return FALSE;
   }
-  if (reset || GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT)) {
+  if (reset || (buf && GST_BUFFER_FLAG_IS_SET (buf,
+              GST_BUFFER_FLAG_DISCONT))) {
     GST_DEBUG_OBJECT (self, "CRF warm start reset (%s)",
         reset ? "flush/segment" : "discont");
     dls_engine_crf_reset (self->engine);
