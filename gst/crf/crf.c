@@ -44,12 +44,14 @@ dls_crf_params_valid (const DlsCrfParams * p, GError ** error)
       || !(p->bilateral_sxy >= 0.01f) || !(p->bilateral_srgb >= 0.01f)
       || !(p->gaussian_weight >= 0.0f && p->gaussian_weight <= 1000.0f)
       || !(p->bilateral_weight >= 0.0f && p->bilateral_weight <= 1000.0f)
-      || !(p->gaussian_sxy <= 1e4f) || !(p->bilateral_sxy <= 1e4f)
+      || !(p->gaussian_sxy <= DLS_CRF_MAX_GAUSSIAN_SXY)
+      || !(p->bilateral_sxy <= 1e4f)
       || !(p->bilateral_srgb <= 1e4f)
       || !(p->scale >= 0.05f && p->scale <= 1.0f)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
-        "CRF parameters out of range (iterations 0..100, standard "
-        "deviations 0.01..1e4, weights 0..1000, scale 0.05..1)");
+        "CRF parameters out of range (iterations 0..100, Gaussian sxy "
+        "0.01..20, bilateral deviations 0.01..1e4, weights 0..1000, scale "
+        "0.05..1)");
     return FALSE;
   }
   return TRUE;
@@ -495,12 +497,14 @@ typedef struct
   DlsLattice *lattice;
   float *norm;
   float weight;
+  int radius;                   /* > 0: separable Gaussian, no lattice */
+  float taps[DLS_CRF_MAX_RADIUS + 1];
 } Pairwise;
 
 struct _DlsCrf
 {
   int w, h, n, m;
-  float *unary, *q, *tmp, *msg;
+  float *unary, *q, *tmp, *msg, *tmp2;
   float *features;              /* n x DLS_LATTICE_MAX_DIM */
   Pairwise pw[DLS_CRF_MAX_PAIRWISE];
   int n_pw;
@@ -525,6 +529,7 @@ dls_crf_new (int width, int height, int n_classes)
   c->q = g_new0 (float, nm);
   c->tmp = g_new0 (float, nm);
   c->msg = g_new0 (float, nm);
+  c->tmp2 = g_new0 (float, nm);
   c->features = g_new (float, (gsize) c->n * DLS_LATTICE_MAX_DIM);
   return c;
 }
@@ -549,6 +554,7 @@ dls_crf_free (DlsCrf * c)
   g_free (c->q);
   g_free (c->tmp);
   g_free (c->msg);
+  g_free (c->tmp2);
   g_free (c->features);
   g_free (c);
 }
@@ -566,6 +572,7 @@ add_pairwise (DlsCrf * c, int d, float weight)
 
   g_return_if_fail (c->n_pw < DLS_CRF_MAX_PAIRWISE);
   p = &c->pw[c->n_pw++];
+  p->radius = 0;
   p->lattice = dls_lattice_new (d, c->n);
   p->norm = g_new (float, c->n);
   p->weight = weight;
@@ -573,11 +580,71 @@ add_pairwise (DlsCrf * c, int d, float weight)
   dls_crf_lattice_norm (p->lattice, p->norm);
 }
 
+/* ---- the Gaussian kernel, separable ---- */
+
+int
+dls_crf_gaussian_taps (float sxy, float *taps)
+{
+  const int r = MAX (1, MIN (DLS_CRF_MAX_RADIUS, (int) ceilf (3.0f * sxy)));
+
+  for (int t = 0; t <= r; t++)
+    taps[t] = expf (-0.5f * (float) (t * t) / (sxy * sxy));
+  return r;
+}
+
+void
+dls_crf_gaussian_apply (int w, int h, const float *taps, int r, float *out,
+    const float *in, float *tmp, int vs)
+{
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      float *o = tmp + ((gsize) y * w + x) * vs;
+      for (int k = 0; k < vs; k++)
+        o[k] = 0.0f;
+      for (int t = MAX (-r, -x); t <= MIN (r, w - 1 - x); t++) {
+        const float *a = in + ((gsize) y * w + x + t) * vs;
+        for (int k = 0; k < vs; k++)
+          o[k] += taps[ABS (t)] * a[k];
+      }
+    }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      float *o = out + ((gsize) y * w + x) * vs;
+      for (int k = 0; k < vs; k++)
+        o[k] = 0.0f;
+      for (int t = MAX (-r, -y); t <= MIN (r, h - 1 - y); t++) {
+        const float *a = tmp + ((gsize) (y + t) * w + x) * vs;
+        for (int k = 0; k < vs; k++)
+          o[k] += taps[ABS (t)] * a[k];
+      }
+    }
+}
+
+void
+dls_crf_gaussian_norm (int w, int h, const float *taps, int r, float *norm,
+    float *tmp)
+{
+  const int n = w * h;
+
+  for (int i = 0; i < n; i++)
+    norm[i] = 1.0f;
+  dls_crf_gaussian_apply (w, h, taps, r, norm, norm, tmp, 1);
+  for (int i = 0; i < n; i++)
+    norm[i] = (float) (1.0 / sqrt (norm[i] + 1e-20));
+}
+
 void
 dls_crf_add_pairwise_gaussian (DlsCrf * c, float sxy, float weight)
 {
-  dls_crf_gaussian_features (c->features, c->w, c->h, sxy);
-  add_pairwise (c, 2, weight);
+  Pairwise *p;
+
+  g_return_if_fail (c->n_pw < DLS_CRF_MAX_PAIRWISE);
+  p = &c->pw[c->n_pw++];
+  p->lattice = NULL;
+  p->weight = weight;
+  p->radius = dls_crf_gaussian_taps (sxy, p->taps);
+  p->norm = g_new (float, c->n);
+  dls_crf_gaussian_norm (c->w, c->h, p->taps, p->radius, p->norm, c->tmp2);
 }
 
 void
@@ -641,7 +708,11 @@ dls_crf_step (DlsCrf * c)
     for (int i = 0; i < n; i++)
       for (int k = 0; k < m; k++)
         c->msg[(gsize) i * m + k] = c->q[(gsize) i * m + k] * pw->norm[i];
-    dls_lattice_apply (pw->lattice, c->msg, c->msg, m);
+    if (pw->radius > 0)
+      dls_crf_gaussian_apply (c->w, c->h, pw->taps, pw->radius, c->msg,
+          c->msg, c->tmp2, m);
+    else
+      dls_lattice_apply (pw->lattice, c->msg, c->msg, m);
     /* Potts: the message is -w * filtered, subtracted. */
     for (int i = 0; i < n; i++)
       for (int k = 0; k < m; k++)

@@ -10,7 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-#define DIM_G 2
 #define DIM_B 5
 /* Vertex buffers grow to 5/4 of the largest lattice seen. */
 #define GROW(n) ((n) + (n) / 4 + 64)
@@ -36,10 +35,16 @@ struct _DlsCrfCl
   cl_context ctx;
   cl_command_queue queue;
   int w, h, n, n_classes, cp;
-  cl_kernel k_init, k_splat, k_blur, k_slice, k_argmax;
+  cl_kernel k_init, k_splat, k_blur, k_slice, k_argmax, k_gx, k_gy;
   cl_mem d_unary, d_q;
   float *features;              /* n * DIM_B */
-  Lat g, b;
+  Lat b;                        /* the bilateral lattice */
+  /* The separable Gaussian: taps, normalisation (host copies stay for the
+   * non-blocking uploads), and the two passes' outputs. */
+  float g_taps[DLS_CRF_MAX_RADIUS + 1];
+  float *g_norm, *g_scratch;
+  int g_r;
+  cl_mem d_taps, d_gnorm, d_gtmp, d_gval;
   float g_sxy, g_weight;        /* what the Gaussian tables were built for */
   gboolean g_valid;
   gboolean q_valid;
@@ -85,12 +90,18 @@ static void
 release_kernels (DlsCrfCl * c)
 {
   cl_kernel *ks[] = { &c->k_init, &c->k_splat, &c->k_blur, &c->k_slice,
-    &c->k_argmax
+    &c->k_argmax, &c->k_gx, &c->k_gy
   };
+  cl_mem *ms[] = { &c->d_taps, &c->d_gnorm, &c->d_gtmp, &c->d_gval };
   for (guint i = 0; i < G_N_ELEMENTS (ks); i++)
     if (*ks[i]) {
       clReleaseKernel (*ks[i]);
       *ks[i] = NULL;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (ms); i++)
+    if (*ms[i]) {
+      clReleaseMemObject (*ms[i]);
+      *ms[i] = NULL;
     }
 }
 
@@ -103,7 +114,8 @@ clear_size (DlsCrfCl * c)
     c->last_write = NULL;
   }
   release_kernels (c);
-  lat_clear (&c->g);
+  g_clear_pointer (&c->g_norm, g_free);
+  g_clear_pointer (&c->g_scratch, g_free);
   lat_clear (&c->b);
   if (c->d_unary)
     clReleaseMemObject (c->d_unary);
@@ -191,9 +203,10 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
   c->n = width * height;
   c->n_classes = n_classes;
   c->cp = (n_classes + 3) / 4 * 4;
-  g_snprintf (opts, sizeof (opts), "-DCP=%d -DDG=%d -DDB=%d", c->cp, DIM_G,
-      DIM_B);
+  g_snprintf (opts, sizeof (opts), "-DCP=%d -DDB=%d", c->cp, DIM_B);
   c->features = g_new (float, (gsize) c->n * DIM_B);
+  c->g_norm = g_new (float, c->n);
+  c->g_scratch = g_new (float, c->n);
   if (!(c->k_init = dls_cl_kernel (c->cl, "crf", opts, "crf_init", error))
       || !(c->k_splat = dls_cl_kernel (c->cl, "crf", opts, "crf_splat", error))
       || !(c->k_blur = dls_cl_kernel (c->cl, "crf", opts, "crf_blur", error))
@@ -205,7 +218,17 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
               "crf unary", error))
       || !(c->d_q = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
               "crf Q", error))
-      || !lat_init (c, &c->g, DIM_G, error)
+      || !(c->k_gx = dls_cl_kernel (c->cl, "crf", opts, "crf_gauss_x",
+              error))
+      || !(c->k_gy = dls_cl_kernel (c->cl, "crf", opts, "crf_gauss_y",
+              error))
+      || !(c->d_taps = new_buffer (c, sizeof (c->g_taps), "crf taps", error))
+      || !(c->d_gnorm = new_buffer (c, (gsize) c->n * sizeof (float),
+              "crf Gaussian norm", error))
+      || !(c->d_gtmp = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
+              "crf Gaussian pass", error))
+      || !(c->d_gval = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
+              "crf Gaussian pass", error))
       || !lat_init (c, &c->b, DIM_B, error)) {
     clear_size (c);
     return FALSE;
@@ -344,18 +367,23 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
           "clWaitForEvents (crf upload)", error))
     return FALSE;
 
-  g_new_tables = !c->g_valid || c->g_sxy != p->gaussian_sxy
-      || c->g_weight != p->gaussian_weight;
+  g_new_tables = !c->g_valid || c->g_sxy != p->gaussian_sxy;
   if (g_new_tables) {
-    dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
-    lat_tables (c, &c->g, p->gaussian_weight);
-    c->g_sxy = p->gaussian_sxy;
-    c->g_weight = p->gaussian_weight;
-    /* A changed lattice needs its per-vertex buffers written again. */
-    if (!lat_upload (c, &c->g, TRUE, error))
+    cl_int st;
+
+    c->g_r = dls_crf_gaussian_taps (p->gaussian_sxy, c->g_taps);
+    dls_crf_gaussian_norm (c->w, c->h, c->g_taps, c->g_r, c->g_norm,
+        c->g_scratch);
+    st = clEnqueueWriteBuffer (c->queue, c->d_taps, CL_FALSE, 0,
+        sizeof (c->g_taps), c->g_taps, 0, NULL, NULL);
+    st |= clEnqueueWriteBuffer (c->queue, c->d_gnorm, CL_FALSE, 0,
+        (gsize) c->n * sizeof (float), c->g_norm, 0, NULL, NULL);
+    if (!dls_cl_check (st, "clEnqueueWriteBuffer (crf Gaussian)", error))
       return FALSE;
+    c->g_sxy = p->gaussian_sxy;
     c->g_valid = TRUE;
   }
+  c->g_weight = p->gaussian_weight;
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
   lat_tables (c, &c->b, p->bilateral_weight);
@@ -399,7 +427,7 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
 gboolean
 dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
 {
-  const size_t gn = c->n;
+  const size_t gn = c->n, g2[2] = { c->w, c->h };
   cl_int st = CL_SUCCESS;
 
   if (!c->n || !c->g_valid) {
@@ -415,16 +443,30 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
                 NULL, &gn, NULL, 0, NULL, NULL), "crf_init", error))
       return FALSE;
   }
+  SET (c->k_gx, 0, c->d_q);
+  SET (c->k_gx, 1, c->d_gnorm);
+  SET (c->k_gx, 2, c->d_taps);
+  SET (c->k_gx, 3, c->g_r);
+  SET (c->k_gx, 4, c->d_gtmp);
+  SET (c->k_gy, 0, c->d_gtmp);
+  SET (c->k_gy, 1, c->d_taps);
+  SET (c->k_gy, 2, c->g_r);
+  SET (c->k_gy, 3, c->d_gval);
+  if (!dls_cl_check (st, "crf_gauss args", error))
+    return FALSE;
   for (int it = 0; it < iterations; it++) {
-    cl_mem vg, vb;
+    cl_mem vb;
 
-    if (!(vg = lat_filter (c, &c->g, error))
+    if (!dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gx, 2, NULL,
+                g2, NULL, 0, NULL, NULL), "crf_gauss_x", error)
+        || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gy, 2, NULL,
+                g2, NULL, 0, NULL, NULL), "crf_gauss_y", error)
         || !(vb = lat_filter (c, &c->b, error)))
       return FALSE;
     SET (c->k_slice, 0, c->d_unary);
-    SET (c->k_slice, 1, vg);
-    SET (c->k_slice, 2, c->g.d_off);
-    SET (c->k_slice, 3, c->g.d_ws);
+    SET (c->k_slice, 1, c->d_gval);
+    SET (c->k_slice, 2, c->d_gnorm);
+    SET (c->k_slice, 3, c->g_weight);
     SET (c->k_slice, 4, vb);
     SET (c->k_slice, 5, c->b.d_off);
     SET (c->k_slice, 6, c->b.d_ws);
