@@ -6,9 +6,13 @@
  * Per mean-field iteration, the Gaussian (position) kernel, exact and
  * separable, normalisation n(i) folded in:
  *   crf_gauss_x        tmp[x, y] = sum_t taps[|t|] n(x+t, y) Q[x+t, y]
- *   crf_gauss_y        gval[x, y] = sum_t taps[|t|] tmp[x, y+t]
+ *   crf_gauss_y        gval[x, y] = n(x, y) sum_t taps[|t|] tmp[x, y+t]
  *                      (|t| <= r, zero outside the image).
  *                      global: (width, height)
+ * or, for a large sxy, on a 2-d permutohedral lattice (splat and blur as
+ * below), then
+ *   crf_lattice_message gval[i] = sum_j ws_ij values[off_ij] (ws = b n(i)
+ *                      alpha).   global: (pixels)
  * and the bilateral kernel on its permutohedral lattice (built on the
  * host once per frame):
  *   crf_splat          values[v] = sum over the points i splatting onto v
@@ -24,7 +28,7 @@
  *                      neighbours of direction j start at nb_off = j * 2m.
  *                      global: (vertices + 1)
  * then both messages at once:
- *   crf_slice_softmax  t = -U[i] + g_weight n(i) gval[i]
+ *   crf_slice_softmax  t = -U[i] + g_weight gval[i]
  *                             + sum_j wb_ij values_b[ob_ij],
  *                      Q[i] = softmax (t) (max subtracted first); the slice
  *                      weights already hold barycentric * n_b(i) * alpha *
@@ -142,8 +146,8 @@ crf_gauss_x (__global const float *q, __global const float *norm,
 }
 
 __kernel void
-crf_gauss_y (__global const float *in, __constant float *taps, int r,
-    __global float *out)
+crf_gauss_y (__global const float *in, __global const float *norm,
+    __constant float *taps, int r, __global float *out)
 {
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0), h = get_global_size (1);
@@ -156,21 +160,41 @@ crf_gauss_y (__global const float *in, __constant float *taps, int r,
     for (int k = 0; k < C4; k++)
       acc[k] += f * vload4 (k, in + ((size_t) (y + t) * w + x) * CP);
   }
+  const float n = norm[(size_t) y * w + x];
   for (int k = 0; k < C4; k++)
-    vstore4 (acc[k], k, out + ((size_t) y * w + x) * CP);
+    vstore4 (n * acc[k], k, out + ((size_t) y * w + x) * CP);
+}
+
+__kernel void
+crf_lattice_message (__global const float *values, __global const int *off,
+    __global const float *ws, int d1, __global float *out)
+{
+  const size_t i = get_global_id (0);
+  float4 acc[C4];
+
+  for (int k = 0; k < C4; k++)
+    acc[k] = (float4) (0.0f);
+  for (int j = 0; j < d1; j++) {
+    __global const float *v = values + (size_t) off[i * d1 + j] * CP;
+    const float w = ws[i * d1 + j];
+    for (int k = 0; k < C4; k++)
+      acc[k] += w * vload4 (k, v);
+  }
+  for (int k = 0; k < C4; k++)
+    vstore4 (acc[k], k, out + i * CP);
 }
 
 __kernel void
 crf_slice_softmax (__global const float *unary, __global const float *gval,
-    __global const float *gnorm, float g_weight, __global const float *vb,
-    __global const int *ob, __global const float *wb, __global float *q)
+    float g_weight, __global const float *vb, __global const int *ob,
+    __global const float *wb, __global float *q)
 {
   const size_t i = get_global_id (0);
-  const float gw = g_weight * gnorm[i];
   float4 t[C4];
 
   for (int k = 0; k < C4; k++)
-    t[k] = -vload4 (k, unary + i * CP) + gw * vload4 (k, gval + i * CP);
+    t[k] = -vload4 (k, unary + i * CP) + g_weight * vload4 (k,
+        gval + i * CP);
   for (int j = 0; j <= DB; j++) {
     __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * CP;
     const float w = wb[i * (DB + 1) + j];

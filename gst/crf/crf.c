@@ -44,14 +44,12 @@ dls_crf_params_valid (const DlsCrfParams * p, GError ** error)
       || !(p->bilateral_sxy >= 0.01f) || !(p->bilateral_srgb >= 0.01f)
       || !(p->gaussian_weight >= 0.0f && p->gaussian_weight <= 1000.0f)
       || !(p->bilateral_weight >= 0.0f && p->bilateral_weight <= 1000.0f)
-      || !(p->gaussian_sxy <= DLS_CRF_MAX_GAUSSIAN_SXY)
-      || !(p->bilateral_sxy <= 1e4f)
+      || !(p->gaussian_sxy <= 1e4f) || !(p->bilateral_sxy <= 1e4f)
       || !(p->bilateral_srgb <= 1e4f)
       || !(p->scale >= 0.05f && p->scale <= 1.0f)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
-        "CRF parameters out of range (iterations 0..100, Gaussian sxy "
-        "0.01..20, bilateral deviations 0.01..1e4, weights 0..1000, scale "
-        "0.05..1)");
+        "CRF parameters out of range (iterations 0..100, standard "
+        "deviations 0.01..1e4, weights 0..1000, scale 0.05..1)");
     return FALSE;
   }
   return TRUE;
@@ -639,6 +637,11 @@ dls_crf_add_pairwise_gaussian (DlsCrf * c, float sxy, float weight)
   Pairwise *p;
 
   g_return_if_fail (c->n_pw < DLS_CRF_MAX_PAIRWISE);
+  if (sxy > DLS_CRF_SEPARABLE_MAX_SXY) {
+    dls_crf_gaussian_features (c->features, c->w, c->h, sxy);
+    add_pairwise (c, 2, weight);
+    return;
+  }
   p = &c->pw[c->n_pw++];
   p->lattice = NULL;
   p->weight = weight;

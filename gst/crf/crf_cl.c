@@ -2,8 +2,9 @@
  * layouts). Host side per frame: bilateral lattice build (crf.c), its
  * normalisation, the gather lists of the splat and the slice weights, all
  * into arrays allocated in set_size(); then non-blocking uploads. The
- * Gaussian lattice depends on the frame size and sxy only and is rebuilt
- * only when they change.
+ * Gaussian kernel depends on the frame size and sxy only: its taps and
+ * normalisation (separable, sxy <= DLS_CRF_SEPARABLE_MAX_SXY) or its 2-d
+ * lattice are rebuilt only when they change.
  */
 #include "crf_cl.h"
 
@@ -39,6 +40,9 @@ struct _DlsCrfCl
   cl_mem d_unary, d_q;
   float *features;              /* n * DIM_B */
   Lat b;                        /* the bilateral lattice */
+  Lat g;                        /* the Gaussian one, for a large sxy */
+  gboolean g_sep;               /* the Gaussian is separable (small sxy) */
+  cl_kernel k_gmsg;
   /* The separable Gaussian: taps, normalisation (host copies stay for the
    * non-blocking uploads), and the two passes' outputs. */
   float g_taps[DLS_CRF_MAX_RADIUS + 1];
@@ -90,7 +94,7 @@ static void
 release_kernels (DlsCrfCl * c)
 {
   cl_kernel *ks[] = { &c->k_init, &c->k_splat, &c->k_blur, &c->k_slice,
-    &c->k_argmax, &c->k_gx, &c->k_gy
+    &c->k_argmax, &c->k_gx, &c->k_gy, &c->k_gmsg
   };
   cl_mem *ms[] = { &c->d_taps, &c->d_gnorm, &c->d_gtmp, &c->d_gval };
   for (guint i = 0; i < G_N_ELEMENTS (ks); i++)
@@ -114,6 +118,7 @@ clear_size (DlsCrfCl * c)
     c->last_write = NULL;
   }
   release_kernels (c);
+  lat_clear (&c->g);
   g_clear_pointer (&c->g_norm, g_free);
   g_clear_pointer (&c->g_scratch, g_free);
   lat_clear (&c->b);
@@ -222,6 +227,9 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
               error))
       || !(c->k_gy = dls_cl_kernel (c->cl, "crf", opts, "crf_gauss_y",
               error))
+      || !(c->k_gmsg = dls_cl_kernel (c->cl, "crf", opts,
+              "crf_lattice_message", error))
+      || !lat_init (c, &c->g, 2, error)
       || !(c->d_taps = new_buffer (c, sizeof (c->g_taps), "crf taps", error))
       || !(c->d_gnorm = new_buffer (c, (gsize) c->n * sizeof (float),
               "crf Gaussian norm", error))
@@ -368,7 +376,17 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
     return FALSE;
 
   g_new_tables = !c->g_valid || c->g_sxy != p->gaussian_sxy;
-  if (g_new_tables) {
+  c->g_sep = p->gaussian_sxy <= DLS_CRF_SEPARABLE_MAX_SXY;
+  if (g_new_tables && !c->g_sep) {
+    /* Slice weights b * n(i) * alpha: the message comes out normalised
+     * and the Potts weight is applied in the slice. */
+    dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
+    lat_tables (c, &c->g, 1.0f);
+    if (!lat_upload (c, &c->g, TRUE, error))
+      return FALSE;
+    c->g_sxy = p->gaussian_sxy;
+    c->g_valid = TRUE;
+  } else if (g_new_tables) {
     cl_int st;
 
     c->g_r = dls_crf_gaussian_taps (p->gaussian_sxy, c->g_taps);
@@ -449,28 +467,47 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
   SET (c->k_gx, 3, c->g_r);
   SET (c->k_gx, 4, c->d_gtmp);
   SET (c->k_gy, 0, c->d_gtmp);
-  SET (c->k_gy, 1, c->d_taps);
-  SET (c->k_gy, 2, c->g_r);
-  SET (c->k_gy, 3, c->d_gval);
+  SET (c->k_gy, 1, c->d_gnorm);
+  SET (c->k_gy, 2, c->d_taps);
+  SET (c->k_gy, 3, c->g_r);
+  SET (c->k_gy, 4, c->d_gval);
   if (!dls_cl_check (st, "crf_gauss args", error))
     return FALSE;
   for (int it = 0; it < iterations; it++) {
     cl_mem vb;
 
-    if (!dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gx, 2, NULL,
-                g2, NULL, 0, NULL, NULL), "crf_gauss_x", error)
-        || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gy, 2, NULL,
-                g2, NULL, 0, NULL, NULL), "crf_gauss_y", error)
-        || !(vb = lat_filter (c, &c->b, error)))
+    if (c->g_sep) {
+      if (!dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gx, 2, NULL,
+                  g2, NULL, 0, NULL, NULL), "crf_gauss_x", error)
+          || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gy, 2,
+                  NULL, g2, NULL, 0, NULL, NULL), "crf_gauss_y", error))
+        return FALSE;
+    } else {
+      const int d1 = 3;
+      cl_mem vg = lat_filter (c, &c->g, error);
+
+      if (!vg)
+        return FALSE;
+      SET (c->k_gmsg, 0, vg);
+      SET (c->k_gmsg, 1, c->g.d_off);
+      SET (c->k_gmsg, 2, c->g.d_ws);
+      SET (c->k_gmsg, 3, d1);
+      SET (c->k_gmsg, 4, c->d_gval);
+      if (!dls_cl_check (st, "crf_lattice_message args", error)
+          || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gmsg, 1,
+                  NULL, &gn, NULL, 0, NULL, NULL), "crf_lattice_message",
+              error))
+        return FALSE;
+    }
+    if (!(vb = lat_filter (c, &c->b, error)))
       return FALSE;
     SET (c->k_slice, 0, c->d_unary);
     SET (c->k_slice, 1, c->d_gval);
-    SET (c->k_slice, 2, c->d_gnorm);
-    SET (c->k_slice, 3, c->g_weight);
-    SET (c->k_slice, 4, vb);
-    SET (c->k_slice, 5, c->b.d_off);
-    SET (c->k_slice, 6, c->b.d_ws);
-    SET (c->k_slice, 7, c->d_q);
+    SET (c->k_slice, 2, c->g_weight);
+    SET (c->k_slice, 3, vb);
+    SET (c->k_slice, 4, c->b.d_off);
+    SET (c->k_slice, 5, c->b.d_ws);
+    SET (c->k_slice, 6, c->d_q);
     if (!dls_cl_check (st, "crf_slice_softmax args", error)
         || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_slice, 1,
                 NULL, &gn, NULL, 0, NULL, NULL), "crf_slice_softmax", error))
