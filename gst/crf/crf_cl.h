@@ -1,7 +1,7 @@
 /* deeplabseg: the dense CRF on OpenCL (kernels/crf.cl), driven by the
  * engine; same maths as the C reference in crf.h. The lattices are built
- * on the host with crf.c (the Gaussian one only when the frame size or its
- * sxy changes), turned into gather lists and uploaded; every iteration runs
+ * on the host with crf.c (the Gaussian kernel's tables only when the frame
+ * size or its sxy changes), turned into gather lists and uploaded; every iteration runs
  * on the device. Buffers are sized in dls_crf_cl_set_size(); the vertex
  * buffers grow (with headroom) only when a frame's lattice is larger than
  * any before.
