@@ -46,8 +46,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_deeplabseg_debug);
 #define DEFAULT_PROP_INPUT_STD DLS_DEFAULT_INPUT_STD
 /* Dense CRF (gst/crf/): off by default. The parameters are DeepLab-v2's
  * VOC setting (Gaussian sxy 1 w 3, bilateral sxy 67 srgb 3 w 4): on the
- * shared VOC images with the shared model it raised mean mIoU by 0.37
- * points, where the pydensecrf demo's (3/3, 80/13/10) lowered it by 3.99
+ * shared VOC images with the shared model it raised mean mIoU by 0.35
+ * points, where the pydensecrf demo's (3/3, 80/13/10) lowered it by 3.86
  * (tests/python/test_crf_model.py prints both). */
 #define DEFAULT_PROP_CRF FALSE
 #define DEFAULT_PROP_CRF_ITERATIONS 5
@@ -58,8 +58,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_deeplabseg_debug);
 #define DEFAULT_PROP_CRF_BILATERAL_WEIGHT 4.0f
 #define DEFAULT_PROP_CRF_WARM_START TRUE
 #define DEFAULT_PROP_CRF_WARM_ITERATIONS 1
-/* Half the frame size: the same mean mIoU on the VOC images (+0.38 vs
- * +0.37 points at full size) at a quarter of the CRF's cost. */
+/* Half the frame size: about the same mean mIoU gain on the VOC images
+ * (+0.35 vs +0.37 points at full size) at a quarter of the CRF's cost. */
 #define DEFAULT_PROP_CRF_SCALE 0.5f
 
 enum
