@@ -313,7 +313,7 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight)
 /* Uploads @l's tables (non-blocking; the host arrays stay untouched until
  * the next frame, which first waits for c->last_write). */
 static gboolean
-lat_upload (DlsCrfCl * c, Lat * l, gboolean per_pixel, GError ** error)
+lat_upload (DlsCrfCl * c, Lat * l, GError ** error)
 {
   const gsize nd = (gsize) c->n * (l->d + 1);
   const int m = l->m, d1 = l->d + 1;
@@ -339,16 +339,14 @@ lat_upload (DlsCrfCl * c, Lat * l, gboolean per_pixel, GError ** error)
     clReleaseEvent (c->last_write);
     c->last_write = NULL;
   }
-  if (per_pixel) {
-    st |= clEnqueueWriteBuffer (c->queue, l->d_off, CL_FALSE, 0,
-        nd * sizeof (int), dls_lattice_offsets (l->lattice), 0, NULL, NULL);
-    st |= clEnqueueWriteBuffer (c->queue, l->d_ws, CL_FALSE, 0,
-        nd * sizeof (float), l->ws, 0, NULL, NULL);
-    st |= clEnqueueWriteBuffer (c->queue, l->d_pix, CL_FALSE, 0,
-        nd * sizeof (int), l->pix, 0, NULL, NULL);
-    st |= clEnqueueWriteBuffer (c->queue, l->d_wt, CL_FALSE, 0,
-        nd * sizeof (float), l->wt, 0, NULL, NULL);
-  }
+  st |= clEnqueueWriteBuffer (c->queue, l->d_off, CL_FALSE, 0,
+      nd * sizeof (int), dls_lattice_offsets (l->lattice), 0, NULL, NULL);
+  st |= clEnqueueWriteBuffer (c->queue, l->d_ws, CL_FALSE, 0,
+      nd * sizeof (float), l->ws, 0, NULL, NULL);
+  st |= clEnqueueWriteBuffer (c->queue, l->d_pix, CL_FALSE, 0,
+      nd * sizeof (int), l->pix, 0, NULL, NULL);
+  st |= clEnqueueWriteBuffer (c->queue, l->d_wt, CL_FALSE, 0,
+      nd * sizeof (float), l->wt, 0, NULL, NULL);
   st |= clEnqueueWriteBuffer (c->queue, l->d_start, CL_FALSE, 0,
       (gsize) (m + 2) * sizeof (int), l->start, 0, NULL, NULL);
   st |= clEnqueueWriteBuffer (c->queue, l->d_nb, CL_FALSE, 0,
@@ -382,7 +380,7 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
      * and the Potts weight is applied in the slice. */
     dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
     lat_tables (c, &c->g, 1.0f);
-    if (!lat_upload (c, &c->g, TRUE, error))
+    if (!lat_upload (c, &c->g, error))
       return FALSE;
     c->g_sxy = p->gaussian_sxy;
     c->g_valid = TRUE;
@@ -405,7 +403,7 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
   lat_tables (c, &c->b, p->bilateral_weight);
-  return lat_upload (c, &c->b, TRUE, error);
+  return lat_upload (c, &c->b, error);
 }
 
 #define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
