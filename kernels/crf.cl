@@ -3,8 +3,18 @@
  * reference these kernels are tested against; gst/crf/crf_cl.c drives
  * them).
  *
- * The lattices are built on the host (once per frame; the Gaussian one
- * once per frame size). Per mean-field iteration, per lattice:
+ * Per mean-field iteration, the Gaussian (position) kernel, exact and
+ * separable, normalisation n(i) folded in:
+ *   crf_gauss_x        tmp[x, y] = sum_t taps[|t|] n(x+t, y) Q[x+t, y]
+ *   crf_gauss_y        gval[x, y] = n(x, y) sum_t taps[|t|] tmp[x, y+t]
+ *                      (|t| <= r, zero outside the image).
+ *                      global: (width, height)
+ * or, for a large sxy, on a 2-d permutohedral lattice (splat and blur as
+ * below), then
+ *   crf_lattice_message gval[i] = sum_j ws_ij values[off_ij] (ws = b n(i)
+ *                      alpha).   global: (pixels)
+ * and the bilateral kernel on its permutohedral lattice (built on the
+ * host once per frame):
  *   crf_splat          values[v] = sum over the points i splatting onto v
  *                      of sw_i * Q[i]: a gather over a CSR list built on
  *                      the host (start[v] .. start[v+1] into pix / wt,
@@ -17,11 +27,11 @@
  *                      absent neighbours (-1) read the zero row m; the
  *                      neighbours of direction j start at nb_off = j * 2m.
  *                      global: (vertices + 1)
- * then, for both lattices at once:
- *   crf_slice_softmax  t = -U[i] + sum_j ws_ij values_g[og_ij]
+ * then both messages at once:
+ *   crf_slice_softmax  t = -U[i] + g_weight gval[i]
  *                             + sum_j wb_ij values_b[ob_ij],
  *                      Q[i] = softmax (t) (max subtracted first); the slice
- *                      weights already hold barycentric * n(i) * alpha *
+ *                      weights already hold barycentric * n_b(i) * alpha *
  *                      Potts weight. global: (pixels)
  * and around the iterations:
  *   crf_init           Q[i] = softmax (-U[i]).   global: (pixels)
@@ -31,18 +41,14 @@
  * Layout: U, Q and lattice values are row-major arrays of CP floats a row
  * (a pixel or a vertex), classes innermost, padded to CP lanes; padded
  * lanes of U hold a huge energy (1e30), so their Q is exactly 0 and they
- * never win. Offsets and weights: DG + 1 (DB + 1) per pixel.
+ * never win. Bilateral offsets and weights: DB + 1 per pixel.
  *
  * -D options (host side: crf_cl.c):
  *   CP  classes padded to a multiple of 4 (default 24)
- *   DG  dimension of the Gaussian (position) lattice (default 2)
  *   DB  dimension of the bilateral (position + colour) lattice (default 5)
  */
 #ifndef CP
 #define CP 24
-#endif
-#ifndef DG
-#define DG 2
 #endif
 #ifndef DB
 #define DB 5
@@ -119,22 +125,76 @@ crf_blur (__global const float *in, __global float *out,
 }
 
 __kernel void
-crf_slice_softmax (__global const float *unary,
-    __global const float *vg, __global const int *og,
-    __global const float *wg, __global const float *vb,
-    __global const int *ob, __global const float *wb, __global float *q)
+crf_gauss_x (__global const float *q, __global const float *norm,
+    __constant float *taps, int r, __global float *out)
+{
+  const int x = get_global_id (0), y = get_global_id (1);
+  const int w = get_global_size (0);
+  const size_t row = (size_t) y * w;
+  float4 acc[C4];
+
+  for (int k = 0; k < C4; k++)
+    acc[k] = (float4) (0.0f);
+  for (int t = max (-r, -x); t <= min (r, w - 1 - x); t++) {
+    const size_t j = row + x + t;
+    const float f = taps[abs (t)] * norm[j];
+    for (int k = 0; k < C4; k++)
+      acc[k] += f * vload4 (k, q + j * CP);
+  }
+  for (int k = 0; k < C4; k++)
+    vstore4 (acc[k], k, out + (row + x) * CP);
+}
+
+__kernel void
+crf_gauss_y (__global const float *in, __global const float *norm,
+    __constant float *taps, int r, __global float *out)
+{
+  const int x = get_global_id (0), y = get_global_id (1);
+  const int w = get_global_size (0), h = get_global_size (1);
+  float4 acc[C4];
+
+  for (int k = 0; k < C4; k++)
+    acc[k] = (float4) (0.0f);
+  for (int t = max (-r, -y); t <= min (r, h - 1 - y); t++) {
+    const float f = taps[abs (t)];
+    for (int k = 0; k < C4; k++)
+      acc[k] += f * vload4 (k, in + ((size_t) (y + t) * w + x) * CP);
+  }
+  const float n = norm[(size_t) y * w + x];
+  for (int k = 0; k < C4; k++)
+    vstore4 (n * acc[k], k, out + ((size_t) y * w + x) * CP);
+}
+
+__kernel void
+crf_lattice_message (__global const float *values, __global const int *off,
+    __global const float *ws, int d1, __global float *out)
+{
+  const size_t i = get_global_id (0);
+  float4 acc[C4];
+
+  for (int k = 0; k < C4; k++)
+    acc[k] = (float4) (0.0f);
+  for (int j = 0; j < d1; j++) {
+    __global const float *v = values + (size_t) off[i * d1 + j] * CP;
+    const float w = ws[i * d1 + j];
+    for (int k = 0; k < C4; k++)
+      acc[k] += w * vload4 (k, v);
+  }
+  for (int k = 0; k < C4; k++)
+    vstore4 (acc[k], k, out + i * CP);
+}
+
+__kernel void
+crf_slice_softmax (__global const float *unary, __global const float *gval,
+    float g_weight, __global const float *vb, __global const int *ob,
+    __global const float *wb, __global float *q)
 {
   const size_t i = get_global_id (0);
   float4 t[C4];
 
   for (int k = 0; k < C4; k++)
-    t[k] = -vload4 (k, unary + i * CP);
-  for (int j = 0; j <= DG; j++) {
-    __global const float *v = vg + (size_t) og[i * (DG + 1) + j] * CP;
-    const float w = wg[i * (DG + 1) + j];
-    for (int k = 0; k < C4; k++)
-      t[k] += w * vload4 (k, v);
-  }
+    t[k] = -vload4 (k, unary + i * CP) + g_weight * vload4 (k,
+        gval + i * CP);
   for (int j = 0; j <= DB; j++) {
     __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * CP;
     const float w = wb[i * (DB + 1) + j];

@@ -94,6 +94,38 @@ preprocess (__global const uchar * frame, int kind, int bpp, int ro, int go,
   vstore4 ((float4) (v, 0.0f), 0, out + ((size_t) oy * ow + ox) * 4);
 }
 
+/* The four logits rows around output pixel (ox, oy) and the weights, for
+ * both upsampling kernels. */
+typedef struct
+{
+  __global const float *p00, *p01, *p10, *p11;
+  float fx, fy;
+} Taps;
+
+inline Taps
+taps_at (__global const float *logits, int lw, int lh, int cp,
+    float scale_x, float scale_y, int ox, int oy)
+{
+  Taps t;
+  int x0, x1, y0, y1;
+
+  half_pixel (ox, lw, scale_x, &x0, &x1, &t.fx);
+  half_pixel (oy, lh, scale_y, &y0, &y1, &t.fy);
+  t.p00 = logits + ((size_t) y0 * lw + x0) * cp;
+  t.p01 = logits + ((size_t) y0 * lw + x1) * cp;
+  t.p10 = logits + ((size_t) y1 * lw + x0) * cp;
+  t.p11 = logits + ((size_t) y1 * lw + x1) * cp;
+  return t;
+}
+
+inline float
+tap (const Taps * t, int k)
+{
+  const float top = (1.0f - t->fx) * t->p00[k] + t->fx * t->p01[k];
+  const float bot = (1.0f - t->fx) * t->p10[k] + t->fx * t->p11[k];
+  return (1.0f - t->fy) * top + t->fy * bot;
+}
+
 __kernel void
 upsample_argmax (__global const float *logits, int lw, int lh, int cp,
     int n_classes, float scale_x, float scale_y, __global uchar * map,
@@ -101,29 +133,24 @@ upsample_argmax (__global const float *logits, int lw, int lh, int cp,
 {
   const int ox = get_global_id (0);
   const int oy = get_global_id (1);
-  int x0, x1, y0, y1, best = 0;
-  float fx, fy, best_v = 0.0f;
+  const Taps t = taps_at (logits, lw, lh, cp, scale_x, scale_y, ox, oy);
+  int best = 0;
+  float best_v = 0.0f;
 
-  half_pixel (ox, lw, scale_x, &x0, &x1, &fx);
-  half_pixel (oy, lh, scale_y, &y0, &y1, &fy);
-  __global const float *p00 = logits + ((size_t) y0 * lw + x0) * cp;
-  __global const float *p01 = logits + ((size_t) y0 * lw + x1) * cp;
-  __global const float *p10 = logits + ((size_t) y1 * lw + x0) * cp;
-  __global const float *p11 = logits + ((size_t) y1 * lw + x1) * cp;
   /* Eight classes at a time (a load may run past cp into the next pixel
    * or the buffer's 64-byte slack; those lanes read -inf), the same
-   * per-lane arithmetic as one at a time, and without branches: lane l
-   * keeps the first maximum of classes l, l + 8, ... (strict >), then the
-   * lanes meet, ties to the lowest class. */
+   * per-lane arithmetic as tap (), and without branches: lane l keeps the
+   * first maximum of classes l, l + 8, ... (strict >), then the lanes
+   * meet, ties to the lowest class. */
   float8 best8 = -INFINITY;
   int8 best_k = (int8) (0, 1, 2, 3, 4, 5, 6, 7);
   for (int c0 = 0; c0 < n_classes; c0 += 8) {
     const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
-    const float8 top = (1.0f - fx) * vload8 (0, p00 + c0)
-        + fx * vload8 (0, p01 + c0);
-    const float8 bot = (1.0f - fx) * vload8 (0, p10 + c0)
-        + fx * vload8 (0, p11 + c0);
-    const float8 v = select ((1.0f - fy) * top + fy * bot,
+    const float8 top = (1.0f - t.fx) * vload8 (0, t.p00 + c0)
+        + t.fx * vload8 (0, t.p01 + c0);
+    const float8 bot = (1.0f - t.fx) * vload8 (0, t.p10 + c0)
+        + t.fx * vload8 (0, t.p11 + c0);
+    const float8 v = select ((1.0f - t.fy) * top + t.fy * bot,
         (float8) (-INFINITY), k >= n_classes);
     const int8 gt = v > best8;
     best8 = select (best8, v, gt);
@@ -149,23 +176,9 @@ upsample_unary (__global const float *logits, int lw, int lh, int cp,
 {
   const int ox = get_global_id (0);
   const int oy = get_global_id (1);
-  int x0, x1, y0, y1;
-  float fx, fy;
-
-  half_pixel (ox, lw, scale_x, &x0, &x1, &fx);
-  half_pixel (oy, lh, scale_y, &y0, &y1, &fy);
-  __global const float *p00 = logits + ((size_t) y0 * lw + x0) * cp;
-  __global const float *p01 = logits + ((size_t) y0 * lw + x1) * cp;
-  __global const float *p10 = logits + ((size_t) y1 * lw + x0) * cp;
-  __global const float *p11 = logits + ((size_t) y1 * lw + x1) * cp;
+  const Taps t = taps_at (logits, lw, lh, cp, scale_x, scale_y, ox, oy);
   __global float *u = unary + ((size_t) oy * map_w + ox) * row;
-  for (int k = 0; k < row; k++) {
-    if (k < n_classes) {
-      const float top = (1.0f - fx) * p00[k] + fx * p01[k];
-      const float bot = (1.0f - fx) * p10[k] + fx * p11[k];
-      u[k] = -((1.0f - fy) * top + fy * bot);
-    } else {
-      u[k] = 1e30f;
-    }
-  }
+
+  for (int k = 0; k < row; k++)
+    u[k] = k < n_classes ? -tap (&t, k) : 1e30f;
 }

@@ -16,7 +16,8 @@
  *     a single-class model, an all-zero-logits model, and a 3-class one;
  *     frames 1x1, 2x3, 7x5, 64x48, two frames each (cold then warm); the
  *     maps agree (>= 99.5 %), degenerate models give all-0 maps; a 0x0
- *     frame is refused.
+ *     frame is refused. Also with the CRF on a half-size grid (scale 0.5,
+ *     Q upsampled to the frame).
  */
 #include <math.h>
 #include <string.h>
@@ -290,7 +291,7 @@ one_conv_graph (int classes, int kind)
 }
 
 static void
-engine_case (int classes, int kind, GRand * r)
+engine_case (int classes, int kind, float scale, GRand * r)
 {
   static const int sizes[][2] = { {1, 1}, {2, 3}, {7, 5}, {64, 48} };
   DlsEngine *e[2];
@@ -298,6 +299,7 @@ engine_case (int classes, int kind, GRand * r)
   GError *err = NULL;
 
   dls_crf_params_init_deeplab_v2 (&p);
+  p.scale = scale;
   for (int b = 0; b < 2; b++) {
     DlsEngineOptions o;
     dls_engine_options_init (&o);
@@ -332,10 +334,10 @@ engine_case (int classes, int kind, GRand * r)
         agree += map[0][i] == map[1][i];
         zero += map[0][i] == 0 && map[1][i] == 0;
       }
-      printf ("engine + CRF, %2d classes %s, %2dx%-2d %s: agreement "
-          "%.2f %%, all-0 pixels %d of %d\n", classes, kind ? "pattern"
-          : "zero logits", w, h, f ? "warm" : "cold", 100.0 * agree / n,
-          zero, n);
+      printf ("engine + CRF, %2d classes %s, scale %.2f, %2dx%-2d %s: "
+          "agreement %.2f %%, all-0 pixels %d of %d\n", classes, kind ?
+          "pattern" : "zero logits", scale, w, h, f ? "warm" : "cold",
+          100.0 * agree / n, zero, n);
       CHECK (100.0 * agree / n >= 99.5 || n - agree <= 1,
           "engine maps differ");
       if (classes == 1 || kind == 0)
@@ -375,9 +377,11 @@ main (int argc, char **argv)
   degenerate_case (31, 9, 21, r);
   degenerate_case (31, 9, 1, r);
   bad_values ();
-  engine_case (1, 1, r);
-  engine_case (21, 0, r);
-  engine_case (3, 1, r);
+  engine_case (1, 1, 1.0f, r);
+  engine_case (21, 0, 1.0f, r);
+  engine_case (3, 1, 1.0f, r);
+  engine_case (21, 0, 0.5f, r);
+  engine_case (3, 1, 0.5f, r);
   clReleaseCommandQueue (queue);
   dls_cl_release (cl);
   g_rand_free (r);

@@ -22,6 +22,7 @@ dls_crf_params_init (DlsCrfParams * p)
   p->bilateral_weight = 10.0f;
   p->warm_start = TRUE;
   p->warm_iterations = 1;
+  p->scale = 1.0f;
 }
 
 void
@@ -44,10 +45,11 @@ dls_crf_params_valid (const DlsCrfParams * p, GError ** error)
       || !(p->gaussian_weight >= 0.0f && p->gaussian_weight <= 1000.0f)
       || !(p->bilateral_weight >= 0.0f && p->bilateral_weight <= 1000.0f)
       || !(p->gaussian_sxy <= 1e4f) || !(p->bilateral_sxy <= 1e4f)
-      || !(p->bilateral_srgb <= 1e4f)) {
+      || !(p->bilateral_srgb <= 1e4f)
+      || !(p->scale >= 0.05f && p->scale <= 1.0f)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
         "CRF parameters out of range (iterations 0..100, standard "
-        "deviations 0.01..1e4, weights 0..1000)");
+        "deviations 0.01..1e4, weights 0..1000, scale 0.05..1)");
     return FALSE;
   }
   return TRUE;
@@ -163,16 +165,17 @@ key_equal (const int *a, const int *b, int d)
   return TRUE;
 }
 
-/* Vertex id of @k; a new one when absent and @create, else -1. */
+/* Vertex id of @k (whose key_hash is @hash); a new one when absent and
+ * @create, else -1. */
 static int
-lattice_find (DlsLattice * l, const int *k, gboolean create)
+lattice_find (DlsLattice * l, const int *k, gsize hash, gboolean create)
 {
   const int d = l->d;
   gsize h;
 
   if (create && (gsize) (l->m + 1) * 2 > l->cap)
     lattice_grow (l);
-  h = key_hash (k, d) & (l->cap - 1);
+  h = hash & (l->cap - 1);
   for (;;) {
     Slot *sl = &l->table[h];
 
@@ -197,7 +200,7 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
   float scale_factor[DLS_LATTICE_MAX_DIM];
   float elevated[DLS_LATTICE_MAX_DIM + 1], rem0[DLS_LATTICE_MAX_DIM + 1];
   float barycentric[DLS_LATTICE_MAX_DIM + 2];
-  int rank[DLS_LATTICE_MAX_DIM + 1], key[DLS_LATTICE_MAX_DIM + 1];
+  int rank[DLS_LATTICE_MAX_DIM + 1];
   /* The previous point's simplex: neighbouring pixels often share it, and
    * then their vertices are the same (no hashing). */
   float prev_rem0[DLS_LATTICE_MAX_DIM + 1];
@@ -293,11 +296,20 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
       memcpy (l->offsets + (gsize) k * d1, l->offsets + (gsize) prev_k * d1,
           sizeof (int) * d1);
     } else {
+      int keys[DLS_LATTICE_MAX_DIM + 1][DLS_LATTICE_MAX_DIM];
+      gsize hashes[DLS_LATTICE_MAX_DIM + 1];
+
+      /* All d + 1 keys first, their slots prefetched, then the lookups:
+       * the table is larger than the caches, so the misses overlap. */
       for (int r = 0; r <= d; r++) {
         for (int i = 0; i < d; i++)
-          key[i] = (int) rem0[i] + canonical[r * d1 + rank[i]];
-        l->offsets[(gsize) k * d1 + r] = lattice_find (l, key, TRUE);
+          keys[r][i] = (int) rem0[i] + canonical[r * d1 + rank[i]];
+        hashes[r] = key_hash (keys[r], d);
+        __builtin_prefetch (&l->table[hashes[r] & (l->cap - 1)]);
       }
+      for (int r = 0; r <= d; r++)
+        l->offsets[(gsize) k * d1 + r] = lattice_find (l, keys[r],
+            hashes[r], TRUE);
       memcpy (prev_rem0, rem0, sizeof (float) * d1);
       memcpy (prev_rank, rank, sizeof (int) * d1);
       prev_k = k;
@@ -306,12 +318,15 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
       l->weights[(gsize) k * d1 + r] = barycentric[r];
   }
 
-  /* Neighbours along each of the d + 1 directions. */
-  for (int j = 0; j <= d; j++) {
-    for (int i = 0; i < l->m; i++) {
-      const int *k = l->keys + (gsize) i * d;
-      int n1[DLS_LATTICE_MAX_DIM + 1], n2[DLS_LATTICE_MAX_DIM + 1];
-      int *nb = l->neighbours + ((gsize) j * l->m + i) * 2;
+  /* Neighbours along each of the d + 1 directions: per vertex, the
+   * 2 (d + 1) keys and prefetches first, then the lookups. */
+  for (int i = 0; i < l->m; i++) {
+    const int *k = l->keys + (gsize) i * d;
+    int nk[2 * (DLS_LATTICE_MAX_DIM + 1)][DLS_LATTICE_MAX_DIM];
+    gsize nh[2 * (DLS_LATTICE_MAX_DIM + 1)];
+
+    for (int j = 0; j <= d; j++) {
+      int *n1 = nk[2 * j], *n2 = nk[2 * j + 1];
 
       for (int c = 0; c < d; c++) {
         n1[c] = k[c] - 1;
@@ -322,9 +337,14 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
         n1[j] = k[j] + d;
         n2[j] = k[j] - d;
       }
-      nb[0] = lattice_find (l, n1, FALSE);
-      nb[1] = lattice_find (l, n2, FALSE);
+      for (int t = 2 * j; t < 2 * j + 2; t++) {
+        nh[t] = key_hash (nk[t], d);
+        __builtin_prefetch (&l->table[nh[t] & (l->cap - 1)]);
+      }
     }
+    for (int t = 0; t < 2 * d1; t++)
+      l->neighbours[((gsize) (t / 2) * l->m + i) * 2 + t % 2] =
+          lattice_find (l, nk[t], nh[t], FALSE);
   }
   return TRUE;
 }
@@ -475,12 +495,14 @@ typedef struct
   DlsLattice *lattice;
   float *norm;
   float weight;
+  int radius;                   /* > 0: separable Gaussian, no lattice */
+  float taps[DLS_CRF_MAX_RADIUS + 1];
 } Pairwise;
 
 struct _DlsCrf
 {
   int w, h, n, m;
-  float *unary, *q, *tmp, *msg;
+  float *unary, *q, *tmp, *msg, *tmp2;
   float *features;              /* n x DLS_LATTICE_MAX_DIM */
   Pairwise pw[DLS_CRF_MAX_PAIRWISE];
   int n_pw;
@@ -505,6 +527,7 @@ dls_crf_new (int width, int height, int n_classes)
   c->q = g_new0 (float, nm);
   c->tmp = g_new0 (float, nm);
   c->msg = g_new0 (float, nm);
+  c->tmp2 = g_new0 (float, nm);
   c->features = g_new (float, (gsize) c->n * DLS_LATTICE_MAX_DIM);
   return c;
 }
@@ -529,6 +552,7 @@ dls_crf_free (DlsCrf * c)
   g_free (c->q);
   g_free (c->tmp);
   g_free (c->msg);
+  g_free (c->tmp2);
   g_free (c->features);
   g_free (c);
 }
@@ -546,6 +570,7 @@ add_pairwise (DlsCrf * c, int d, float weight)
 
   g_return_if_fail (c->n_pw < DLS_CRF_MAX_PAIRWISE);
   p = &c->pw[c->n_pw++];
+  p->radius = 0;
   p->lattice = dls_lattice_new (d, c->n);
   p->norm = g_new (float, c->n);
   p->weight = weight;
@@ -553,11 +578,76 @@ add_pairwise (DlsCrf * c, int d, float weight)
   dls_crf_lattice_norm (p->lattice, p->norm);
 }
 
+/* ---- the Gaussian kernel, separable ---- */
+
+int
+dls_crf_gaussian_taps (float sxy, float *taps)
+{
+  const int r = MAX (1, MIN (DLS_CRF_MAX_RADIUS, (int) ceilf (3.0f * sxy)));
+
+  for (int t = 0; t <= r; t++)
+    taps[t] = expf (-0.5f * (float) (t * t) / (sxy * sxy));
+  return r;
+}
+
+void
+dls_crf_gaussian_apply (int w, int h, const float *taps, int r, float *out,
+    const float *in, float *tmp, int vs)
+{
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      float *o = tmp + ((gsize) y * w + x) * vs;
+      for (int k = 0; k < vs; k++)
+        o[k] = 0.0f;
+      for (int t = MAX (-r, -x); t <= MIN (r, w - 1 - x); t++) {
+        const float *a = in + ((gsize) y * w + x + t) * vs;
+        for (int k = 0; k < vs; k++)
+          o[k] += taps[ABS (t)] * a[k];
+      }
+    }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      float *o = out + ((gsize) y * w + x) * vs;
+      for (int k = 0; k < vs; k++)
+        o[k] = 0.0f;
+      for (int t = MAX (-r, -y); t <= MIN (r, h - 1 - y); t++) {
+        const float *a = tmp + ((gsize) (y + t) * w + x) * vs;
+        for (int k = 0; k < vs; k++)
+          o[k] += taps[ABS (t)] * a[k];
+      }
+    }
+}
+
+void
+dls_crf_gaussian_norm (int w, int h, const float *taps, int r, float *norm,
+    float *tmp)
+{
+  const int n = w * h;
+
+  for (int i = 0; i < n; i++)
+    norm[i] = 1.0f;
+  dls_crf_gaussian_apply (w, h, taps, r, norm, norm, tmp, 1);
+  for (int i = 0; i < n; i++)
+    norm[i] = (float) (1.0 / sqrt (norm[i] + 1e-20));
+}
+
 void
 dls_crf_add_pairwise_gaussian (DlsCrf * c, float sxy, float weight)
 {
-  dls_crf_gaussian_features (c->features, c->w, c->h, sxy);
-  add_pairwise (c, 2, weight);
+  Pairwise *p;
+
+  g_return_if_fail (c->n_pw < DLS_CRF_MAX_PAIRWISE);
+  if (sxy > DLS_CRF_SEPARABLE_MAX_SXY) {
+    dls_crf_gaussian_features (c->features, c->w, c->h, sxy);
+    add_pairwise (c, 2, weight);
+    return;
+  }
+  p = &c->pw[c->n_pw++];
+  p->lattice = NULL;
+  p->weight = weight;
+  p->radius = dls_crf_gaussian_taps (sxy, p->taps);
+  p->norm = g_new (float, c->n);
+  dls_crf_gaussian_norm (c->w, c->h, p->taps, p->radius, p->norm, c->tmp2);
 }
 
 void
@@ -621,7 +711,11 @@ dls_crf_step (DlsCrf * c)
     for (int i = 0; i < n; i++)
       for (int k = 0; k < m; k++)
         c->msg[(gsize) i * m + k] = c->q[(gsize) i * m + k] * pw->norm[i];
-    dls_lattice_apply (pw->lattice, c->msg, c->msg, m);
+    if (pw->radius > 0)
+      dls_crf_gaussian_apply (c->w, c->h, pw->taps, pw->radius, c->msg,
+          c->msg, c->tmp2, m);
+    else
+      dls_lattice_apply (pw->lattice, c->msg, c->msg, m);
     /* Potts: the message is -w * filtered, subtracted. */
     for (int i = 0; i < n; i++)
       for (int k = 0; k < m; k++)

@@ -2,15 +2,15 @@
  * layouts). Host side per frame: bilateral lattice build (crf.c), its
  * normalisation, the gather lists of the splat and the slice weights, all
  * into arrays allocated in set_size(); then non-blocking uploads. The
- * Gaussian lattice depends on the frame size and sxy only and is rebuilt
- * only when they change.
+ * Gaussian kernel depends on the frame size and sxy only: its taps and
+ * normalisation (separable, sxy <= DLS_CRF_SEPARABLE_MAX_SXY) or its 2-d
+ * lattice are rebuilt only when they change.
  */
 #include "crf_cl.h"
 
 #include <math.h>
 #include <string.h>
 
-#define DIM_G 2
 #define DIM_B 5
 /* Vertex buffers grow to 5/4 of the largest lattice seen. */
 #define GROW(n) ((n) + (n) / 4 + 64)
@@ -36,10 +36,19 @@ struct _DlsCrfCl
   cl_context ctx;
   cl_command_queue queue;
   int w, h, n, n_classes, cp;
-  cl_kernel k_init, k_splat, k_blur, k_slice, k_argmax;
+  cl_kernel k_init, k_splat, k_blur, k_slice, k_argmax, k_gx, k_gy;
   cl_mem d_unary, d_q;
   float *features;              /* n * DIM_B */
-  Lat g, b;
+  Lat b;                        /* the bilateral lattice */
+  Lat g;                        /* the Gaussian one, for a large sxy */
+  gboolean g_sep;               /* the Gaussian is separable (small sxy) */
+  cl_kernel k_gmsg;
+  /* The separable Gaussian: taps, normalisation (host copies stay for the
+   * non-blocking uploads), and the two passes' outputs. */
+  float g_taps[DLS_CRF_MAX_RADIUS + 1];
+  float *g_norm, *g_scratch;
+  int g_r;
+  cl_mem d_taps, d_gnorm, d_gtmp, d_gval;
   float g_sxy, g_weight;        /* what the Gaussian tables were built for */
   gboolean g_valid;
   gboolean q_valid;
@@ -85,12 +94,18 @@ static void
 release_kernels (DlsCrfCl * c)
 {
   cl_kernel *ks[] = { &c->k_init, &c->k_splat, &c->k_blur, &c->k_slice,
-    &c->k_argmax
+    &c->k_argmax, &c->k_gx, &c->k_gy, &c->k_gmsg
   };
+  cl_mem *ms[] = { &c->d_taps, &c->d_gnorm, &c->d_gtmp, &c->d_gval };
   for (guint i = 0; i < G_N_ELEMENTS (ks); i++)
     if (*ks[i]) {
       clReleaseKernel (*ks[i]);
       *ks[i] = NULL;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (ms); i++)
+    if (*ms[i]) {
+      clReleaseMemObject (*ms[i]);
+      *ms[i] = NULL;
     }
 }
 
@@ -104,6 +119,8 @@ clear_size (DlsCrfCl * c)
   }
   release_kernels (c);
   lat_clear (&c->g);
+  g_clear_pointer (&c->g_norm, g_free);
+  g_clear_pointer (&c->g_scratch, g_free);
   lat_clear (&c->b);
   if (c->d_unary)
     clReleaseMemObject (c->d_unary);
@@ -191,9 +208,10 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
   c->n = width * height;
   c->n_classes = n_classes;
   c->cp = (n_classes + 3) / 4 * 4;
-  g_snprintf (opts, sizeof (opts), "-DCP=%d -DDG=%d -DDB=%d", c->cp, DIM_G,
-      DIM_B);
+  g_snprintf (opts, sizeof (opts), "-DCP=%d -DDB=%d", c->cp, DIM_B);
   c->features = g_new (float, (gsize) c->n * DIM_B);
+  c->g_norm = g_new (float, c->n);
+  c->g_scratch = g_new (float, c->n);
   if (!(c->k_init = dls_cl_kernel (c->cl, "crf", opts, "crf_init", error))
       || !(c->k_splat = dls_cl_kernel (c->cl, "crf", opts, "crf_splat", error))
       || !(c->k_blur = dls_cl_kernel (c->cl, "crf", opts, "crf_blur", error))
@@ -205,7 +223,20 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
               "crf unary", error))
       || !(c->d_q = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
               "crf Q", error))
-      || !lat_init (c, &c->g, DIM_G, error)
+      || !(c->k_gx = dls_cl_kernel (c->cl, "crf", opts, "crf_gauss_x",
+              error))
+      || !(c->k_gy = dls_cl_kernel (c->cl, "crf", opts, "crf_gauss_y",
+              error))
+      || !(c->k_gmsg = dls_cl_kernel (c->cl, "crf", opts,
+              "crf_lattice_message", error))
+      || !lat_init (c, &c->g, 2, error)
+      || !(c->d_taps = new_buffer (c, sizeof (c->g_taps), "crf taps", error))
+      || !(c->d_gnorm = new_buffer (c, (gsize) c->n * sizeof (float),
+              "crf Gaussian norm", error))
+      || !(c->d_gtmp = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
+              "crf Gaussian pass", error))
+      || !(c->d_gval = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
+              "crf Gaussian pass", error))
       || !lat_init (c, &c->b, DIM_B, error)) {
     clear_size (c);
     return FALSE;
@@ -223,6 +254,12 @@ cl_mem
 dls_crf_cl_unary (DlsCrfCl * c)
 {
   return c->d_unary;
+}
+
+cl_mem
+dls_crf_cl_q (DlsCrfCl * c)
+{
+  return c->d_q;
 }
 
 void
@@ -276,7 +313,7 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight)
 /* Uploads @l's tables (non-blocking; the host arrays stay untouched until
  * the next frame, which first waits for c->last_write). */
 static gboolean
-lat_upload (DlsCrfCl * c, Lat * l, gboolean per_pixel, GError ** error)
+lat_upload (DlsCrfCl * c, Lat * l, GError ** error)
 {
   const gsize nd = (gsize) c->n * (l->d + 1);
   const int m = l->m, d1 = l->d + 1;
@@ -302,16 +339,14 @@ lat_upload (DlsCrfCl * c, Lat * l, gboolean per_pixel, GError ** error)
     clReleaseEvent (c->last_write);
     c->last_write = NULL;
   }
-  if (per_pixel) {
-    st |= clEnqueueWriteBuffer (c->queue, l->d_off, CL_FALSE, 0,
-        nd * sizeof (int), dls_lattice_offsets (l->lattice), 0, NULL, NULL);
-    st |= clEnqueueWriteBuffer (c->queue, l->d_ws, CL_FALSE, 0,
-        nd * sizeof (float), l->ws, 0, NULL, NULL);
-    st |= clEnqueueWriteBuffer (c->queue, l->d_pix, CL_FALSE, 0,
-        nd * sizeof (int), l->pix, 0, NULL, NULL);
-    st |= clEnqueueWriteBuffer (c->queue, l->d_wt, CL_FALSE, 0,
-        nd * sizeof (float), l->wt, 0, NULL, NULL);
-  }
+  st |= clEnqueueWriteBuffer (c->queue, l->d_off, CL_FALSE, 0,
+      nd * sizeof (int), dls_lattice_offsets (l->lattice), 0, NULL, NULL);
+  st |= clEnqueueWriteBuffer (c->queue, l->d_ws, CL_FALSE, 0,
+      nd * sizeof (float), l->ws, 0, NULL, NULL);
+  st |= clEnqueueWriteBuffer (c->queue, l->d_pix, CL_FALSE, 0,
+      nd * sizeof (int), l->pix, 0, NULL, NULL);
+  st |= clEnqueueWriteBuffer (c->queue, l->d_wt, CL_FALSE, 0,
+      nd * sizeof (float), l->wt, 0, NULL, NULL);
   st |= clEnqueueWriteBuffer (c->queue, l->d_start, CL_FALSE, 0,
       (gsize) (m + 2) * sizeof (int), l->start, 0, NULL, NULL);
   st |= clEnqueueWriteBuffer (c->queue, l->d_nb, CL_FALSE, 0,
@@ -338,22 +373,37 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
           "clWaitForEvents (crf upload)", error))
     return FALSE;
 
-  g_new_tables = !c->g_valid || c->g_sxy != p->gaussian_sxy
-      || c->g_weight != p->gaussian_weight;
-  if (g_new_tables) {
+  g_new_tables = !c->g_valid || c->g_sxy != p->gaussian_sxy;
+  c->g_sep = p->gaussian_sxy <= DLS_CRF_SEPARABLE_MAX_SXY;
+  if (g_new_tables && !c->g_sep) {
+    /* Slice weights b * n(i) * alpha: the message comes out normalised
+     * and the Potts weight is applied in the slice. */
     dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
-    lat_tables (c, &c->g, p->gaussian_weight);
-    c->g_sxy = p->gaussian_sxy;
-    c->g_weight = p->gaussian_weight;
-    /* A changed lattice needs its per-vertex buffers written again. */
-    if (!lat_upload (c, &c->g, TRUE, error))
+    lat_tables (c, &c->g, 1.0f);
+    if (!lat_upload (c, &c->g, error))
       return FALSE;
+    c->g_sxy = p->gaussian_sxy;
+    c->g_valid = TRUE;
+  } else if (g_new_tables) {
+    cl_int st;
+
+    c->g_r = dls_crf_gaussian_taps (p->gaussian_sxy, c->g_taps);
+    dls_crf_gaussian_norm (c->w, c->h, c->g_taps, c->g_r, c->g_norm,
+        c->g_scratch);
+    st = clEnqueueWriteBuffer (c->queue, c->d_taps, CL_FALSE, 0,
+        sizeof (c->g_taps), c->g_taps, 0, NULL, NULL);
+    st |= clEnqueueWriteBuffer (c->queue, c->d_gnorm, CL_FALSE, 0,
+        (gsize) c->n * sizeof (float), c->g_norm, 0, NULL, NULL);
+    if (!dls_cl_check (st, "clEnqueueWriteBuffer (crf Gaussian)", error))
+      return FALSE;
+    c->g_sxy = p->gaussian_sxy;
     c->g_valid = TRUE;
   }
+  c->g_weight = p->gaussian_weight;
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
   lat_tables (c, &c->b, p->bilateral_weight);
-  return lat_upload (c, &c->b, TRUE, error);
+  return lat_upload (c, &c->b, error);
 }
 
 #define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
@@ -393,7 +443,7 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
 gboolean
 dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
 {
-  const size_t gn = c->n;
+  const size_t gn = c->n, g2[2] = { c->w, c->h };
   cl_int st = CL_SUCCESS;
 
   if (!c->n || !c->g_valid) {
@@ -409,20 +459,53 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
                 NULL, &gn, NULL, 0, NULL, NULL), "crf_init", error))
       return FALSE;
   }
+  SET (c->k_gx, 0, c->d_q);
+  SET (c->k_gx, 1, c->d_gnorm);
+  SET (c->k_gx, 2, c->d_taps);
+  SET (c->k_gx, 3, c->g_r);
+  SET (c->k_gx, 4, c->d_gtmp);
+  SET (c->k_gy, 0, c->d_gtmp);
+  SET (c->k_gy, 1, c->d_gnorm);
+  SET (c->k_gy, 2, c->d_taps);
+  SET (c->k_gy, 3, c->g_r);
+  SET (c->k_gy, 4, c->d_gval);
+  if (!dls_cl_check (st, "crf_gauss args", error))
+    return FALSE;
   for (int it = 0; it < iterations; it++) {
-    cl_mem vg, vb;
+    cl_mem vb;
 
-    if (!(vg = lat_filter (c, &c->g, error))
-        || !(vb = lat_filter (c, &c->b, error)))
+    if (c->g_sep) {
+      if (!dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gx, 2, NULL,
+                  g2, NULL, 0, NULL, NULL), "crf_gauss_x", error)
+          || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gy, 2,
+                  NULL, g2, NULL, 0, NULL, NULL), "crf_gauss_y", error))
+        return FALSE;
+    } else {
+      const int d1 = 3;
+      cl_mem vg = lat_filter (c, &c->g, error);
+
+      if (!vg)
+        return FALSE;
+      SET (c->k_gmsg, 0, vg);
+      SET (c->k_gmsg, 1, c->g.d_off);
+      SET (c->k_gmsg, 2, c->g.d_ws);
+      SET (c->k_gmsg, 3, d1);
+      SET (c->k_gmsg, 4, c->d_gval);
+      if (!dls_cl_check (st, "crf_lattice_message args", error)
+          || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gmsg, 1,
+                  NULL, &gn, NULL, 0, NULL, NULL), "crf_lattice_message",
+              error))
+        return FALSE;
+    }
+    if (!(vb = lat_filter (c, &c->b, error)))
       return FALSE;
     SET (c->k_slice, 0, c->d_unary);
-    SET (c->k_slice, 1, vg);
-    SET (c->k_slice, 2, c->g.d_off);
-    SET (c->k_slice, 3, c->g.d_ws);
-    SET (c->k_slice, 4, vb);
-    SET (c->k_slice, 5, c->b.d_off);
-    SET (c->k_slice, 6, c->b.d_ws);
-    SET (c->k_slice, 7, c->d_q);
+    SET (c->k_slice, 1, c->d_gval);
+    SET (c->k_slice, 2, c->g_weight);
+    SET (c->k_slice, 3, vb);
+    SET (c->k_slice, 4, c->b.d_off);
+    SET (c->k_slice, 5, c->b.d_ws);
+    SET (c->k_slice, 6, c->d_q);
     if (!dls_cl_check (st, "crf_slice_softmax args", error)
         || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_slice, 1,
                 NULL, &gn, NULL, 0, NULL, NULL), "crf_slice_softmax", error))

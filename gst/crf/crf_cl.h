@@ -1,7 +1,7 @@
 /* deeplabseg: the dense CRF on OpenCL (kernels/crf.cl), driven by the
  * engine; same maths as the C reference in crf.h. The lattices are built
- * on the host with crf.c (the Gaussian one only when the frame size or its
- * sxy changes), turned into gather lists and uploaded; every iteration runs
+ * on the host with crf.c (the Gaussian kernel's tables only when the frame
+ * size or its sxy changes), turned into gather lists and uploaded; every iteration runs
  * on the device. Buffers are sized in dls_crf_cl_set_size(); the vertex
  * buffers grow (with headroom) only when a frame's lattice is larger than
  * any before.
@@ -46,6 +46,8 @@ gboolean dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, GError ** error);
 void dls_crf_cl_reset (DlsCrfCl * c);
 /* Whether a Q from a previous run is there to start from. */
 gboolean dls_crf_cl_has_q (const DlsCrfCl * c);
+/* Q (pixels x row floats), e.g. for upsampling it to a larger map. */
+cl_mem dls_crf_cl_q (DlsCrfCl * c);
 /* For tests: blocking read of Q (pixels x n_classes, dense). */
 gboolean dls_crf_cl_read_q (DlsCrfCl * c, float *q, GError ** error);
 

@@ -53,7 +53,8 @@ struct _DlsEngine
   gboolean crf_ref_has_q;
   guint8 *rgb, *prev_rgb;       /* the frame as RGB; the previous one */
   gboolean have_prev;
-  int crf_w, crf_h;             /* what the CRF buffers are sized for */
+  int crf_w, crf_h;             /* the CRF grid its buffers are sized for */
+  DlsCrfParams crf_grid;        /* crf with the sxy in grid pixels */
 };
 
 static DlsEngine *engine_new (DlsGraph * graph, const char *what,
@@ -266,17 +267,25 @@ crf_free_buffers (DlsEngine * e)
   e->crf_w = e->crf_h = 0;
 }
 
-/* Sizes the CRF for the current frame (no-op when it already is). */
+/* Sizes the CRF for the current frame and crf.scale (no-op when it
+ * already is): the grid is round (frame * scale), at least 1x1, and the
+ * position standard deviations shrink with it. */
 static gboolean
 crf_size (DlsEngine * e, GError ** error)
 {
-  const gsize n = (gsize) e->fw * e->fh;
+  const int gw = MAX (1, (int) (e->fw * e->crf.scale + 0.5f));
+  const int gh = MAX (1, (int) (e->fh * e->crf.scale + 0.5f));
+  const gsize n = (gsize) gw * gh;
+  const float s = e->fw > 0 ? (float) gw / (float) e->fw : 1.0f;
 
-  if (e->fw < 1 || (e->fw == e->crf_w && e->fh == e->crf_h))
+  e->crf_grid = e->crf;
+  e->crf_grid.gaussian_sxy = MAX (0.01f, e->crf.gaussian_sxy * s);
+  e->crf_grid.bilateral_sxy = MAX (0.01f, e->crf.bilateral_sxy * s);
+  if (e->fw < 1 || (gw == e->crf_w && gh == e->crf_h))
     return TRUE;
   crf_free_buffers (e);
   if (e->kind == DLS_BACKEND_REF) {
-    e->crf_ref = dls_crf_new (e->fw, e->fh, e->n_classes);
+    e->crf_ref = dls_crf_new (gw, gh, e->n_classes);
     e->crf_unary = g_new (float, n * e->n_classes);
   } else {
     if (!e->crf_cl && !(e->crf_cl = dls_crf_cl_new (e->cl, e->queue, error)))
@@ -285,13 +294,13 @@ crf_size (DlsEngine * e, GError ** error)
                 "-cl-fp32-correctly-rounded-divide-sqrt", "upsample_unary",
                 error)))
       return FALSE;
-    if (!dls_crf_cl_set_size (e->crf_cl, e->fw, e->fh, e->n_classes, error))
+    if (!dls_crf_cl_set_size (e->crf_cl, gw, gh, e->n_classes, error))
       return FALSE;
   }
   e->rgb = g_new (guint8, n * 3);
   e->prev_rgb = g_new (guint8, n * 3);
-  e->crf_w = e->fw;
-  e->crf_h = e->fh;
+  e->crf_w = gw;
+  e->crf_h = gh;
   return TRUE;
 }
 
@@ -344,11 +353,11 @@ rgb_difference (const guint8 * a, const guint8 * b, gsize bytes)
 static gboolean
 crf_prepare (DlsEngine * e, const DlsImage * f)
 {
-  const gsize bytes = (gsize) f->width * f->height * 3;
+  const gsize bytes = (gsize) e->crf_w * e->crf_h * 3;
   gboolean warm;
   guint8 *t;
 
-  dls_ref_frame_rgb (f, e->rgb, f->width * 3);
+  dls_ref_frame_rgb (f, e->crf_w, e->crf_h, e->rgb, e->crf_w * 3);
   warm = e->crf.warm_start && e->have_prev;
   if (warm && rgb_difference (e->rgb, e->prev_rgb, bytes) >
       DLS_CRF_SCENE_CUT) {
@@ -409,41 +418,67 @@ frame_layout (const DlsImage * f, int offsets[3], gsize sizes[3])
   return total;
 }
 
+/* The arguments upsample_argmax and upsample_unary share (image.cl). */
+static cl_int
+set_upsample_args (cl_kernel k, cl_mem src, int lw, int lh, int cp,
+    int n_classes, float sx, float sy, cl_mem dst, int dst_w)
+{
+  cl_int st = CL_SUCCESS;
+
+#define SET(i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
+  SET (0, src);
+  SET (1, lw);
+  SET (2, lh);
+  SET (3, cp);
+  SET (4, n_classes);
+  SET (5, sx);
+  SET (6, sy);
+  SET (7, dst);
+  SET (8, dst_w);
+#undef SET
+  return st;
+}
+
 /* Enqueues the CRF after the network: U at frame size, the lattices (built
  * on the host while the device runs the network), mean-field, argmax into
  * the map buffer. Warm frames start from the previous frame's Q and run
  * crf.warm_iterations; cold ones crf.iterations. */
 static gboolean
 crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
-    float ux, float uy, const size_t up_global[2], GError ** error)
+    GError ** error)
 {
-  cl_mem unary = dls_crf_cl_unary (e->crf_cl);
+  const int gw = e->crf_w, gh = e->crf_h;
+  cl_mem unary = dls_crf_cl_unary (e->crf_cl), q = dls_crf_cl_q (e->crf_cl);
   int row = dls_crf_cl_row (e->crf_cl);
+  float ux = (float) e->out_w / (float) gw;
+  float uy = (float) e->out_h / (float) gh;
+  float qx = (float) gw / (float) f->width;
+  float qy = (float) gh / (float) f->height;
+  size_t grid[2] = { gw, gh }, frame[2] = { f->width, f->height };
   cl_int st = CL_SUCCESS;
   gboolean warm;
 
-#define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
-  SET (e->k_unary, 0, logits);
-  SET (e->k_unary, 1, e->out_w);
-  SET (e->k_unary, 2, e->out_h);
-  SET (e->k_unary, 3, cp);
-  SET (e->k_unary, 4, e->n_classes);
-  SET (e->k_unary, 5, ux);
-  SET (e->k_unary, 6, uy);
-  SET (e->k_unary, 7, unary);
-  SET (e->k_unary, 8, f->width);
-  SET (e->k_unary, 9, row);
-#undef SET
+  st = set_upsample_args (e->k_unary, logits, e->out_w, e->out_h, cp,
+      e->n_classes, ux, uy, unary, gw);
+  st |= clSetKernelArg (e->k_unary, 9, sizeof (row), &row);
   if (!dls_cl_check (st, "clSetKernelArg (upsample_unary)", error)
       || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_unary, 2,
-              NULL, up_global, NULL, 0, NULL, NULL), "upsample_unary", error))
+              NULL, grid, NULL, 0, NULL, NULL), "upsample_unary", error))
     return FALSE;
   warm = crf_prepare (e, f) && dls_crf_cl_has_q (e->crf_cl);
-  return dls_crf_cl_set_image (e->crf_cl, e->prev_rgb, f->width * 3, &e->crf,
-      error)
-      && dls_crf_cl_run (e->crf_cl, warm ? e->crf.warm_iterations
-      : e->crf.iterations, warm, error)
-      && dls_crf_cl_argmax (e->crf_cl, e->map_mem, error);
+  if (!dls_crf_cl_set_image (e->crf_cl, e->prev_rgb, gw * 3, &e->crf_grid,
+          error)
+      || !dls_crf_cl_run (e->crf_cl, warm ? e->crf.warm_iterations
+          : e->crf.iterations, warm, error))
+    return FALSE;
+  if (gw == f->width && gh == f->height)
+    return dls_crf_cl_argmax (e->crf_cl, e->map_mem, error);
+  /* A smaller grid: Q to the frame size (bilinear), then the argmax. */
+  st = set_upsample_args (e->k_up, q, gw, gh, row, e->n_classes, qx, qy,
+      e->map_mem, f->width);
+  return dls_cl_check (st, "clSetKernelArg (upsample_argmax of Q)", error)
+      && dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_up, 2, NULL,
+          frame, NULL, 0, NULL, NULL), "upsample_argmax (Q)", error);
 }
 
 static gboolean
@@ -520,23 +555,16 @@ process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
   SET (e->k_pre, 24, e->mean);
   SET (e->k_pre, 25, e->std);
 
-  SET (e->k_up, 0, logits);
-  SET (e->k_up, 1, e->out_w);
-  SET (e->k_up, 2, e->out_h);
-  SET (e->k_up, 3, cp);
-  SET (e->k_up, 4, e->n_classes);
-  SET (e->k_up, 5, ux);
-  SET (e->k_up, 6, uy);
-  SET (e->k_up, 7, e->map_mem);
-  SET (e->k_up, 8, f->width);
 #undef SET
+  st |= set_upsample_args (e->k_up, logits, e->out_w, e->out_h, cp,
+      e->n_classes, ux, uy, e->map_mem, f->width);
   if (!dls_cl_check (st, "clSetKernelArg (image kernels)", error)
       || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_pre, 2, NULL,
               pre_global, NULL, 0, NULL, NULL), "preprocess", error)
       || !dls_backend_run (e->backend, error))
     return FALSE;
   if (e->crf_on) {
-    if (!crf_opencl (e, f, logits, cp, ux, uy, up_global, error))
+    if (!crf_opencl (e, f, logits, cp, error))
       return FALSE;
   } else if (!dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_up, 2,
               NULL, up_global, NULL, 0, NULL, NULL), "upsample_argmax",
@@ -583,24 +611,29 @@ dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
     return TRUE;
   }
   {
+    const DlsCrfParams *p = &e->crf_grid;
+    const int gw = e->crf_w, gh = e->crf_h;
     gboolean warm = crf_prepare (e, frame) && e->crf_ref_has_q;
     const guint8 *rgb = e->prev_rgb;    /* this frame's, after the swap */
 
     dls_ref_upsample_unary (e->logits, e->out_w, e->out_h, e->n_classes,
-        frame->width, frame->height, e->n_classes, e->crf_unary);
+        gw, gh, e->n_classes, e->crf_unary);
     dls_crf_set_unary (e->crf_ref, e->crf_unary);
     dls_crf_clear_pairwise (e->crf_ref);
-    dls_crf_add_pairwise_gaussian (e->crf_ref, e->crf.gaussian_sxy,
-        e->crf.gaussian_weight);
-    dls_crf_add_pairwise_bilateral (e->crf_ref, e->crf.bilateral_sxy,
-        e->crf.bilateral_srgb, rgb, frame->width * 3,
-        e->crf.bilateral_weight);
+    dls_crf_add_pairwise_gaussian (e->crf_ref, p->gaussian_sxy,
+        p->gaussian_weight);
+    dls_crf_add_pairwise_bilateral (e->crf_ref, p->bilateral_sxy,
+        p->bilateral_srgb, rgb, gw * 3, p->bilateral_weight);
     if (!warm)
       dls_crf_start (e->crf_ref);
     for (int i = 0; i < (warm ? e->crf.warm_iterations : e->crf.iterations);
         i++)
       dls_crf_step (e->crf_ref);
-    dls_crf_map (e->crf_ref, map, map_stride);
+    if (gw == frame->width && gh == frame->height)
+      dls_crf_map (e->crf_ref, map, map_stride);
+    else
+      dls_ref_upsample_argmax (dls_crf_q (e->crf_ref), gw, gh, e->n_classes,
+          frame->width, frame->height, map, map_stride);
     e->crf_ref_has_q = TRUE;
   }
   return TRUE;

@@ -318,23 +318,47 @@ dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
 
 /**
  * dls_ref_frame_rgb:
- * @rgb: (out caller-allocates): height rows of @stride bytes, 3 a pixel
+ * @rgb: (out caller-allocates): @out_h rows of @stride bytes, 3 a pixel
  *
- * The frame as RGB bytes (YUV converted as in the banner, rounded to the
- * nearest integer): the colour features of the CRF's bilateral kernel.
+ * The frame as RGB bytes at @out_w x @out_h (YUV converted as in the
+ * banner; half-pixel bilinear when the size differs, after conversion;
+ * rounded to the nearest integer): the colour features of the CRF's
+ * bilateral kernel, on the CRF's grid.
  */
 void
-dls_ref_frame_rgb (const DlsImage * img, guint8 * rgb, int stride)
+dls_ref_frame_rgb (const DlsImage * img, int out_w, int out_h, guint8 * rgb,
+    int stride)
 {
-  for (int y = 0; y < img->height; y++)
-    for (int x = 0; x < img->width; x++) {
+  const gboolean same = out_w == img->width && out_h == img->height;
+
+  for (int y = 0; y < out_h; y++) {
+    int y0 = y, y1 = y;
+    float fy = 0.0f;
+
+    if (!same)
+      half_pixel (y, img->height, out_h, &y0, &y1, &fy);
+    for (int x = 0; x < out_w; x++) {
       guint8 *o = rgb + (gsize) y * stride + (gsize) x * 3;
       float c[3];
 
-      read_rgb (img, x, y, c);
+      if (same) {
+        read_rgb (img, x, y, c);
+      } else {
+        float c00[3], c01[3], c10[3], c11[3], fx;
+        int x0, x1;
+
+        half_pixel (x, img->width, out_w, &x0, &x1, &fx);
+        read_rgb (img, x0, y0, c00);
+        read_rgb (img, x1, y0, c01);
+        read_rgb (img, x0, y1, c10);
+        read_rgb (img, x1, y1, c11);
+        for (int i = 0; i < 3; i++)
+          c[i] = bilerp (c00[i], c01[i], c10[i], c11[i], fx, fy);
+      }
       for (int i = 0; i < 3; i++)
         o[i] = (guint8) (c[i] + 0.5f);
     }
+  }
 }
 
 /**

@@ -77,7 +77,8 @@ void dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
 /* For the dense CRF: the frame as RGB bytes, and the unary energies
  * U = -(upsampled logits), @row floats a pixel (image.c has the details;
  * kernels/image.cl's upsample_unary is the device twin of the latter). */
-void dls_ref_frame_rgb (const DlsImage * img, guint8 * rgb, int stride);
+void dls_ref_frame_rgb (const DlsImage * img, int out_w, int out_h,
+    guint8 * rgb, int stride);
 void dls_ref_upsample_unary (const float *logits, int in_w, int in_h,
     int n_classes, int out_w, int out_h, int row, float *unary);
 

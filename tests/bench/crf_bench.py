@@ -4,7 +4,9 @@ pydensecrf, same inputs and parameters, in one run.
 
 Sizes 513x513 and 640x480 with 21 classes: the image is a real photo
 (voc-dev voc_000.png; DAVIS blackswan frame 0 resized to 640x480), the
-unary a smooth random one (21 classes). Parameter sets: the element's
+unary a smooth random one (21 classes); and what the element runs for a
+640x480 frame by default (crf-scale 0.5: a 320x240 grid, position
+deviations halved; the final bilinear upsampling of Q is not included). Parameter sets: the element's
 default (DeepLab-v2: Gaussian 1/3, bilateral 67/3/4) and the pydensecrf
 demo's (3/3, 80/13/10). 5 iterations.
 
@@ -52,7 +54,9 @@ def images():
     b = np.array(Image.open(cc.need_file(os.path.join(
         d, "davis", "blackswan", "JPEGImages", "00000.jpg"))).convert(
             "RGB").resize((640, 480), Image.BILINEAR))
-    return {"513x513x21": a[:513, :513], "640x480x21": b}
+    c = np.array(Image.fromarray(b).resize((320, 240), Image.BILINEAR))
+    return {"513x513x21": a[:513, :513], "640x480x21": b,
+            "640x480 at crf-scale 0.5 (grid 320x240x21)": c}
 
 
 def smooth_unary(h, w, c, seed):
@@ -99,6 +103,13 @@ def main():
             U = smooth_unary(h, w, 21, 1)
             for pname, pp in PARAMS.items():
                 p = dict(cc.DEMO, **pp)
+                if "crf-scale" in size:
+                    if "default" not in pname:
+                        continue
+                    # The element scales the position deviations with the
+                    # grid.
+                    p["gaussian_sxy"] *= 0.5
+                    p["bilateral_sxy"] *= 0.5
                 py = time_pydensecrf(img, U, p, reps)
                 res = {"pydensecrf": py}
                 for be in ("opencl", "ref"):

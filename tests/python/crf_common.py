@@ -136,3 +136,11 @@ def ours_q(img, U, n_labels, p, iterations, backend, tmp, extra=()):
         raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr}")
     q = np.fromfile(qf, dtype=np.float32).reshape(h * w, n_labels).T
     return q, r.stdout
+
+
+def finish(fails):
+    """Prints the failures and PASS or their count; returns the exit code."""
+    for f in fails:
+        print(f"FAIL: {f}")
+    print("PASS" if not fails else f"{len(fails)} failures")
+    return 1 if fails else 0

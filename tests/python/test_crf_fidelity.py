@@ -104,10 +104,7 @@ def main():
                 fails.append(f"21 classes {be} vs pydensecrf")
         if row["opencl_vs_ref"] < MIN_CL_VS_REF:
             fails.append("21 classes opencl vs ref")
-    for f in fails:
-        print(f"FAIL: {f}")
-    print("PASS" if not fails else f"{len(fails)} failures")
-    return 1 if fails else 0
+    return cc.finish(fails)
 
 
 if __name__ == "__main__":

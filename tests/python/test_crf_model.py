@@ -8,7 +8,9 @@ videoconvert ! deeplabseg mode=mask [crf=true ...] ! pngenc ! filesink`
 default parameters (cold, crf-iterations default); and the CRF with each
 of the two parameter sets the issue names (pydensecrf demo / DeepLab VOC:
 Gaussian sxy 3 w 3, bilateral sxy 80 srgb 13 w 10; DeepLab-v2: Gaussian 1
-3, bilateral 67 3 4). Per image, mIoU vs *_label.png (255 = void ignored;
+3, bilateral 67 3 4), these two at the element's default crf-scale (0.5);
+and the default parameters on the full-size grid (crf-scale=1, reported
+only). Per image, mIoU vs *_label.png (255 = void ignored;
 mean over the classes present in the ground truth or the prediction).
 Before that, tiny frames through the element with crf=true in every mode
 (videotestsrc 1x1, 2x2 and 3x1, 3 frames so warm starts run): no error, and
@@ -39,6 +41,7 @@ CONFIGS = {
     "deeplab-v2": ["crf=true", "crf-gaussian-sxy=1", "crf-gaussian-weight=3",
                    "crf-bilateral-sxy=67", "crf-bilateral-srgb=3",
                    "crf-bilateral-weight=4"],
+    "default-scale-1": ["crf=true", "crf-scale=1"],
 }
 
 
@@ -121,7 +124,7 @@ def main():
     mean = {c: float(np.mean(v)) for c, v in scores.items()}
     print("mean mIoU over images: " + ", ".join(
         f"{c} {m:.2f}" for c, m in mean.items()))
-    for c in ("default", "demo", "deeplab-v2"):
+    for c in ("default", "demo", "deeplab-v2", "default-scale-1"):
         print(f"gain of CRF {c}: {mean[c] - mean['none']:+.2f} points")
     for f in tiny_fails:
         print(f"FAIL: tiny frame {f}")

@@ -102,10 +102,7 @@ def main():
             if iou_w < iou_c - 0.5:
                 fails.append(f"{clip}: warm IoU {iou_w:.2f} < cold "
                              f"{iou_c:.2f} - 0.5")
-    for f in fails:
-        print(f"FAIL: {f}")
-    print("PASS" if not fails else f"{len(fails)} failures")
-    return 1 if fails else 0
+    return cc.finish(fails)
 
 
 if __name__ == "__main__":
