@@ -133,8 +133,9 @@ struct _GstDeeplabseg
   guint8 keep[256];
   gboolean keep_all;
 
-  /* From start() to stop(). */
+  /* From start() to stop(); published under the object lock. */
   DlsEngine *engine;
+  int n_classes;
   gchar **labels;
 
   /* From set_info(). */
@@ -206,7 +207,7 @@ GST_ELEMENT_REGISTER_DEFINE (deeplabseg, "deeplabseg", GST_RANK_NONE,
 static gboolean
 resolve_classes (GstDeeplabseg * self, const gchar * spec, GError ** error)
 {
-  int n = self->engine ? dls_engine_n_classes (self->engine) : 256;
+  int n = self->n_classes ? self->n_classes : 256;
   guint8 keep[256];
 
   if (!dls_class_select_resolve (spec, (const gchar * const *) self->labels,
@@ -225,6 +226,13 @@ gst_deeplabseg_set_property (GObject * object, guint prop_id,
   gboolean reconfigure = FALSE;
   const gchar *rejected = NULL;
   GError *err = NULL;
+  DlsPalette palette;
+  gboolean palette_ok = FALSE;
+
+  /* outside the lock the streaming thread takes per frame: may read a file */
+  if (prop_id == PROP_PALETTE)
+    palette_ok = dls_palette_parse (&palette, g_value_get_string (value),
+        &err);
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -297,25 +305,21 @@ gst_deeplabseg_set_property (GObject * object, guint prop_id,
       self->crf_params.scale = g_value_get_float (value);
       self->crf_changed = TRUE;
       break;
-    case PROP_PALETTE:{
-      const gchar *spec = g_value_get_string (value);
-      DlsPalette pal;
-
-      if (dls_palette_parse (&pal, spec, &err)) {
-        self->palette = pal;
+    case PROP_PALETTE:
+      if (palette_ok) {
+        self->palette = palette;
         g_free (self->palette_spec);
-        self->palette_spec = g_strdup (spec);
+        self->palette_spec = g_value_dup_string (value);
       } else {
         rejected = "palette";
       }
       break;
-    }
     case PROP_CLASSES:{
       const gchar *spec = g_value_get_string (value);
 
-      /* names need the labels: before start() they are checked there */
-      if ((self->labels || !spec || !*spec || g_ascii_isdigit (spec[0]))
-          && !resolve_classes (self, spec, &err)) {
+      /* names need the labels: before start() the whole list is checked
+       * there */
+      if (self->labels && !resolve_classes (self, spec, &err)) {
         rejected = "classes";
         break;
       }
@@ -542,6 +546,7 @@ gst_deeplabseg_start (GstBaseTransform * trans)
   GError *err = NULL;
   gchar *model = resolve_model_path (self);
   gchar *labels_path, *device, **labels;
+  DlsEngine *engine = NULL;
 
   if (!model) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
@@ -560,24 +565,25 @@ gst_deeplabseg_start (GstBaseTransform * trans)
   opts.device = device;
 
   GST_INFO_OBJECT (self, "loading model %s on device %s", model, device);
-  self->engine = dls_engine_new (model, &opts, &err);
-  if (!self->engine) {
+  engine = dls_engine_new (model, &opts, &err);
+  if (!engine) {
     post_error (self, err, "Could not load the model");
     goto fail;
   }
   GST_INFO_OBJECT (self, "model %s on %s", model,
-      dls_engine_device_name (self->engine));
-  GST_OBJECT_LOCK (self);
-  self->crf_changed = TRUE;     /* a new engine: give it the CRF settings */
-  GST_OBJECT_UNLOCK (self);
+      dls_engine_device_name (engine));
   labels = load_labels (self, labels_path && *labels_path ?
-      labels_path : NULL, dls_engine_n_classes (self->engine), &err);
+      labels_path : NULL, dls_engine_n_classes (engine), &err);
   if (!labels) {
     post_error (self, err, "Could not read the labels");
     goto fail;
   }
+  /* published complete: set_property() reads them under the lock */
   GST_OBJECT_LOCK (self);
+  self->engine = engine;
+  self->n_classes = dls_engine_n_classes (engine);
   self->labels = labels;
+  self->crf_changed = TRUE;     /* a new engine: give it the CRF settings */
   if (!resolve_classes (self, self->classes_spec, &err)) {
     resolve_classes (self, NULL, NULL);
     GST_OBJECT_UNLOCK (self);
@@ -595,7 +601,7 @@ gst_deeplabseg_start (GstBaseTransform * trans)
 
 fail:
   g_clear_error (&err);
-  g_clear_pointer (&self->engine, dls_engine_free);
+  dls_engine_free (engine);
   g_free (model);
   g_free (device);
   g_free (labels_path);
@@ -630,6 +636,7 @@ gst_deeplabseg_stop (GstBaseTransform * trans)
   GST_OBJECT_LOCK (self);
   engine = g_steal_pointer (&self->engine);
   labels = g_steal_pointer (&self->labels);
+  self->n_classes = 0;
   GST_OBJECT_UNLOCK (self);
   dls_engine_free (engine);
   g_strfreev (labels);
@@ -919,8 +926,9 @@ segment_frame (GstDeeplabseg * self, const FrameSettings * fs,
       for (int y = 0; y < h; y++)
         memcpy (self->last_map + (gsize) y * w, map + (gsize) y * map_stride,
             w);
-      self->have_last = TRUE;
     }
+    /* a run with interval 1 leaves last_map stale: never reuse it later */
+    self->have_last = fs->interval > 1;
     self->since_run = 1;
   }
   if (fs->keep_all && !fs->post_messages)
@@ -1380,11 +1388,12 @@ gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
   /**
    * GstDeeplabseg:crf-warm-iterations:
    *
-   * Mean-field iterations of a warm-started frame.
+   * Mean-field iterations of a warm-started frame; at least 1 (with none,
+   * the previous frame's Q would be the map and never follow the video).
    */
   g_object_class_install_property (gobject_class, PROP_CRF_WARM_ITERATIONS,
       g_param_spec_int ("crf-warm-iterations", "CRF warm iterations",
-          "Mean-field iterations of a warm-started CRF frame", 0, 100,
+          "Mean-field iterations of a warm-started CRF frame", 1, 100,
           DEFAULT_PROP_CRF_WARM_ITERATIONS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));

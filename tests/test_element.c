@@ -792,6 +792,40 @@ GST_START_TEST (test_live_changes)
 
 GST_END_TEST;
 
+/* Pushes @sample's frame (DISCONT only if @discont: the decoded photo
+ * carries the DISCONT of a stream's first buffer) into a mask-mode
+ * harness and checks the output map is @want. */
+static void
+push_check_mask_flags (GstHarness * hs, GstSample * sample,
+    const guint8 * want, gboolean discont)
+{
+  GstBuffer *in = gst_buffer_copy_deep (gst_sample_get_buffer (sample)), *out;
+  GstVideoInfo info, oinfo;
+  GstVideoFrame of;
+
+  if (discont)
+    GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_DISCONT);
+  else
+    GST_BUFFER_FLAG_UNSET (in, GST_BUFFER_FLAG_DISCONT);
+  out = gst_harness_push_and_pull (hs, in);
+  fail_unless (gst_video_info_from_caps (&info, gst_sample_get_caps
+          (sample)));
+  gst_video_info_set_format (&oinfo, GST_VIDEO_FORMAT_GRAY8,
+      GST_VIDEO_INFO_WIDTH (&info), GST_VIDEO_INFO_HEIGHT (&info));
+  fail_unless (gst_video_frame_map (&of, &oinfo, out, GST_MAP_READ));
+  check_map (GST_VIDEO_FRAME_PLANE_DATA (&of, 0),
+      GST_VIDEO_FRAME_PLANE_STRIDE (&of, 0), want,
+      GST_VIDEO_INFO_WIDTH (&info), GST_VIDEO_INFO_HEIGHT (&info), "mask");
+  gst_video_frame_unmap (&of);
+  gst_buffer_unref (out);
+}
+
+static void
+push_check_mask (GstHarness * hs, GstSample * sample, const guint8 * want)
+{
+  push_check_mask_flags (hs, sample, want, FALSE);
+}
+
 /* interval=3: the network runs on frames 1, 4, 7...; frames 2 and 3 carry
  * frame 1's map; a DISCONT buffer runs the network at once. */
 GST_START_TEST (test_interval)
@@ -817,26 +851,15 @@ GST_START_TEST (test_interval)
   /* the comparisons below need maps that differ */
   fail_unless (memcmp (map_a, map_b, 321 * 241) != 0);
   g_object_set (hs->element, "interval", 3, NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (steps); i++) {
-    GstBuffer *in = gst_buffer_copy_deep (gst_sample_get_buffer
-        (steps[i].black ? b : a)), *out;
-    GstVideoInfo oinfo;
-    GstVideoFrame of;
-
-    /* (the decoded photo carries the DISCONT of a stream's first buffer) */
-    if (steps[i].discont)
-      GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_DISCONT);
-    else
-      GST_BUFFER_FLAG_UNSET (in, GST_BUFFER_FLAG_DISCONT);
-    out = gst_harness_push_and_pull (hs, in);
-    gst_video_info_set_format (&oinfo, GST_VIDEO_FORMAT_GRAY8, 321, 241);
-    fail_unless (gst_video_frame_map (&of, &oinfo, out, GST_MAP_READ));
-    check_map (GST_VIDEO_FRAME_PLANE_DATA (&of, 0),
-        GST_VIDEO_FRAME_PLANE_STRIDE (&of, 0), *steps[i].want, 321, 241,
-        "interval");
-    gst_video_frame_unmap (&of);
-    gst_buffer_unref (out);
-  }
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++)
+    push_check_mask_flags (hs, steps[i].black ? b : a, *steps[i].want,
+        steps[i].discont);
+  /* interval 1 runs every frame and must not leave a stale map behind:
+   * back at 3, the next frame runs the network again */
+  g_object_set (hs->element, "interval", 1, NULL);
+  push_check_mask (hs, b, map_b);
+  g_object_set (hs->element, "interval", 3, NULL);
+  push_check_mask (hs, a, map_a);
   gst_harness_teardown (hs);
   g_free (map_a);
   g_free (map_b);

@@ -39,7 +39,7 @@ dls_crf_params_init_deeplab_v2 (DlsCrfParams * p)
 gboolean
 dls_crf_params_valid (const DlsCrfParams * p, GError ** error)
 {
-  if (p->iterations < 0 || p->iterations > 100 || p->warm_iterations < 0
+  if (p->iterations < 0 || p->iterations > 100 || p->warm_iterations < 1
       || p->warm_iterations > 100 || !(p->gaussian_sxy >= 0.01f)
       || !(p->bilateral_sxy >= 0.01f) || !(p->bilateral_srgb >= 0.01f)
       || !(p->gaussian_weight >= 0.0f && p->gaussian_weight <= 1000.0f)
