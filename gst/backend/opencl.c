@@ -944,10 +944,11 @@ plan_memory (OclBackend * b, GError ** error)
       b->mem[o] = g_ptr_array_steal_index (free_list, best);
     else
       NEW_BUFFER (o);
-    /* Inputs die after the output is placed, so they never alias it. */
-    for (int k = 0; k < n->n_inputs; k++) {
-      int t = n->inputs[k];
-      if (t >= 0 && last_use[t] == i && !pinned[t]
+    /* Tensors whose last reader is node i die after its output is placed,
+     * so they never alias it. Not only n's inputs: a conv with a fused ADD
+     * keeps its own inputs alive until the ADD (node i + 1). */
+    for (int t = 0; t < b->n_tensors; t++) {
+      if (last_use[t] == i && !pinned[t] && b->mem[t]
           && dls_graph_tensor (g, t)->kind == DLS_TENSOR_ACTIVATION
           && !g_ptr_array_find (free_list, b->mem[t], NULL))
         g_ptr_array_add (free_list, b->mem[t]);
