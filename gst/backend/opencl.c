@@ -713,6 +713,9 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
   OclBackend *b = (OclBackend *) be;
   gsize staging = 0;
 
+  /* Once per backend (backend.h): a second graph would leak the first's
+   * plan and run its steps too. */
+  g_return_val_if_fail (b->graph == NULL, FALSE);
   b->graph = g;
   b->n_tensors = (int) g->tensors->len;
   b->mem = g_new0 (cl_mem, b->n_tensors);
