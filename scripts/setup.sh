@@ -35,6 +35,8 @@ APT_PACKAGES=(
   ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
   liborc-0.4-dev liborc-0.4-dev-bin
   valgrind python3-venv
+  # Reliability (tests/fuzz, README "Fuzzing"): libFuzzer needs clang.
+  clang libclang-rt-14-dev
 )
 PY_PACKAGES=(numpy pillow onnxruntime)
 # LiteRT: ai-edge-litert, else the older tflite-runtime (same Interpreter API).
