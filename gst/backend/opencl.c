@@ -236,6 +236,26 @@ dls_cl_release (DlsCl * cl)
     runtime_free (cl);
 }
 
+void
+dls_cl_stats (guint * n_runtimes, guint * n_programs)
+{
+  guint nr = 0, np = 0;
+
+  g_mutex_lock (&runtimes_lock);
+  for (GList * l = runtimes; l; l = l->next) {
+    DlsCl *c = l->data;
+    nr++;
+    g_mutex_lock (&c->lock);
+    np += g_hash_table_size (c->programs);
+    g_mutex_unlock (&c->lock);
+  }
+  g_mutex_unlock (&runtimes_lock);
+  if (n_runtimes)
+    *n_runtimes = nr;
+  if (n_programs)
+    *n_programs = np;
+}
+
 const char *
 dls_cl_device_name (const DlsCl * cl)
 {

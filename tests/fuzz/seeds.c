@@ -3,7 +3,7 @@
  *   dls-fuzz-seeds OUT_DIR [MODEL...]
  *
  * Into OUT_DIR (created): the small TFLite model of tests/tflite_builder.c
- * in each of its variants (options, activations, external buffers, an
+* in each of its variants (options, activations, external buffers, an
  * unsupported operator, a non-float input, the 128-tensor "bomb"), and for
  * each MODEL: the file itself, cuts of it and copies with a few bytes
  * changed, mostly in the first and last 24 KiB where a converter puts the
@@ -43,7 +43,7 @@ write_seed (const char *dir, const char *name, const guint8 * data,
 static gboolean
 write_tiny (const char *dir)
 {
-  TinySpec s[16];
+  TinySpec s[17];
   int n = 0;
   gboolean ok = TRUE;
 
@@ -65,6 +65,7 @@ write_tiny (const char *dir)
   s[n].bad_op = 1, s[n].bad_code = 32, s[n].custom_code = "Convolution2DTransposeBias", n++;
   s[n].version = 2, n++;
   s[n].bomb = TRUE, n++;
+  s[n].rgb = TRUE, n++;
   g_assert (n == (int) G_N_ELEMENTS (s));
 
   for (int i = 0; i < n; i++) {
