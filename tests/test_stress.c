@@ -155,9 +155,10 @@ walk_states (int kind, guint32 seed, int steps)
       "%d failed starts, %d model swaps", kind, steps,
       visits[GST_STATE_NULL], visits[GST_STATE_READY],
       visits[GST_STATE_PAUSED], visits[GST_STATE_PLAYING], n_fail, n_swap);
-  if (kind != WALK_GOOD)
+  /* Short walks (DLS_STRESS_STEPS) may miss a state. */
+  if (kind == WALK_BAD || (kind == WALK_MIXED && steps >= 50))
     fail_unless (n_fail > 0);
-  if (kind != WALK_BAD)
+  if (kind == WALK_GOOD || (kind == WALK_MIXED && steps >= 50))
     fail_unless (visits[GST_STATE_PLAYING] > 0);
   fail_unless_equals_int (gst_element_set_state (pipe, GST_STATE_NULL),
       GST_STATE_CHANGE_SUCCESS);
@@ -167,23 +168,31 @@ walk_states (int kind, guint32 seed, int steps)
   gst_object_unref (pipe);
 }
 
+/* DLS_STRESS_STEPS shortens the walks (scripts/valgrind.sh). */
+static int
+walk_steps (void)
+{
+  const gchar *env = g_getenv ("DLS_STRESS_STEPS");
+  return env ? MAX (atoi (env), 8) : 200;
+}
+
 GST_START_TEST (test_states_random)
 {
-  walk_states (WALK_GOOD, 1, 200);
+  walk_states (WALK_GOOD, 1, walk_steps ());
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_states_random_load_failure)
 {
-  walk_states (WALK_BAD, 2, 200);
+  walk_states (WALK_BAD, 2, walk_steps ());
 }
 
 GST_END_TEST;
 
 GST_START_TEST (test_states_random_mixed)
 {
-  walk_states (WALK_MIXED, 3, 200);
+  walk_states (WALK_MIXED, 3, walk_steps ());
 }
 
 GST_END_TEST;

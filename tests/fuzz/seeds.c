@@ -3,7 +3,7 @@
  *   dls-fuzz-seeds OUT_DIR [MODEL...]
  *
  * Into OUT_DIR (created): the small TFLite model of tests/tflite_builder.c
-* in each of its variants (options, activations, external buffers, an
+ * in each of its variants (options, activations, external buffers, an
  * unsupported operator, a non-float input, the 128-tensor "bomb"), and for
  * each MODEL: the file itself, cuts of it and copies with a few bytes
  * changed, mostly in the first and last 24 KiB where a converter puts the
