@@ -12,6 +12,8 @@
  *   < 1 MiB. DLS_SOAK_FRAMES (default 600) and DLS_SOAK_MODEL (default: the
  *   small in-code model, 3-channel variant) make the long run of
  *   scripts/soak.sh;
+ * - a model file replaced on disk while playing changes nothing until the
+ *   next start (which then fails on the new content);
  * - many streams: 4 deeplabseg behind a tee give the class maps 1 gives,
  *   4 engines in one process share one OpenCL runtime (context and
  *   compiled programs), and the RSS of 1 and 4 instances is printed.
@@ -193,6 +195,63 @@ GST_END_TEST;
 GST_START_TEST (test_states_random_mixed)
 {
   walk_states (WALK_MIXED, 3, walk_steps ());
+}
+
+GST_END_TEST;
+
+/* The model is read whole at start(): replacing the file while playing
+ * changes nothing until the next start, which then reads the new file. */
+GST_START_TEST (test_model_replaced_while_playing)
+{
+  gchar *path = NULL, *data = NULL;
+  gsize len = 0;
+  gint fd = g_file_open_tmp ("dls-replaced-XXXXXX.tflite", &path, NULL);
+  GstElement *pipe, *sink;
+  GstBus *bus;
+  GstSample *s;
+  gchar *desc;
+
+  fail_unless (fd >= 0);
+  g_close (fd, NULL);
+  fail_unless (g_file_get_contents (tiny_path, &data, &len, NULL));
+  fail_unless (g_file_set_contents (path, data, len, NULL));
+  desc = g_strdup_printf ("videotestsrc is-live=true ! video/x-raw,"
+      "format=RGB,width=320,height=240,framerate=30/1 ! deeplabseg "
+      "model=\"%s\" ! appsink name=sink sync=false max-buffers=2 drop=true",
+      path);
+  pipe = gst_parse_launch (desc, NULL);
+  sink = gst_bin_get_by_name (GST_BIN (pipe), "sink");
+  bus = gst_element_get_bus (pipe);
+
+  fail_unless (gst_element_set_state (pipe, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 30 * GST_SECOND);
+  fail_unless (s != NULL, "no frame before the file was replaced");
+  gst_sample_unref (s);
+  fail_unless (g_file_set_contents (path, "not a model any more", 20, NULL));
+  for (int i = 0; i < 5; i++) {
+    s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 30 * GST_SECOND);
+    fail_unless (s != NULL, "frame %d after the file was replaced", i);
+    gst_sample_unref (s);
+  }
+  fail_unless_equals_int (drain_errors (bus, NULL, TRUE), 0);
+
+  /* A restart reads the new content: it is no model. */
+  fail_unless_equals_int (gst_element_set_state (pipe, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (gst_element_set_state (pipe, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (drain_errors (bus, NULL, FALSE) >= 1);
+  fail_unless_equals_int (gst_element_set_state (pipe, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+
+  gst_object_unref (bus);
+  gst_object_unref (sink);
+  gst_object_unref (pipe);
+  g_unlink (path);
+  g_free (path);
+  g_free (data);
+  g_free (desc);
 }
 
 GST_END_TEST;
@@ -504,6 +563,7 @@ stress_suite (void)
   tcase_add_test (tc, test_states_random);
   tcase_add_test (tc, test_states_random_load_failure);
   tcase_add_test (tc, test_states_random_mixed);
+  tcase_add_test (tc, test_model_replaced_while_playing);
   tcase_add_test (tc, test_soak);
   tcase_add_test (tc, test_many_streams);
   return s;
