@@ -14,6 +14,8 @@
  *   scripts/soak.sh;
  * - a model file replaced on disk while playing changes nothing until the
  *   next start (which then fails on the new content);
+ * - the OpenCL device failing while playing (an injected error) gives a
+ *   GST_ELEMENT_ERROR and a clean shutdown;
  * - many streams: 4 deeplabseg behind a tee give the class maps 1 gives,
  *   4 engines in one process share one OpenCL runtime (context and
  *   compiled programs), and the RSS of 1 and 4 instances is printed.
@@ -251,6 +253,59 @@ GST_START_TEST (test_model_replaced_while_playing)
   g_unlink (path);
   g_free (path);
   g_free (data);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
+/* The device failing at run time (injected in the OpenCL backend, see
+ * DLS_TEST_CL_FAIL_RUN in gst/backend/opencl.c): the element posts a
+ * LIBRARY/FAILED error with the cause, the pipeline stops and shuts down
+ * cleanly (no leak under GST_TRACERS=leaks), and a restart works. */
+GST_START_TEST (test_device_fails_while_playing)
+{
+  gchar *desc = g_strdup_printf ("videotestsrc num-buffers=40 ! video/x-raw,"
+      "format=RGB,width=320,height=240 ! deeplabseg name=seg model=\"%s\" ! "
+      "fakesink", tiny_path);
+  GstElement *pipe = gst_parse_launch (desc, NULL);
+  GstElement *seg = gst_bin_get_by_name (GST_BIN (pipe), "seg");
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *debug = NULL;
+
+  g_setenv ("DLS_TEST_CL_FAIL_RUN", "5", TRUE);
+  fail_unless (gst_element_set_state (pipe, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  g_unsetenv ("DLS_TEST_CL_FAIL_RUN");
+  msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipe), 60 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR,
+      "no error when the device failed");
+  fail_unless (GST_MESSAGE_SRC (msg) == GST_OBJECT (seg));
+  gst_message_parse_error (msg, &err, &debug);
+  GST_INFO ("%s (%s)", err->message, debug);
+  fail_unless (err->domain == GST_LIBRARY_ERROR
+      && err->code == GST_LIBRARY_ERROR_FAILED, "got %s %d: %s",
+      g_quark_to_string (err->domain), err->code, err->message);
+  fail_unless (strstr (err->message, "injected") != NULL,
+      "cause not given: %s", err->message);
+  g_clear_error (&err);
+  g_free (debug);
+  gst_message_unref (msg);
+  fail_unless_equals_int (gst_element_set_state (pipe, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+
+  /* Without the fault the same pipeline runs to the end. */
+  fail_unless (gst_element_set_state (pipe, GST_STATE_PLAYING)
+      != GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipe), 120 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  fail_unless_equals_int (gst_element_set_state (pipe, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (seg);
+  gst_object_unref (pipe);
   g_free (desc);
 }
 
@@ -564,6 +619,7 @@ stress_suite (void)
   tcase_add_test (tc, test_states_random_load_failure);
   tcase_add_test (tc, test_states_random_mixed);
   tcase_add_test (tc, test_model_replaced_while_playing);
+  tcase_add_test (tc, test_device_fails_while_playing);
   tcase_add_test (tc, test_soak);
   tcase_add_test (tc, test_many_streams);
   return s;

@@ -395,6 +395,9 @@ typedef struct
   gsize staging_len;
   int current_node;             /* node add_step() files steps under */
   gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
+  /* Fault injection for tests ($DLS_TEST_CL_FAIL_RUN=N): run N fails as a
+   * device lost would (tests/test_stress.c). 0: off. */
+  guint64 fail_run, runs;
 } OclBackend;
 
 static int
@@ -794,6 +797,9 @@ ocl_run (DlsBackend * be, GError ** error)
 {
   OclBackend *b = (OclBackend *) be;
 
+  if (G_UNLIKELY (b->fail_run) && ++b->runs >= b->fail_run)
+    return dls_cl_check (CL_OUT_OF_RESOURCES, "clEnqueueNDRangeKernel "
+        "(injected by DLS_TEST_CL_FAIL_RUN)", error);
   for (guint i = 0; i < b->steps->len; i++) {
     Step *s = &g_array_index (b->steps, Step, i);
     gint64 t0 = b->profile ? g_get_monotonic_time () : 0;
@@ -907,6 +913,9 @@ dls_backend_opencl_new (DlsCl * cl, GError ** error)
   b->consts = g_ptr_array_new_with_free_func (release_mem);
   b->steps = g_array_new (FALSE, FALSE, sizeof (Step));
   b->profile = g_getenv ("DLS_PROFILE") != NULL;
+  if (g_getenv ("DLS_TEST_CL_FAIL_RUN"))
+    b->fail_run = g_ascii_strtoull (g_getenv ("DLS_TEST_CL_FAIL_RUN"), NULL,
+        10);
   b->queue = clCreateCommandQueue (cl->context, cl->device, 0, &st);
   if (!dls_cl_check (st, "clCreateCommandQueue", error)) {
     ocl_free (&b->parent);
