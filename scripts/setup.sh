@@ -39,6 +39,8 @@ APT_PACKAGES=(
   gobject-introspection libgirepository1.0-dev python3-gi python3-gst-1.0
   gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   libonnx-testdata
+  # Reliability (tests/fuzz, README "Fuzzing"): libFuzzer needs clang.
+  clang libclang-rt-14-dev
 )
 PY_PACKAGES=(numpy pillow onnxruntime onnx)
 # LiteRT: ai-edge-litert, else the older tflite-runtime (same Interpreter API).

@@ -253,21 +253,6 @@ GST_START_TEST (test_formats_sizes_modes)
 
 GST_END_TEST;
 
-static gsize
-rss_kib (void)
-{
-  gchar *text = NULL;
-  gsize kib = 0;
-
-  if (g_file_get_contents ("/proc/self/status", &text, NULL, NULL)) {
-    const gchar *l = strstr (text, "VmRSS:");
-    if (l)
-      kib = g_ascii_strtoull (l + 6, NULL, 10);
-  }
-  g_free (text);
-  return kib;
-}
-
 static void
 cycle_once (void)
 {
@@ -296,10 +281,10 @@ GST_START_TEST (test_state_cycles_no_leak)
   /* Warm-up: programs built and cached, pools and allocators settled. */
   for (int i = 0; i < 3; i++)
     cycle_once ();
-  before = rss_kib ();
+  before = dls_test_rss_kib ();
   for (int i = 0; i < 20; i++)
     cycle_once ();
-  after = rss_kib ();
+  after = dls_test_rss_kib ();
   GST_INFO ("RSS %" G_GSIZE_FORMAT " KiB -> %" G_GSIZE_FORMAT " KiB", before,
       after);
   /* Each start copies ~2.7 MB of weights into the graph and the device:

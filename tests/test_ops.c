@@ -1543,6 +1543,18 @@ main (int argc, char **argv)
       rng_seed (G_GUINT64_CONSTANT (0x5eed0000) + i);
     }
     n_run++;
+    /* A backend is prepared once (backend.h): a fresh one per case. */
+    if (i > 0) {
+      const char *name = other->vt->name;
+      dls_backend_free (other);
+      other = cl ? dls_backend_opencl_new (cl, &err) : dls_backend_ref_new ();
+      if (!other) {
+        fprintf (stderr, "%s backend: %s\n", name, err->message);
+        g_clear_error (&err);
+        dls_cl_release (cl);
+        return 1;
+      }
+    }
     if (!run_case (&cases[i], other, verbose))
       failures++;
     fflush (stdout);

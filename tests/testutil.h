@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define DLS_TEST_SKIP 77
 
@@ -38,6 +39,22 @@ static inline char *
 dls_test_model_path (void)
 {
   return dls_test_shared_path ("models/deeplabv3_257_mv_gpu.tflite");
+}
+
+/* Resident set size of this process in KiB (VmRSS), 0 if unknown. */
+static inline gsize
+dls_test_rss_kib (void)
+{
+  gchar *text = NULL;
+  gsize kib = 0;
+
+  if (g_file_get_contents ("/proc/self/status", &text, NULL, NULL)) {
+    const gchar *l = strstr (text, "VmRSS:");
+    if (l)
+      kib = g_ascii_strtoull (l + 6, NULL, 10);
+  }
+  g_free (text);
+  return kib;
 }
 
 #endif /* DLS_TESTUTIL_H */

@@ -297,8 +297,10 @@ static GByteArray *
 tiny_build_pass (const TinySpec * s, guint64 ext_offset, GByteArray * ext)
 {
   static const int codes[6] = { 3, 4, 0, 2, 1, 23 };
-  static const gint32 s_in[] = { 1, 8, 8, 4 }, s_cw[] = { 6, 3, 3, 4 },
-      s_cb[] = { 6 }, s_act6[] = { 1, 4, 4, 6 }, s_dw[] = { 1, 3, 3, 6 },
+  const gint32 s_in[] = { 1, 8, 8, s->rgb ? 3 : 4 }, s_cw[] = { 6, 3, 3,
+    s->rgb ? 3 : 4
+  };
+  static const gint32 s_cb[] = { 6 }, s_act6[] = { 1, 4, 4, 6 }, s_dw[] = { 1, 3, 3, 6 },
       s_cat[] = { 1, 4, 4, 12 }, s_pool[] = { 1, 1, 2, 12 }, s_size[] = { 2 },
       s_out[] = { 1, 5, 7, 12 };
   float conv_w[CONV_W_N], conv_b[6], dw_w[54], dw_b[6];
@@ -306,6 +308,7 @@ tiny_build_pass (const TinySpec * s, guint64 ext_offset, GByteArray * ext)
   Fb fb;
   FbObj *model, *opcodes, *subgraphs, *sg, *tensors, *buffers, *ops, *o;
   GByteArray *out;
+  gsize conv_bytes = (gsize) (s->rgb ? CONV_W_N / 4 * 3 : CONV_W_N) * 4;
 
   for (int i = 0; i < CONV_W_N; i++)
     conv_w[i] = tiny_weight (i);
@@ -316,7 +319,7 @@ tiny_build_pass (const TinySpec * s, guint64 ext_offset, GByteArray * ext)
   for (int i = 0; i < 6; i++)
     dw_b[i] = -0.25f * i;
   g_byte_array_set_size (ext, 0);
-  g_byte_array_append (ext, (const guint8 *) conv_w, sizeof (conv_w));
+  g_byte_array_append (ext, (const guint8 *) conv_w, conv_bytes);
 
   fb_init (&fb);
   model = fb_table (&fb);
@@ -343,10 +346,10 @@ tiny_build_pass (const TinySpec * s, guint64 ext_offset, GByteArray * ext)
   if (s->external) {
     o = fb_table (&fb);
     fb_scalar (o, 1, 8, ext_offset);
-    fb_scalar (o, 2, 8, sizeof (conv_w));
+    fb_scalar (o, 2, 8, conv_bytes);
     fb_push (buffers, o);
   } else {
-    fb_push (buffers, tiny_buffer (&fb, conv_w, sizeof (conv_w)));
+    fb_push (buffers, tiny_buffer (&fb, conv_w, conv_bytes));
   }
   fb_push (buffers, tiny_buffer (&fb, conv_b, sizeof (conv_b)));
   fb_push (buffers, tiny_buffer (&fb, dw_w, sizeof (dw_w)));

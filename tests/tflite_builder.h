@@ -41,6 +41,8 @@ typedef struct
   int concat_axis;
   int version;
   gboolean bomb;                /* 128 tensors sharing one 16 KB buffer */
+  gboolean rgb;                 /* input 1x8x8x3 (an image model the
+                                 * element can run), conv 6x3x3x3 */
 } TinySpec;
 
 extern const TinySpec tiny_default;

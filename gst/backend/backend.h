@@ -19,7 +19,8 @@ typedef struct
 {
   const char *name;
   /* Checks every node is supported (DLS_ERROR_UNSUPPORTED naming the op
-   * otherwise), uploads constants, plans memory. @g must outlive @be. */
+   * otherwise), uploads constants, plans memory. @g must outlive @be.
+   * Called once per backend: another graph needs another backend. */
   gboolean (*prepare) (DlsBackend * be, const DlsGraph * g, GError ** error);
   /* @data: dense NHWC float32 of graph input @index's shape. */
   gboolean (*set_input) (DlsBackend * be, int index, const float *data,

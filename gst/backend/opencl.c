@@ -258,6 +258,26 @@ dls_cl_release (DlsCl * cl)
     runtime_free (cl);
 }
 
+void
+dls_cl_stats (guint * n_runtimes, guint * n_programs)
+{
+  guint nr = 0, np = 0;
+
+  g_mutex_lock (&runtimes_lock);
+  for (GList * l = runtimes; l; l = l->next) {
+    DlsCl *c = l->data;
+    nr++;
+    g_mutex_lock (&c->lock);
+    np += g_hash_table_size (c->programs);
+    g_mutex_unlock (&c->lock);
+  }
+  g_mutex_unlock (&runtimes_lock);
+  if (n_runtimes)
+    *n_runtimes = nr;
+  if (n_programs)
+    *n_programs = np;
+}
+
 const char *
 dls_cl_device_name (const DlsCl * cl)
 {
@@ -401,6 +421,9 @@ typedef struct
   int *fused_add;               /* per node: the ADD fused into this conv, or
                                  * -1; an ADD node's entry: its conv */
   gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
+  /* Fault injection for tests ($DLS_TEST_CL_FAIL_RUN=N): run N fails as a
+   * device lost would (tests/test_stress.c). 0: off. */
+  guint64 fail_run, runs;
 } OclBackend;
 
 static int
@@ -970,6 +993,9 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
   OclBackend *b = (OclBackend *) be;
   gsize staging = 0;
 
+  /* Once per backend (backend.h): a second graph would leak the first's
+   * plan and run its steps too. */
+  g_return_val_if_fail (b->graph == NULL, FALSE);
   b->graph = g;
   b->n_tensors = (int) g->tensors->len;
   b->mem = g_new0 (cl_mem, b->n_tensors);
@@ -1029,6 +1055,9 @@ ocl_run (DlsBackend * be, GError ** error)
 {
   OclBackend *b = (OclBackend *) be;
 
+  if (G_UNLIKELY (b->fail_run) && ++b->runs >= b->fail_run)
+    return dls_cl_check (CL_OUT_OF_RESOURCES, "clEnqueueNDRangeKernel "
+        "(injected by DLS_TEST_CL_FAIL_RUN)", error);
   for (guint i = 0; i < b->steps->len; i++) {
     Step *s = &g_array_index (b->steps, Step, i);
     gint64 t0 = b->profile ? g_get_monotonic_time () : 0;
@@ -1151,6 +1180,9 @@ dls_backend_opencl_new (DlsCl * cl, GError ** error)
   b->consts = g_ptr_array_new_with_free_func (release_mem);
   b->steps = g_array_new (FALSE, FALSE, sizeof (Step));
   b->profile = g_getenv ("DLS_PROFILE") != NULL;
+  if (g_getenv ("DLS_TEST_CL_FAIL_RUN"))
+    b->fail_run = g_ascii_strtoull (g_getenv ("DLS_TEST_CL_FAIL_RUN"), NULL,
+        10);
   b->queue = clCreateCommandQueue (cl->context, cl->device, 0, &st);
   if (!dls_cl_check (st, "clCreateCommandQueue", error)) {
     ocl_free (&b->parent);

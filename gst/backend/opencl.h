@@ -18,6 +18,9 @@ typedef struct _DlsCl DlsCl;
 DlsCl *dls_cl_acquire (const char *device, GError ** error);
 void dls_cl_release (DlsCl * cl);
 const char *dls_cl_device_name (const DlsCl * cl);
+/* Process-wide counts, for tests of sharing: runtimes (one OpenCL context
+ * each) alive, and programs they hold. */
+void dls_cl_stats (guint * n_runtimes, guint * n_programs);
 cl_context dls_cl_context (const DlsCl * cl);
 cl_device_id dls_cl_device (const DlsCl * cl);
 

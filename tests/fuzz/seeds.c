@@ -1,0 +1,158 @@
+/* deeplabseg fuzzing: writes the seed corpus of the model-reader fuzzers.
+ *
+ *   dls-fuzz-seeds OUT_DIR [MODEL...]
+ *
+ * Into OUT_DIR (created): the small TFLite model of tests/tflite_builder.c
+ * in each of its variants (options, activations, external buffers, an
+ * unsupported operator, a non-float input, the 128-tensor "bomb"), and for
+ * each MODEL: the file itself, cuts of it and copies with a few bytes
+ * changed, mostly in the first and last 24 KiB where a converter puts the
+ * FlatBuffer's tables (the middle is weights). Made at test time from the
+ * shared models, never committed; deterministic (fixed seeds).
+ */
+#include "tflite_builder.h"
+
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define STRUCTURE_SPAN 24576
+#define N_CUTS 24
+#define N_MUTATED 24
+
+static int n_written;
+
+static gboolean
+write_seed (const char *dir, const char *name, const guint8 * data,
+    gsize size)
+{
+  char *path = g_build_filename (dir, name, NULL);
+  GError *err = NULL;
+  gboolean ok = g_file_set_contents (path, (const char *) data, size, &err);
+
+  if (!ok) {
+    fprintf (stderr, "dls-fuzz-seeds: %s\n", err->message);
+    g_error_free (err);
+  }
+  g_free (path);
+  n_written += ok;
+  return ok;
+}
+
+static gboolean
+write_tiny (const char *dir)
+{
+  TinySpec s[17];
+  int n = 0;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (s); i++)
+    s[i] = tiny_default;
+  n++;                          /* the default */
+  s[n].dw_no_dilation = s[n].dw_no_multiplier = TRUE, n++;
+  s[n].resize_align = FALSE, s[n].resize_half_pixel = TRUE, n++;
+  s[n].resize_align = FALSE, n++;
+  s[n].concat_axis = 3, n++;
+  s[n].external = TRUE, n++;
+  s[n].external = TRUE, s[n].external_shift = 1 << 20, n++;
+  s[n].dw_bias = 1, n++;
+  s[n].dw_bias = 2, n++;
+  s[n].conv_act = 1, n++;       /* RELU */
+  s[n].conv_act = 0, n++;       /* NONE */
+  s[n].input_type = 3, n++;     /* UINT8 */
+  s[n].bad_op = 2, s[n].bad_code = 22, n++;     /* RESHAPE */
+  s[n].bad_op = 1, s[n].bad_code = 32, s[n].custom_code = "Convolution2DTransposeBias", n++;
+  s[n].version = 2, n++;
+  s[n].bomb = TRUE, n++;
+  s[n].rgb = TRUE, n++;
+  g_assert (n == (int) G_N_ELEMENTS (s));
+
+  for (int i = 0; i < n; i++) {
+    GByteArray *b = tiny_build (&s[i]);
+    char name[32];
+
+    g_snprintf (name, sizeof name, "tiny-%02d.tflite", i);
+    ok &= write_seed (dir, name, b->data, b->len);
+    g_byte_array_unref (b);
+  }
+  return ok;
+}
+
+static gboolean
+write_model (const char *dir, const char *path, int index)
+{
+  gchar *data = NULL, *name;
+  gsize size = 0;
+  GError *err = NULL;
+  GRand *rand;
+  gboolean ok = TRUE;
+
+  if (!g_file_get_contents (path, &data, &size, &err)) {
+    fprintf (stderr, "dls-fuzz-seeds: %s\n", err->message);
+    g_error_free (err);
+    return FALSE;
+  }
+  rand = g_rand_new_with_seed (1000 + index);
+
+  name = g_strdup_printf ("model%d-whole", index);
+  ok &= write_seed (dir, name, (guint8 *) data, size);
+  g_free (name);
+
+  /* Cuts: geometric from 8 bytes up, and a few near the end. */
+  for (int i = 0; i < N_CUTS && size > 8; i++) {
+    gsize len = i < N_CUTS - 4 ? (gsize) (8.0 * pow ((double) size / 8.0,
+            (double) i / (N_CUTS - 4))) : size - (gsize) (1u << (2 * (i - N_CUTS + 4)));
+    len = MIN (len, size - 1);
+    name = g_strdup_printf ("model%d-cut-%" G_GSIZE_FORMAT, index, len);
+    ok &= write_seed (dir, name, (guint8 *) data, len);
+    g_free (name);
+  }
+
+  /* Copies with 1..8 bytes changed, two thirds in the structure. */
+  for (int i = 0; i < N_MUTATED && size > 0; i++) {
+    guint8 *buf = g_memdup2 (data, size);
+    int n_mut = g_rand_int_range (rand, 1, 9);
+
+    for (int m = 0; m < n_mut; m++) {
+      int zone = g_rand_int_range (rand, 0, 3);
+      gsize span = MIN (STRUCTURE_SPAN, size), pos;
+
+      if (zone == 0)
+        pos = g_rand_int_range (rand, 0, (gint32) span);
+      else if (zone == 1)
+        pos = size - 1 - g_rand_int_range (rand, 0, (gint32) span);
+      else
+        pos = (gsize) (g_rand_double (rand) * size);
+      pos = MIN (pos, size - 1);
+      buf[pos] = (guint8) g_rand_int (rand);
+    }
+    name = g_strdup_printf ("model%d-mutated-%02d", index, i);
+    ok &= write_seed (dir, name, buf, size);
+    g_free (name);
+    g_free (buf);
+  }
+  g_rand_free (rand);
+  g_free (data);
+  return ok;
+}
+
+int
+main (int argc, char **argv)
+{
+  gboolean ok;
+
+  if (argc < 2) {
+    fprintf (stderr, "usage: %s OUT_DIR [MODEL...]\n", argv[0]);
+    return 2;
+  }
+  if (g_mkdir_with_parents (argv[1], 0755) != 0) {
+    fprintf (stderr, "dls-fuzz-seeds: cannot create %s\n", argv[1]);
+    return 1;
+  }
+  ok = write_tiny (argv[1]);
+  for (int i = 2; i < argc; i++)
+    ok &= write_model (argv[1], argv[i], i - 2);
+  printf ("dls-fuzz-seeds: %d files in %s\n", n_written, argv[1]);
+  return ok ? 0 : 1;
+}
