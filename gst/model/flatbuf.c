@@ -39,24 +39,6 @@ in_bounds (gsize size, guint64 pos, guint64 len)
   return pos <= size && len <= (guint64) size - pos;
 }
 
-static gboolean
-corrupt (GError ** error, const char *fmt, ...)
-    G_GNUC_PRINTF (2, 3);
-
-static gboolean
-corrupt (GError ** error, const char *fmt, ...)
-{
-  va_list ap;
-  char *msg;
-
-  va_start (ap, fmt);
-  msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error_literal (error, DLS_ERROR, DLS_ERROR_CORRUPT, msg);
-  g_free (msg);
-  return FALSE;
-}
-
 /* Validates the table at @pos: its header, its vtable and its inline part
  * must all lie inside the buffer. */
 static gboolean
@@ -67,21 +49,25 @@ table_at (const guint8 * data, gsize size, guint64 pos, const char *what,
   guint vsize, tsize;
 
   if (!in_bounds (size, pos, 4))
-    return corrupt (error, "%s table at byte %" G_GUINT64_FORMAT
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s table at byte %" G_GUINT64_FORMAT
         " lies outside the %" G_GSIZE_FORMAT "-byte file", what, pos, size);
   vt = (gint64) pos - (gint32) rd32 (data + pos);
   if (vt < 0 || !in_bounds (size, (guint64) vt, 4))
-    return corrupt (error, "%s table at byte %" G_GUINT64_FORMAT
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s table at byte %" G_GUINT64_FORMAT
         ": its vtable at byte %" G_GINT64_FORMAT " lies outside the %"
         G_GSIZE_FORMAT "-byte file", what, pos, vt, size);
   vsize = rd16 (data + vt);
   tsize = rd16 (data + vt + 2);
   if (vsize < 4 || (vsize & 1) || !in_bounds (size, (guint64) vt, vsize))
-    return corrupt (error, "%s table at byte %" G_GUINT64_FORMAT
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s table at byte %" G_GUINT64_FORMAT
         ": vtable at byte %" G_GINT64_FORMAT " has a bad size %u (file is %"
         G_GSIZE_FORMAT " bytes)", what, pos, vt, vsize, size);
   if (tsize < 4 || !in_bounds (size, pos, tsize))
-    return corrupt (error, "%s table at byte %" G_GUINT64_FORMAT
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s table at byte %" G_GUINT64_FORMAT
         ": its %u-byte inline part runs past the end of the %" G_GSIZE_FORMAT
         "-byte file", what, pos, tsize, size);
 
@@ -102,11 +88,13 @@ vector_at (const guint8 * data, gsize size, guint64 pos, guint elem_size,
   guint32 len;
 
   if (!in_bounds (size, pos, 4))
-    return corrupt (error, "%s: vector at byte %" G_GUINT64_FORMAT
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s: vector at byte %" G_GUINT64_FORMAT
         " lies outside the %" G_GSIZE_FORMAT "-byte file", field, pos, size);
   len = rd32 (data + pos);
   if (!in_bounds (size, pos + 4, (guint64) len * elem_size))
-    return corrupt (error, "%s: vector at byte %" G_GUINT64_FORMAT
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s: vector at byte %" G_GUINT64_FORMAT
         " of %u elements of %u bytes runs past the end of the %"
         G_GSIZE_FORMAT "-byte file", field, pos, len, elem_size, size);
 
@@ -145,11 +133,12 @@ dls_fb_root (const guint8 * data, gsize size, const char *what,
   guint32 off;
 
   if (!data || size < 8)
-    return corrupt (error, "%" G_GSIZE_FORMAT " bytes cannot hold a "
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%" G_GSIZE_FORMAT " bytes cannot hold a "
         "FlatBuffer", size);
   off = rd32 (data);
   if (off == 0)
-    return corrupt (error, "root offset is 0");
+    return dls_error_set (error, DLS_ERROR_CORRUPT, "root offset is 0");
   return table_at (data, size, off, what, root, error);
 }
 
@@ -185,7 +174,8 @@ field_pos (const DlsFbTable * t, guint id, const char *field, guint fsize,
   if (fo == 0)
     return TRUE;
   if (fo < 4 || fo + fsize > t->inline_size)
-    return corrupt (error, "%s: field at offset %u (%u bytes) lies outside "
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s: field at offset %u (%u bytes) lies outside "
         "its %u-byte %s table at byte %" G_GUINT64_FORMAT, field, fo, fsize,
         t->inline_size, t->what, t->pos);
   *pos = t->pos + fo;
@@ -301,7 +291,8 @@ read_offset (const DlsFbTable * t, guint id, const char *field,
     return TRUE;
   off = rd32 (t->data + pos);
   if (off == 0)
-    return corrupt (error, "%s: offset at byte %" G_GUINT64_FORMAT
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s: offset at byte %" G_GUINT64_FORMAT
         " points to itself", field, pos);
   *target = pos + off;
   return TRUE;
@@ -398,12 +389,14 @@ dls_fb_vector_table (const DlsFbVector * v, guint32 i, const char *what,
   guint32 off;
 
   if (i >= v->len || v->elem_size != 4)
-    return corrupt (error, "%s: element %u of %u requested", v->what, i,
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s: element %u of %u requested", v->what, i,
         v->len);
   pos = v->pos + 4 * (guint64) i;
   off = rd32 (v->data + pos);
   if (off == 0)
-    return corrupt (error, "%s[%u]: offset points to itself", v->what, i);
+    return dls_error_set (error, DLS_ERROR_CORRUPT,
+        "%s[%u]: offset points to itself", v->what, i);
   if (!table_at (v->data, v->size, pos + off, what, out, error)) {
     g_prefix_error (error, "%s[%u]: ", v->what, i);
     return FALSE;

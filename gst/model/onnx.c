@@ -27,6 +27,12 @@
  * per-channel or scalar constant) becomes a 1x1 depthwise convolution, a
  * per-channel affine map with a clamp.
  *
+ * Hostile files. Every element count comes from n_elements() (checked
+ * products, at most MAX_ELEMENTS), a perm from perm_valid(), an integer
+ * read from a float constant from const_int(), and int64 folding from
+ * int_arith(): a shape, index or value in the file can make the load fail
+ * (DLS_ERROR_CORRUPT, DLS_ERROR_INVALID_GRAPH), never wrap or trap.
+ *
  * Refused with a message that names the operator and the node: operators
  * outside the list in convert_node(), attributes whose value the IR cannot
  * express (e.g. Softmax or ArgMax over another axis than the channels,
@@ -105,7 +111,9 @@ enum
 
 #define MAX_RANK 8
 #define MAX_NODES (1 << 20)
-#define MAX_CONSTANT_ELEMENTS (G_GUINT64_CONSTANT (1) << 28)
+/* Bound on the element count of any shape (constants, and the logical
+ * shapes Reshape and friends compute): 1 GiB of floats. */
+#define MAX_ELEMENTS (G_GUINT64_CONSTANT (1) << 28)
 #define MAX_ATTR_VALUES (1 << 16)
 
 typedef enum
@@ -201,14 +209,23 @@ node_clear (Node * n)
     g_array_unref (n->attrs);
 }
 
-static gsize
-n_elements (const gint64 * dims, int rank)
+/* The number of elements of the shape @dims into *@n. FALSE when a dim
+ * is negative or larger than MAX_ELEMENTS or the product exceeds it: no
+ * shape read from a file may make an element count or an index wrap. */
+static gboolean
+n_elements (const gint64 * dims, int rank, gsize * n)
 {
-  gsize n = 1;
+  guint64 c = 1;
 
-  for (int k = 0; k < rank; k++)
-    n *= (gsize) dims[k];
-  return n;
+  for (int k = 0; k < rank; k++) {
+    gint64 d = dims[k];
+    if (d < 0 || (guint64) d > MAX_ELEMENTS
+        || (d > 0 && c > MAX_ELEMENTS / (guint64) d))
+      return FALSE;
+    c *= (guint64) d;
+  }
+  *n = (gsize) c;
+  return TRUE;
 }
 
 static char *
@@ -225,17 +242,29 @@ dims_string (const gint64 * dims, int rank)
 /* ------------------------------------------------------------------ */
 /* Constants                                                           */
 
+/* A zeroed constant of shape @dims; NULL (and @error set) when the shape
+ * is negative or too large (n_elements()). */
 static Value *
-const_new (int rank, const gint64 * dims, gboolean is_float)
+const_new (int rank, const gint64 * dims, gboolean is_float, GError ** error)
 {
-  Value *v = g_new0 (Value, 1);
+  Value *v;
+  gsize n;
 
+  if (rank < 0 || rank > MAX_RANK || !n_elements (dims, rank, &n)) {
+    char *s = dims_string (dims, CLAMP (rank, 0, MAX_RANK));
+    dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "constant of shape %s: "
+        "negative or more than %" G_GUINT64_FORMAT " elements", s,
+        (guint64) MAX_ELEMENTS);
+    g_free (s);
+    return NULL;
+  }
+  v = g_new0 (Value, 1);
   v->is_const = TRUE;
   v->rank = rank;
   if (rank)
     memcpy (v->dims, dims, sizeof (gint64) * rank);
   v->is_float = is_float;
-  v->n = n_elements (dims, rank);
+  v->n = n;
   if (is_float)
     v->f = g_new0 (float, MAX (v->n, 1));
   else
@@ -248,6 +277,26 @@ static double
 const_get (const Value * v, gsize k)
 {
   return v->is_float ? v->f[k] : (double) v->i[k];
+}
+
+/* Element @k of the constant @v as an integer into *@out: ints as they
+ * are, floats truncated; an error for a float that is NaN, infinite or
+ * out of the int64 range (where a C cast is undefined). */
+static gboolean
+const_int (const Value * v, gsize k, gint64 * out, GError ** error)
+{
+  double d;
+
+  if (!v->is_float) {
+    *out = v->i[k];
+    return TRUE;
+  }
+  d = v->f[k];
+  if (!(d >= -0x1p63 && d < 0x1p63))
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "the float %g is "
+        "not an int64 value", d);
+  *out = (gint64) d;
+  return TRUE;
 }
 
 static void
@@ -312,6 +361,7 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
   GArray *floats = g_array_new (FALSE, FALSE, sizeof (float));
   GArray *ints = g_array_new (FALSE, FALSE, sizeof (gint64));
   GArray *doubles = g_array_new (FALSE, FALSE, sizeof (gint64));
+  GArray *src;
   const guint8 *raw = NULL;
   gsize raw_len = 0;
   gboolean has_raw = FALSE, external = FALSE;
@@ -348,13 +398,13 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
         break;
       case TENSOR_FLOAT_DATA:
         if (!dls_pb_append_floats (&m, &f, "float_data", floats,
-                (guint) MAX_CONSTANT_ELEMENTS, error))
+                (guint) MAX_ELEMENTS, error))
           goto out;
         break;
       case TENSOR_INT32_DATA:
       case TENSOR_INT64_DATA:
         if (!dls_pb_append_varints (&m, &f, "int_data", ints,
-                (guint) MAX_CONSTANT_ELEMENTS, error))
+                (guint) MAX_ELEMENTS, error))
           goto out;
         break;
       case TENSOR_DOUBLE_DATA:{
@@ -365,7 +415,7 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
         } else if (f.wire == DLS_PB_BYTES && f.len % 8 == 0) {
           for (gsize k = 0; k < f.len; k += 8) {
             gint64 u = (gint64) dls_pb_read_le (f.data + k, 8);
-            if (doubles->len >= MAX_CONSTANT_ELEMENTS)
+            if (doubles->len >= MAX_ELEMENTS)
               break;
             g_array_append_val (doubles, u);
           }
@@ -408,17 +458,12 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
         "dimensions", name, MAX_RANK);
     goto out;
   }
-  n = 1;
-  for (guint k = 0; k < dims->len; k++) {
-    gint64 d = g_array_index (dims, gint64, k);
-    if (d < 0 || (d > 0 && n > MAX_CONSTANT_ELEMENTS / (guint64) d)) {
-      char *s = dims_string ((gint64 *) dims->data, dims->len);
-      dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' has shape %s, "
-          "negative or too large", name, s);
-      g_free (s);
-      goto out;
-    }
-    n *= (gsize) d;
+  if (!n_elements ((gint64 *) dims->data, dims->len, &n)) {
+    char *s = dims_string ((gint64 *) dims->data, dims->len);
+    dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' has shape %s, "
+        "negative or too large", name, s);
+    g_free (s);
+    goto out;
   }
   esize = dtype_size ((int) dt);
   if (esize == 0) {
@@ -426,17 +471,26 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
         G_GINT64_FORMAT ", which is not supported", name, dt);
     goto out;
   }
-
-  v = const_new ((int) dims->len, (gint64 *) dims->data, dtype_is_float (dt));
-  if (has_raw) {
-    if ((guint64) raw_len != (guint64) n * esize) {
-      char *s = dims_string (v->dims, v->rank);
+  /* The data must be there before anything is allocated for it. */
+  src = dt == DT_FLOAT ? floats : dt == DT_DOUBLE ? doubles : ints;
+  if (has_raw ? (guint64) raw_len != (guint64) n * esize : src->len != n) {
+    char *s = dims_string ((gint64 *) dims->data, dims->len);
+    if (has_raw)
       dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' holds %"
           G_GSIZE_FORMAT " bytes of data, its shape %s needs %"
           G_GUINT64_FORMAT, name, raw_len, s, (guint64) n * esize);
-      g_free (s);
-      goto out;
-    }
+    else
+      dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' holds %u values, "
+          "its shape %s needs %" G_GSIZE_FORMAT, name, src->len, s, n);
+    g_free (s);
+    goto out;
+  }
+
+  v = const_new ((int) dims->len, (gint64 *) dims->data, dtype_is_float (dt),
+      error);
+  if (!v)
+    goto out;
+  if (has_raw) {
     for (gsize k = 0; k < n; k++) {
       guint64 u = dls_pb_read_le (raw + k * esize, esize);
       union
@@ -474,14 +528,6 @@ parse_tensor (const DlsPbField * tf, char **name_out, Value ** out,
       }
     }
   } else {
-    GArray *src = dt == DT_FLOAT ? floats : dt == DT_DOUBLE ? doubles : ints;
-    if (src->len != n) {
-      char *s = dims_string (v->dims, v->rank);
-      dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' holds %u values, "
-          "its shape %s needs %" G_GSIZE_FORMAT, name, src->len, s, n);
-      g_free (s);
-      goto out;
-    }
     for (gsize k = 0; k < n; k++) {
       if (dt == DT_FLOAT) {
         v->f[k] = g_array_index (floats, float, k);
@@ -1018,6 +1064,7 @@ op_conv (Parser * p, const Node * nd, GError ** error)
   Value *x = input (p, nd, 0), *wv = input (p, nd, 1), *bv = input (p, nd, 2);
   gint64 group = attr_int (nd, "group", 1), ks[2];
   int c, m, cg, kh, kw, mg, wdims[4];
+  gsize nw;
   float *w;
   DlsNode node;
 
@@ -1046,6 +1093,10 @@ op_conv (Parser * p, const Node * nd, GError ** error)
     return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "weights %dx%dx%dx%d "
         "and group %" G_GINT64_FORMAT " do not fit %d input channels", m, cg,
         kh, kw, group, c);
+  /* The loops below read m*cg*kh*kw weights. */
+  if (!n_elements (wv->dims, 4, &nw) || wv->n != nw)
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "Conv weights hold %"
+        G_GSIZE_FORMAT " values, not %dx%dx%dx%d", wv->n, m, cg, kh, kw);
   mg = m / (int) group;
 
   if (group > 1 && cg == 1) {
@@ -1066,7 +1117,11 @@ op_conv (Parser * p, const Node * nd, GError ** error)
     /* OIHW -> OHWI; a grouped convolution becomes a dense one whose
      * weights are zero across groups. */
     dls_node_init (&node, DLS_OP_CONV2D);
-    w = g_new0 (float, (gsize) m * kh * kw * c);
+    w = g_try_new0 (float, (gsize) m * kh * kw * c);
+    if (!w)
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Conv of %d groups "
+          "too large to expand to a dense %dx%dx%dx%d kernel", (int) group,
+          m, kh, kw, c);
     for (int o = 0; o < m; o++)
       for (int i = 0; i < cg; i++) {
         int ci = (o / mg) * cg + i;
@@ -1498,7 +1553,8 @@ op_resize (Parser * p, const Node * nd, GError ** error)
     scales = NULL;
   for (int k = 0; k < 4; k++) {
     if (sizes) {
-      out[k] = (gint64) const_get (sizes, k);
+      if (!const_int (sizes, k, &out[k], error))
+        return FALSE;
     } else {
       if (scales)
         sc[k] = const_get (scales, k);
@@ -1592,10 +1648,26 @@ op_resize (Parser * p, const Node * nd, GError ** error)
 /* ------------------------------------------------------------------ */
 /* Constant folding                                                    */
 
+/* TRUE when @perm is a permutation of 0..@np-1: every entry in range,
+ * none twice. */
+static gboolean
+perm_valid (const gint64 * perm, int np)
+{
+  for (int k = 0; k < np; k++) {
+    if (perm[k] < 0 || perm[k] >= np)
+      return FALSE;
+    for (int j = 0; j < k; j++)
+      if (perm[j] == perm[k])
+        return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 fold_transpose (Parser * p, const Node * nd, const Value * x, GError ** error)
 {
-  gint64 perm[MAX_RANK], od[MAX_RANK] = { 0 }, istride[MAX_RANK];
+  gint64 perm[MAX_RANK], od[MAX_RANK] = { 0 };
+  gsize istride[MAX_RANK];
   int np = attr_ints (nd, "perm", perm, MAX_RANK);
   Value *o;
 
@@ -1607,16 +1679,14 @@ fold_transpose (Parser * p, const Node * nd, const Value * x, GError ** error)
   if (np != x->rank)
     return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "perm has %d entries "
         "for rank %d", np, x->rank);
-  for (int k = 0; k < np; k++) {
-    if (perm[k] < 0 || perm[k] >= np)
-      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
-    for (int j = 0; j < k; j++)
-      if (perm[j] == perm[k])
-        return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
+  if (!perm_valid (perm, np))
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
+  for (int k = 0; k < np; k++)
     od[k] = x->dims[perm[k]];
-  }
-  o = const_new (np, od, x->is_float);
-  for (int k = np - 1, s = 1; k >= 0; s *= (int) x->dims[k], k--)
+  if (!(o = const_new (np, od, x->is_float, error)))
+    return FALSE;
+  /* Unsigned: a stride left of a zero dim may wrap, and is never used. */
+  for (gsize k = np, s = 1; k-- > 0; s *= (gsize) x->dims[k])
     istride[k] = s;
   for (gsize e = 0; e < o->n; e++) {
     gsize r = e, src = 0;
@@ -1736,10 +1806,8 @@ move_act (Parser * p, const Node * nd, Value * x, GError ** error)
     if (np != x->rank)
       return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "perm of %d for "
           "rank %d", np, x->rank);
-    for (int k = 0; k < np; k++)
-      for (int j = 0; j < k; j++)
-        if (perm[k] < 0 || perm[k] >= np || perm[j] == perm[k])
-          return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
+    if (!perm_valid (perm, np))
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad perm");
     return permute_act (p, nd, x, perm, out_name (nd), error) != NULL;
   }
 
@@ -1828,8 +1896,12 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
     GError ** error)
 {
   const char *op = nd->op;
-  gsize n = n_elements (x->dims, x->rank);
+  gsize n, m;
 
+  if (!n_elements (x->dims, x->rank, &n))
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "%s of a tensor "
+        "of more than %" G_GUINT64_FORMAT " elements", op,
+        (guint64) MAX_ELEMENTS);
   if (strcmp (op, "Unsqueeze") == 0 || strcmp (op, "Squeeze") == 0) {
     gint64 axes[MAX_RANK];
     int na = attr_ints (nd, "axes", axes, MAX_RANK);
@@ -1838,7 +1910,8 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
     if (av) {
       na = (int) MIN (av->n, MAX_RANK);
       for (int k = 0; k < na; k++)
-        axes[k] = (gint64) const_get (av, k);
+        if (!const_int (av, k, &axes[k], error))
+          return FALSE;
     }
     *r = unsq ? x->rank + na : x->rank;
     if (na < 0 || *r > MAX_RANK)
@@ -1869,12 +1942,14 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
     gint64 axis = norm_axis (attr_int (nd, "axis", 1), x->rank);
     if (axis < 0 || axis > x->rank)
       return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad axis");
-    d[0] = (gint64) n_elements (x->dims, (int) axis);
-    d[1] = (gint64) (n / MAX (d[0], 1));
+    if (!n_elements (x->dims, (int) axis, &m))
+      return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad shape");
+    d[0] = (gint64) m;
+    d[1] = (gint64) (n / MAX (m, 1));
     *r = 2;
   } else {
     Value *s = input (p, nd, 1);
-    gint64 known = 1;
+    gsize known;
     int infer = -1;
     if (!s || !s->is_const || s->n > MAX_RANK)
       return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "the shape must be a "
@@ -1883,22 +1958,59 @@ new_shape (Parser * p, const Node * nd, const Value * x, gint64 * d, int *r,
       return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "allowzero=1");
     *r = (int) s->n;
     for (int k = 0; k < *r; k++) {
-      d[k] = (gint64) const_get (s, k);
+      if (!const_int (s, k, &d[k], error))
+        return FALSE;
       if (d[k] == 0)
         d[k] = k < x->rank ? x->dims[k] : 0;
       if (d[k] == -1 && infer < 0)
         infer = k;
       else if (d[k] < 0)
         return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad shape");
-      else
-        known *= d[k];
     }
-    if (infer >= 0)
-      d[infer] = known ? (gint64) n / known : 0;
+    if (infer >= 0) {
+      d[infer] = 1;
+      if (!n_elements (d, *r, &known))
+        return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "bad shape");
+      d[infer] = known ? (gint64) (n / known) : 0;
+    }
   }
-  if (n_elements (d, *r) != n)
+  if (!n_elements (d, *r, &m) || m != n)
     return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "reshape of %"
         G_GSIZE_FORMAT " elements to another count", n);
+  return TRUE;
+}
+
+/* *@r = @u @op @w in int64 for the Add, Sub, Mul or Div @op (Div
+ * truncates, as C and onnxruntime do); an error where the result is not
+ * defined or does not fit: division by zero, overflow (INT64_MIN / -1). */
+static gboolean
+int_arith (const char *op, gint64 u, gint64 w, gint64 * r, GError ** error)
+{
+  gboolean overflow = FALSE;
+
+  switch (op[0]) {
+    case 'A':
+      overflow = __builtin_add_overflow (u, w, r);
+      break;
+    case 'S':
+      overflow = __builtin_sub_overflow (u, w, r);
+      break;
+    case 'M':
+      overflow = __builtin_mul_overflow (u, w, r);
+      break;
+    default:
+      if (w == 0)
+        return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "division by "
+            "zero");
+      overflow = u == G_MININT64 && w == -1;
+      if (!overflow)
+        *r = u / w;
+      break;
+  }
+  if (overflow)
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "%s of the int64 "
+        "values %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT " overflows", op,
+        u, w);
   return TRUE;
 }
 
@@ -1919,7 +2031,8 @@ fold (Parser * p, const Node * nd, GError ** error)
     start = CLAMP (norm_axis (start, x->rank), 0, x->rank);
     end = CLAMP (norm_axis (end, x->rank), 0, x->rank);
     d = MAX (end - start, 0);
-    o = const_new (1, &d, FALSE);
+    if (!(o = const_new (1, &d, FALSE, error)))
+      return FALSE;
     for (gint64 k = 0; k < d; k++)
       o->i[k] = x->dims[start + k];
   } else if (strcmp (op, "Identity") == 0 || strcmp (op, "Dropout") == 0) {
@@ -1929,12 +2042,15 @@ fold (Parser * p, const Node * nd, GError ** error)
     if (!dtype_size ((int) to))
       return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Cast to type %"
           G_GINT64_FORMAT, to);
-    o = const_new (x->rank, x->dims, dtype_is_float ((int) to));
+    if (!(o = const_new (x->rank, x->dims, dtype_is_float ((int) to), error)))
+      return FALSE;
     for (gsize e = 0; e < o->n; e++) {
-      if (o->is_float)
+      if (o->is_float) {
         o->f[e] = (float) const_get (x, e);
-      else
-        o->i[e] = x->is_float ? (gint64) x->f[e] : x->i[e];
+      } else if (!const_int (x, e, &o->i[e], error)) {
+        value_free (o);
+        return FALSE;
+      }
     }
   } else if (strcmp (op, "Unsqueeze") == 0 || strcmp (op, "Squeeze") == 0
       || strcmp (op, "Reshape") == 0 || strcmp (op, "Flatten") == 0) {
@@ -1959,10 +2075,16 @@ fold (Parser * p, const Node * nd, GError ** error)
       d[r++] = idx->dims[k];
     for (int k = (int) axis + 1; k < x->rank; k++)
       inner *= (gsize) (d[r++] = x->dims[k]);
-    o = const_new (r, d, x->is_float);
-    for (gsize a = 0, e = 0; a < outer; a++)
+    if (!(o = const_new (r, d, x->is_float, error)))
+      return FALSE;
+    /* outer and inner may wrap when a dim is 0, but then o->n is 0. */
+    for (gsize a = 0, e = 0; o->n && a < outer; a++)
       for (gsize j = 0; j < idx->n; j++) {
-        gint64 i = (gint64) const_get (idx, j);
+        gint64 i;
+        if (!const_int (idx, j, &i, error)) {
+          value_free (o);
+          return FALSE;
+        }
         if (i < 0)
           i += x->dims[axis];
         if (i < 0 || i >= x->dims[axis]) {
@@ -1990,12 +2112,11 @@ fold (Parser * p, const Node * nd, GError ** error)
       if (vs->n != 1 || ve->n != 1 || (va && va->n != 1)
           || (vst && vst->n != 1))
         return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
-      starts[0] = (gint64) const_get (vs, 0);
-      ends[0] = (gint64) const_get (ve, 0);
-      if (va)
-        axes[0] = (gint64) const_get (va, 0);
-      if (vst)
-        steps = (gint64) const_get (vst, 0);
+      if (!const_int (vs, 0, &starts[0], error)
+          || !const_int (ve, 0, &ends[0], error)
+          || (va && !const_int (va, 0, &axes[0], error))
+          || (vst && !const_int (vst, 0, &steps, error)))
+        return FALSE;
     } else if (attr_ints (nd, "starts", starts, 1) != 1
         || attr_ints (nd, "ends", ends, 1) != 1) {
       return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
@@ -2003,6 +2124,9 @@ fold (Parser * p, const Node * nd, GError ** error)
     if (norm_axis (axes[0], 1) != 0 || steps == 0)
       return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "bad Slice");
     len = x->dims[0];
+    /* A step longer than the axis takes one element at most either way;
+     * bounding it keeps the arithmetic below from overflowing. */
+    steps = CLAMP (steps, -len - 1, len + 1);
     start = starts[0] < 0 ? starts[0] + len : starts[0];
     end = ends[0] < 0 ? ends[0] + len : ends[0];
     if (steps > 0) {
@@ -2015,7 +2139,8 @@ fold (Parser * p, const Node * nd, GError ** error)
     {
       gint64 n = steps > 0 ? MAX ((end - start + steps - 1) / steps, 0)
           : MAX ((start - end - steps - 1) / -steps, 0);
-      o = const_new (1, &n, x->is_float);
+      if (!(o = const_new (1, &n, x->is_float, error)))
+        return FALSE;
       for (gint64 k = 0; k < n; k++) {
         gint64 s = start + k * steps;
         if (o->is_float)
@@ -2035,7 +2160,8 @@ fold (Parser * p, const Node * nd, GError ** error)
       n += v->dims[0];
       isf |= v->is_float;
     }
-    o = const_new (1, &n, isf);
+    if (!(o = const_new (1, &n, isf, error)))
+      return FALSE;
     for (guint k = 0, e = 0; k < nd->in->len; k++) {
       Value *v = input (p, nd, k);
       for (gsize j = 0; j < v->n; j++, e++) {
@@ -2052,33 +2178,19 @@ fold (Parser * p, const Node * nd, GError ** error)
       return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%s of constants "
           "with broadcasting", op);
     big = x->n >= b->n ? x : b;
-    o = const_new (big->rank, big->dims, x->is_float || b->is_float);
+    if (!(o = const_new (big->rank, big->dims, x->is_float || b->is_float,
+                error)))
+      return FALSE;
     for (gsize e = 0; e < o->n; e++) {
-      double u = const_get (x, x->n == 1 ? 0 : e);
-      double w = const_get (b, b->n == 1 ? 0 : e), r;
-      switch (op[0]) {
-        case 'A':
-          r = u + w;
-          break;
-        case 'S':
-          r = u - w;
-          break;
-        case 'M':
-          r = u * w;
-          break;
-        default:
-          if (!o->is_float && w == 0) {
-            value_free (o);
-            return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "division by "
-                "zero");
-          }
-          r = o->is_float ? u / w : (double) ((gint64) u / (gint64) w);
-          break;
+      gsize ex = x->n == 1 ? 0 : e, eb = b->n == 1 ? 0 : e;
+      if (o->is_float) {
+        double u = const_get (x, ex), w = const_get (b, eb);
+        o->f[e] = (float) (op[0] == 'A' ? u + w : op[0] == 'S' ? u - w
+            : op[0] == 'M' ? u * w : u / w);
+      } else if (!int_arith (op, x->i[ex], b->i[eb], &o->i[e], error)) {
+        value_free (o);
+        return FALSE;
       }
-      if (o->is_float)
-        o->f[e] = (float) r;
-      else
-        o->i[e] = (gint64) r;
     }
   } else if (strcmp (op, "Floor") == 0 || strcmp (op, "Ceil") == 0) {
     o = value_copy (x);
@@ -2105,18 +2217,22 @@ op_constant (Parser * p, const Node * nd, GError ** error)
     if (!parse_tensor (&a->t, NULL, &v, error))
       return FALSE;
   } else if ((a = attr (nd, "value_float"))) {
-    v = const_new (0, NULL, TRUE);
+    if (!(v = const_new (0, NULL, TRUE, error)))
+      return FALSE;
     v->f[0] = a->f;
   } else if ((a = attr (nd, "value_int"))) {
-    v = const_new (0, NULL, FALSE);
+    if (!(v = const_new (0, NULL, FALSE, error)))
+      return FALSE;
     v->i[0] = a->i;
   } else if ((a = attr (nd, "value_floats")) && a->floats) {
     gint64 n = a->floats->len;
-    v = const_new (1, &n, TRUE);
+    if (!(v = const_new (1, &n, TRUE, error)))
+      return FALSE;
     memcpy (v->f, a->floats->data, sizeof (float) * n);
   } else if ((a = attr (nd, "value_ints")) && a->ints) {
     gint64 n = a->ints->len;
-    v = const_new (1, &n, FALSE);
+    if (!(v = const_new (1, &n, FALSE, error)))
+      return FALSE;
     memcpy (v->i, a->ints->data, sizeof (gint64) * n);
   } else {
     return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "Constant without a "

@@ -200,24 +200,6 @@ typedef struct
   DlsGraph *g;
 } Parser;
 
-static gboolean
-set_error (GError ** error, DlsError code, const char *fmt, ...)
-    G_GNUC_PRINTF (3, 4);
-
-static gboolean
-set_error (GError ** error, DlsError code, const char *fmt, ...)
-{
-  va_list ap;
-  char *msg;
-
-  va_start (ap, fmt);
-  msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_set_error_literal (error, DLS_ERROR, code, msg);
-  g_free (msg);
-  return FALSE;
-}
-
 static const char *
 builtin_name (int code)
 {
@@ -273,7 +255,7 @@ parse_opcodes (Parser * p, const DlsFbTable * model, GError ** error)
           "Model.operator_codes", 4, &codes, error))
     return FALSE;
   if (codes.len > MAX_OPERATORS)
-    return set_error (error, DLS_ERROR_UNSUPPORTED,
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
         "%u operator codes is more than the %d supported", codes.len,
         MAX_OPERATORS);
   p->opcodes = g_new0 (TflOpcode, MAX (codes.len, 1));
@@ -317,7 +299,7 @@ resolve_buffer (Parser * p, guint32 index, TflTensor * t, GError ** error)
   if (index == 0 && p->buffers.len == 0)
     return TRUE;
   if (index >= p->buffers.len)
-    return set_error (error, DLS_ERROR_CORRUPT, "tensor '%s' refers to "
+    return dls_error_set (error, DLS_ERROR_CORRUPT, "tensor '%s' refers to "
         "buffer %u, the model has %u", t->name, index, p->buffers.len);
   if (!dls_fb_vector_table (&p->buffers, index, "Buffer", &buf, error)
       || !dls_fb_read_vector (&buf, BUFFER_DATA, "Buffer.data", 1, &data, error)
@@ -331,7 +313,8 @@ resolve_buffer (Parser * p, guint32 index, TflTensor * t, GError ** error)
     t->n_bytes = data.len;
   } else if (offset > 1 && size > 0) {
     if (offset > p->size || size > p->size - offset)
-      return set_error (error, DLS_ERROR_CORRUPT, "buffer %u: external data "
+      return dls_error_set (error, DLS_ERROR_CORRUPT,
+          "buffer %u: external data "
           "at byte %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes) lies "
           "outside the %" G_GSIZE_FORMAT "-byte file", index, offset, size,
           p->size);
@@ -375,10 +358,11 @@ parse_tensor (Parser * p, const DlsFbTable * tt, guint32 i, TflTensor * t,
     t->dims[k] = dls_fb_vector_i32 (&shape, k);
 
   if (external != 0)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' keeps its "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' keeps its "
         "data in an external buffer group, which is not supported", t->name);
   if (dls_fb_field_present (tt, TENSOR_SPARSITY))
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' is sparse, "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+        "tensor '%s' is sparse, "
         "which is not supported", t->name);
   return resolve_buffer (p, buffer, t, error);
 }
@@ -392,7 +376,7 @@ parse_tensors (Parser * p, const DlsFbTable * subgraph, GError ** error)
           &tensors, error))
     return FALSE;
   if (tensors.len > MAX_TENSORS)
-    return set_error (error, DLS_ERROR_UNSUPPORTED,
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
         "%u tensors is more than the %d supported", tensors.len, MAX_TENSORS);
   p->tensors = g_new0 (TflTensor, MAX (tensors.len, 1));
 
@@ -412,7 +396,8 @@ parse_tensors (Parser * p, const DlsFbTable * subgraph, GError ** error)
    * than one about whichever quantize operator it happens to start with. */
   for (guint i = 0; i < p->n_tensors; i++)
     if (is_quantized_type (p->tensors[i].type))
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has type "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "tensor '%s' has type "
           "%s: quantized models are not supported", p->tensors[i].name,
           type_name (p->tensors[i].type));
   return TRUE;
@@ -428,7 +413,7 @@ use_tensor (Parser * p, gint32 index, int *id, GError ** error)
   char *shape;
 
   if (index < 0 || (guint32) index >= p->n_tensors)
-    return set_error (error, DLS_ERROR_CORRUPT, "tensor index %d out of "
+    return dls_error_set (error, DLS_ERROR_CORRUPT, "tensor index %d out of "
         "range (the subgraph has %u tensors)", index, p->n_tensors);
   t = &p->tensors[index];
   if (t->id >= 0) {
@@ -436,10 +421,10 @@ use_tensor (Parser * p, gint32 index, int *id, GError ** error)
     return TRUE;
   }
   if (t->type != TYPE_FLOAT32)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has type "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has type "
         "%s, only FLOAT32 is supported here", t->name, type_name (t->type));
   if (t->rank > DLS_MAX_DIMS)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has %u "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "tensor '%s' has %u "
         "dimensions, at most %d are supported", t->name, t->rank, DLS_MAX_DIMS);
 
   if (t->bytes) {
@@ -455,7 +440,7 @@ use_tensor (Parser * p, gint32 index, int *id, GError ** error)
     }
     if (n * 4 != t->n_bytes) {
       shape = shape_string (t);
-      set_error (error, DLS_ERROR_CORRUPT, "constant tensor '%s' holds %"
+      dls_error_set (error, DLS_ERROR_CORRUPT, "constant tensor '%s' holds %"
           G_GUINT64_FORMAT " bytes, its shape %s needs %" G_GUINT64_FORMAT,
           t->name, t->n_bytes, shape, n * 4);
       g_free (shape);
@@ -464,12 +449,14 @@ use_tensor (Parser * p, gint32 index, int *id, GError ** error)
     p->constant_bytes += t->n_bytes;
     if (p->constant_bytes >
         (guint64) p->size * MAX_CONSTANT_BYTES_PER_FILE_BYTE)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "constant tensor '%s': "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "constant tensor '%s': "
           "tensors sharing buffers would need more than %d times the file "
           "size", t->name, MAX_CONSTANT_BYTES_PER_FILE_BYTE);
     copy = g_try_malloc (t->n_bytes);
     if (!copy)
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "constant tensor '%s': "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "constant tensor '%s': "
           "cannot allocate %" G_GUINT64_FORMAT " bytes", t->name, t->n_bytes);
     memcpy (copy, t->bytes, t->n_bytes);
     t->id = dls_graph_add_tensor (p->g, t->name, DLS_TENSOR_CONSTANT,
@@ -478,7 +465,7 @@ use_tensor (Parser * p, gint32 index, int *id, GError ** error)
     if (t->rank != 4 || t->dims[0] != 1 || t->dims[1] < 1 || t->dims[2] < 1
         || t->dims[3] < 1) {
       shape = shape_string (t);
-      set_error (error, DLS_ERROR_UNSUPPORTED, "activation tensor '%s' has "
+      dls_error_set (error, DLS_ERROR_UNSUPPORTED, "activation tensor '%s' has "
           "shape %s, only 1xHxWxC is supported", t->name, shape);
       g_free (shape);
       return FALSE;
@@ -491,7 +478,7 @@ use_tensor (Parser * p, gint32 index, int *id, GError ** error)
 
 bad_shape:
   shape = shape_string (t);
-  set_error (error, DLS_ERROR_UNSUPPORTED, "constant tensor '%s' has shape "
+  dls_error_set (error, DLS_ERROR_UNSUPPORTED, "constant tensor '%s' has shape "
       "%s, which is empty or too large", t->name, shape);
   g_free (shape);
   return FALSE;
@@ -519,9 +506,9 @@ set_activation (guint8 act, DlsNode * node, GError ** error)
       return TRUE;
     default:
       if (act < G_N_ELEMENTS (activation_names))
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "unsupported fused "
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "unsupported fused "
             "activation %s", activation_names[act]);
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "unknown fused "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "unknown fused "
           "activation %u", act);
   }
 }
@@ -537,7 +524,7 @@ set_padding (guint8 padding, DlsWindowParams * win, GError ** error)
       win->padding = DLS_PADDING_VALID;
       return TRUE;
     default:
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "unknown padding %u",
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "unknown padding %u",
           padding);
   }
 }
@@ -569,12 +556,12 @@ read_resize_size (Parser * p, gint32 index, DlsNode * node, GError ** error)
   gint32 hw[2];
 
   if (index < 0 || (guint32) index >= p->n_tensors)
-    return set_error (error, DLS_ERROR_CORRUPT, "size tensor index %d out "
+    return dls_error_set (error, DLS_ERROR_CORRUPT, "size tensor index %d out "
         "of range (the subgraph has %u tensors)", index, p->n_tensors);
   t = &p->tensors[index];
   if (t->type != TYPE_INT32 || !t->bytes || t->n_bytes != 8 || t->rank != 1
       || t->dims[0] != 2)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "size input '%s' must "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "size input '%s' must "
         "be a constant INT32 tensor of 2 values (it is %s, %" G_GUINT64_FORMAT
         " bytes%s)", t->name, type_name (t->type), t->n_bytes,
         t->bytes ? "" : ", computed at run time");
@@ -582,7 +569,7 @@ read_resize_size (Parser * p, gint32 index, DlsNode * node, GError ** error)
   node->p.resize.out_h = GINT32_FROM_LE (hw[0]);
   node->p.resize.out_w = GINT32_FROM_LE (hw[1]);
   if (node->p.resize.out_h < 1 || node->p.resize.out_w < 1)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "resize to %dx%d",
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "resize to %dx%d",
         node->p.resize.out_h, node->p.resize.out_w);
   return TRUE;
 }
@@ -641,7 +628,7 @@ read_options (Parser * p, int code, const DlsFbTable * o,
               error) || !set_activation (act, node, error))
         return FALSE;
       if (axis < -DLS_MAX_DIMS || axis >= DLS_MAX_DIMS)
-        return set_error (error, DLS_ERROR_INVALID_GRAPH, "axis %d out of "
+        return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "axis %d out of "
             "range for 4-D tensors", axis);
       node->p.concat.axis = axis < 0 ? axis + DLS_MAX_DIMS : axis;
       return TRUE;
@@ -656,7 +643,7 @@ read_options (Parser * p, int code, const DlsFbTable * o,
         return FALSE;
       /* TFLite rejects the pair too: the two conventions contradict. */
       if (align_corners && half_pixel)
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "align_corners and "
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "align_corners and "
             "half_pixel_centers are both set");
       node->p.resize.coord = align_corners ? DLS_RESIZE_ALIGN_CORNERS
           : half_pixel ? DLS_RESIZE_HALF_PIXEL : DLS_RESIZE_ASYMMETRIC;
@@ -686,7 +673,7 @@ parse_operator (Parser * p, const DlsFbTable * ot, guint32 index,
           &opcode_index, error))
     return FALSE;
   if (opcode_index >= p->n_opcodes)
-    return set_error (error, DLS_ERROR_CORRUPT, "opcode index %u out of "
+    return dls_error_set (error, DLS_ERROR_CORRUPT, "opcode index %u out of "
         "range (the model has %u operator codes)", opcode_index, p->n_opcodes);
   oc = &p->opcodes[opcode_index];
   name = builtin_name (oc->code);
@@ -718,17 +705,19 @@ parse_operator (Parser * p, const DlsFbTable * ot, guint32 index,
       break;
     case BUILTIN_CUSTOM:{
       char *custom = g_utf8_make_valid (oc->custom ? oc->custom : "", -1);
-      set_error (error, DLS_ERROR_UNSUPPORTED, "unsupported custom operator "
+      dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "unsupported custom operator "
           "'%s' at operator %u", custom, index);
       g_free (custom);
       return FALSE;
     }
     default:
       if (name)
-        return set_error (error, DLS_ERROR_UNSUPPORTED, "unsupported "
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "unsupported "
             "operator %s (builtin code %d) at operator %u", name, oc->code,
             index);
-      return set_error (error, DLS_ERROR_UNSUPPORTED, "unsupported operator "
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "unsupported operator "
           "with unknown builtin code %d at operator %u", oc->code, index);
   }
 
@@ -742,7 +731,7 @@ parse_operator (Parser * p, const DlsFbTable * ot, guint32 index,
   if (opts_type == OPTIONS_NONE)
     dls_fb_table_empty (p->data, p->size, "options", &opts);
   else if (opts_type != expect_opts) {
-    set_error (error, DLS_ERROR_CORRUPT, "options of union type %u, "
+    dls_error_set (error, DLS_ERROR_CORRUPT, "options of union type %u, "
         "expected %d", opts_type, expect_opts);
     goto context;
   } else if (!dls_fb_read_table (ot, OPERATOR_OPTIONS,
@@ -759,17 +748,17 @@ parse_operator (Parser * p, const DlsFbTable * ot, guint32 index,
     n_act = 1;
   }
   if (op == DLS_OP_CONCAT && ins.len > (guint32) max_in) {
-    set_error (error, DLS_ERROR_UNSUPPORTED, "%u inputs, at most %d are "
+    dls_error_set (error, DLS_ERROR_UNSUPPORTED, "%u inputs, at most %d are "
         "supported", ins.len, max_in);
     goto context;
   }
   if (ins.len < (guint32) min_in || ins.len > (guint32) max_in) {
-    set_error (error, DLS_ERROR_INVALID_GRAPH, "%u inputs, expected %d..%d",
+    dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "%u inputs, expected %d..%d",
         ins.len, min_in, max_in);
     goto context;
   }
   if (outs.len != 1) {
-    set_error (error, DLS_ERROR_INVALID_GRAPH, "%u outputs, expected 1",
+    dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "%u outputs, expected 1",
         outs.len);
     goto context;
   }
@@ -835,7 +824,7 @@ parse_model (Parser * p, GError ** error)
           &version, error))
     return FALSE;
   if (version != TFLITE_SCHEMA_VERSION)
-    return set_error (error, DLS_ERROR_UNSUPPORTED, "TFLite schema version "
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED, "TFLite schema version "
         "%u is not supported (expected %d)", version, TFLITE_SCHEMA_VERSION);
   if (!parse_opcodes (p, &model, error)
       || !dls_fb_read_vector (&model, MODEL_BUFFERS, "Model.buffers", 4,
@@ -844,7 +833,7 @@ parse_model (Parser * p, GError ** error)
           &subgraphs, error))
     return FALSE;
   if (subgraphs.len == 0)
-    return set_error (error, DLS_ERROR_INVALID_GRAPH, "the model has no "
+    return dls_error_set (error, DLS_ERROR_INVALID_GRAPH, "the model has no "
         "subgraph");
   if (!dls_fb_vector_table (&subgraphs, 0, "SubGraph", &subgraph, error)
       || !parse_tensors (p, &subgraph, error)
@@ -854,7 +843,7 @@ parse_model (Parser * p, GError ** error)
           "SubGraph.operators", 4, &operators, error))
     return FALSE;
   if (operators.len > MAX_OPERATORS)
-    return set_error (error, DLS_ERROR_UNSUPPORTED,
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
         "%u operators is more than the %d supported", operators.len,
         MAX_OPERATORS);
 

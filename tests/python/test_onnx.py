@@ -39,10 +39,15 @@ aspp: models built here with the onnx package, random weights from a fixed
   agrees with onnxruntime's argmax on >= 99.9 % of pixels.
 
 bad-input: truncated, random, empty files, a graph with a cycle, a tensor
-  whose data does not match its shape, external data, an unsupported op:
-  dls-infer --info must exit 1 (not crash: no signal, no exit code >= 2)
-  with the expected words in its message; valid models with random bytes
-  changed must load (exit 0) or fail cleanly (exit 1). In a build
+  whose data does not match its shape, external data, an unsupported op,
+  and hostile values in well-formed files (Transpose perms out of range,
+  Reshape shapes whose element count wraps 2^64, a tensor header asking
+  for 2 GiB with 8 bytes of data, int64 folding that overflows or traps,
+  float -> int64 casts of NaN or 1e30): dls-infer --info must exit 1 (not
+  crash: no signal, no exit code >= 2) with the expected words in its
+  message; valid models with random bytes changed must load (exit 0) or
+  fail cleanly (exit 1). Outside ASan builds each run has 1 GiB of
+  address space, so an allocation sized from a header fails it. In a build
   configured with -Db_sanitize=address,undefined the sanitizers' reports
   exit 99/98 (ASAN_OPTIONS/UBSAN_OPTIONS exitcode, unless set), so a leak
   or a bad access fails this test.
@@ -512,6 +517,97 @@ def bad_models(tmp):
     cases.append(("unsupported-op", unsup.SerializeToString(), "Erf"))
     sym = tiny_model(in_shape=(1, 3, "height", 7))
     cases.append(("symbolic-input", sym.SerializeToString(), "fixed input size"))
+    cases += hostile_models()
+    return cases
+
+
+def ints(name, values):
+    return numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+
+
+def hostile_models():
+    """Valid protobuf whose values would make a careless reader index out
+    of bounds, wrap an element count, allocate from a header alone or trap
+    in integer arithmetic: (name, bytes, expected words)."""
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    cases = []
+
+    def case(name, nodes, inits, words, with_conv=True):
+        m = tiny_model(nodes=([conv] if with_conv else []) + nodes, inits=inits)
+        cases.append((name, m.SerializeToString(), words))
+
+    # Transpose perm: perm[0] out of range on a rank-3 activation (writes
+    # past the IR axis table), and on a constant.
+    case("perm-act-rank3", [
+        helper.make_node("Reshape", ["y", "s3"], ["r3"]),
+        helper.make_node("Transpose", ["r3"], ["t"], perm=[9, 0, 1])],
+        [ints("s3", [4, 5, 7])], "bad perm")
+    case("perm-act-rank4", [
+        helper.make_node("Transpose", ["y"], ["t"], perm=[-7, 1, 2, 3])],
+        [], "bad perm")
+    case("perm-const", [
+        helper.make_node("Transpose", ["k"], ["t"], perm=[5, 0])],
+        [numpy_helper.from_array(np.zeros((2, 3), np.float32), "k")],
+        "bad perm")
+    # Element counts that wrap: (2^32+1)(2^32-1) = 2^64-1, squared = 1 mod
+    # 2^64, so a naive product accepts 6 -> [6, 2^32+1, 2^32-1, 2^32+1,
+    # 2^32-1]; Gather then indexes with the huge dims.
+    big = [2**32 + 1, 2**32 - 1, 2**32 + 1, 2**32 - 1]
+    case("reshape-wrap-gather", [
+        helper.make_node("Reshape", ["k6", "sw"], ["r"]),
+        helper.make_node("Gather", ["r", "i"], ["g"], axis=1)],
+        [ints("k6", range(6)), ints("sw", [6] + big), ints("i", [2**32])],
+        "another count")
+    case("reshape-wrap-act", [
+        helper.make_node("Reshape", ["y", "sw"], ["r"])],
+        [ints("sw", [1, 140] + big)], "another count")
+    # The -1 of a Reshape inferred from a product that overflows int64.
+    case("reshape-infer-overflow", [
+        helper.make_node("Reshape", ["k6", "sw"], ["r"])],
+        [ints("k6", range(6)), ints("sw", [-1, 2**62, 4])], "bad shape")
+    # Conv weights whose dims wrap to the element count of the real
+    # weights (4*(2^32+1) * 3*(2^32-1) * 3*(2^32+1) * 3*(2^32-1) = 108).
+    wflat = numpy_helper.from_array(
+        np.ones(108, np.float32), "wflat")
+    case("conv-weights-wrap", [
+        helper.make_node("Reshape", ["wflat", "sw"], ["w2"]),
+        helper.make_node("Conv", ["x", "w2"], ["y"])],
+        [wflat, ints("sw", [4 * (2**32 + 1), 3 * (2**32 - 1),
+                            3 * (2**32 + 1), 3 * (2**32 - 1)])],
+        "another count", with_conv=False)
+    # A tensor header asking for 2^28 int64 (2 GiB) with 8 bytes of data:
+    # refused before anything is allocated (the run has a memory limit).
+    t = TensorProto(name="huge", data_type=TensorProto.INT64,
+                    dims=[2**28], raw_data=b"\0" * 8)
+    case("header-only-huge", [], [t], "needs")
+    t = TensorProto(name="huge", data_type=TensorProto.FLOAT,
+                    dims=[2**20, 2**20], raw_data=b"\0" * 4)
+    case("header-too-large", [], [t], "too large")
+    # Integer folding: INT64_MIN / -1 traps (SIGFPE) in C; other overflows
+    # and float -> int64 casts of NaN or out-of-range values are undefined.
+    i64min = ints("a", [-2**63])
+    case("div-int64-min", [
+        helper.make_node("Div", ["a", "m1"], ["q"])],
+        [i64min, ints("m1", [-1])], "overflows")
+    case("div-zero", [
+        helper.make_node("Div", ["a", "z"], ["q"])],
+        [ints("a", [5]), ints("z", [0])], "division by zero")
+    case("mul-overflow", [
+        helper.make_node("Mul", ["a", "b"], ["q"])],
+        [ints("a", [2**62]), ints("b", [4])], "overflows")
+    case("sub-overflow", [
+        helper.make_node("Sub", ["a", "b"], ["q"])],
+        [i64min, ints("b", [1])], "overflows")
+    for name, v in (("cast-nan", np.nan), ("cast-huge", 1e30)):
+        case(name, [
+            helper.make_node("Cast", ["f"], ["c"], to=TensorProto.INT64)],
+            [numpy_helper.from_array(np.array([v], np.float32), "f")],
+            "int64 value")
+    case("gather-float-index", [
+        helper.make_node("Gather", ["k6", "fi"], ["g"])],
+        [ints("k6", range(6)),
+         numpy_helper.from_array(np.array([-1e30], np.float32), "fi")],
+        "int64 value")
     return cases
 
 
@@ -529,16 +625,36 @@ def sanitizer_env():
     return env
 
 
+MEMORY_LIMIT = 1 << 30     # bytes of address space for a bad-input run
+
+
+def memory_limit(tool):
+    """A preexec_fn capping the address space of @tool's runs, so that an
+    allocation sized from a file's header alone (2 GiB) fails the run
+    instead of passing unseen; None for an ASan build, whose shadow memory
+    needs terabytes of address space."""
+    ldd = subprocess.run(["ldd", tool], capture_output=True, text=True)
+    if "libasan" in ldd.stdout or ldd.returncode != 0:
+        return None
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    return limit
+
+
 def test_bad_input():
     infer = dls_infer()
     env = sanitizer_env()
+    limit = memory_limit(infer)
     failures = []
     with tempfile.TemporaryDirectory(prefix="dls-onnx-bad-") as tmp:
         good = os.path.join(tmp, "good.onnx")
         with open(good, "wb") as f:
             f.write(tiny_model().SerializeToString())
         p = subprocess.run([infer, "--model", good, "--backend", "ref", "--info"],
-                           capture_output=True, text=True, timeout=120, env=env)
+                           capture_output=True, text=True, timeout=120, env=env,
+                           preexec_fn=limit)
         if p.returncode != 0:
             failures.append(f"the valid tiny model fails: {p.stderr.strip()}")
         for name, data, words in bad_models(tmp):
@@ -547,7 +663,7 @@ def test_bad_input():
                 f.write(data)
             p = subprocess.run([infer, "--model", path, "--backend", "ref",
                                 "--info"], capture_output=True, text=True,
-                               timeout=120, env=env)
+                               timeout=120, env=env, preexec_fn=limit)
             msg = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
             if words is None:
                 ok = p.returncode in (0, 1)
