@@ -86,9 +86,11 @@ crf_init (__global const float *unary, __global float *q)
 __kernel void
 crf_splat (__global const float *q, __global const int *start,
     __global const int *pix, __global const float *wt,
-    __global float *values)
+    __global float *values, int count)
 {
   const int v = get_global_id (0);
+  if (v >= count)
+    return;                     /* the global size is padded (host) */
   const int e0 = start[v], e1 = start[v + 1];
   float4 acc[C4];
 
@@ -111,6 +113,8 @@ crf_blur (__global const float *in, __global float *out,
   const int v = get_global_id (0);
   __global float *o = out + (size_t) v * CP;
 
+  if (v > m)
+    return;                     /* the global size is padded (host) */
   if (v == m) {
     for (int k = 0; k < C4; k++)
       vstore4 ((float4) (0.0f), k, o);

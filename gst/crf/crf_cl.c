@@ -406,13 +406,24 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
   return lat_upload (c, &c->b, error);
 }
 
+/* Work-group size of the kernels whose global size follows the lattice
+ * (crf_splat, crf_blur): one value, so PoCL builds one work-group function. */
+#define CRF_LOCAL_SIZE 64
+
 #define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
 
 /* Splat + d + 1 blurs of @l; returns the buffer with the result. */
 static cl_mem
 lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
 {
-  const size_t gv = l->m + 1;
+  /* The vertex count changes every frame: a global size of exactly m + 1
+   * with the device choosing the work-group would make PoCL compile a
+   * work-group function for each new local size it picks (a stall, and
+   * memory that grows with every new size). Padded to a fixed work-group,
+   * the kernels skip the padding. */
+  const int count = l->m + 1;
+  const size_t lv = CRF_LOCAL_SIZE;
+  const size_t gv = ((size_t) count + lv - 1) / lv * lv;
   cl_int st = CL_SUCCESS;
   int cur = 0;
 
@@ -421,7 +432,8 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
   SET (c->k_splat, 2, l->d_pix);
   SET (c->k_splat, 3, l->d_wt);
   SET (c->k_splat, 4, l->d_val[0]);
-  st |= clEnqueueNDRangeKernel (c->queue, c->k_splat, 1, NULL, &gv, NULL, 0,
+  SET (c->k_splat, 5, count);
+  st |= clEnqueueNDRangeKernel (c->queue, c->k_splat, 1, NULL, &gv, &lv, 0,
       NULL, NULL);
   for (int j = 0; j <= l->d && st == CL_SUCCESS; j++) {
     const int nb_off = j * l->m * 2;
@@ -431,7 +443,7 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
     SET (c->k_blur, 2, l->d_nb);
     SET (c->k_blur, 3, nb_off);
     SET (c->k_blur, 4, l->m);
-    st |= clEnqueueNDRangeKernel (c->queue, c->k_blur, 1, NULL, &gv, NULL, 0,
+    st |= clEnqueueNDRangeKernel (c->queue, c->k_blur, 1, NULL, &gv, &lv, 0,
         NULL, NULL);
     cur = 1 - cur;
   }
