@@ -316,6 +316,42 @@ test_tiny_errors (void)
   }
 }
 
+/* Fuzzing regression (fuzz-tflite, a TFLite CONCATENATION listing tensor
+ * -1): finalize took a variadic op's extra inputs for optional ones and
+ * read tensor -1. An absent input is only for a convolution's bias. */
+static void
+test_absent_inputs (void)
+{
+  const int dims[4] = { 1, 2, 2, 3 };
+  const DlsOpType ops[] = { DLS_OP_CONCAT, DLS_OP_ADD, DLS_OP_MUL };
+
+  for (guint k = 0; k < G_N_ELEMENTS (ops); k++) {
+    DlsGraph *g = dls_graph_new ();
+    DlsNode n;
+    GError *err = NULL;
+    int x = dls_graph_add_tensor (g, "x", DLS_TENSOR_ACTIVATION,
+        DLS_DTYPE_FLOAT32, 4, dims, NULL, 0);
+    int y = dls_graph_add_tensor (g, "y", DLS_TENSOR_ACTIVATION,
+        DLS_DTYPE_FLOAT32, 0, NULL, NULL, 0);
+    gboolean ok;
+
+    dls_node_init (&n, ops[k]);
+    n.n_inputs = 2;
+    n.inputs[0] = x;
+    n.inputs[1] = -1;
+    n.output = y;
+    dls_graph_add_node (g, &n);
+    dls_graph_add_input (g, x);
+    dls_graph_add_output (g, y);
+    ok = !dls_graph_finalize (g, &err) && err
+        && g_error_matches (err, DLS_ERROR, DLS_ERROR_INVALID_GRAPH);
+    report (ok, "absent input", "%s with inputs {x, -1}: %s",
+        dls_op_name (ops[k]), err ? err->message : "accepted");
+    g_clear_error (&err);
+    dls_graph_free (g);
+  }
+}
+
 static void
 test_load_paths (void)
 {
@@ -707,6 +743,7 @@ main (void)
   test_tiny_valid ();
   test_tiny_variants ();
   test_tiny_errors ();
+  test_absent_inputs ();
   test_load_paths ();
   test_random_bytes ();
   test_tiny_truncated ();

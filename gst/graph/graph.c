@@ -9,8 +9,8 @@
 #include <string.h>
 
 static const DlsOpInfo op_table[] = {
-  [DLS_OP_CONV2D] = {"CONV2D", 2, 3},
-  [DLS_OP_DEPTHWISE_CONV2D] = {"DEPTHWISE_CONV2D", 2, 3},
+  [DLS_OP_CONV2D] = {"CONV2D", 2, 3, TRUE},
+  [DLS_OP_DEPTHWISE_CONV2D] = {"DEPTHWISE_CONV2D", 2, 3, TRUE},
   [DLS_OP_ADD] = {"ADD", 2, 2},
   [DLS_OP_AVERAGE_POOL2D] = {"AVERAGE_POOL2D", 1, 1},
   [DLS_OP_CONCAT] = {"CONCAT", 1, DLS_MAX_INPUTS},
@@ -32,6 +32,13 @@ G_STATIC_ASSERT (G_N_ELEMENTS (op_table) == DLS_OP_COUNT);
 /* Guards against absurd sizes from hostile files: no tensor dimension
  * beyond this, no activation beyond 2^31 bytes. */
 #define DLS_MAX_DIM (1 << 16)
+
+/* Input @k of an op is @t == -1, absent, and allowed to be. */
+static gboolean
+input_absent (const DlsOpInfo * info, int k, int t)
+{
+  return t == -1 && info->absent_ok && k >= info->min_inputs;
+}
 
 const DlsOpInfo *
 dls_op_info (DlsOpType op)
@@ -469,8 +476,7 @@ dls_graph_finalize (DlsGraph * g, GError ** error)
     }
     for (int k = 0; k < n->n_inputs; k++) {
       int t = n->inputs[k];
-      gboolean optional = k >= info->min_inputs;
-      if (t == -1 && optional)
+      if (input_absent (info, k, t))
         continue;
       if (t < 0 || t >= n_tensors) {
         fail (error, g, i, "input %d refers to tensor %d of %d", k, t,
@@ -549,7 +555,7 @@ dls_graph_infer_node (DlsGraph * g, int i, GError ** error)
         info->min_inputs, info->max_inputs);
   for (int k = 0; k < n->n_inputs; k++) {
     int t = n->inputs[k];
-    if (t == -1 && k >= info->min_inputs)
+    if (input_absent (info, k, t))
       continue;
     if (t < 0 || t >= n_tensors)
       return fail (error, g, i, "input %d refers to tensor %d of %d", k, t,

@@ -98,6 +98,9 @@ typedef struct
   const char *name;
   int min_inputs;
   int max_inputs;
+  /* Inputs past min_inputs may be -1 (absent: a convolution's bias). Not
+   * for variadic ops (CONCAT), whose every listed input is real. */
+  gboolean absent_ok;
 } DlsOpInfo;
 
 const DlsOpInfo *dls_op_info (DlsOpType op);
