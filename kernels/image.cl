@@ -5,7 +5,12 @@
  *                    NHWC with 4 channels (R, G, B, 0), (v - mean) / std.
  *                    global: (input width, input height)
  *   upsample_argmax  logits NHWC (channels padded to cp) -> class map of the
- *                    frame's size, one byte a pixel, rows map_w apart.
+ *                    frame's size, one byte a pixel, rows map_w apart;
+ *                    when conf is not NULL also the confidence plane
+ *                    (same layout): round (255 * max softmax), i.e.
+ *                    255 / sum_k exp (v_k - max) + 0.5 truncated, the
+ *                    sum taken per lane of eight classes, then
+ *                    s0 + s1 + ... + s7 (image.c sums in the same order).
  *                    global: (frame width, frame height)
  *   upsample_unary   the same interpolation, written as the dense CRF's
  *                    unary energies U = -v, row floats a pixel (classes
@@ -17,7 +22,10 @@
  * bilinear as (1 - fy) * top + fy * bottom, conversion to RGB before
  * interpolation, nearest co-sited chroma, ties of argmax to the lowest
  * class. Contraction into fma is off and the host passes the float32
- * scales, so both give the same bits.
+ * scales, so both give the same bits. The one exception is the
+ * confidence: OpenCL's exp may be off by up to 3 ulp (glibc's expf by
+ * less than 1), so a value that lands within a few ulp of a rounding
+ * boundary can come out one level apart (tests/test_image.c allows 1).
  *
  * Pixel kinds (argument kind): 0 packed (bpp bytes a pixel, R/G/B at byte
  * offsets ro/go/bo; GRAY8 is bpp 1 with all offsets 0), 1 I420, 2 NV12.
@@ -97,7 +105,7 @@ preprocess (__global const uchar * frame, int kind, int bpp, int ro, int go,
 __kernel void
 upsample_argmax (__global const float *logits, int lw, int lh, int cp,
     int n_classes, float scale_x, float scale_y, __global uchar * map,
-    int map_w)
+    int map_w, __global uchar * conf)
 {
   const int ox = get_global_id (0);
   const int oy = get_global_id (1);
@@ -140,6 +148,24 @@ upsample_argmax (__global const float *logits, int lw, int lh, int cp,
       ARGMAX_LANE (s5) ARGMAX_LANE (s6) ARGMAX_LANE (s7)
 #undef ARGMAX_LANE
   map[(size_t) oy * map_w + ox] = (uchar) best;
+  if (!conf)
+    return;
+  /* Second pass, the same interpolation: the softmax's denominator with
+   * the maximum subtracted (padded lanes: exp (-inf) = 0). */
+  float8 sum8 = 0.0f;
+  for (int c0 = 0; c0 < n_classes; c0 += 8) {
+    const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+    const float8 top = (1.0f - fx) * vload8 (0, p00 + c0)
+        + fx * vload8 (0, p01 + c0);
+    const float8 bot = (1.0f - fx) * vload8 (0, p10 + c0)
+        + fx * vload8 (0, p11 + c0);
+    const float8 v = select ((1.0f - fy) * top + fy * bot,
+        (float8) (-INFINITY), k >= n_classes);
+    sum8 += exp (v - best_v);
+  }
+  const float total = sum8.s0 + sum8.s1 + sum8.s2 + sum8.s3 + sum8.s4
+      + sum8.s5 + sum8.s6 + sum8.s7;
+  conf[(size_t) oy * map_w + ox] = (uchar) (255.0f / total + 0.5f);
 }
 
 __kernel void

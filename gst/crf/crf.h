@@ -124,8 +124,10 @@ void dls_crf_step (DlsCrf * c);
 /* start + @n steps. */
 void dls_crf_inference (DlsCrf * c, int n);
 const float *dls_crf_q (const DlsCrf * c);
-/* Argmax of Q per pixel (ties: lowest class) into @map. */
-void dls_crf_map (const DlsCrf * c, guint8 * map, int map_stride);
+/* Argmax of Q per pixel (ties: lowest class) into @map; @conf (nullable)
+ * gets round (255 * max_k Q_k), the CRF's confidence. */
+void dls_crf_map (const DlsCrf * c, guint8 * map, int map_stride,
+    guint8 * conf, int conf_stride);
 
 /* Features of the two kernels for a width x height image (n x 2 and n x 5
  * floats), shared by the reference and the OpenCL path. */
