@@ -102,6 +102,24 @@ preprocess (__global const uchar * frame, int kind, int bpp, int ro, int go,
   vstore4 ((float4) (v, 0.0f), 0, out + ((size_t) oy * ow + ox) * 4);
 }
 
+/* Classes c0 .. c0 + 7 of the four samples, bilinear (a load may run past
+ * cp into the next pixel or the buffer's 64-byte slack; classes from
+ * n_classes on read -inf). */
+inline float8
+bilinear8 (__global const float *p00, __global const float *p01,
+    __global const float *p10, __global const float *p11, int c0, float fx,
+    float fy, int n_classes)
+{
+  const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+  const float8 top = (1.0f - fx) * vload8 (0, p00 + c0)
+      + fx * vload8 (0, p01 + c0);
+  const float8 bot = (1.0f - fx) * vload8 (0, p10 + c0)
+      + fx * vload8 (0, p11 + c0);
+
+  return select ((1.0f - fy) * top + fy * bot, (float8) (-INFINITY),
+      k >= n_classes);
+}
+
 __kernel void
 upsample_argmax (__global const float *logits, int lw, int lh, int cp,
     int n_classes, float scale_x, float scale_y, __global uchar * map,
@@ -118,21 +136,15 @@ upsample_argmax (__global const float *logits, int lw, int lh, int cp,
   __global const float *p01 = logits + ((size_t) y0 * lw + x1) * cp;
   __global const float *p10 = logits + ((size_t) y1 * lw + x0) * cp;
   __global const float *p11 = logits + ((size_t) y1 * lw + x1) * cp;
-  /* Eight classes at a time (a load may run past cp into the next pixel
-   * or the buffer's 64-byte slack; those lanes read -inf), the same
-   * per-lane arithmetic as one at a time, and without branches: lane l
-   * keeps the first maximum of classes l, l + 8, ... (strict >), then the
-   * lanes meet, ties to the lowest class. */
+  /* Eight classes at a time (bilinear8), the same per-lane arithmetic as
+   * one at a time, and without branches: lane l keeps the first maximum
+   * of classes l, l + 8, ... (strict >), then the lanes meet, ties to the
+   * lowest class. */
   float8 best8 = -INFINITY;
   int8 best_k = (int8) (0, 1, 2, 3, 4, 5, 6, 7);
   for (int c0 = 0; c0 < n_classes; c0 += 8) {
     const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
-    const float8 top = (1.0f - fx) * vload8 (0, p00 + c0)
-        + fx * vload8 (0, p01 + c0);
-    const float8 bot = (1.0f - fx) * vload8 (0, p10 + c0)
-        + fx * vload8 (0, p11 + c0);
-    const float8 v = select ((1.0f - fy) * top + fy * bot,
-        (float8) (-INFINITY), k >= n_classes);
+    const float8 v = bilinear8 (p00, p01, p10, p11, c0, fx, fy, n_classes);
     const int8 gt = v > best8;
     best8 = select (best8, v, gt);
     best_k = select (best_k, k, gt);
@@ -153,16 +165,9 @@ upsample_argmax (__global const float *logits, int lw, int lh, int cp,
   /* Second pass, the same interpolation: the softmax's denominator with
    * the maximum subtracted (padded lanes: exp (-inf) = 0). */
   float8 sum8 = 0.0f;
-  for (int c0 = 0; c0 < n_classes; c0 += 8) {
-    const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
-    const float8 top = (1.0f - fx) * vload8 (0, p00 + c0)
-        + fx * vload8 (0, p01 + c0);
-    const float8 bot = (1.0f - fx) * vload8 (0, p10 + c0)
-        + fx * vload8 (0, p11 + c0);
-    const float8 v = select ((1.0f - fy) * top + fy * bot,
-        (float8) (-INFINITY), k >= n_classes);
-    sum8 += exp (v - best_v);
-  }
+  for (int c0 = 0; c0 < n_classes; c0 += 8)
+    sum8 += exp (bilinear8 (p00, p01, p10, p11, c0, fx, fy, n_classes)
+        - best_v);
   const float total = sum8.s0 + sum8.s1 + sum8.s2 + sum8.s3 + sum8.s4
       + sum8.s5 + sum8.s6 + sum8.s7;
   conf[(size_t) oy * map_w + ox] = (uchar) (255.0f / total + 0.5f);

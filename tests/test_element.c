@@ -942,6 +942,22 @@ meta_confidence (GstBuffer * out, int w, int h)
   return conf;
 }
 
+/* Pushes @in (transfer full) and returns the output's confidence plane
+ * (NULL when it has none). */
+static guint8 *
+push_confidence (GstHarness * hs, GstBuffer * in, int w, int h)
+{
+  GstBuffer *out = gst_harness_push_and_pull (hs, in);
+  guint8 *conf;
+
+  fail_unless (out != NULL);
+  conf = meta_confidence (out, w, h);
+  gst_buffer_unref (out);
+  return conf;
+}
+
+#define SAMPLE_COPY(s) gst_buffer_copy_deep (gst_sample_get_buffer (s))
+
 /* Pixel i of the class map is inside an object (its 5x5 neighbourhood is
  * all the same non-background class: 1), on a border between classes
  * (its 3x3 neighbourhood has two classes: 2), or neither (0). */
@@ -969,22 +985,17 @@ GST_START_TEST (test_confidence)
   guint8 *want_map = engine_map (sample, &info);
   guint8 *want = expected_confidence (sample, &info), *got;
   GstHarness *hs = make_harness ("meta", sample);
-  GstBuffer *out;
   double sum[3] = { 0 }, cnt[3] = { 0 };
   int maxd = 0, exact = 0, lo = 255, hi = 0;
 
   /* off by default: no plane */
-  out = push_pull (hs, sample);
-  fail_unless (meta_confidence (out, w, h) == NULL,
+  fail_unless (push_confidence (hs, SAMPLE_COPY (sample), w, h) == NULL,
       "a confidence plane without confidence=true");
-  gst_buffer_unref (out);
 
   /* turned on while playing */
   g_object_set (hs->element, "confidence", TRUE, NULL);
-  out = push_pull (hs, sample);
-  got = meta_confidence (out, w, h);
+  got = push_confidence (hs, SAMPLE_COPY (sample), w, h);
   fail_unless (got != NULL, "confidence=true: no confidence plane");
-  gst_buffer_unref (out);
   for (int y = 0; y < h; y++)
     for (int x = 0; x < w; x++) {
       int i = y * w + x, d = ABS ((int) got[i] - (int) want[i]);
@@ -1012,10 +1023,8 @@ GST_START_TEST (test_confidence)
 
   /* the CRF's Q: max over 21 classes >= 1 / 21, so >= round (255 / 21) */
   g_object_set (hs->element, "crf", TRUE, NULL);
-  out = push_pull (hs, sample);
-  got = meta_confidence (out, w, h);
+  got = push_confidence (hs, SAMPLE_COPY (sample), w, h);
   fail_unless (got != NULL, "crf=true: no confidence plane");
-  gst_buffer_unref (out);
   lo = 255;
   for (int i = 0; i < w * h; i++)
     lo = MIN (lo, got[i]);
@@ -1024,20 +1033,15 @@ GST_START_TEST (test_confidence)
 
   /* interval=2: a black frame after the photo carries the photo's plane */
   g_object_set (hs->element, "crf", FALSE, "interval", 2, NULL);
-  out = push_pull (hs, sample);
-  got = meta_confidence (out, w, h);
-  gst_buffer_unref (out);
+  got = push_confidence (hs, SAMPLE_COPY (sample), w, h);
   {
-    GstBuffer *black = gst_buffer_copy_deep (gst_sample_get_buffer (sample));
+    GstBuffer *black = SAMPLE_COPY (sample);
     guint8 *reused;
 
     gst_buffer_memset (black, 0, 0, gst_buffer_get_size (black));
     /* (the decoded photo carries a DISCONT, which would run the network) */
     GST_BUFFER_FLAG_UNSET (black, GST_BUFFER_FLAG_DISCONT);
-    out = gst_harness_push_and_pull (hs, black);
-    fail_unless (out != NULL);
-    reused = meta_confidence (out, w, h);
-    gst_buffer_unref (out);
+    reused = push_confidence (hs, black, w, h);
     fail_unless (got && reused && memcmp (got, reused, (gsize) w * h) == 0,
         "interval=2: the second frame's confidence is not the first's");
     g_free (reused);
@@ -1048,9 +1052,7 @@ GST_START_TEST (test_confidence)
 
   /* and off again */
   g_object_set (hs->element, "confidence", FALSE, "interval", 1, NULL);
-  out = push_pull (hs, sample);
-  fail_unless (meta_confidence (out, w, h) == NULL);
-  gst_buffer_unref (out);
+  fail_unless (push_confidence (hs, SAMPLE_COPY (sample), w, h) == NULL);
 
   gst_harness_teardown (hs);
   g_free (want);

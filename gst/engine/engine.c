@@ -594,9 +594,15 @@ process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
               conf, 0, NULL, NULL), "clEnqueueReadBufferRect (confidence)",
           error))
     return FALSE;
-  return dls_cl_check (clEnqueueReadBufferRect (e->queue, e->map_mem, CL_TRUE,
-          origin, origin, region, f->width, 0, map_stride, 0, map, 0, NULL,
-          NULL), "clEnqueueReadBufferRect (class map)", error);
+  if (!dls_cl_check (clEnqueueReadBufferRect (e->queue, e->map_mem, CL_TRUE,
+              origin, origin, region, f->width, 0, map_stride, 0, map, 0,
+              NULL, NULL), "clEnqueueReadBufferRect (class map)", error)) {
+    /* the confidence read must not write into @conf after we return */
+    if (conf)
+      clFinish (e->queue);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 gboolean
