@@ -75,6 +75,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_deeplabseg_debug);
 #define DEFAULT_PROP_BACKGROUND_BLUR 0
 #define DEFAULT_PROP_POST_MESSAGES FALSE
 #define DEFAULT_PROP_INTERVAL 1
+#define DEFAULT_PROP_CONFIDENCE FALSE
 
 enum
 {
@@ -102,6 +103,7 @@ enum
   PROP_BACKGROUND_BLUR,
   PROP_POST_MESSAGES,
   PROP_INTERVAL,
+  PROP_CONFIDENCE,
 };
 
 struct _GstDeeplabseg
@@ -126,6 +128,7 @@ struct _GstDeeplabseg
   gint background_blur;
   gboolean post_messages;
   guint interval;
+  gboolean confidence;
 
   /* Parsed from palette_spec / classes_spec (object lock); @keep is
    * resolved against the labels, so names work from start() on. */
@@ -137,12 +140,14 @@ struct _GstDeeplabseg
   DlsEngine *engine;
   int n_classes;
   gchar **labels;
+  gboolean engine_conf;         /* the engine's confidence buffers are on */
 
   /* From set_info(). */
   GstVideoInfo info;
   DlsOverlay *overlay;
   guint8 *map;                  /* width x height class map (overlay) */
   GstBufferPool *mask_pool;     /* GRAY8 masks for the meta */
+  GstBufferPool *conf_pool;     /* GRAY8 confidence planes for the meta */
   /* background-blur: the blurred frame and its scratch, made by the first
    * frame that needs them and kept until the caps change */
   GstBuffer *blur_buf[2];
@@ -150,7 +155,8 @@ struct _GstDeeplabseg
   /* interval > 1: the last map the network made, reused by the frames
    * between two runs (streaming thread only) */
   guint8 *last_map;
-  gboolean have_last;
+  guint8 *last_conf;            /* its confidence, if that run made one */
+  gboolean have_last, have_last_conf;
   guint since_run;
 };
 
@@ -339,6 +345,9 @@ gst_deeplabseg_set_property (GObject * object, guint prop_id,
     case PROP_INTERVAL:
       self->interval = g_value_get_uint (value);
       break;
+    case PROP_CONFIDENCE:
+      self->confidence = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -430,6 +439,9 @@ gst_deeplabseg_get_property (GObject * object, guint prop_id,
       break;
     case PROP_INTERVAL:
       g_value_set_uint (value, self->interval);
+      break;
+    case PROP_CONFIDENCE:
+      g_value_set_boolean (value, self->confidence);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -617,10 +629,15 @@ clear_frame_state (GstDeeplabseg * self)
   gst_clear_buffer (&self->blur_buf[1]);
   g_clear_pointer (&self->blur_acc, g_free);
   g_clear_pointer (&self->last_map, g_free);
-  self->have_last = FALSE;
-  if (self->mask_pool) {
-    gst_buffer_pool_set_active (self->mask_pool, FALSE);
-    gst_clear_object (&self->mask_pool);
+  g_clear_pointer (&self->last_conf, g_free);
+  self->have_last = self->have_last_conf = FALSE;
+  for (int i = 0; i < 2; i++) {
+    GstBufferPool **pool = i ? &self->conf_pool : &self->mask_pool;
+
+    if (*pool) {
+      gst_buffer_pool_set_active (*pool, FALSE);
+      gst_clear_object (pool);
+    }
   }
 }
 
@@ -637,6 +654,7 @@ gst_deeplabseg_stop (GstBaseTransform * trans)
   engine = g_steal_pointer (&self->engine);
   labels = g_steal_pointer (&self->labels);
   self->n_classes = 0;
+  self->engine_conf = FALSE;
   GST_OBJECT_UNLOCK (self);
   dls_engine_free (engine);
   g_strfreev (labels);
@@ -699,6 +717,35 @@ gst_deeplabseg_transform_caps (GstBaseTransform * trans,
   return ret;
 }
 
+/* An active pool of GRAY8 @w x @h buffers with a GstVideoMeta: the planes
+ * the meta carries (they outlive the frame, so they cannot be scratch). */
+static GstBufferPool *
+new_gray8_pool (GstDeeplabseg * self, int w, int h, const gchar * what)
+{
+  GstVideoInfo info;
+  GstCaps *caps;
+  GstStructure *config;
+  GstBufferPool *pool;
+
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_GRAY8, w, h);
+  caps = gst_video_info_to_caps (&info);
+  pool = gst_video_buffer_pool_new ();
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps,
+      GST_VIDEO_INFO_SIZE (&info), 2, 0);
+  gst_buffer_pool_config_add_option (config,
+      GST_BUFFER_POOL_OPTION_VIDEO_META);
+  gst_caps_unref (caps);
+  if (!gst_buffer_pool_set_config (pool, config)
+      || !gst_buffer_pool_set_active (pool, TRUE)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL),
+        ("could not set up the %s buffer pool", what));
+    gst_object_unref (pool);
+    return NULL;
+  }
+  return pool;
+}
+
 static gboolean
 gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
     GstVideoInfo * in_info, GstCaps * outcaps, GstVideoInfo * out_info)
@@ -729,6 +776,7 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
   if (!apply_crf (self, NULL))
     return FALSE;
   self->last_map = g_malloc ((gsize) w * h);
+  self->last_conf = g_malloc ((gsize) w * h);
 
   if (mask_out) {
     gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), FALSE);
@@ -747,27 +795,11 @@ gst_deeplabseg_set_info (GstVideoFilter * filter, GstCaps * incaps,
   }
   self->info = *in_info;
   self->map = g_malloc ((gsize) w * h);
-  {
-    GstVideoInfo mask_info;
-    GstCaps *mask_caps;
-    GstStructure *config;
-
-    gst_video_info_set_format (&mask_info, GST_VIDEO_FORMAT_GRAY8, w, h);
-    mask_caps = gst_video_info_to_caps (&mask_info);
-    self->mask_pool = gst_video_buffer_pool_new ();
-    config = gst_buffer_pool_get_config (self->mask_pool);
-    gst_buffer_pool_config_set_params (config, mask_caps,
-        GST_VIDEO_INFO_SIZE (&mask_info), 2, 0);
-    gst_buffer_pool_config_add_option (config,
-        GST_BUFFER_POOL_OPTION_VIDEO_META);
-    gst_caps_unref (mask_caps);
-    if (!gst_buffer_pool_set_config (self->mask_pool, config)
-        || !gst_buffer_pool_set_active (self->mask_pool, TRUE)) {
-      GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL),
-          ("could not set up the mask buffer pool"));
-      return FALSE;
-    }
-  }
+  /* the confidence pool too, so turning `confidence` on while playing
+   * needs no allocation in the frame path (buffers come on first use) */
+  if (!(self->mask_pool = new_gray8_pool (self, w, h, "mask"))
+      || !(self->conf_pool = new_gray8_pool (self, w, h, "confidence")))
+    return FALSE;
   return TRUE;
 }
 
@@ -840,6 +872,7 @@ typedef struct
   gint background_blur;
   gboolean post_messages;
   guint interval;
+  gboolean confidence;
 } FrameSettings;
 
 static void
@@ -855,6 +888,7 @@ read_settings (GstDeeplabseg * self, FrameSettings * fs)
   fs->background_blur = self->background_blur;
   fs->post_messages = self->post_messages;
   fs->interval = self->interval;
+  fs->confidence = self->confidence;
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -895,13 +929,15 @@ post_counts (GstDeeplabseg * self, GstBuffer * buf, const guint64 * counts,
       gst_message_new_element (GST_OBJECT (self), st));
 }
 
-/* Runs the network on @frame into @map (or, with interval N > 1, reuses
- * the last run's map for the N - 1 frames after it), then applies the
- * class selection (unselected classes become 0) and posts the counts if
- * asked. */
+/* Runs the network on @frame into @map and, unless @conf is NULL, its
+ * confidence into @conf (or, with interval N > 1, reuses the last run's
+ * for the N - 1 frames after it), then applies the class selection
+ * (unselected classes become 0; the confidence stays the model's) and
+ * posts the counts if asked. */
 static gboolean
 segment_frame (GstDeeplabseg * self, const FrameSettings * fs,
-    GstVideoFrame * frame, guint8 * map, int map_stride)
+    GstVideoFrame * frame, guint8 * map, int map_stride, guint8 * conf,
+    int conf_stride)
 {
   int w = GST_VIDEO_FRAME_WIDTH (frame), h = GST_VIDEO_FRAME_HEIGHT (frame);
   guint64 counts[256] = { 0 };
@@ -911,24 +947,44 @@ segment_frame (GstDeeplabseg * self, const FrameSettings * fs,
 
   if (!apply_crf (self, frame->buffer))
     return FALSE;
-  if (fs->interval > 1 && self->have_last && self->since_run < fs->interval) {
-    for (int y = 0; y < h; y++)
+  /* turned on for the first time: the engine sizes its buffers once */
+  if (conf && !self->engine_conf) {
+    if (!dls_engine_set_confidence (self->engine, TRUE, &err)) {
+      post_error (self, err, "Could not set up the confidence");
+      g_clear_error (&err);
+      return FALSE;
+    }
+    self->engine_conf = TRUE;
+  }
+  if (fs->interval > 1 && self->have_last && self->since_run < fs->interval
+      && (!conf || self->have_last_conf)) {
+    for (int y = 0; y < h; y++) {
       memcpy (map + (gsize) y * map_stride, self->last_map + (gsize) y * w, w);
+      if (conf)
+        memcpy (conf + (gsize) y * conf_stride,
+            self->last_conf + (gsize) y * w, w);
+    }
     self->since_run++;
   } else {
     dls_image_from_frame (&img, frame);
-    if (!dls_engine_process (self->engine, &img, map, map_stride, &err)) {
+    if (!dls_engine_process_full (self->engine, &img, map, map_stride, conf,
+            conf_stride, &err)) {
       post_error (self, err, "Segmentation failed");
       g_clear_error (&err);
       return FALSE;
     }
     if (fs->interval > 1) {
-      for (int y = 0; y < h; y++)
+      for (int y = 0; y < h; y++) {
         memcpy (self->last_map + (gsize) y * w, map + (gsize) y * map_stride,
             w);
+        if (conf)
+          memcpy (self->last_conf + (gsize) y * w,
+              conf + (gsize) y * conf_stride, w);
+      }
     }
     /* a run with interval 1 leaves last_map stale: never reuse it later */
     self->have_last = fs->interval > 1;
+    self->have_last_conf = self->have_last && conf != NULL;
     self->since_run = 1;
   }
   if (fs->keep_all && !fs->post_messages)
@@ -949,35 +1005,70 @@ segment_frame (GstDeeplabseg * self, const FrameSettings * fs,
   return TRUE;
 }
 
+/* A GRAY8 buffer of the frame's size from @pool (transfer full into
+ * *@buf), mapped for writing into @vf. */
+static GstFlowReturn
+acquire_plane (GstDeeplabseg * self, GstBufferPool * pool,
+    GstVideoFrame * frame, GstBuffer ** buf, GstVideoFrame * vf)
+{
+  GstVideoInfo info;
+
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_GRAY8,
+      GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame));
+  *buf = NULL;
+  if (gst_buffer_pool_acquire_buffer (pool, buf, NULL) != GST_FLOW_OK)
+    return GST_FLOW_FLUSHING;
+  if (!gst_video_frame_map (vf, &info, *buf, GST_MAP_WRITE)) {
+    gst_clear_buffer (buf);
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL),
+        ("cannot map a GRAY8 plane"));
+    return GST_FLOW_ERROR;
+  }
+  return GST_FLOW_OK;
+}
+
 static GstFlowReturn
 attach_meta (GstDeeplabseg * self, const FrameSettings * fs,
     GstVideoFrame * frame)
 {
-  GstBuffer *mask = NULL;
-  GstVideoFrame mf;
-  GstVideoInfo mask_info;
+  GstBuffer *mask = NULL, *conf = NULL;
+  GstVideoFrame mf, cf;
+  GstDeeplabsegMeta *meta;
+  GstFlowReturn ret;
   gboolean ok;
 
-  gst_video_info_set_format (&mask_info, GST_VIDEO_FORMAT_GRAY8,
-      GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame));
-  if (gst_buffer_pool_acquire_buffer (self->mask_pool, &mask,
-          NULL) != GST_FLOW_OK)
-    return GST_FLOW_FLUSHING;
-  if (!gst_video_frame_map (&mf, &mask_info, mask, GST_MAP_WRITE)) {
+  if ((ret = acquire_plane (self, self->mask_pool, frame, &mask, &mf))
+      != GST_FLOW_OK)
+    return ret;
+  if (fs->confidence && (ret = acquire_plane (self, self->conf_pool, frame,
+              &conf, &cf)) != GST_FLOW_OK) {
+    gst_video_frame_unmap (&mf);
     gst_buffer_unref (mask);
-    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL), ("cannot map mask"));
-    return GST_FLOW_ERROR;
+    return ret;
   }
   ok = segment_frame (self, fs, frame, GST_VIDEO_FRAME_PLANE_DATA (&mf, 0),
-      GST_VIDEO_FRAME_PLANE_STRIDE (&mf, 0));
+      GST_VIDEO_FRAME_PLANE_STRIDE (&mf, 0),
+      conf ? GST_VIDEO_FRAME_PLANE_DATA (&cf, 0) : NULL,
+      conf ? GST_VIDEO_FRAME_PLANE_STRIDE (&cf, 0) : 0);
   gst_video_frame_unmap (&mf);
+  if (conf)
+    gst_video_frame_unmap (&cf);
   if (!ok) {
     gst_buffer_unref (mask);
+    gst_clear_buffer (&conf);
     return GST_FLOW_ERROR;
   }
-  gst_buffer_add_deeplabseg_meta (frame->buffer, mask,
+  /* both take their plane (transfer full), also when they fail */
+  meta = gst_buffer_add_deeplabseg_meta (frame->buffer, mask,
       dls_engine_n_classes (self->engine),
       (const gchar * const *) self->labels);
+  if (!meta || (conf && !gst_deeplabseg_meta_set_confidence (meta, conf))) {
+    if (!meta)
+      gst_clear_buffer (&conf);
+    GST_ELEMENT_ERROR (self, CORE, FAILED, (NULL),
+        ("could not attach the segmentation meta"));
+    return GST_FLOW_ERROR;
+  }
   return GST_FLOW_OK;
 }
 
@@ -1046,7 +1137,7 @@ gst_deeplabseg_transform_frame_ip (GstVideoFilter * filter,
 
   /* Overlay (also while a switch to mask waits for renegotiation). */
   if (!segment_frame (self, &fs, frame, self->map,
-          GST_VIDEO_FRAME_WIDTH (frame)))
+          GST_VIDEO_FRAME_WIDTH (frame), NULL, 0))
     return GST_FLOW_ERROR;
   if (fs.mode == GST_DEEPLABSEG_MODE_BACKGROUND)
     return replace_background (self, &fs, frame);
@@ -1065,7 +1156,7 @@ gst_deeplabseg_transform_frame (GstVideoFilter * filter,
   read_settings (self, &fs);
   if (!segment_frame (self, &fs, in_frame,
           GST_VIDEO_FRAME_PLANE_DATA (out_frame, 0),
-          GST_VIDEO_FRAME_PLANE_STRIDE (out_frame, 0)))
+          GST_VIDEO_FRAME_PLANE_STRIDE (out_frame, 0), NULL, 0))
     return GST_FLOW_ERROR;
   return GST_FLOW_OK;
 }
@@ -1429,6 +1520,25 @@ gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
 
+  /**
+   * GstDeeplabseg:confidence:
+   *
+   * mode=meta: also attach a per-pixel confidence plane to the
+   * #GstDeeplabsegMeta (its @confidence field, a GRAY8 buffer of the
+   * frame's size with a #GstVideoMeta): round (255 * max_c p_c), p the
+   * softmax of the upsampled logits at that pixel, or the CRF's final Q
+   * with #GstDeeplabseg:crf; 1..255. It is the model's confidence in its
+   * most likely class, unaffected by #GstDeeplabseg:classes. Other modes
+   * ignore it.
+   */
+  g_object_class_install_property (gobject_class, PROP_CONFIDENCE,
+      g_param_spec_boolean ("confidence", "Confidence",
+          "mode=meta: attach a per-pixel confidence plane "
+          "(255 * max class probability) to the meta",
+          DEFAULT_PROP_CONFIDENCE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
   gst_element_class_set_static_metadata (element_class,
       "DeepLab semantic segmentation", "Filter/Effect/Video/Analyzer",
       "Segments video with a DeepLab network on OpenCL: overlay, meta or "
@@ -1473,6 +1583,7 @@ gst_deeplabseg_init (GstDeeplabseg * self)
   self->background_blur = DEFAULT_PROP_BACKGROUND_BLUR;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
   self->interval = DEFAULT_PROP_INTERVAL;
+  self->confidence = DEFAULT_PROP_CONFIDENCE;
   dls_palette_init_voc (&self->palette);
   for (int c = 0; c < 256; c++)
     self->keep[c] = 1;

@@ -35,7 +35,9 @@
  *                      Potts weight. global: (pixels)
  * and around the iterations:
  *   crf_init           Q[i] = softmax (-U[i]).   global: (pixels)
- *   crf_argmax         map[i] = argmax Q[i], ties to the lowest class.
+ *   crf_argmax         map[i] = argmax Q[i], ties to the lowest class;
+ *                      if conf is not NULL also conf[i] =
+ *                      round (255 * max Q[i]) (as dls_crf_map()).
  *                      global: (pixels)
  *
  * Layout: U, Q and lattice values are row-major arrays of CP floats a row
@@ -209,7 +211,8 @@ crf_slice_softmax (__global const float *unary, __global const float *gval,
 }
 
 __kernel void
-crf_argmax (__global const float *q, int n_classes, __global uchar * map)
+crf_argmax (__global const float *q, int n_classes, __global uchar * map,
+    __global uchar * conf)
 {
   const size_t i = get_global_id (0);
   __global const float *p = q + i * CP;
@@ -222,4 +225,6 @@ crf_argmax (__global const float *q, int n_classes, __global uchar * map)
       best = k;
     }
   map[i] = (uchar) best;
+  if (conf)
+    conf[i] = (uchar) fmin (255.0f * best_v + 0.5f, 255.0f);
 }

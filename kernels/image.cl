@@ -5,7 +5,14 @@
  *                    NHWC with 4 channels (R, G, B, 0), (v - mean) / std.
  *                    global: (input width, input height)
  *   upsample_argmax  logits NHWC (channels padded to cp) -> class map of the
- *                    frame's size, one byte a pixel, rows map_w apart.
+ *                    frame's size, one byte a pixel, rows map_w apart;
+ *                    when conf is not NULL also the confidence plane
+ *                    (same layout): with probs 0 (logits) round (255 * max
+ *                    softmax), i.e. 255 / sum_k exp (v_k - max) + 0.5
+ *                    truncated, the sum taken per lane of eight classes,
+ *                    then s0 + s1 + ... + s7 (image.c sums in the same
+ *                    order); with probs 1 (the CRF's Q, already
+ *                    probabilities) round (255 * max), at most 255.
  *                    global: (frame width, frame height)
  *   upsample_unary   the same interpolation, written as the dense CRF's
  *                    unary energies U = -v, row floats a pixel (classes
@@ -17,7 +24,10 @@
  * bilinear as (1 - fy) * top + fy * bottom, conversion to RGB before
  * interpolation, nearest co-sited chroma, ties of argmax to the lowest
  * class. Contraction into fma is off and the host passes the float32
- * scales, so both give the same bits.
+ * scales, so both give the same bits. The one exception is the
+ * confidence: OpenCL's exp may be off by up to 3 ulp (glibc's expf by
+ * less than 1), so a value that lands within a few ulp of a rounding
+ * boundary can come out one level apart (tests/test_image.c allows 1).
  *
  * Pixel kinds (argument kind): 0 packed (bpp bytes a pixel, R/G/B at byte
  * offsets ro/go/bo; GRAY8 is bpp 1 with all offsets 0), 1 I420, 2 NV12.
@@ -126,32 +136,43 @@ tap (const Taps * t, int k)
   return (1.0f - t->fy) * top + t->fy * bot;
 }
 
+/* Classes c0 .. c0 + 7 of the four samples, bilinear (a load may run past
+ * cp into the next pixel or the buffer's 64-byte slack; classes from
+ * n_classes on read -inf). */
+inline float8
+bilinear8 (__global const float *p00, __global const float *p01,
+    __global const float *p10, __global const float *p11, int c0, float fx,
+    float fy, int n_classes)
+{
+  const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+  const float8 top = (1.0f - fx) * vload8 (0, p00 + c0)
+      + fx * vload8 (0, p01 + c0);
+  const float8 bot = (1.0f - fx) * vload8 (0, p10 + c0)
+      + fx * vload8 (0, p11 + c0);
+
+  return select ((1.0f - fy) * top + fy * bot, (float8) (-INFINITY),
+      k >= n_classes);
+}
+
 __kernel void
 upsample_argmax (__global const float *logits, int lw, int lh, int cp,
     int n_classes, float scale_x, float scale_y, __global uchar * map,
-    int map_w)
+    int map_w, __global uchar * conf, int probs)
 {
   const int ox = get_global_id (0);
   const int oy = get_global_id (1);
   const Taps t = taps_at (logits, lw, lh, cp, scale_x, scale_y, ox, oy);
   int best = 0;
   float best_v = 0.0f;
-
-  /* Eight classes at a time (a load may run past cp into the next pixel
-   * or the buffer's 64-byte slack; those lanes read -inf), the same
-   * per-lane arithmetic as tap (), and without branches: lane l keeps the
-   * first maximum of classes l, l + 8, ... (strict >), then the lanes
-   * meet, ties to the lowest class. */
+  /* Eight classes at a time (bilinear8), the same per-lane arithmetic as
+   * one at a time, and without branches: lane l keeps the first maximum
+   * of classes l, l + 8, ... (strict >), then the lanes meet, ties to the
+   * lowest class. */
   float8 best8 = -INFINITY;
   int8 best_k = (int8) (0, 1, 2, 3, 4, 5, 6, 7);
   for (int c0 = 0; c0 < n_classes; c0 += 8) {
     const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
-    const float8 top = (1.0f - t.fx) * vload8 (0, t.p00 + c0)
-        + t.fx * vload8 (0, t.p01 + c0);
-    const float8 bot = (1.0f - t.fx) * vload8 (0, t.p10 + c0)
-        + t.fx * vload8 (0, t.p11 + c0);
-    const float8 v = select ((1.0f - t.fy) * top + t.fy * bot,
-        (float8) (-INFINITY), k >= n_classes);
+    const float8 v = bilinear8 (t.p00, t.p01, t.p10, t.p11, c0, t.fx, t.fy, n_classes);
     const int8 gt = v > best8;
     best8 = select (best8, v, gt);
     best_k = select (best_k, k, gt);
@@ -167,6 +188,22 @@ upsample_argmax (__global const float *logits, int lw, int lh, int cp,
       ARGMAX_LANE (s5) ARGMAX_LANE (s6) ARGMAX_LANE (s7)
 #undef ARGMAX_LANE
   map[(size_t) oy * map_w + ox] = (uchar) best;
+  if (!conf)
+    return;
+  if (probs) {
+    conf[(size_t) oy * map_w + ox] = (uchar) min (255.0f * best_v + 0.5f,
+        255.0f);
+    return;
+  }
+  /* Second pass, the same interpolation: the softmax's denominator with
+   * the maximum subtracted (padded lanes: exp (-inf) = 0). */
+  float8 sum8 = 0.0f;
+  for (int c0 = 0; c0 < n_classes; c0 += 8)
+    sum8 += exp (bilinear8 (t.p00, t.p01, t.p10, t.p11, c0, t.fx, t.fy, n_classes)
+        - best_v);
+  const float total = sum8.s0 + sum8.s1 + sum8.s2 + sum8.s3 + sum8.s4
+      + sum8.s5 + sum8.s6 + sum8.s7;
+  conf[(size_t) oy * map_w + ox] = (uchar) (255.0f / total + 0.5f);
 }
 
 __kernel void

@@ -17,7 +17,10 @@
  *     frames 1x1, 2x3, 7x5, 64x48, two frames each (cold then warm); the
  *     maps agree (>= 99.5 %), degenerate models give all-0 maps; a 0x0
  *     frame is refused. Also with the CRF on a half-size grid (scale 0.5,
- *     Q upsampled to the frame).
+ *     Q upsampled to the frame). The confidence plane (round (255 * max Q))
+ *     is on: the two backends are within 1 level (|dQ| <= 1e-3 is 0.26
+ *     levels, plus a rounding boundary), and the degenerate models give
+ *     exactly 255 (one class: Q = 1) and round (255 / 21) = 12 (uniform Q).
  */
 #include <math.h>
 #include <string.h>
@@ -189,7 +192,7 @@ degenerate_case (int w, int h, int c, GRand * r)
     u[i] = 2.5f;
   ref_frame (ref, u, rgb, w, &p);
   dls_crf_inference (ref, p.iterations);
-  dls_crf_map (ref, map, w);
+  dls_crf_map (ref, map, w, NULL, 0);
   if (!dls_crf_cl_set_size (crf, w, h, c, &err) || !cl_unary (crf, u, n, c)
       || !dls_crf_cl_set_image (crf, rgb, w * 3, &p, &err)
       || !dls_crf_cl_run (crf, p.iterations, FALSE, &err)
@@ -306,7 +309,8 @@ engine_case (int classes, int kind, float scale, GRand * r)
     o.backend = b ? DLS_BACKEND_REF : DLS_BACKEND_OPENCL;
     e[b] = dls_engine_new_from_graph (one_conv_graph (classes, kind), &o,
         &err);
-    if (!e[b] || !dls_engine_set_crf (e[b], &p, &err)) {
+    if (!e[b] || !dls_engine_set_crf (e[b], &p, &err)
+        || !dls_engine_set_confidence (e[b], TRUE, &err)) {
       CHECK (FALSE, "engine: %s", err->message);
       g_clear_error (&err);
       return;
@@ -319,33 +323,47 @@ engine_case (int classes, int kind, float scale, GRand * r)
     int w = sizes[s][0], h = sizes[s][1], n = w * h;
     guint8 *pix = g_new (guint8, n * 3);
     guint8 *map[2] = { g_new0 (guint8, n), g_new0 (guint8, n) };
+    guint8 *conf[2] = { g_new0 (guint8, n), g_new0 (guint8, n) };
     DlsImage img = { DLS_PIXEL_RGB, w, h, {pix}, {w * 3} };
 
     for (int f = 0; f < 2; f++) {
-      int agree = 0, zero = 0;
+      int agree = 0, zero = 0, cmax = 0, expect = -1, cwrong = 0;
       random_image (pix, n, r);
       for (int b = 0; b < 2; b++)
         if (!dls_engine_set_frame (e[b], DLS_PIXEL_RGB, w, h, &err)
-            || !dls_engine_process (e[b], &img, map[b], w, &err)) {
+            || !dls_engine_process_full (e[b], &img, map[b], w, conf[b], w,
+                &err)) {
           CHECK (FALSE, "engine %dx%d: %s", w, h, err->message);
           g_clear_error (&err);
         }
+      if (classes == 1)
+        expect = 255;
+      else if (kind == 0)
+        expect = (int) (255.0 / classes + 0.5);
       for (int i = 0; i < n; i++) {
         agree += map[0][i] == map[1][i];
         zero += map[0][i] == 0 && map[1][i] == 0;
+        cmax = MAX (cmax, ABS ((int) conf[0][i] - (int) conf[1][i]));
+        cwrong += conf[0][i] < 1 || (expect >= 0 && (conf[0][i] != expect
+                || conf[1][i] != expect));
       }
       printf ("engine + CRF, %2d classes %s, scale %.2f, %2dx%-2d %s: "
-          "agreement %.2f %%, all-0 pixels %d of %d\n", classes, kind ?
-          "pattern" : "zero logits", scale, w, h, f ? "warm" : "cold",
-          100.0 * agree / n, zero, n);
+          "agreement %.2f %%, all-0 pixels %d of %d, confidence max |d| %d\n",
+          classes, kind ? "pattern" : "zero logits", scale, w, h,
+          f ? "warm" : "cold", 100.0 * agree / n, zero, n, cmax);
       CHECK (100.0 * agree / n >= 99.5 || n - agree <= 1,
           "engine maps differ");
+      CHECK (cmax <= 1, "confidence differs by %d levels", cmax);
+      CHECK (cwrong == 0, "%d confidence values out of range or not %d",
+          cwrong, expect);
       if (classes == 1 || kind == 0)
         CHECK (zero == n, "degenerate model: map not all 0");
     }
     g_free (pix);
     g_free (map[0]);
     g_free (map[1]);
+    g_free (conf[0]);
+    g_free (conf[1]);
   }
   dls_engine_free (e[0]);
   dls_engine_free (e[1]);

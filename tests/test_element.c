@@ -14,13 +14,20 @@
  * - embedding: classes selection (by name and id), a custom palette painted
  *   exactly, mode=background (kept pixels bit-exact, the rest the colour,
  *   or blurred), per-frame count messages, and property changes while
- *   playing (invalid palette / classes refused, the old value kept).
+ *   playing (invalid palette / classes refused, the old value kept);
+ * - confidence=true in mode=meta: a GRAY8 plane of the frame's size, 1..255,
+ *   within 1 level of round (255 * max softmax) computed here in double
+ *   from the network's logits (dls_engine_run_tensor on the C reference
+ *   preprocess, upsampled with the C reference), higher inside the horse
+ *   and rider than on their borders; turned on and off while playing;
+ *   with crf=true at least round (255 / 21) everywhere.
  */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/app/gstappsink.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <math.h>
 
 #include "engine/engine.h"
 #include "frame.h"
@@ -865,6 +872,214 @@ GST_START_TEST (test_no_opencl_platform)
 
 GST_END_TEST;
 
+/* ---- confidence ---- */
+
+/* round (255 * max softmax) of the upsampled logits, in double: the
+ * network's logits for the C reference preprocess of the frame, and the
+ * C reference's bilinear upsampling (dls_ref_upsample_unary gives -v). */
+static guint8 *
+expected_confidence (GstSample * sample, const GstVideoInfo * info)
+{
+  int w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
+  int iw, ih, ow, oh, n = dls_engine_n_classes (engine);
+  GstVideoFrame frame;
+  DlsImage img;
+  GError *err = NULL;
+  float *input, *logits, *u;
+  guint8 *conf = g_malloc ((gsize) w * h);
+
+  dls_engine_input_size (engine, &iw, &ih);
+  dls_engine_output_size (engine, &ow, &oh);
+  input = g_new (float, (gsize) iw * ih * 3);
+  logits = g_new (float, (gsize) ow * oh * n);
+  u = g_new (float, (gsize) w * h * n);
+  fail_unless (gst_video_frame_map (&frame, info,
+          gst_sample_get_buffer (sample), GST_MAP_READ));
+  dls_image_from_frame (&img, &frame);
+  dls_ref_preprocess (&img, iw, ih, DLS_DEFAULT_INPUT_MEAN,
+      DLS_DEFAULT_INPUT_STD, input);
+  gst_video_frame_unmap (&frame);
+  fail_unless (dls_engine_run_tensor (engine, input, logits, &err),
+      "engine: %s", err ? err->message : "");
+  dls_ref_upsample_unary (logits, ow, oh, n, w, h, n, u);
+  for (gsize i = 0; i < (gsize) w * h; i++) {
+    const float *v = u + i * n;
+    double mn = v[0], sum = 0.0;
+
+    for (int k = 1; k < n; k++)
+      mn = MIN (mn, v[k]);
+    for (int k = 0; k < n; k++)
+      sum += exp (mn - v[k]);   /* exp (logit_k - max logit) */
+    conf[i] = (guint8) floor (255.0 / sum + 0.5);
+  }
+  g_free (input);
+  g_free (logits);
+  g_free (u);
+  return conf;
+}
+
+/* The meta's confidence plane (checked: GRAY8, the frame's size, with a
+ * GstVideoMeta) as dense rows; NULL when the meta has none. */
+static guint8 *
+meta_confidence (GstBuffer * out, int w, int h)
+{
+  GstDeeplabsegMeta *meta = gst_buffer_get_deeplabseg_meta (out);
+  GstVideoMeta *vmeta;
+  guint gw = 0, gh = 0;
+  GBytes *bytes;
+  guint8 *conf;
+
+  fail_unless (meta != NULL, "no meta");
+  if (!meta->confidence) {
+    fail_unless (gst_deeplabseg_meta_get_confidence_map (meta, NULL,
+            NULL) == NULL);
+    return NULL;
+  }
+  vmeta = gst_buffer_get_video_meta (meta->confidence);
+  fail_unless (vmeta != NULL, "confidence plane without a GstVideoMeta");
+  fail_unless_equals_int (vmeta->format, GST_VIDEO_FORMAT_GRAY8);
+  fail_unless_equals_int (vmeta->width, w);
+  fail_unless_equals_int (vmeta->height, h);
+  bytes = gst_deeplabseg_meta_get_confidence_map (meta, &gw, &gh);
+  fail_unless (bytes != NULL);
+  fail_unless_equals_int (gw, w);
+  fail_unless_equals_int (gh, h);
+  fail_unless_equals_int (g_bytes_get_size (bytes), w * h);
+  conf = g_memdup2 (g_bytes_get_data (bytes, NULL), (gsize) w * h);
+  g_bytes_unref (bytes);
+  return conf;
+}
+
+/* Pushes @in (transfer full) and returns the output's confidence plane
+ * (NULL when it has none). */
+static guint8 *
+push_confidence (GstHarness * hs, GstBuffer * in, int w, int h)
+{
+  GstBuffer *out = gst_harness_push_and_pull (hs, in);
+  guint8 *conf;
+
+  fail_unless (out != NULL);
+  conf = meta_confidence (out, w, h);
+  gst_buffer_unref (out);
+  return conf;
+}
+
+#define SAMPLE_COPY(s) gst_buffer_copy_deep (gst_sample_get_buffer (s))
+
+/* Pixel i of the class map is inside an object (its 5x5 neighbourhood is
+ * all the same non-background class: 1), on a border between classes
+ * (its 3x3 neighbourhood has two classes: 2), or neither (0). */
+static int
+pixel_kind (const guint8 * map, int w, int h, int x, int y)
+{
+  int c = map[y * w + x], r = 2, mixed3 = 0, mixed5 = 0;
+
+  for (int dy = -r; dy <= r; dy++)
+    for (int dx = -r; dx <= r; dx++) {
+      int xx = CLAMP (x + dx, 0, w - 1), yy = CLAMP (y + dy, 0, h - 1);
+      if (map[yy * w + xx] != c) {
+        mixed5 = 1;
+        mixed3 |= ABS (dx) <= 1 && ABS (dy) <= 1;
+      }
+    }
+  return mixed3 ? 2 : (!mixed5 && c != 0 ? 1 : 0);
+}
+
+GST_START_TEST (test_confidence)
+{
+  const int w = 321, h = 241;
+  GstSample *sample = load_frame ("RGB", w, h);
+  GstVideoInfo info;
+  guint8 *want_map = engine_map (sample, &info);
+  guint8 *want = expected_confidence (sample, &info), *got;
+  GstHarness *hs = make_harness ("meta", sample);
+  double sum[3] = { 0 }, cnt[3] = { 0 };
+  int maxd = 0, exact = 0, lo = 255, hi = 0;
+
+  /* off by default: no plane */
+  fail_unless (push_confidence (hs, SAMPLE_COPY (sample), w, h) == NULL,
+      "a confidence plane without confidence=true");
+
+  /* turned on while playing */
+  g_object_set (hs->element, "confidence", TRUE, NULL);
+  got = push_confidence (hs, SAMPLE_COPY (sample), w, h);
+  fail_unless (got != NULL, "confidence=true: no confidence plane");
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      int i = y * w + x, d = ABS ((int) got[i] - (int) want[i]);
+      int kind = pixel_kind (want_map, w, h, x, y);
+
+      maxd = MAX (maxd, d);
+      exact += d == 0;
+      lo = MIN (lo, got[i]);
+      hi = MAX (hi, got[i]);
+      sum[kind] += got[i];
+      cnt[kind]++;
+    }
+  GST_INFO ("confidence: %d of %d exact, max |d| %d, range %d..%d, mean "
+      "inside objects %.1f (%.0f px), on borders %.1f (%.0f px)", exact,
+      w * h, maxd, lo, hi, sum[1] / cnt[1], cnt[1], sum[2] / cnt[2], cnt[2]);
+  /* float on the device, double here: a value may round the other way */
+  fail_unless (maxd <= 1, "confidence differs by %d levels", maxd);
+  fail_unless (lo >= 1 && hi <= 255);
+  fail_unless (cnt[1] > 1000 && cnt[2] > 100, "the photo has no objects?");
+  /* the network is sure inside the horse and rider, unsure on borders */
+  fail_unless (sum[1] / cnt[1] > sum[2] / cnt[2] + 20.0,
+      "mean confidence inside objects %.1f, on borders %.1f",
+      sum[1] / cnt[1], sum[2] / cnt[2]);
+  g_free (got);
+
+  /* the CRF's Q: max over 21 classes >= 1 / 21, so >= round (255 / 21);
+   * and the CRF is sure of most of the photo: at the default crf-scale
+   * (0.5) the plane is 255 * max of the upsampled Q, not a softmax of
+   * those probabilities (which could not exceed 255 e / (e + 20) = 30) */
+  g_object_set (hs->element, "crf", TRUE, NULL);
+  got = push_confidence (hs, SAMPLE_COPY (sample), w, h);
+  fail_unless (got != NULL, "crf=true: no confidence plane");
+  lo = 255;
+  {
+    double mean = 0.0;
+    for (int i = 0; i < w * h; i++) {
+      lo = MIN (lo, got[i]);
+      mean += got[i];
+    }
+    mean /= w * h;
+    fail_unless (mean > 128.0, "crf: mean confidence %.1f", mean);
+  }
+  fail_unless (lo >= 12, "crf: confidence %d below 255 / 21", lo);
+  g_free (got);
+
+  /* interval=2: a black frame after the photo carries the photo's plane */
+  g_object_set (hs->element, "crf", FALSE, "interval", 2, NULL);
+  got = push_confidence (hs, SAMPLE_COPY (sample), w, h);
+  {
+    GstBuffer *black = SAMPLE_COPY (sample);
+    guint8 *reused;
+
+    gst_buffer_memset (black, 0, 0, gst_buffer_get_size (black));
+    /* (the decoded photo carries a DISCONT, which would run the network) */
+    GST_BUFFER_FLAG_UNSET (black, GST_BUFFER_FLAG_DISCONT);
+    reused = push_confidence (hs, black, w, h);
+    fail_unless (got && reused && memcmp (got, reused, (gsize) w * h) == 0,
+        "interval=2: the second frame's confidence is not the first's");
+    g_free (reused);
+  }
+  for (int i = 0; i < w * h; i++)
+    fail_unless (ABS ((int) got[i] - (int) want[i]) <= 1);
+  g_free (got);
+
+  /* and off again */
+  g_object_set (hs->element, "confidence", FALSE, "interval", 1, NULL);
+  fail_unless (push_confidence (hs, SAMPLE_COPY (sample), w, h) == NULL);
+
+  gst_harness_teardown (hs);
+  g_free (want);
+  g_free (want_map);
+  gst_sample_unref (sample);
+}
+
+GST_END_TEST;
+
 static Suite *
 deeplabseg_suite (void)
 {
@@ -898,6 +1113,7 @@ deeplabseg_suite (void)
   tcase_add_test (tc, test_messages);
   tcase_add_test (tc, test_live_changes);
   tcase_add_test (tc, test_interval);
+  tcase_add_test (tc, test_confidence);
   return s;
 }
 

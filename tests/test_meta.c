@@ -3,7 +3,9 @@
  * Adding and reading the meta, the labels being copied, the mask being
  * readable through its GstVideoMeta (padded stride), copies sharing the
  * mask, transforms that must drop it (region copy, scaling, unknown) and
- * the mask being released exactly when the last frame holding it goes.
+ * the mask being released exactly when the last frame holding it goes; the
+ * optional confidence plane (set, read densely, shared by copies, freed,
+ * refused when its size is not the mask's).
  * Mask lifetimes are followed with a weak reference, and the run enables
  * the "leaks" tracer so that any buffer left alive fails it.
  */
@@ -37,32 +39,46 @@ mask_finalized (gpointer data, GstMiniObject * where_the_object_was)
   *(gboolean *) data = TRUE;
 }
 
-/* A GRAY8 mask with padded rows (padding 0xff, which is not a class) and
- * a weak reference that sets *@freed when it is destroyed. */
+/* A confidence value that differs from the mask's at every pixel. */
+static guint8
+conf_value (guint x, guint y)
+{
+  return 100 + mask_value (x, y) * 7;
+}
+
+/* A GRAY8 plane of @w x @h with padded rows (padding 0xff, which is not a
+ * class), pixel = @value (x, y), and a weak reference that sets *@freed
+ * when it is destroyed. */
 static GstBuffer *
-make_mask (gboolean * freed)
+make_plane (gboolean * freed, guint w, guint h, guint8 (*value) (guint,
+        guint))
 {
   gsize offset[GST_VIDEO_MAX_PLANES] = { 0, };
   gint stride[GST_VIDEO_MAX_PLANES] = { MASK_STRIDE, };
-  GstBuffer *mask = gst_buffer_new_allocate (NULL, MASK_STRIDE * MASK_H,
-      NULL);
+  GstBuffer *mask = gst_buffer_new_allocate (NULL, MASK_STRIDE * h, NULL);
   GstMapInfo map;
   guint x, y;
 
   fail_unless (gst_buffer_map (mask, &map, GST_MAP_WRITE));
   memset (map.data, 0xff, map.size);
-  for (y = 0; y < MASK_H; y++)
-    for (x = 0; x < MASK_W; x++)
-      map.data[y * MASK_STRIDE + x] = mask_value (x, y);
+  for (y = 0; y < h; y++)
+    for (x = 0; x < w; x++)
+      map.data[y * MASK_STRIDE + x] = value (x, y);
   gst_buffer_unmap (mask, &map);
 
   fail_unless (gst_buffer_add_video_meta_full (mask, GST_VIDEO_FRAME_FLAG_NONE,
-          GST_VIDEO_FORMAT_GRAY8, MASK_W, MASK_H, 1, offset, stride) != NULL);
+          GST_VIDEO_FORMAT_GRAY8, w, h, 1, offset, stride) != NULL);
 
   *freed = FALSE;
   gst_mini_object_weak_ref (GST_MINI_OBJECT_CAST (mask), mask_finalized,
       freed);
   return mask;
+}
+
+static GstBuffer *
+make_mask (gboolean * freed)
+{
+  return make_plane (freed, MASK_W, MASK_H, mask_value);
 }
 
 /* A frame buffer with @mask attached (mask ownership passes to the meta). */
@@ -348,6 +364,64 @@ GST_START_TEST (test_register_threads)
 
 GST_END_TEST;
 
+/* The confidence plane: absent by default, set and read back densely
+ * (padded rows), shared by copies, released with the last frame, and
+ * refused (with a critical, not leaked) when its size is not the mask's. */
+GST_START_TEST (test_confidence)
+{
+  gboolean mask_freed, conf_freed, bad_freed;
+  GstBuffer *buf = make_frame (make_mask (&mask_freed), voc_labels);
+  GstDeeplabsegMeta *meta = gst_buffer_get_deeplabseg_meta (buf), *cmeta;
+  GstBuffer *conf, *copy;
+  guint w = 0, h = 0, x, y;
+  const guint8 *d;
+  GBytes *bytes;
+  gsize size;
+
+  fail_unless (meta->confidence == NULL);
+  fail_unless (gst_deeplabseg_meta_get_confidence_map (meta, &w, &h) == NULL);
+
+  conf = make_plane (&conf_freed, MASK_W, MASK_H, conf_value);
+  fail_unless (gst_deeplabseg_meta_set_confidence (meta, conf));
+  fail_unless (meta->confidence == conf);
+  bytes = gst_deeplabseg_meta_get_confidence_map (meta, &w, &h);
+  fail_unless (bytes != NULL);
+  fail_unless_equals_int (w, MASK_W);
+  fail_unless_equals_int (h, MASK_H);
+  d = g_bytes_get_data (bytes, &size);
+  fail_unless_equals_int (size, MASK_W * MASK_H);
+  for (y = 0; y < MASK_H; y++)
+    for (x = 0; x < MASK_W; x++)
+      fail_unless (d[y * MASK_W + x] == conf_value (x, y),
+          "dense confidence (%u, %u) is %u, expected %u", x, y,
+          d[y * MASK_W + x], conf_value (x, y));
+  g_bytes_unref (bytes);
+  /* the class map is still the mask's */
+  bytes = gst_deeplabseg_meta_get_class_map (meta, NULL, NULL);
+  d = g_bytes_get_data (bytes, NULL);
+  fail_unless (d[MASK_W + 1] == mask_value (1, 1));
+  g_bytes_unref (bytes);
+
+  /* a plane of another size is refused and released, the old one kept */
+  ASSERT_CRITICAL (fail_if (gst_deeplabseg_meta_set_confidence (meta,
+              make_plane (&bad_freed, MASK_W - 1, MASK_H, conf_value))));
+  fail_unless (bad_freed);
+  fail_unless (meta->confidence == conf);
+
+  copy = gst_buffer_copy (buf);
+  cmeta = gst_buffer_get_deeplabseg_meta (copy);
+  fail_unless (cmeta->confidence == conf, "the copy should share the plane");
+  fail_unless_equals_int (GST_MINI_OBJECT_REFCOUNT_VALUE (conf), 2);
+  gst_buffer_unref (buf);
+  fail_if (conf_freed);
+  fail_if (mask_freed);
+  gst_buffer_unref (copy);
+  fail_unless (conf_freed);
+  fail_unless (mask_freed);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_mask_without_video_meta)
 {
   gboolean freed = FALSE;
@@ -384,6 +458,7 @@ meta_suite (void)
   tcase_add_test (tc, test_api_tags);
   tcase_add_test (tc, test_register_threads);
   tcase_add_test (tc, test_mask_without_video_meta);
+  tcase_add_test (tc, test_confidence);
   return s;
 }
 

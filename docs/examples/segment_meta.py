@@ -2,6 +2,7 @@
 """Reads deeplabseg's class map from Python, with a pad probe.
 
     python3 segment_meta.py VIDEO_OR_IMAGE [--frames N] [--model M] [--dump DIR]
+                            [--confidence]
     python3 segment_meta.py --camera [/dev/video0]
 
 Pipeline: uridecodebin (or v4l2src) ! videoconvert ! deeplabseg mode=meta !
@@ -9,7 +10,10 @@ fakesink, with a buffer probe on the sink pad that reads each frame's
 GstDeeplabsegMeta through the GstDeeplabseg-1.0 typelib and prints the
 class coverage, e.g. `frame 3 0:00:00.100000000 person 23.1% sofa 4.2%`.
 --dump DIR also writes each class map as DIR/map-NNNNN.pgm (pixel = class
-id), which the test suite compares with mode=mask output.
+id), which the test suite compares with mode=mask output. --confidence
+sets the element's confidence=true and adds the frame's mean confidence
+(the mean of the meta's per-pixel max class probability), e.g.
+`mean confidence 91.4%`.
 
 Uninstalled build (from the checkout):
     GST_PLUGIN_PATH=build/gst GI_TYPELIB_PATH=build/gst/meta \\
@@ -43,6 +47,8 @@ def main():
     ap.add_argument("--model", help="model file (default: the element's)")
     ap.add_argument("--frames", type=int, default=0, help="stop after N frames")
     ap.add_argument("--dump", help="write each class map as DIR/map-NNNNN.pgm")
+    ap.add_argument("--confidence", action="store_true",
+                    help="print the mean per-pixel confidence of each frame")
     args = ap.parse_args()
     if not args.input and not args.camera:
         ap.error("give a file or --camera")
@@ -53,6 +59,8 @@ def main():
     else:
         src = f"uridecodebin uri={Gst.filename_to_uri(os.path.abspath(args.input))}"
     model = f' model="{args.model}"' if args.model else ""
+    if args.confidence:
+        model += " confidence=true"
     pipeline = Gst.parse_launch(
         f"{src} ! videoconvert ! deeplabseg name=seg mode=meta{model} ! "
         "fakesink name=sink sync=false")
@@ -75,6 +83,14 @@ def main():
         cov = coverage(pixels, meta.n_classes)
         shown = " ".join(f"{meta.get_label(c)} {100 * f:.1f}%" for c, f in
                          sorted(cov.items(), key=lambda kv: -kv[1]))
+        if args.confidence:
+            conf = meta.get_confidence_map()  # None without confidence=true
+            if conf is None:
+                print("frame without a confidence plane", file=sys.stderr)
+                state["status"] = 1
+            else:
+                cdata = conf[0].get_data()  # round (255 * max probability)
+                shown += f" mean confidence {100 * sum(cdata) / (255 * len(cdata)):.1f}%"
         print(f"frame {state['n']} {Gst.TIME_ARGS(buf.pts)} {w}x{h} {shown}",
               flush=True)
         if args.dump:

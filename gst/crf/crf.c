@@ -739,8 +739,11 @@ dls_crf_q (const DlsCrf * c)
   return c->q;
 }
 
+/* Argmax of Q; with @conf also round (255 * max Q), as crf_argmax in
+ * kernels/crf.cl computes it (the min only guards a Q a rounding above 1). */
 void
-dls_crf_map (const DlsCrf * c, guint8 * map, int map_stride)
+dls_crf_map (const DlsCrf * c, guint8 * map, int map_stride, guint8 * conf,
+    int conf_stride)
 {
   for (int y = 0; y < c->h; y++)
     for (int x = 0; x < c->w; x++) {
@@ -751,5 +754,8 @@ dls_crf_map (const DlsCrf * c, guint8 * map, int map_stride)
         if (q[k] > q[best])
           best = k;
       map[(gsize) y * map_stride + x] = (guint8) best;
+      if (conf)
+        conf[(gsize) y * conf_stride + x] = (guint8) MIN (255.0f * q[best]
+            + 0.5f, 255.0f);
     }
 }

@@ -134,8 +134,10 @@ void dls_crf_step (DlsCrf * c);
 /* start + @n steps. */
 void dls_crf_inference (DlsCrf * c, int n);
 const float *dls_crf_q (const DlsCrf * c);
-/* Argmax of Q per pixel (ties: lowest class) into @map. */
-void dls_crf_map (const DlsCrf * c, guint8 * map, int map_stride);
+/* Argmax of Q per pixel (ties: lowest class) into @map; @conf (nullable)
+ * gets round (255 * max_k Q_k), the CRF's confidence. */
+void dls_crf_map (const DlsCrf * c, guint8 * map, int map_stride,
+    guint8 * conf, int conf_stride);
 
 /* The separable Gaussian: taps[0..r] for @sxy (returns r, at most
  * DLS_CRF_MAX_RADIUS); out = K in (@in and @out w x h x @vs, may be the

@@ -528,7 +528,7 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
 }
 
 gboolean
-dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, GError ** error)
+dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, cl_mem conf, GError ** error)
 {
   const size_t gn = c->n;
   cl_int st = CL_SUCCESS;
@@ -536,6 +536,8 @@ dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, GError ** error)
   SET (c->k_argmax, 0, c->d_q);
   SET (c->k_argmax, 1, c->n_classes);
   SET (c->k_argmax, 2, map);
+  /* a NULL buffer is a NULL pointer in the kernel: no confidence */
+  SET (c->k_argmax, 3, conf);
   return dls_cl_check (st, "crf_argmax args", error)
       && dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_argmax, 1, NULL,
           &gn, NULL, 0, NULL, NULL), "crf_argmax", error);

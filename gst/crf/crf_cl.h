@@ -40,8 +40,10 @@ gboolean dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
  * @iterations mean-field updates. */
 gboolean dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm,
     GError ** error);
-/* Enqueues the argmax of Q into @map (width x height bytes). */
-gboolean dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, GError ** error);
+/* Enqueues the argmax of Q into @map (width x height bytes) and, unless
+ * @conf is NULL, round (255 * max Q) into @conf (same layout). */
+gboolean dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, cl_mem conf,
+    GError ** error);
 /* Forgets the previous Q: the next run starts cold. */
 void dls_crf_cl_reset (DlsCrfCl * c);
 /* Whether a Q from a previous run is there to start from. */

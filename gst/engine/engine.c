@@ -3,7 +3,8 @@
  * OpenCL path, one frame (all on one in-order queue, one wait at the end):
  *   upload frame planes -> preprocess (kernels/image.cl) into the graph's
  *   input buffer -> graph steps -> upsample_argmax into the map buffer ->
- *   blocking read of the class map.
+ *   blocking read of the class map (with confidence on, upsample_argmax
+ *   also writes the confidence plane, read without blocking just before).
  * With the dense CRF on (dls_engine_set_crf), upsample_argmax is replaced
  * by upsample_unary (U = -logits at frame size) -> mean-field on the device
  * (gst/crf/crf_cl.c) -> argmax of Q; the host builds the frame's lattice
@@ -39,6 +40,10 @@ struct _DlsEngine
   cl_mem frame_mem;
   gsize frame_cap;
   cl_mem map_mem;
+  cl_mem conf_mem;              /* confidence plane, while conf_on */
+
+  /* Confidence (dls_engine_set_confidence): sized with the frame. */
+  gboolean conf_on;
 
   /* Reference path scratch (allocated once). */
   float *input, *logits;
@@ -193,8 +198,42 @@ release_frame_buffers (DlsEngine * e)
     clReleaseMemObject (e->frame_mem);
   if (e->map_mem)
     clReleaseMemObject (e->map_mem);
-  e->frame_mem = e->map_mem = NULL;
+  if (e->conf_mem)
+    clReleaseMemObject (e->conf_mem);
+  e->frame_mem = e->map_mem = e->conf_mem = NULL;
   e->frame_cap = 0;
+}
+
+/* The device's confidence plane for the current frame size (no-op when it
+ * is there, when confidence is off or on the reference path). */
+static gboolean
+conf_size (DlsEngine * e, GError ** error)
+{
+  cl_int st;
+
+  if (!e->conf_on || e->kind == DLS_BACKEND_REF || e->fw < 1 || e->conf_mem)
+    return TRUE;
+  e->conf_mem = clCreateBuffer (dls_cl_context (e->cl), CL_MEM_READ_WRITE,
+      (gsize) e->fw * e->fh, NULL, &st);
+  if (!dls_cl_check (st, "clCreateBuffer (confidence)", error)) {
+    e->conf_mem = NULL;
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/**
+ * dls_engine_set_confidence:
+ * @on: compute the confidence plane for the frames after this call
+ *
+ * Sizes the device's confidence buffer for the current frame size (then
+ * again in dls_engine_set_frame()); turning it off frees nothing.
+ */
+gboolean
+dls_engine_set_confidence (DlsEngine * e, gboolean on, GError ** error)
+{
+  e->conf_on = on;
+  return conf_size (e, error);
 }
 
 static void crf_free_buffers (DlsEngine * e);
@@ -393,6 +432,8 @@ dls_engine_set_frame (DlsEngine * e, DlsPixelFormat format, int width,
         (gsize) width * height, NULL, &st);
     if (!dls_cl_check (st, "clCreateBuffer (class map)", error))
       return FALSE;
+    if (!conf_size (e, error))
+      return FALSE;
   }
   return !e->crf_on || crf_size (e, error);
 }
@@ -439,12 +480,22 @@ set_upsample_args (cl_kernel k, cl_mem src, int lw, int lh, int cp,
   return st;
 }
 
+/* upsample_argmax's last arguments: the confidence plane (NULL: none) and
+ * whether its input already holds probabilities (the CRF's Q). */
+static cl_int
+set_conf_args (cl_kernel k, cl_mem conf, int probs)
+{
+  return clSetKernelArg (k, 9, sizeof (conf), &conf)
+      | clSetKernelArg (k, 10, sizeof (probs), &probs);
+}
+
 /* Enqueues the CRF after the network: U at frame size, the lattices (built
  * on the host while the device runs the network), mean-field, argmax into
  * the map buffer. Warm frames start from the previous frame's Q and run
  * crf.warm_iterations; cold ones crf.iterations. */
 static gboolean
 crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
+    cl_mem conf,
     GError ** error)
 {
   const int gw = e->crf_w, gh = e->crf_h;
@@ -472,10 +523,12 @@ crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
           : e->crf.iterations, warm, error))
     return FALSE;
   if (gw == f->width && gh == f->height)
-    return dls_crf_cl_argmax (e->crf_cl, e->map_mem, error);
-  /* A smaller grid: Q to the frame size (bilinear), then the argmax. */
+    return dls_crf_cl_argmax (e->crf_cl, e->map_mem, conf, error);
+  /* A smaller grid: Q to the frame size (bilinear), then the argmax (and
+   * the confidence as round (255 * max Q): Q already holds probabilities). */
   st = set_upsample_args (e->k_up, q, gw, gh, row, e->n_classes, qx, qy,
       e->map_mem, f->width);
+  st |= set_conf_args (e->k_up, conf, 1);
   return dls_cl_check (st, "clSetKernelArg (upsample_argmax of Q)", error)
       && dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_up, 2, NULL,
           frame, NULL, 0, NULL, NULL), "upsample_argmax (Q)", error);
@@ -484,8 +537,11 @@ crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
 static gboolean
 process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
     const gsize sizes[3], gsize total, guint8 * map, int map_stride,
-    GError ** error)
+    guint8 * conf, int conf_stride, GError ** error)
 {
+  /* NULL: the kernels skip the confidence (a NULL buffer argument is a
+   * NULL pointer in the kernel) */
+  cl_mem conf_mem = conf ? e->conf_mem : NULL;
   int out_id = dls_graph_output (e->graph, 0);
   int in_id = dls_graph_input (e->graph, 0);
   int cp, in_cp, kind, bpp = 1, ro = 0, go = 0, bo = 0;
@@ -558,26 +614,46 @@ process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
 #undef SET
   st |= set_upsample_args (e->k_up, logits, e->out_w, e->out_h, cp,
       e->n_classes, ux, uy, e->map_mem, f->width);
+  st |= set_conf_args (e->k_up, conf_mem, 0);
   if (!dls_cl_check (st, "clSetKernelArg (image kernels)", error)
       || !dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_pre, 2, NULL,
               pre_global, NULL, 0, NULL, NULL), "preprocess", error)
       || !dls_backend_run (e->backend, error))
     return FALSE;
   if (e->crf_on) {
-    if (!crf_opencl (e, f, logits, cp, error))
+    if (!crf_opencl (e, f, logits, cp, conf_mem, error))
       return FALSE;
   } else if (!dls_cl_check (clEnqueueNDRangeKernel (e->queue, e->k_up, 2,
               NULL, up_global, NULL, 0, NULL, NULL), "upsample_argmax",
           error))
     return FALSE;
-  return dls_cl_check (clEnqueueReadBufferRect (e->queue, e->map_mem, CL_TRUE,
-          origin, origin, region, f->width, 0, map_stride, 0, map, 0, NULL,
-          NULL), "clEnqueueReadBufferRect (class map)", error);
+  /* In order: the blocking read of the map below also waits for this one. */
+  if (conf && !dls_cl_check (clEnqueueReadBufferRect (e->queue, conf_mem,
+              CL_FALSE, origin, origin, region, f->width, 0, conf_stride, 0,
+              conf, 0, NULL, NULL), "clEnqueueReadBufferRect (confidence)",
+          error))
+    return FALSE;
+  if (!dls_cl_check (clEnqueueReadBufferRect (e->queue, e->map_mem, CL_TRUE,
+              origin, origin, region, f->width, 0, map_stride, 0, map, 0,
+              NULL, NULL), "clEnqueueReadBufferRect (class map)", error)) {
+    /* the confidence read must not write into @conf after we return */
+    if (conf)
+      clFinish (e->queue);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 gboolean
 dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
     int map_stride, GError ** error)
+{
+  return dls_engine_process_full (e, frame, map, map_stride, NULL, 0, error);
+}
+
+gboolean
+dls_engine_process_full (DlsEngine * e, const DlsImage * frame, guint8 * map,
+    int map_stride, guint8 * conf, int conf_stride, GError ** error)
 {
   int off[3];
   gsize sizes[3], total;
@@ -589,6 +665,12 @@ dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
         frame->width, frame->height, frame->format);
     return FALSE;
   }
+  if (conf && (!e->conf_on || conf_stride < frame->width)) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "confidence asked for without dls_engine_set_confidence() or with "
+        "a stride (%d) shorter than a row", conf_stride);
+    return FALSE;
+  }
   total = frame_layout (frame, off, sizes);
   if (total == 0 || total > G_MAXINT32) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
@@ -598,7 +680,7 @@ dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
   }
   if (e->kind == DLS_BACKEND_OPENCL)
     return process_opencl (e, frame, off, sizes, total, map, map_stride,
-        error);
+        conf, conf_stride, error);
 
   dls_ref_preprocess (frame, e->in_w, e->in_h, e->mean, e->std, e->input);
   if (!dls_backend_set_input (e->backend, 0, e->input, error)
@@ -607,7 +689,8 @@ dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
     return FALSE;
   if (!e->crf_on) {
     dls_ref_upsample_argmax (e->logits, e->out_w, e->out_h, e->n_classes,
-        frame->width, frame->height, map, map_stride);
+        frame->width, frame->height, map, map_stride, conf, conf_stride,
+        FALSE);
     return TRUE;
   }
   {
@@ -630,10 +713,11 @@ dls_engine_process (DlsEngine * e, const DlsImage * frame, guint8 * map,
         i++)
       dls_crf_step (e->crf_ref);
     if (gw == frame->width && gh == frame->height)
-      dls_crf_map (e->crf_ref, map, map_stride);
+      dls_crf_map (e->crf_ref, map, map_stride, conf, conf_stride);
     else
       dls_ref_upsample_argmax (dls_crf_q (e->crf_ref), gw, gh, e->n_classes,
-          frame->width, frame->height, map, map_stride);
+          frame->width, frame->height, map, map_stride, conf, conf_stride,
+          TRUE);
     e->crf_ref_has_q = TRUE;
   }
   return TRUE;

@@ -62,6 +62,22 @@ gboolean dls_engine_set_frame (DlsEngine * e, DlsPixelFormat format,
 gboolean dls_engine_process (DlsEngine * e, const DlsImage * frame,
     guint8 * map, int map_stride, GError ** error);
 
+/* Per-pixel confidence: on, dls_engine_process_full() can also write
+ * round (255 * max_c p_c) per pixel, p the softmax of the upsampled logits
+ * (or, with the CRF, its final Q); 1..255. Sizes the device buffer for the
+ * current frame (dls_engine_set_frame() resizes it): call it when the
+ * setting changes, not per frame. Off by default. */
+gboolean dls_engine_set_confidence (DlsEngine * e, gboolean on,
+    GError ** error);
+/* dls_engine_process() that also writes the confidence plane into @conf
+ * (width x height bytes, rows @conf_stride apart) when @conf is not NULL
+ * (which needs dls_engine_set_confidence (e, TRUE)). Computed in the same
+ * kernel as the map and read back under the same wait; @conf NULL is
+ * exactly dls_engine_process(). */
+gboolean dls_engine_process_full (DlsEngine * e, const DlsImage * frame,
+    guint8 * map, int map_stride, guint8 * conf, int conf_stride,
+    GError ** error);
+
 /* Runs the network alone on a dense NHWC input tensor of the model's input
  * shape; writes the dense NHWC logits (dls_engine_output_size() x
  * n_classes).

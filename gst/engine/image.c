@@ -36,8 +36,16 @@
  * dls_ref_upsample_argmax: logits NHWC {in_h, in_w, n_classes}; v as above
  * per class k; map[oy * map_stride + ox] = the k with the largest v, the
  * lowest k among equals (strict > while scanning k upwards).
+ * With a confidence plane: m = that largest v; lane l (0..7) sums
+ * expf (v_k - m) over the classes k = l, l + 8, ... in increasing k, the
+ * total is ((s0 + s1) + s2) + ... + s7 (the OpenCL kernel's order), and
+ * conf[oy * conf_stride + ox] = (uint8) (255.0f / total + 0.5f), i.e.
+ * round (255 * max softmax); total >= 1 (the maximum adds expf (0)), so
+ * the value is 1..255 for up to 256 classes.
  */
 #include "image.h"
+
+#include <math.h>
 
 /**
  * dls_pixel_format_packed:
@@ -271,13 +279,17 @@ dls_ref_preprocess (const DlsImage * img, int out_w, int out_h,
  * dls_ref_upsample_argmax:
  * @logits: NHWC {in_h, in_w, n_classes}, dense
  * @map: (out caller-allocates): out_h rows of @map_stride bytes
+ * @conf: (out caller-allocates) (nullable): out_h rows of @conf_stride
+ *   bytes, round (255 * max softmax) per pixel; NULL: not computed
  *
  * Half-pixel bilinear of every class's logit at each output pixel, then
- * the argmax (ties: lowest class id). @n_classes must be 1..256.
+ * the argmax (ties: lowest class id) and, with @conf, the confidence (the
+ * banner gives the summation order). @n_classes must be 1..256.
  */
 void
 dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
-    int n_classes, int out_w, int out_h, guint8 * map, int map_stride)
+    int n_classes, int out_w, int out_h, guint8 * map, int map_stride,
+    guint8 * conf, int conf_stride, gboolean probs)
 {
   int ox, oy, k;
 
@@ -285,6 +297,7 @@ dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
   g_return_if_fail (in_w > 0 && in_h > 0 && out_w > 0 && out_h > 0);
   g_return_if_fail (n_classes >= 1 && n_classes <= 256);
   g_return_if_fail (map_stride >= out_w);
+  g_return_if_fail (conf == NULL || conf_stride >= out_w);
 
   for (oy = 0; oy < out_h; oy++) {
     int y0, y1;
@@ -310,6 +323,22 @@ dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
         }
       }
       map[(gsize) oy * map_stride + ox] = (guint8) best;
+      if (conf && probs) {
+        conf[(gsize) oy * conf_stride + ox] = (guint8) MIN (255.0f * best_v
+            + 0.5f, 255.0f);
+      } else if (conf) {
+        float lane[8] = { 0.0f }, total;
+
+        /* the interpolation again, as the kernel's second pass does */
+        for (k = 0; k < n_classes; k++)
+          lane[k % 8] += expf (bilerp (p00[k], p01[k], p10[k], p11[k], fx,
+                  fy) - best_v);
+        total = lane[0];
+        for (int l = 1; l < 8; l++)
+          total += lane[l];
+        conf[(gsize) oy * conf_stride + ox] = (guint8) (255.0f / total
+            + 0.5f);
+      }
     }
   }
 }

@@ -3,11 +3,12 @@
  *  - preprocess: colour convert + bilinear resize to the network input +
  *    normalise ((v - mean) / std, v the 0..255 RGB value);
  *  - upsample_argmax: bilinear logits -> frame size, then argmax over
- *    classes (ties: lowest class id).
+ *    classes (ties: lowest class id), optionally the confidence
+ *    round (255 * max softmax).
  * Both resizes use half-pixel centres: s = (d + 0.5) * in / out - 0.5,
  * clamped to [0, in - 1], the same mapping in both directions so the class
- * map lines up with the frame. kernels/preprocess.cl and kernels/upsample.cl
- * implement the same maths; tests compare them with these functions.
+ * map lines up with the frame. kernels/image.cl implements the same
+ * maths; tests compare them with these functions.
  */
 #ifndef DLS_IMAGE_H
 #define DLS_IMAGE_H
@@ -71,8 +72,11 @@ void dls_yuv_matrix_init (DlsYuvMatrix * m, double kr, double kb,
 void dls_ref_preprocess (const DlsImage * img, int out_w, int out_h,
     float mean, float std, float *out_nhwc);
 
+/* @conf (nullable): also the confidence, round (255 * max softmax) per
+ * pixel (image.c's banner has the exact order of operations). */
 void dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
-    int n_classes, int out_w, int out_h, guint8 * map, int map_stride);
+    int n_classes, int out_w, int out_h, guint8 * map, int map_stride,
+    guint8 * conf, int conf_stride, gboolean probs);
 
 /* For the dense CRF: the frame as RGB bytes, and the unary energies
  * U = -(upsampled logits), @row floats a pixel (image.c has the details;

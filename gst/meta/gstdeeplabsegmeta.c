@@ -1,9 +1,10 @@
 /* deeplabseg: the segmentation meta (libgstdeeplabsegmeta-1.0).
  *
  * A GstDeeplabsegMeta carries the class map of a frame as its own GRAY8
- * buffer (with a GstVideoMeta for its stride) plus the class names. The
- * mask buffer is reference counted, so copying a frame shares the mask
- * instead of duplicating it.
+ * buffer (with a GstVideoMeta for its stride) plus the class names, and
+ * optionally a confidence plane in a second GRAY8 buffer. Both buffers are
+ * reference counted, so copying a frame shares them instead of
+ * duplicating them.
  */
 
 /**
@@ -15,7 +16,9 @@
  * frame instead of drawing on it. Applications read it with
  * gst_buffer_get_deeplabseg_meta() and map @mask with gst_video_frame_map()
  * or through its #GstVideoMeta (gst_video_meta_map()), since rows may be
- * padded.
+ * padded. With the element's `confidence` property on, @confidence holds
+ * a second plane of the same size: round (255 * the probability of the
+ * most likely class) per pixel.
  *
  * The meta is registered with the tags "video", "size" and "orientation":
  * the mask is tied to the geometry of the frame it describes. Elements that
@@ -96,6 +99,7 @@ gst_deeplabseg_meta_init (GstMeta * meta, gpointer params, GstBuffer * buffer)
   m->width = m->height = 0;
   m->n_classes = 0;
   m->labels = NULL;
+  m->confidence = NULL;
   return TRUE;
 }
 
@@ -105,6 +109,7 @@ gst_deeplabseg_meta_free (GstMeta * meta, GstBuffer * buffer)
   GstDeeplabsegMeta *m = (GstDeeplabsegMeta *) meta;
 
   gst_clear_buffer (&m->mask);
+  gst_clear_buffer (&m->confidence);
   g_clear_pointer (&m->labels, g_strfreev);
 }
 
@@ -140,8 +145,9 @@ gst_deeplabseg_meta_transform (GstBuffer * dest, GstMeta * meta,
   if (m == NULL)
     return FALSE;
 
-  /* share the mask: copies of a frame see the same class map */
+  /* share the planes: copies of a frame see the same class map */
   m->mask = src->mask ? gst_buffer_ref (src->mask) : NULL;
+  m->confidence = src->confidence ? gst_buffer_ref (src->confidence) : NULL;
   m->x = src->x;
   m->y = src->y;
   m->width = src->width;
@@ -199,6 +205,43 @@ gst_buffer_add_deeplabseg_meta (GstBuffer * buffer, GstBuffer * mask,
 }
 
 /**
+ * gst_deeplabseg_meta_set_confidence:
+ * @meta: a #GstDeeplabsegMeta
+ * @confidence: (transfer full): GRAY8 plane with a #GstVideoMeta of
+ *   @meta's width and height, value = round (255 * max class probability)
+ *
+ * Attaches the confidence plane, replacing one already there. @confidence
+ * is owned by the meta from now on (also when this fails).
+ *
+ * Returns: %FALSE (and nothing attached) if @confidence has no GRAY8
+ *   #GstVideoMeta of the mask's size
+ */
+gboolean
+gst_deeplabseg_meta_set_confidence (GstDeeplabsegMeta * meta,
+    GstBuffer * confidence)
+{
+  GstVideoMeta *vmeta;
+
+  g_return_val_if_fail (GST_IS_BUFFER (confidence), FALSE);
+  if (meta == NULL) {
+    g_critical ("%s: meta is NULL", G_STRFUNC);
+    gst_buffer_unref (confidence);
+    return FALSE;
+  }
+  vmeta = gst_buffer_get_video_meta (confidence);
+  if (vmeta == NULL || vmeta->format != GST_VIDEO_FORMAT_GRAY8
+      || vmeta->width != meta->width || vmeta->height != meta->height) {
+    g_critical ("%s: the confidence plane needs a GRAY8 GstVideoMeta of "
+        "%ux%u", G_STRFUNC, meta->width, meta->height);
+    gst_buffer_unref (confidence);
+    return FALSE;
+  }
+  gst_clear_buffer (&meta->confidence);
+  meta->confidence = confidence;
+  return TRUE;
+}
+
+/**
  * gst_buffer_get_deeplabseg_meta:
  * @buffer: a #GstBuffer
  *
@@ -212,6 +255,38 @@ gst_buffer_get_deeplabseg_meta (GstBuffer * buffer)
 
   return (GstDeeplabsegMeta *) gst_buffer_get_meta (buffer,
       GST_DEEPLABSEG_META_API_TYPE);
+}
+
+/* @plane (the mask or the confidence, meta->width x meta->height bytes
+ * with a GstVideoMeta for the stride) as dense rows. */
+static GBytes *
+dense_copy (GstDeeplabsegMeta * meta, GstBuffer * plane, guint * width,
+    guint * height)
+{
+  GstVideoMeta *vmeta;
+  GstMapInfo map;
+  gpointer data;
+  gsize stride;
+  guint8 *dst;
+
+  if (width)
+    *width = meta->width;
+  if (height)
+    *height = meta->height;
+  vmeta = gst_buffer_get_video_meta (plane);
+  stride = vmeta ? (gsize) vmeta->stride[0] : meta->width;
+  if (!gst_buffer_map (plane, &map, GST_MAP_READ))
+    return NULL;
+  if (meta->height > 0 && (stride < meta->width
+          || map.size < stride * (meta->height - 1) + meta->width)) {
+    gst_buffer_unmap (plane, &map);
+    return NULL;
+  }
+  dst = data = g_malloc ((gsize) meta->width * meta->height);
+  for (guint y = 0; y < meta->height; y++, dst += meta->width)
+    memcpy (dst, map.data + y * stride, meta->width);
+  gst_buffer_unmap (plane, &map);
+  return g_bytes_new_take (data, (gsize) meta->width * meta->height);
 }
 
 /**
@@ -232,32 +307,33 @@ GBytes *
 gst_deeplabseg_meta_get_class_map (GstDeeplabsegMeta * meta, guint * width,
     guint * height)
 {
-  GstVideoMeta *vmeta;
-  GstMapInfo map;
-  gpointer data;
-  gsize stride;
-  guint8 *dst;
-
   g_return_val_if_fail (meta != NULL && GST_IS_BUFFER (meta->mask), NULL);
 
-  if (width)
-    *width = meta->width;
-  if (height)
-    *height = meta->height;
-  vmeta = gst_buffer_get_video_meta (meta->mask);
-  stride = vmeta ? (gsize) vmeta->stride[0] : meta->width;
-  if (!gst_buffer_map (meta->mask, &map, GST_MAP_READ))
+  return dense_copy (meta, meta->mask, width, height);
+}
+
+/**
+ * gst_deeplabseg_meta_get_confidence_map:
+ * @meta: a #GstDeeplabsegMeta
+ * @width: (out) (optional): width of the plane
+ * @height: (out) (optional): height of the plane
+ *
+ * Copies the confidence plane into dense rows (stride = @width), one byte
+ * a pixel, value = round (255 * the probability of the most likely class),
+ * like gst_deeplabseg_meta_get_class_map().
+ *
+ * Returns: (transfer full) (nullable): @height rows of @width bytes, or
+ *   %NULL if the meta has no confidence plane or it cannot be mapped
+ */
+GBytes *
+gst_deeplabseg_meta_get_confidence_map (GstDeeplabsegMeta * meta,
+    guint * width, guint * height)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  if (!meta->confidence)
     return NULL;
-  if (meta->height > 0 && (stride < meta->width
-          || map.size < stride * (meta->height - 1) + meta->width)) {
-    gst_buffer_unmap (meta->mask, &map);
-    return NULL;
-  }
-  dst = data = g_malloc ((gsize) meta->width * meta->height);
-  for (guint y = 0; y < meta->height; y++, dst += meta->width)
-    memcpy (dst, map.data + y * stride, meta->width);
-  gst_buffer_unmap (meta->mask, &map);
-  return g_bytes_new_take (data, (gsize) meta->width * meta->height);
+  return dense_copy (meta, meta->confidence, width, height);
 }
 
 /**

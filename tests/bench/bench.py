@@ -17,8 +17,9 @@ Sections (each printed as a table; --json gives the same as one object):
            the FMA peak and of sgemm; also each runtime's fastest run (on a
            machine shared with other jobs, the nearest to an idle one);
   e2e      gst-launch-1.0 videotestsrc ! deeplabseg mode=M ! fakesink
-           sync=false at 640x480 and 1280x720, mode overlay/meta/mask: fps
-           over the frames after the first (gst-launch's time in PLAYING;
+           sync=false at 640x480 and 1280x720, modes overlay, meta, meta
+           with confidence=true, mask: fps over the frames after the first
+           (gst-launch's time in PLAYING;
            the first frame is processed during preroll);
   first    dls-infer: engine creation (model load, kernel build, weights)
            plus the first run, with PoCL's kernel cache off
@@ -199,7 +200,8 @@ def gst_launch(a, pipeline):
 def bench_e2e(a):
     res = {}
     for w, h in ((640, 480), (1280, 720)):
-        for mode in ("overlay", "meta", "mask"):
+        # "meta confidence=true" beside "meta": the cost of the plane
+        for mode in ("overlay", "meta", "meta confidence=true", "mask"):
             secs, _ = gst_launch(a, branch(a, w, h, mode, a.frames))
             res[f"{w}x{h} {mode}"] = (a.frames - 1) / secs
     return res

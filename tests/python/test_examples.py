@@ -5,7 +5,9 @@ maps that mode=mask outputs.
 Runs the example on the first FRAMES frames of a shared clip with --dump,
 then decodes the same clip through `deeplabseg mode=mask ! appsink` and
 asserts every dumped map equals the mask frame byte for byte (and that the
-maps are not trivial: some foreground). Needs PyGObject with the
+maps are not trivial: some foreground). The example runs with --confidence,
+so the confidence plane is read through the typelib too: every frame's line
+must carry a mean confidence in (1/21, 100] %. Needs PyGObject with the
 GstDeeplabseg-1.0 typelib of the build (meson sets GI_TYPELIB_PATH,
 LD_LIBRARY_PATH, GST_PLUGIN_PATH); re-executes with Debian's /usr/bin/python3
 when this interpreter has no gi. Exit 0 pass, 1 fail, 77 skip (a failure
@@ -88,10 +90,18 @@ def main():
         skip(f"missing {clip} (set DLS_SHARED_DIR)")
     with tempfile.TemporaryDirectory(prefix="dls-example-") as tmp:
         p = subprocess.run([sys.executable, EXAMPLE, clip, "--frames", str(FRAMES),
-                            "--dump", tmp], capture_output=True, text=True, timeout=600)
+                            "--dump", tmp, "--confidence"], capture_output=True, text=True,
+                           timeout=600)
         print(p.stdout, end="")
         if p.returncode != 0:
             print(f"FAIL: the example exited {p.returncode}:\n{p.stderr}")
+            return 1
+        confs = [float(line.rsplit(" ", 1)[1].rstrip("%"))
+                 for line in p.stdout.splitlines()
+                 if line.startswith("frame ") and "mean confidence" in line]
+        # the max of 21 probabilities is at least 1/21
+        if len(confs) != FRAMES or not all(100 / 21 <= c <= 100 for c in confs):
+            print(f"FAIL: mean confidences {confs}, expected {FRAMES} in (1/21, 100] %")
             return 1
         dumped = sorted(f for f in os.listdir(tmp) if f.endswith(".pgm"))
         if len(dumped) != FRAMES:

@@ -113,7 +113,7 @@ run_ref (const DlsCrfParams * p, const guint8 * rgb, const float *unary,
   ref_setup (crf, p, rgb);
   dls_crf_inference (crf, p->iterations);
   memcpy (q, dls_crf_q (crf), sizeof (float) * opt_w * opt_h * opt_c);
-  dls_crf_map (crf, map, opt_w);
+  dls_crf_map (crf, map, opt_w, NULL, 0);
   if (opt_repeat > 0) {
     for (int i = 0; i < 4; i++)
       t[i] = g_new (double, r);
@@ -127,7 +127,7 @@ run_ref (const DlsCrfParams * p, const guint8 * rgb, const float *unary,
       t3 = NOW_MS ();
       for (int k = 1; k < p->iterations; k++)
         dls_crf_step (crf);
-      dls_crf_map (crf, map, opt_w);
+      dls_crf_map (crf, map, opt_w, NULL, 0);
       t[0][i] = t1 - t0;
       t[1][i] = t3 - t2;
       t[2][i] = NOW_MS () - t0;
@@ -135,7 +135,7 @@ run_ref (const DlsCrfParams * p, const guint8 * rgb, const float *unary,
       t0 = NOW_MS ();
       ref_setup (crf, p, rgb);
       dls_crf_step (crf);
-      dls_crf_map (crf, map, opt_w);
+      dls_crf_map (crf, map, opt_w, NULL, 0);
       t[3][i] = NOW_MS () - t0;
     }
     printf ("{\"backend\":\"ref\",\"width\":%d,\"height\":%d,\"classes\":%d,"
@@ -159,7 +159,7 @@ cl_frame (DlsCrfCl * crf, cl_command_queue queue, const DlsCrfParams * p,
 {
   return dls_crf_cl_set_image (crf, rgb, opt_w * 3, p, error)
       && dls_crf_cl_run (crf, iterations, warm, error)
-      && dls_crf_cl_argmax (crf, map_mem, error)
+      && dls_crf_cl_argmax (crf, map_mem, NULL, error)
       && dls_cl_check (clEnqueueReadBuffer (queue, map_mem, CL_TRUE, 0,
           (gsize) opt_w * opt_h, map, 0, NULL, NULL), "read map", error);
 }
