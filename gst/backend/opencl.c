@@ -684,10 +684,9 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   }
 }
 
-/* The ops ONNX models add (kernels/activation.cl, pool.cl, resize.cl,
- * layout.cl), and ADD with a broadcast operand. */
+
 static gboolean
-prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
+prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
 {
   const DlsGraph *g = b->graph;
   const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
@@ -699,6 +698,92 @@ prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
   cl_kernel k;
 
   switch (n->op) {
+    case DLS_OP_CONV2D:
+    case DLS_OP_DEPTHWISE_CONV2D:
+      return prepare_conv (b, n, error);
+    case DLS_OP_ADD:{
+      cl_mem src2 = b->mem[n->inputs[1]];
+      if (b->fused_add[b->current_node] >= 0)
+        return TRUE;            /* done by its conv's conv1x1_add */
+      if (memcmp (dls_graph_tensor (g, n->inputs[1])->dims, out->dims,
+              sizeof (out->dims)) == 0) {
+        if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
+          return FALSE;
+        add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
+        return set_args (k, error, 5, ARG (src), ARG (src2), ARG (dst),
+            ARG (lo), ARG (hi));
+      }
+      /* a broadcast operand (ONNX): as MUL does */
+    }
+      /* fall through */
+    case DLS_OP_MUL:{
+      const DlsTensor *bt = dls_graph_tensor (g, n->inputs[1]);
+      cl_mem src2 = b->mem[n->inputs[1]];
+      int bh = bt->dims[1], bw = bt->dims[2], bcp = b->cp[n->inputs[1]];
+      int bc1 = bt->dims[3] == 1 && out->dims[3] > 1;
+      int mul = n->op == DLS_OP_MUL;
+      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "binary_bcast",
+                  error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 12, ARG (src), ARG (src2), ARG (dst),
+          ARG (ow), ARG (cp), ARG (bh), ARG (bw), ARG (bcp), ARG (bc1),
+          ARG (mul), ARG (lo), ARG (hi));
+    }
+    case DLS_OP_AVERAGE_POOL2D:{
+      const DlsWindowParams *w = &n->p.win;
+      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "avgpool", error)))
+        return FALSE;
+      add_step (b, k, 3, ow, oh, cp / 4);
+      return set_args (k, error, 15, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
+          ARG (w->stride_h), ARG (w->stride_w), ARG (w->pad_top),
+          ARG (w->pad_left), ARG (lo), ARG (hi));
+    }
+    case DLS_OP_RESIZE_BILINEAR:{
+      int mode = n->p.resize.coord;
+      float sy, sx;
+      if (mode == DLS_RESIZE_ALIGN_CORNERS) {
+        sy = oh > 1 ? (float) (ih - 1) / (oh - 1) : 0.0f;
+        sx = ow > 1 ? (float) (iw - 1) / (ow - 1) : 0.0f;
+      } else {
+        sy = (float) ih / oh;
+        sx = (float) iw / ow;
+      }
+      if (n->p.resize.has_scale) {
+        sy = n->p.resize.scale_h;
+        sx = n->p.resize.scale_w;
+      }
+      /* The kernel's mode: 2 = half pixel, else s = d * scale. */
+      mode = mode == DLS_RESIZE_HALF_PIXEL ? 2 : 0;
+      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",
+                  error)))
+        return FALSE;
+      add_step (b, k, 2, ow, oh, 1);
+      return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (mode));
+    }
+    case DLS_OP_CONCAT:{
+      int axis = n->p.concat.axis, off = 0;
+      for (int i = 0; i < n->n_inputs; i++) {
+        const DlsTensor *t = dls_graph_tensor (g, n->inputs[i]);
+        cl_mem s = b->mem[n->inputs[i]];
+        int scp = b->cp[n->inputs[i]];
+        int oy = axis == 1 ? off : 0, ox = axis == 2 ? off : 0;
+        int oc = axis == 3 ? off : 0;
+        if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "copy_block",
+                    error)))
+          return FALSE;
+        add_step (b, k, 2, t->dims[2], t->dims[1], 1);
+        if (!set_args (k, error, 9, ARG (s), ARG (scp), ARG (t->dims[3]),
+                ARG (dst), ARG (ow), ARG (cp), ARG (oy), ARG (ox), ARG (oc)))
+          return FALSE;
+        off += t->dims[axis];
+      }
+      return TRUE;
+    }
+      /* The ops ONNX models add (kernels/activation.cl, pool.cl, resize.cl,
+       * layout.cl). */
     case DLS_OP_HARD_SIGMOID:
     case DLS_OP_HARD_SWISH:
     case DLS_OP_SIGMOID:{
@@ -712,21 +797,6 @@ prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
       add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
       return set_args (k, error, 7, ARG (src), ARG (dst), ARG (mode),
           ARG (alpha), ARG (beta), ARG (lo), ARG (hi));
-    }
-    case DLS_OP_MUL:
-    case DLS_OP_ADD:{          /* ADD here only with a broadcast operand */
-      const DlsTensor *bt = dls_graph_tensor (g, n->inputs[1]);
-      cl_mem src2 = b->mem[n->inputs[1]];
-      int bh = bt->dims[1], bw = bt->dims[2], bcp = b->cp[n->inputs[1]];
-      int bc1 = bt->dims[3] == 1 && out->dims[3] > 1;
-      int mul = n->op == DLS_OP_MUL;
-      if (!(k = dls_cl_kernel (b->cl, "activation", NULL, "binary_bcast",
-                  error)))
-        return FALSE;
-      add_step (b, k, 3, ow, oh, cp / 4);
-      return set_args (k, error, 12, ARG (src), ARG (src2), ARG (dst),
-          ARG (ow), ARG (cp), ARG (bh), ARG (bw), ARG (bcp), ARG (bc1),
-          ARG (mul), ARG (lo), ARG (hi));
     }
     case DLS_OP_RESIZE_NEAREST:{
       int half = n->p.resize.coord == DLS_RESIZE_HALF_PIXEL;
@@ -799,92 +869,6 @@ prepare_onnx_op (OclBackend * b, const DlsNode * n, GError ** error)
       g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
           "the OpenCL backend cannot run %s", dls_op_name (n->op));
       return FALSE;
-  }
-}
-
-static gboolean
-prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
-{
-  const DlsGraph *g = b->graph;
-  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
-  const DlsTensor *out = dls_graph_tensor (g, n->output);
-  cl_mem src = b->mem[n->inputs[0]], dst = b->mem[n->output];
-  int cp = b->cp[n->output];
-  int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
-  float lo = n->act_min, hi = n->act_max;
-  cl_kernel k;
-
-  switch (n->op) {
-    case DLS_OP_CONV2D:
-    case DLS_OP_DEPTHWISE_CONV2D:
-      return prepare_conv (b, n, error);
-    case DLS_OP_ADD:{
-      cl_mem src2 = b->mem[n->inputs[1]];
-      if (b->fused_add[b->current_node] >= 0)
-        return TRUE;            /* done by its conv's conv1x1_add */
-      if (memcmp (dls_graph_tensor (g, n->inputs[1])->dims, out->dims,
-              sizeof (out->dims)) != 0)
-        return prepare_onnx_op (b, n, error);
-      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
-        return FALSE;
-      add_step (b, k, 1, (size_t) oh * ow * cp / 4, 1, 1);
-      return set_args (k, error, 5, ARG (src), ARG (src2), ARG (dst),
-          ARG (lo), ARG (hi));
-    }
-    case DLS_OP_AVERAGE_POOL2D:{
-      const DlsWindowParams *w = &n->p.win;
-      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "avgpool", error)))
-        return FALSE;
-      add_step (b, k, 3, ow, oh, cp / 4);
-      return set_args (k, error, 15, ARG (src), ARG (ih), ARG (iw), ARG (cp),
-          ARG (dst), ARG (oh), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
-          ARG (w->stride_h), ARG (w->stride_w), ARG (w->pad_top),
-          ARG (w->pad_left), ARG (lo), ARG (hi));
-    }
-    case DLS_OP_RESIZE_BILINEAR:{
-      int mode = n->p.resize.coord;
-      float sy, sx;
-      if (mode == DLS_RESIZE_ALIGN_CORNERS) {
-        sy = oh > 1 ? (float) (ih - 1) / (oh - 1) : 0.0f;
-        sx = ow > 1 ? (float) (iw - 1) / (ow - 1) : 0.0f;
-      } else {
-        sy = (float) ih / oh;
-        sx = (float) iw / ow;
-      }
-      if (n->p.resize.has_scale) {
-        sy = n->p.resize.scale_h;
-        sx = n->p.resize.scale_w;
-      }
-      /* The kernel's mode: 2 = half pixel, else s = d * scale. */
-      mode = mode == DLS_RESIZE_HALF_PIXEL ? 2 : 0;
-      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",
-                  error)))
-        return FALSE;
-      add_step (b, k, 2, ow, oh, 1);
-      return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),
-          ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (mode));
-    }
-    case DLS_OP_CONCAT:{
-      int axis = n->p.concat.axis, off = 0;
-      for (int i = 0; i < n->n_inputs; i++) {
-        const DlsTensor *t = dls_graph_tensor (g, n->inputs[i]);
-        cl_mem s = b->mem[n->inputs[i]];
-        int scp = b->cp[n->inputs[i]];
-        int oy = axis == 1 ? off : 0, ox = axis == 2 ? off : 0;
-        int oc = axis == 3 ? off : 0;
-        if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "copy_block",
-                    error)))
-          return FALSE;
-        add_step (b, k, 2, t->dims[2], t->dims[1], 1);
-        if (!set_args (k, error, 9, ARG (s), ARG (scp), ARG (t->dims[3]),
-                ARG (dst), ARG (ow), ARG (cp), ARG (oy), ARG (ox), ARG (oc)))
-          return FALSE;
-        off += t->dims[axis];
-      }
-      return TRUE;
-    }
-    default:
-      return prepare_onnx_op (b, n, error);
   }
 }
 
