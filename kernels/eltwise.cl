@@ -6,8 +6,11 @@
  * concatenate tensors whose channel counts are not multiples of 4.
  *
  *   add             out = clamp(a + b); global: (H*W*Cp / 4)
- *   avgpool         mean over the in-bounds taps of the window (TFLite);
- *                   global: (OW, OH, Cp / 4)
+ *   pool            over the window's taps inside the input: with
+ *                   is_max = 0 their mean (TFLite AVERAGE_POOL_2D: padding
+ *                   is not counted), with is_max = 1 their max (ONNX
+ *                   MaxPool: padding never wins; a window wholly outside
+ *                   gives 0); then clamp (lo, hi); global: (OW, OH, Cp / 4)
  *   resize_bilinear TFLite's reference ResizeBilinear; the host passes the
  *                   float32 scales and the mode (0 asymmetric, 1 align
  *                   corners, 2 half pixel); a work-item computes the
@@ -33,22 +36,28 @@ add (__global const float4 *restrict a, __global const float4 *restrict b,
 }
 
 __kernel void
-avgpool (__global const float *restrict in, int ih, int iw, int cp,
+pool (__global const float *restrict in, int ih, int iw, int cp,
     __global float *restrict out, int oh, int ow, int kh, int kw, int sh,
-    int sw, int pt, int pl, float lo, float hi)
+    int sw, int pt, int pl, int is_max, float lo, float hi)
 {
   const int x = get_global_id (0);
   const int y = get_global_id (1);
   const int c0 = get_global_id (2) * 4;
   const int y0 = max (y * sh - pt, 0), y1 = min (y * sh - pt + kh, ih);
   const int x0 = max (x * sw - pl, 0), x1 = min (x * sw - pl + kw, iw);
-  float4 sum = 0.0f;
+  const int n = max (y1 - y0, 0) * max (x1 - x0, 0);
+  float4 acc = is_max ? (float4) (-INFINITY) : (float4) (0.0f);
 
   for (int iy = y0; iy < y1; iy++)
-    for (int ix = x0; ix < x1; ix++)
-      sum += vload4 (0, in + ((size_t) iy * iw + ix) * cp + c0);
-  sum /= (float) max ((y1 - y0) * (x1 - x0), 1);
-  vstore4 (clamp (sum, lo, hi), 0, out + ((size_t) y * ow + x) * cp + c0);
+    for (int ix = x0; ix < x1; ix++) {
+      const float4 v = vload4 (0, in + ((size_t) iy * iw + ix) * cp + c0);
+      acc = is_max ? fmax (acc, v) : acc + v;
+    }
+  if (n == 0)
+    acc = 0.0f;
+  else if (!is_max)
+    acc /= (float) n;
+  vstore4 (clamp (acc, lo, hi), 0, out + ((size_t) y * ow + x) * cp + c0);
 }
 
 /* TFLite's ComputeInterpolationValues. */

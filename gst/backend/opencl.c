@@ -730,30 +730,22 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
           ARG (ow), ARG (cp), ARG (bh), ARG (bw), ARG (bcp), ARG (bc1),
           ARG (mul), ARG (lo), ARG (hi));
     }
-    case DLS_OP_AVERAGE_POOL2D:{
+    case DLS_OP_AVERAGE_POOL2D:
+    case DLS_OP_MAX_POOL2D:{
       const DlsWindowParams *w = &n->p.win;
-      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "avgpool", error)))
+      int is_max = n->op == DLS_OP_MAX_POOL2D;
+      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "pool", error)))
         return FALSE;
       add_step (b, k, 3, ow, oh, cp / 4);
-      return set_args (k, error, 15, ARG (src), ARG (ih), ARG (iw), ARG (cp),
+      return set_args (k, error, 16, ARG (src), ARG (ih), ARG (iw), ARG (cp),
           ARG (dst), ARG (oh), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
           ARG (w->stride_h), ARG (w->stride_w), ARG (w->pad_top),
-          ARG (w->pad_left), ARG (lo), ARG (hi));
+          ARG (w->pad_left), ARG (is_max), ARG (lo), ARG (hi));
     }
     case DLS_OP_RESIZE_BILINEAR:{
       int mode = n->p.resize.coord;
-      float sy, sx;
-      if (mode == DLS_RESIZE_ALIGN_CORNERS) {
-        sy = oh > 1 ? (float) (ih - 1) / (oh - 1) : 0.0f;
-        sx = ow > 1 ? (float) (iw - 1) / (ow - 1) : 0.0f;
-      } else {
-        sy = (float) ih / oh;
-        sx = (float) iw / ow;
-      }
-      if (n->p.resize.has_scale) {
-        sy = n->p.resize.scale_h;
-        sx = n->p.resize.scale_w;
-      }
+      float sy = dls_resize_step (n, ih, oh, TRUE);
+      float sx = dls_resize_step (n, iw, ow, FALSE);
       /* The kernel's mode: 2 = half pixel, else s = d * scale. */
       mode = mode == DLS_RESIZE_HALF_PIXEL ? 2 : 0;
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",
@@ -782,7 +774,7 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       }
       return TRUE;
     }
-      /* The ops ONNX models add (kernels/activation.cl, pool.cl, resize.cl,
+      /* The ops ONNX models add (kernels/activation.cl, resize.cl,
        * layout.cl). */
     case DLS_OP_HARD_SIGMOID:
     case DLS_OP_HARD_SWISH:
@@ -801,15 +793,8 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
     case DLS_OP_RESIZE_NEAREST:{
       int half = n->p.resize.coord == DLS_RESIZE_HALF_PIXEL;
       int mode = n->p.resize.nearest;
-      float sy = (float) ih / oh, sx = (float) iw / ow;
-      if (n->p.resize.coord == DLS_RESIZE_ALIGN_CORNERS) {
-        sy = oh > 1 ? (float) (ih - 1) / (oh - 1) : sy;
-        sx = ow > 1 ? (float) (iw - 1) / (ow - 1) : sx;
-      }
-      if (n->p.resize.has_scale) {
-        sy = n->p.resize.scale_h;
-        sx = n->p.resize.scale_w;
-      }
+      float sy = dls_resize_step (n, ih, oh, TRUE);
+      float sx = dls_resize_step (n, iw, ow, FALSE);
       if (!(k = dls_cl_kernel (b->cl, "resize", NULL, "resize_nearest",
                   error)))
         return FALSE;
@@ -854,16 +839,6 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       add_step (b, k, 1, (size_t) oh * ow, 1, 1);
       return set_args (k, error, 6, ARG (src), ARG (dst), ARG (c), ARG (cp),
           ARG (lo), ARG (hi));
-    }
-    case DLS_OP_MAX_POOL2D:{
-      const DlsWindowParams *w = &n->p.win;
-      if (!(k = dls_cl_kernel (b->cl, "pool", NULL, "maxpool", error)))
-        return FALSE;
-      add_step (b, k, 3, ow, oh, cp / 4);
-      return set_args (k, error, 15, ARG (src), ARG (ih), ARG (iw), ARG (cp),
-          ARG (dst), ARG (oh), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
-          ARG (w->stride_h), ARG (w->stride_w), ARG (w->pad_top),
-          ARG (w->pad_left), ARG (lo), ARG (hi));
     }
     default:
       g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,

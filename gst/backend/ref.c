@@ -179,16 +179,20 @@ ref_add (const DlsGraph * g, const DlsNode * node,
     out[i] = clamp_act (in[0][i] + in[1][i], node->act_min, node->act_max);
 }
 
-/* out[y,x,c] = act(mean of in[y*sh - pt + ky, x*sw - pl + kx, c] over the
- * taps (ky < KH, kx < KW) inside the input): padding is not counted, as in
- * TFLite's AveragePool. Pooling has no dilation in TFLite; dilation_* is
+/* AVERAGE_POOL2D and MAX_POOL2D: over the taps (ky < KH, kx < KW) of
+ * in[y*sh - pt + ky, x*sw - pl + kx, c] inside the input, the mean
+ * (padding is not counted, as in TFLite's AveragePool) or the max (padding
+ * never wins, as ONNX MaxPool pads with -inf), then act(). A window wholly
+ * in the padding, which SAME and VALID never make, gives 0 (what TFLite's
+ * optimized path writes there). Pooling has no dilation; dilation_* is
  * ignored. */
 static void
-ref_average_pool2d (const DlsGraph * g, const DlsNode * node,
+ref_pool2d (const DlsGraph * g, const DlsNode * node,
     const float *const *in, float *out)
 {
   const DlsWindowParams *p = &node->p.win;
   const float *x = in[0];
+  gboolean is_max = node->op == DLS_OP_MAX_POOL2D;
   int ih, iw, ic, oh, ow, oc;
   int oy, ox, c, ky, kx;
 
@@ -202,6 +206,7 @@ ref_average_pool2d (const DlsGraph * g, const DlsNode * node,
 
       for (c = 0; c < oc; c++) {
         double acc = 0.0;
+        float m = -INFINITY, v;
         int count = 0;
 
         for (ky = 0; ky < p->kernel_h; ky++) {
@@ -214,16 +219,17 @@ ref_average_pool2d (const DlsGraph * g, const DlsNode * node,
 
             if (ix < 0 || ix >= iw)
               continue;
-            acc += x[((gsize) iy * iw + ix) * ic + c];
+            v = x[((gsize) iy * iw + ix) * ic + c];
+            /* !(v <= m): a NaN tap propagates. */
+            if (is_max && (!count || !(v <= m)))
+              m = v;
+            acc += v;
             count++;
           }
         }
-        /* count == 0 only for a window wholly in the padding, which SAME
-         * and VALID never produce; 0 is what TFLite's optimized path
-         * writes there too. */
+        v = !count ? 0.0f : is_max ? m : (float) (acc / count);
         out[((gsize) oy * ow + ox) * oc + c] =
-            clamp_act (count ? (float) (acc / count) : 0.0f,
-            node->act_min, node->act_max);
+            clamp_act (v, node->act_min, node->act_max);
       }
     }
   }
@@ -299,18 +305,8 @@ ref_resize_bilinear (const DlsGraph * g, const DlsNode * node,
   tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
   tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
 
-  hs = (float) ih / (float) oh;
-  ws = (float) iw / (float) ow;
-  if (coord == DLS_RESIZE_ALIGN_CORNERS && oh > 1)
-    hs = (float) (ih - 1) / (float) (oh - 1);
-  if (coord == DLS_RESIZE_ALIGN_CORNERS && ow > 1)
-    ws = (float) (iw - 1) / (float) (ow - 1);
-  /* ALIGN_CORNERS with out == 1 keeps in / out, as TFLite does: s = 0 for
-   * d = 0 either way. */
-  if (node->p.resize.has_scale) {
-    hs = node->p.resize.scale_h;
-    ws = node->p.resize.scale_w;
-  }
+  hs = dls_resize_step (node, ih, oh, TRUE);
+  ws = dls_resize_step (node, iw, ow, FALSE);
 
   for (oy = 0; oy < oh; oy++) {
     float sy;
@@ -393,48 +389,6 @@ ref_binary_bcast (const DlsGraph * g, const DlsNode * node,
       }
 }
 
-/* out[y,x,c] = act(max of in[y*sh - pt + ky, x*sw - pl + kx, c] over the
- * taps inside the input): padding never wins, as ONNX MaxPool pads with
- * -inf. A window wholly in the padding gives 0 (SAME and VALID never make
- * one). */
-static void
-ref_max_pool2d (const DlsGraph * g, const DlsNode * node,
-    const float *const *in, float *out)
-{
-  const DlsWindowParams *p = &node->p.win;
-  int ih, iw, ic, oh, ow, oc, oy, ox, c, ky, kx;
-
-  tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
-  tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
-  for (oy = 0; oy < oh; oy++)
-    for (ox = 0; ox < ow; ox++)
-      for (c = 0; c < oc; c++) {
-        float m = -INFINITY;
-        gboolean any = FALSE;
-
-        for (ky = 0; ky < p->kernel_h; ky++) {
-          int iy = oy * p->stride_h - p->pad_top + ky;
-
-          if (iy < 0 || iy >= ih)
-            continue;
-          for (kx = 0; kx < p->kernel_w; kx++) {
-            int ix = ox * p->stride_w - p->pad_left + kx;
-            float v;
-
-            if (ix < 0 || ix >= iw)
-              continue;
-            v = in[0][((gsize) iy * iw + ix) * ic + c];
-            /* !(v <= m): a NaN tap propagates. */
-            if (!any || !(v <= m))
-              m = v;
-            any = TRUE;
-          }
-        }
-        out[((gsize) oy * ow + ox) * oc + c] =
-            clamp_act (any ? m : 0.0f, node->act_min, node->act_max);
-      }
-}
-
 /* out[p,c] = act(exp (x[p,c] - m) / sum_k exp (x[p,k] - m)), m = max_k
  * x[p,k], per pixel p, in double. */
 static void
@@ -458,17 +412,6 @@ ref_softmax (const DlsGraph * g, const DlsNode * node,
       out[p * c + k] = clamp_act ((float) (exp ((double) x[k] - m) / sum),
           node->act_min, node->act_max);
   }
-}
-
-/* The source step of RESIZE_* along an axis (graph.h). */
-static float
-resize_step (const DlsNode * node, int in, int out, gboolean h)
-{
-  if (node->p.resize.has_scale)
-    return h ? node->p.resize.scale_h : node->p.resize.scale_w;
-  if (node->p.resize.coord == DLS_RESIZE_ALIGN_CORNERS && out > 1)
-    return (float) (in - 1) / (float) (out - 1);
-  return (float) in / (float) out;
 }
 
 /* The source index of output index @d for RESIZE_NEAREST, in float as
@@ -508,8 +451,8 @@ ref_resize_nearest (const DlsGraph * g, const DlsNode * node,
 
   tensor_hwc (dls_graph_tensor (g, node->inputs[0]), &ih, &iw, &ic);
   tensor_hwc (dls_graph_tensor (g, node->output), &oh, &ow, &oc);
-  hs = resize_step (node, ih, oh, TRUE);
-  ws = resize_step (node, iw, ow, FALSE);
+  hs = dls_resize_step (node, ih, oh, TRUE);
+  ws = dls_resize_step (node, iw, ow, FALSE);
   for (oy = 0; oy < oh; oy++) {
     int sy = nearest_index (oy, hs, node->p.resize.coord,
         node->p.resize.nearest, ih);
@@ -614,7 +557,8 @@ dls_ref_run_node (const DlsGraph * g, const DlsNode * node,
       ref_add (g, node, inputs, output);
       break;
     case DLS_OP_AVERAGE_POOL2D:
-      ref_average_pool2d (g, node, inputs, output);
+    case DLS_OP_MAX_POOL2D:
+      ref_pool2d (g, node, inputs, output);
       break;
     case DLS_OP_CONCAT:
       ref_concat (g, node, inputs, output);
@@ -629,9 +573,6 @@ dls_ref_run_node (const DlsGraph * g, const DlsNode * node,
       break;
     case DLS_OP_MUL:
       ref_binary_bcast (g, node, inputs, output);
-      break;
-    case DLS_OP_MAX_POOL2D:
-      ref_max_pool2d (g, node, inputs, output);
       break;
     case DLS_OP_SOFTMAX:
       ref_softmax (g, node, inputs, output);

@@ -599,3 +599,15 @@ dls_graph_macs (const DlsGraph * g)
   }
   return macs;
 }
+
+float
+dls_resize_step (const DlsNode * n, int in, int out, gboolean vertical)
+{
+  if (n->p.resize.has_scale)
+    return vertical ? n->p.resize.scale_h : n->p.resize.scale_w;
+  if (n->p.resize.coord == DLS_RESIZE_ALIGN_CORNERS && out > 1)
+    return (float) (in - 1) / (float) (out - 1);
+  /* ALIGN_CORNERS with out == 1 keeps in / out, as TFLite does: s = 0 for
+   * d = 0 either way. */
+  return (float) in / (float) out;
+}

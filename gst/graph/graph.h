@@ -288,6 +288,13 @@ gsize dls_tensor_n_elements (const DlsTensor * t);
 /* Multiply-accumulates of one run (convolutions only), for GFLOP/s. */
 guint64 dls_graph_macs (const DlsGraph * g);
 
+/* The source step ("scale" in the RESIZE_BILINEAR formulas above) of a
+ * RESIZE_* node along H (@vertical) or W, from input size @in to output
+ * size @out: p.resize.scale_h / scale_w when given, (in - 1) / (out - 1)
+ * for ALIGN_CORNERS with out > 1, else in / out; in float32 as TFLite.
+ * The one place every backend takes it from. */
+float dls_resize_step (const DlsNode * n, int in, int out, gboolean vertical);
+
 G_END_DECLS
 
 #endif /* DLS_GRAPH_H */
