@@ -7,9 +7,11 @@
  * past the last channel group stays inside the buffer. Weights are repacked
  * once by the host (gst/backend/opencl.c) into the layouts below.
  *
- *   conv1x1    1x1, stride 1, no padding: a GEMM over the H*W pixels.
- *   conv1x1_add  the same, then + a residual (same layout as out) and a
- *              second clamp: an ADD fused into its producer.
+ *   conv1x1    1x1, stride 1, no padding: a GEMM over the H*W pixels;
+ *              with has_res, then + a residual `res` (same layout as out)
+ *              and a second clamp (lo2, hi2): an ADD fused into its
+ *              producer (one kernel for both: one work-group function
+ *              for PoCL to compile at a cold start).
  *              w: [Cop/TCO][Cip][TCO], bias: [Cop/TCO * TCO]
  *              global: (ceil(H*W / TP), Cop/TCO)
  *   conv2d     any kernel, stride, dilation and padding.
@@ -19,7 +21,10 @@
  *   depthwise_mult  M = 1 (depthwise) or any M (output channel o reads
  *              input channel o / M).
  *              w: [KH][KW][ceil(Cop/DWC)*DWC], bias: [ceil(Cop/DWC)*DWC]
- *              global: (ceil(OW / DWP), OH, ceil(Cop / DWC))
+ *              global: (ceil(OW / DWP) rounded up to the local size, OH,
+ *              ceil(Cop / DWC)): one local size for every layer (one
+ *              work-group function to compile); tiles past OW store
+ *              nothing
  *
  * Each work-item owns a tile of output pixels x output channels held in
  * vector registers (one named variable per pixel, unrolled by the REP
@@ -96,54 +101,38 @@
 #define STORE_WIDEN8(v) ((float16) ((v), (v)))
 #define STORE_WIDEN16(v) (v)
 
-/* conv1x1 and conv1x1_add (the same GEMM, then out = clamp(clamp(acc, lo,
- * hi) + res, lo2, hi2): a residual ADD fused into the convolution that
- * produces one of its inputs) share this body; each defines C1_STORE. */
-#define C1_BODY \
-  const int p0 = get_global_id (0) * TP; \
-  const int cb = get_global_id (1); \
-  const floatT b = vloadT (cb, bias); \
-  __global const float *wp = w + (size_t) cb * cip * TCO; \
-  REP (TP, C1_DECL) \
-  for (int c = 0; c < cip; c++) { \
-    const floatT wv = vloadT (c, wp); \
-    REP (TP, C1_FMA) \
-  } \
-  REP (TP, C1_STORE)
+/* conv1x1, with or without a residual ADD fused into it (out =
+ * clamp(clamp(acc, lo, hi) + res, lo2, hi2)). The residual's tile is read
+ * whole (lanes past cop stay in the pixel or the buffer's slack and are
+ * never stored). */
 #define C1_DECL(i) floatT acc##i = b; \
   __global const float *row##i = in + (size_t) min (p0 + i, n_pix - 1) * cip;
 #define C1_FMA(i) acc##i = fma ((floatT) (row##i[c]), wv, acc##i);
-#define C1_ARGS \
-    __global const float *restrict in, int cip, int n_pix, \
-    __global const float *restrict w, __global const float *restrict bias, \
-    __global float *restrict out, int cop, float lo, float hi
-
-#define C1_STORE(i) if (p0 + i < n_pix) \
-    STORE_GROUPS (TCO, clamp (acc##i, lo, hi), \
-        out + (size_t) (p0 + i) * cop + cb * TCO, cop - cb * TCO);
-
-__kernel void
-conv1x1 (C1_ARGS)
-{
-  C1_BODY
-}
-#undef C1_STORE
-
-/* The residual's tile is read whole (lanes past cop stay in the pixel or
- * the buffer's slack and are never stored). */
 #define C1_STORE(i) if (p0 + i < n_pix) { \
     const size_t o = (size_t) (p0 + i) * cop + cb * TCO; \
-    STORE_GROUPS (TCO, clamp (clamp (acc##i, lo, hi) + vloadT (0, res + o), \
-            lo2, hi2), out + o, cop - cb * TCO); \
+    floatT v = clamp (acc##i, lo, hi); \
+    if (has_res) \
+      v = clamp (v + vloadT (0, res + o), lo2, hi2); \
+    STORE_GROUPS (TCO, v, out + o, cop - cb * TCO); \
   }
 
 __kernel void
-conv1x1_add (C1_ARGS, __global const float *restrict res, float lo2,
-    float hi2)
+conv1x1 (__global const float *restrict in, int cip, int n_pix,
+    __global const float *restrict w, __global const float *restrict bias,
+    __global float *restrict out, int cop, float lo, float hi,
+    int has_res, __global const float *restrict res, float lo2, float hi2)
 {
-  C1_BODY
+  const int p0 = get_global_id (0) * TP;
+  const int cb = get_global_id (1);
+  const floatT b = vloadT (cb, bias);
+  __global const float *wp = w + (size_t) cb * cip * TCO;
+  REP (TP, C1_DECL)
+  for (int c = 0; c < cip; c++) {
+    const floatT wv = vloadT (c, wp);
+    REP (TP, C1_FMA)
+  }
+  REP (TP, C1_STORE)
 }
-#undef C1_STORE
 
 __kernel void
 conv2d (__global const float *restrict in, int ih, int iw, int cip,

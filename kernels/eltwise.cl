@@ -16,7 +16,8 @@
  *                   corners, 2 half pixel); a work-item computes the
  *                   coordinates once and does every channel of one output
  *                   pixel, 8 at a time (buffers have 64 bytes of slack,
- *                   see conv.cl); global: (OW, OH)
+ *                   see conv.cl); global: (OW rounded up to the local
+ *                   size, OH)
  *   copy_block      dst[y + oy, x + ox, c + oc] = src[y, x, c], c < C; a
  *                   work-item copies one pixel, float4 at a time when C and
  *                   oc are multiples of 4; global: (W, H) of the source
@@ -79,6 +80,9 @@ resize_bilinear (__global const float *restrict in, int ih, int iw, int cp,
   const int x = get_global_id (0);
   const int y = get_global_id (1);
   int y0, y1, x0, x1;
+
+  if (x >= ow)
+    return;
   const float sy = source_coord (y, scale_y, mode, ih, &y0, &y1);
   const float sx = source_coord (x, scale_x, mode, iw, &x0, &x1);
   const float dy = sy - y0, dx = sx - x0;

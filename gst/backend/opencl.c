@@ -32,6 +32,8 @@ typedef struct
   int dw_tp;                    /* DWP of depthwise */
   int dw_tc;                    /* DWC of depthwise */
   int conv_wg;                  /* work-group size along conv1x1's pixels */
+  int dw_wg;                    /* work-group size along depthwise's tiles */
+  int px_wg;                    /* work-group size of resize_bilinear */
 } DlsTuning;
 
 /* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
@@ -41,12 +43,12 @@ typedef struct
  * Depthwise 4 pixels x 16 channels: 0.30 ms for 33x33x480 (0.75 with 4x8
  * and a gather path in the same kernel). */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16},
-  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 64, 64},
+  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33},
 };
 
-/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC,WG" overrides it (to measure
- * other tile sizes with the bench without rebuilding). */
+/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG" overrides it
+ * (to measure other tile sizes with the bench without rebuilding). */
 static const DlsTuning *
 tuning_for (cl_device_type type)
 {
@@ -59,9 +61,9 @@ tuning_for (cl_device_type type)
       t = &tunings[i];
       break;
     }
-  if (env && sscanf (env, "%d,%d,%d,%d,%d", &env_tuning.conv_tp,
+  if (env && sscanf (env, "%d,%d,%d,%d,%d,%d,%d", &env_tuning.conv_tp,
           &env_tuning.conv_tco, &env_tuning.dw_tp, &env_tuning.dw_tc,
-          &env_tuning.conv_wg) == 5) {
+          &env_tuning.conv_wg, &env_tuning.dw_wg, &env_tuning.px_wg) == 7) {
     env_tuning.type = type;
     return &env_tuning;
   }
@@ -568,7 +570,7 @@ is_pointwise (const DlsGraph * g, const DlsNode * n)
 
 /* Residual ADDs fused into the pointwise convolution just before them
  * (MobileNetV2's projection + skip): node i a pointwise conv whose output
- * only node i + 1, an ADD of two same-shape tensors, reads. conv1x1_add
+ * only node i + 1, an ADD of two same-shape tensors, reads. conv1x1 (has_res)
  * then writes the ADD's output; plan_memory() keeps the conv's inputs
  * alive through i + 1 so that buffer never aliases them. Only the next
  * node: no step between could still be reading the buffer it takes. */
@@ -637,8 +639,10 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         || !(k = dls_cl_kernel (b->cl, "conv", opts,
                 mult == 1 ? "depthwise" : "depthwise_mult", error)))
       return FALSE;
+    /* One local size for every layer: one work-group function to
+     * compile (a row's tile count would make one per width). */
     add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tc);
-    set_local (b, (ow + tp - 1) / tp);  /* a row: few distinct sizes */
+    set_local (b, b->tuning->dw_wg);
     return set_args (k, error, 21, ARG (src), ARG (ih), ARG (iw), ARG (cip),
         ARG (mult), ARG (wm), ARG (bm), ARG (dst), ARG (oh), ARG (ow),
         ARG (cop), ARG (w->kernel_h), ARG (w->kernel_w), ARG (w->stride_h),
@@ -649,30 +653,30 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
     int cop_t = round_up (out->dims[3], tco);
     gboolean pointwise = is_pointwise (g, n);
     int add = b->fused_add[b->current_node];
-    const char *name = !pointwise ? "conv2d" : add >= 0 ? "conv1x1_add"
-        : "conv1x1";
+    const char *name = pointwise ? "conv1x1" : "conv2d";
 
     if (!(wm = pack_conv_weights (b, wt, cip, cop_t, tco, error))
         || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
         || !(k = dls_cl_kernel (b->cl, "conv", opts, name, error)))
       return FALSE;
     if (pointwise) {
-      int n_pix = oh * ow;
+      int n_pix = oh * ow, has_res = add >= 0;
+      /* Without a fused ADD, res is never read: any buffer will do. */
+      cl_mem res = dst;
+      float lo2 = 0.0f, hi2 = 0.0f;
       add_step (b, k, 2, (n_pix + tp - 1) / tp, cop_t / tco, 1);
       set_local (b, b->tuning->conv_wg);
-      if (add >= 0) {
+      if (has_res) {
         const DlsNode *a = dls_graph_node (g, add);
         int r = a->inputs[0] == n->output ? a->inputs[1] : a->inputs[0];
-        cl_mem res = b->mem[r];
+        res = b->mem[r];
         dst = b->mem[a->output];
-        if (!dls_cl_check (clSetKernelArg (k, 9, sizeof (res), &res)
-                | clSetKernelArg (k, 10, sizeof (float), &a->act_min)
-                | clSetKernelArg (k, 11, sizeof (float), &a->act_max),
-                "clSetKernelArg (residual)", error))
-          return FALSE;
+        lo2 = a->act_min;
+        hi2 = a->act_max;
       }
-      return set_args (k, error, 9, ARG (src), ARG (cip), ARG (n_pix),
-          ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi));
+      return set_args (k, error, 13, ARG (src), ARG (cip), ARG (n_pix),
+          ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi),
+          ARG (has_res), ARG (res), ARG (lo2), ARG (hi2));
     }
     add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tco);
     set_local (b, (ow + tp - 1) / tp);
@@ -704,7 +708,7 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
     case DLS_OP_ADD:{
       cl_mem src2 = b->mem[n->inputs[1]];
       if (b->fused_add[b->current_node] >= 0)
-        return TRUE;            /* done by its conv's conv1x1_add */
+        return TRUE;            /* done by its conv (conv1x1, has_res) */
       if (memcmp (dls_graph_tensor (g, n->inputs[1])->dims, out->dims,
               sizeof (out->dims)) == 0) {
         if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
@@ -751,7 +755,10 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",
                   error)))
         return FALSE;
+      /* One local size for every shape: one work-group function for
+       * PoCL to compile (its own choice differs with the grid). */
       add_step (b, k, 2, ow, oh, 1);
+      set_local (b, b->tuning->px_wg);
       return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),
           ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (mode));
     }
