@@ -13,7 +13,12 @@
  *              producer (one kernel for both: one work-group function
  *              for PoCL to compile at a cold start).
  *              w: [Cop/TCO][Cip][TCO], bias: [Cop/TCO * TCO]
- *              global: (ceil(H*W / TP), Cop/TCO)
+ *              global: (ceil(H*W / TP) rounded up to the local size,
+ *              Cop/TCO). Work-groups go in panel order: consecutive
+ *              groups share one panel of local-size x TP pixels and walk
+ *              its channel blocks, so the panel's inputs stay in cache
+ *              while the weights stream (in grid order every channel
+ *              block streamed the whole input again).
  *   conv2d     any kernel, stride, dilation and padding.
  *              w: [Cop/TCO][KH][KW][Cip][TCO], bias as conv1x1
  *              global: (ceil(OW / TP), OH, Cop/TCO)
@@ -122,8 +127,13 @@ conv1x1 (__global const float *restrict in, int cip, int n_pix,
     __global float *restrict out, int cop, float lo, float hi,
     int has_res, __global const float *restrict res, float lo2, float hi2)
 {
-  const int p0 = get_global_id (0) * TP;
-  const int cb = get_global_id (1);
+  /* Work-groups in panel order (see the banner): group g, counted as
+   * the device numbers them, takes channel block g % n_cb of pixel panel
+   * g / n_cb. */
+  const int n_cb = get_num_groups (1);
+  const int g = get_group_id (1) * get_num_groups (0) + get_group_id (0);
+  const int cb = g % n_cb;
+  const int p0 = ((g / n_cb) * get_local_size (0) + get_local_id (0)) * TP;
   const floatT b = vloadT (cb, bias);
   __global const float *wp = w + (size_t) cb * cip * TCO;
   REP (TP, C1_DECL)
