@@ -32,8 +32,10 @@ typedef struct
   int dw_tp;                    /* DWP of depthwise */
   int dw_tc;                    /* DWC of depthwise */
   int conv_wg;                  /* work-group size along conv1x1's pixels */
-  int dw_wg;                    /* work-group size along depthwise's tiles */
-  int px_wg;                    /* work-group size of resize_bilinear */
+  int dw_wg;                    /* work-group size along depthwise's tiles,
+                                 * 0: a row's tiles */
+  int px_wg;                    /* work-group size along resize_bilinear's
+                                 * pixels, 0: the device picks */
 } DlsTuning;
 
 /* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
@@ -41,9 +43,14 @@ typedef struct
  * 6x16 micro-kernel): 1089x512x256 ran at 175 GFLOP/s with work-groups of
  * 14, at 95 with PoCL's choice (one or three work-groups for two cores).
  * Depthwise 4 pixels x 16 channels: 0.30 ms for 33x33x480 (0.75 with 4x8
- * and a gather path in the same kernel). */
+ * and a gather path in the same kernel). PoCL compiles a work-group
+ * function per kernel and local size at the first launch (0.1-0.3 s of
+ * LLVM each, paid by a cold start): depthwise and resize_bilinear take one
+ * local size for every layer, 9 tiles (a 33-wide row at DWP 4) and 33
+ * pixels; other local sizes and a per-layer choice measured no faster
+ * (docs/performance.md). */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 64, 64},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0},
   {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33},
 };
 
@@ -639,10 +646,11 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         || !(k = dls_cl_kernel (b->cl, "conv", opts,
                 mult == 1 ? "depthwise" : "depthwise_mult", error)))
       return FALSE;
-    /* One local size for every layer: one work-group function to
-     * compile (a row's tile count would make one per width). */
+    /* One local size for every layer (the tuning table): one work-group
+     * function to compile, where a row's tile count makes one per width.
+     * Tiles past the row store nothing. */
     add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tc);
-    set_local (b, b->tuning->dw_wg);
+    set_local (b, t->dw_wg ? t->dw_wg : (ow + tp - 1) / tp);
     return set_args (k, error, 21, ARG (src), ARG (ih), ARG (iw), ARG (cip),
         ARG (mult), ARG (wm), ARG (bm), ARG (dst), ARG (oh), ARG (ow),
         ARG (cop), ARG (w->kernel_h), ARG (w->kernel_w), ARG (w->stride_h),
@@ -758,7 +766,8 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       /* One local size for every shape: one work-group function for
        * PoCL to compile (its own choice differs with the grid). */
       add_step (b, k, 2, ow, oh, 1);
-      set_local (b, b->tuning->px_wg);
+      if (b->tuning->px_wg)
+        set_local (b, b->tuning->px_wg);
       return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),
           ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (mode));
     }
