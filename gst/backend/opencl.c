@@ -329,22 +329,25 @@ kernel_text (const char *file, GError ** error)
   return g_strdup (embedded);
 }
 
+/* Builds the kernel files @files (NULL-terminated; one translation unit,
+ * in that order) with @options. */
 static cl_program
-build_program (DlsCl * cl, const char *file, const char *options,
+build_program (DlsCl * cl, const char *const *files, const char *options,
     GError ** error)
 {
-  char *text = kernel_text (file, error);
-  const char *src = text;
-  char *opts;
-  cl_program prog;
+  int n_files = g_strv_length ((char **) files);
+  char **texts = g_new0 (char *, n_files + 1);
+  char *opts = NULL, *names = NULL;
+  cl_program prog = NULL;
   cl_int st;
 
-  if (!text)
-    return NULL;
-  prog = clCreateProgramWithSource (cl->context, 1, &src, NULL, &st);
-  g_free (text);
+  for (int i = 0; i < n_files; i++)
+    if (!(texts[i] = kernel_text (files[i], error)))
+      goto out;
+  prog = clCreateProgramWithSource (cl->context, n_files,
+      (const char **) texts, NULL, &st);
   if (!dls_cl_check (st, "clCreateProgramWithSource", error))
-    return NULL;
+    goto out;
   /* No fast-math: kernels are compared with the C reference. */
   opts = g_strdup_printf ("-cl-std=CL1.2 %s", options ? options : "");
   st = clBuildProgram (prog, 1, &cl->device, opts, NULL, NULL);
@@ -356,36 +359,89 @@ build_program (DlsCl * cl, const char *file, const char *options,
     log = g_malloc0 (len + 1);
     clGetProgramBuildInfo (prog, cl->device, CL_PROGRAM_BUILD_LOG, len, log,
         NULL);
+    names = g_strjoinv (".cl + kernels/", (char **) files);
     g_set_error (error, DLS_ERROR, DLS_ERROR_KERNEL_BUILD,
-        "building kernels/%s.cl with '%s' failed (error %d):\n%s", file,
+        "building kernels/%s.cl with '%s' failed (error %d):\n%s", names,
         opts, st, log);
     g_free (log);
     clReleaseProgram (prog);
     prog = NULL;
   }
+out:
+  g_strfreev (texts);
   g_free (opts);
+  g_free (names);
   return prog;
+}
+
+/* The kernel files of the graph (TFLite ops) and of the engine's frame
+ * path, built together as one program: PoCL spends ~0.4 s of LLVM on
+ * every program at a cold start whatever its size (its kernel library is
+ * linked into each), so one program instead of three. Order matters:
+ * eltwise.cl and image.cl turn FP_CONTRACT off from their pragma to the
+ * end of the program, and conv.cl comes first. */
+static const char *const core_files[] = { "conv", "eltwise", "image", NULL };
+
+/* conv.cl's options: the tuning table's -D values
+ * (-w: clang notes every float16 value as an ABI change on a CPU without
+ * AVX-512, dozens of lines at a cold start, nothing to fix). The core
+ * program's are these and image.cl's correctly rounded division. */
+#define CONV_OPTIONS_LEN 96
+static void
+conv_options (const DlsCl * cl, char opts[CONV_OPTIONS_LEN])
+{
+  const DlsTuning *t = tuning_for (cl->type);
+
+  g_snprintf (opts, CONV_OPTIONS_LEN, "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d -w",
+      t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc);
+}
+
+/* TRUE when every option of @options is one of @group's. */
+static gboolean
+options_within (const char *options, const char *group)
+{
+  char **want = g_strsplit (options ? options : "", " ", -1);
+  char **have = g_strsplit (group, " ", -1);
+  gboolean ok = TRUE;
+
+  for (int i = 0; ok && want[i]; i++)
+    ok = !*want[i] || g_strv_contains ((const char *const *) have, want[i]);
+  g_strfreev (want);
+  g_strfreev (have);
+  return ok;
 }
 
 cl_kernel
 dls_cl_kernel (DlsCl * cl, const char *file, const char *options,
     const char *kernel, GError ** error)
 {
-  char *key = g_strdup_printf ("%s\n%s", file, options ? options : "");
+  char conv_opts[CONV_OPTIONS_LEN], *core_opts;
+  gboolean core;
+  const char *one[] = { file, NULL };
+  char *key;
   cl_program prog;
   cl_kernel k = NULL;
   cl_int st;
 
+  conv_options (cl, conv_opts);
+  core_opts = g_strdup_printf ("%s -cl-fp32-correctly-rounded-divide-sqrt",
+      conv_opts);
+  core = g_strv_contains (core_files, file)
+      && options_within (options, core_opts);
+  key = core ? g_strdup_printf ("core\n%s", core_opts)
+      : g_strdup_printf ("%s\n%s", file, options ? options : "");
   /* Held across the build so two instances never build the same program. */
   g_mutex_lock (&cl->lock);
   prog = g_hash_table_lookup (cl->programs, key);
   if (!prog) {
-    prog = build_program (cl, file, options, error);
+    prog = core ? build_program (cl, core_files, core_opts, error)
+        : build_program (cl, one, options, error);
     if (prog)
       g_hash_table_insert (cl->programs, g_strdup (key), prog);
   }
   g_mutex_unlock (&cl->lock);
   g_free (key);
+  g_free (core_opts);
   if (!prog)
     return NULL;
   k = clCreateKernel (prog, kernel, &st);
@@ -630,14 +686,12 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   int ih = in->dims[1], iw = in->dims[2], oh = out->dims[1], ow = out->dims[2];
   float lo = n->act_min, hi = n->act_max;
   const DlsTuning *t = b->tuning;
-  char opts[96];
+  char opts[CONV_OPTIONS_LEN];
   cl_kernel k;
 
-  /* Every conv.cl kernel from one build: one set of options. -w: clang
-   * notes every float16 value as an ABI change on a CPU without AVX-512
-   * (dozens of lines on stderr at a cold start, nothing to fix). */
-  g_snprintf (opts, sizeof (opts), "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d -w",
-      t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc);
+  /* Every conv.cl kernel from one build (the core program): one set of
+   * options, the ones b->tuning was read with. */
+  conv_options (b->cl, opts);
   if (n->op == DLS_OP_DEPTHWISE_CONV2D) {
     int tp = b->tuning->dw_tp, tc = b->tuning->dw_tc;
     int mult = w->depth_multiplier, cop_t = round_up (cop, tc);
