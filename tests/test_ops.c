@@ -430,6 +430,42 @@ hand_check (const char *what, Builder * b, int out, const float *expect, int n)
   g_ptr_array_unref (outs);
 }
 
+/* kernels/conv.cl, eltwise.cl and image.cl are one program ("core",
+ * gst/backend/opencl.c): once one of them was asked for, asking for the
+ * others builds nothing more; a core file asked for with an option the
+ * core program was not built with gets a program of its own. */
+static void
+program_sharing_check (DlsCl * cl)
+{
+  GError *err = NULL;
+  cl_kernel k[4];
+  guint p0 = 0, p1 = 0, p2 = 0;
+  gboolean ok = TRUE;
+
+  hand_total++;
+  k[0] = dls_cl_kernel (cl, "eltwise", NULL, "add", &err);
+  dls_cl_stats (NULL, &p0);
+  k[1] = dls_cl_kernel (cl, "conv", NULL, "conv1x1", k[0] ? &err : NULL);
+  k[2] = dls_cl_kernel (cl, "image", "-cl-fp32-correctly-rounded-divide-sqrt",
+      "preprocess", k[1] ? &err : NULL);
+  dls_cl_stats (NULL, &p1);
+  k[3] = dls_cl_kernel (cl, "eltwise", "-DDLS_TEST_OTHER=1", "add",
+      k[2] ? &err : NULL);
+  dls_cl_stats (NULL, &p2);
+  for (int i = 0; i < 4; i++) {
+    ok = ok && k[i];
+    if (k[i])
+      clReleaseKernel (k[i]);
+  }
+  ok = ok && p1 == p0 && p2 == p0 + 1;
+  printf ("cl-programs %-52s %s (programs %u, %u, %u)%s%s\n",
+      "conv + eltwise + image one program", ok ? "PASS" : "FAIL", p0, p1, p2,
+      err ? ": " : "", err ? err->message : "");
+  g_clear_error (&err);
+  if (!ok)
+    hand_failures++;
+}
+
 static void
 hand_tests (void)
 {
@@ -1521,6 +1557,8 @@ main (int argc, char **argv)
   printf ("# reference vs hand-computed values\n");
   hand_tests ();
   hand_tests_onnx ();
+  if (cl)
+    program_sharing_check (cl);
   failures += hand_failures;
 
   printf ("# %s vs reference; tolerance max abs err <= %g * max (1, "
