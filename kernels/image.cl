@@ -3,9 +3,9 @@
  *   preprocess       frame (any DlsPixelFormat, uploaded as one byte buffer
  *                    with the planes at off0/off1/off2) -> network input,
  *                    NHWC with 4 channels (R, G, B, 0), (v - mean) / std.
- *                    global: (input width, input height)
- *                    global: (input width, input height) rounded up;
- *                    work-items past (ow, oh) do nothing
+ *                    px pixels of a row a work-item.
+ *                    global: (input width / px, input height) rounded
+ *                    up; work-items past (ow, oh) do nothing
  *   upsample_argmax  logits NHWC (channels padded to cp) -> class map of the
  *                    frame's size, one byte a pixel, rows map_w apart;
  *                    when conf is not NULL also the confidence plane
@@ -23,11 +23,12 @@
  *   cell_classes     per cell of four neighbouring logits pixels: the class
  *                    they share with a margin (see logits_summary), or -1;
  *   upsample_cells   per output pixel: its cell's class, if any (most
- *                    pixels: the cheap path);
+ *                    pixels: the cheap path); px pixels a work-item;
  *   upsample_mixed   per cell of class -1: its output pixels as in
  *                    upsample_argmax. The map is bit for bit the same.
  *                    global: (logits width, logits height) rounded up,
- *                    upsample_cells (frame width, frame height) rounded up
+ *                    upsample_cells (frame width / px, frame height)
+ *                    rounded up
  *   upsample_unary   the same interpolation, written as the dense CRF's
  *                    unary energies U = -v, row floats a pixel (classes
  *                    padded; padded lanes 1e30), for kernels/crf.cl.
@@ -96,29 +97,30 @@ preprocess (__global const uchar * frame, int kind, int bpp, int ro, int go,
     int bo, int off0, int s0, int off1, int s1, int off2, int s2,
     int fw, int fh, float scale_x, float scale_y, float y_offset,
     float y_scale, float rv, float gu, float gv, float bu,
-    __global float *out, int ow, float mean, float std, int oh)
+    __global float *out, int ow, float mean, float std, int oh, int px)
 {
-  const int ox = get_global_id (0);
   const int oy = get_global_id (1);
   const Yuv m = { y_offset, y_scale, rv, gu, gv, bu };
   int x0, x1, y0, y1;
   float fx, fy;
 
-  if (ox >= ow || oy >= oh)
+  if (oy >= oh)
     return;
-
-  half_pixel (ox, fw, scale_x, &x0, &x1, &fx);
   half_pixel (oy, fh, scale_y, &y0, &y1, &fy);
+  for (int ox = get_global_id (0) * px;
+      ox < min ((int) (get_global_id (0) + 1) * px, ow); ox++) {
+    half_pixel (ox, fw, scale_x, &x0, &x1, &fx);
 #define RGB(x, y) read_rgb (frame, kind, bpp, ro, go, bo, off0, s0, off1, \
     s1, off2, s2, m, x, y)
-  const float3 p00 = RGB (x0, y0), p01 = RGB (x1, y0);
-  const float3 p10 = RGB (x0, y1), p11 = RGB (x1, y1);
+    const float3 p00 = RGB (x0, y0), p01 = RGB (x1, y0);
+    const float3 p10 = RGB (x0, y1), p11 = RGB (x1, y1);
 #undef RGB
-  const float3 top = (1.0f - fx) * p00 + fx * p01;
-  const float3 bot = (1.0f - fx) * p10 + fx * p11;
-  const float3 v = ((1.0f - fy) * top + fy * bot - mean) / std;
+    const float3 top = (1.0f - fx) * p00 + fx * p01;
+    const float3 bot = (1.0f - fx) * p10 + fx * p11;
+    const float3 v = ((1.0f - fy) * top + fy * bot - mean) / std;
 
-  vstore4 ((float4) (v, 0.0f), 0, out + ((size_t) oy * ow + ox) * 4);
+    vstore4 ((float4) (v, 0.0f), 0, out + ((size_t) oy * ow + ox) * 4);
+  }
 }
 
 /* The four logits rows around output pixel (ox, oy) and the weights, for
@@ -190,22 +192,41 @@ logits_summary (__global const float *logits, int lw, int lh, int cp,
   if (x >= lw || y >= lh)
     return;
   __global const float *p = logits + ((size_t) y * lw + x) * cp;
-  float top = p[0], second = -INFINITY, big = fabs (p[0]);
-  int best = 0, nan = isnan (p[0]);
-
-  for (int k = 1; k < n_classes; k++) {
-    const float v = p[k];
-    nan |= isnan (v);
-    big = fmax (big, fabs (v));
-    if (v > top) {
-      second = top;
-      top = v;
-      best = k;
-    } else {
-      second = fmax (second, v);
-    }
+  /* per lane l over classes l, l + 8, ...: the largest (its first class)
+   * and the second largest; a tie within a lane makes them equal */
+  float8 top8 = -INFINITY, second8 = -INFINITY, big8 = 0.0f;
+  int8 best8 = 0, nan8 = 0;
+  for (int c0 = 0; c0 < n_classes; c0 += 8) {
+    const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+    const int8 pad = k >= n_classes;
+    const float8 raw = vload8 (0, p + c0);
+    const float8 v = select (raw, (float8) (-INFINITY), pad);
+    nan8 |= isnan (v);
+    big8 = fmax (big8, select (fabs (raw), (float8) 0.0f, pad));
+    second8 = fmax (second8, fmin (top8, v));
+    best8 = select (best8, k, v > top8);
+    top8 = fmax (top8, v);
   }
-  /* class -1: never the shortcut (a NaN, or no logits) */
+  /* the lanes meet: the first lane with the largest value wins; any other
+   * lane's top is a second */
+  float top = top8.s0, second = second8.s0;
+  int best = best8.s0;
+#define LANE(s) \
+  if (top8.s > top) { \
+    second = fmax (second, top); \
+    top = top8.s; \
+    best = best8.s; \
+  } else { \
+    second = fmax (second, top8.s); \
+  } \
+  second = fmax (second, second8.s);
+  LANE (s1) LANE (s2) LANE (s3) LANE (s4) LANE (s5) LANE (s6) LANE (s7)
+#undef LANE
+  const float big = fmax (fmax (fmax (big8.s0, big8.s1), fmax (big8.s2,
+              big8.s3)), fmax (fmax (big8.s4, big8.s5), fmax (big8.s6,
+              big8.s7)));
+  const int nan = any (nan8 != 0);
+  /* class -1: never the shortcut (a NaN) */
   summary[(size_t) y * lw + x] = (float4) (nan ? -1 : best, top - second,
       big, 0.0f);
 }
@@ -301,24 +322,28 @@ cell_classes (__global const float4 * summary, int lw, int lh,
 }
 
 /* The class map where the pixel's cell has a class; the other pixels are
- * left to upsample_mixed. A few operations a pixel, so PoCL vectorises it
- * across work-items. */
+ * left to upsample_mixed. A few operations a pixel; px pixels of a row a
+ * work-item (fewer work-items, the row's y computed once). */
 __kernel void
 upsample_cells (__global const int *cells, int lw, int lh, float scale_x,
-    float scale_y, __global uchar * map, int map_w, int map_h)
+    float scale_y, __global uchar * map, int map_w, int map_h, int px)
 {
-  const int ox = get_global_id (0);
   const int oy = get_global_id (1);
   int x0, x1, y0, y1;
   float fx, fy;
 
-  if (ox >= map_w || oy >= map_h)
+  if (oy >= map_h)
     return;
-  half_pixel (ox, lw, scale_x, &x0, &x1, &fx);
   half_pixel (oy, lh, scale_y, &y0, &y1, &fy);
-  const int c = cells[(size_t) y0 * lw + x0];
-  if (c >= 0)
-    map[(size_t) oy * map_w + ox] = (uchar) c;
+  __global const int *row = cells + (size_t) y0 * lw;
+  __global uchar *out = map + (size_t) oy * map_w;
+  for (int ox = get_global_id (0) * px;
+      ox < min ((int) (get_global_id (0) + 1) * px, map_w); ox++) {
+    half_pixel (ox, lw, scale_x, &x0, &x1, &fx);
+    const int c = row[x0];
+    if (c >= 0)
+      out[ox] = (uchar) c;
+  }
 }
 
 /* Output pixels d along an axis whose x0 (half_pixel) may be cell i: a
