@@ -641,15 +641,13 @@ set_upsample_args (cl_kernel k, cl_mem src, int lw, int lh, int cp,
   return st;
 }
 
-/* upsample_argmax's last arguments: the confidence plane (NULL: none),
- * whether its input already holds probabilities (the CRF's Q) and the
- * map's height. */
+/* upsample_argmax's last arguments: the confidence plane (NULL: none) and
+ * whether its input already holds probabilities (the CRF's Q). */
 static cl_int
-set_conf_args (cl_kernel k, cl_mem conf, int probs, int map_h)
+set_conf_args (cl_kernel k, cl_mem conf, int probs)
 {
   return clSetKernelArg (k, 9, sizeof (conf), &conf)
-      | clSetKernelArg (k, 10, sizeof (probs), &probs)
-      | clSetKernelArg (k, 11, sizeof (map_h), &map_h);
+      | clSetKernelArg (k, 10, sizeof (probs), &probs);
 }
 
 /* A 2-d launch over @w x @h work-items in work-groups of IMAGE_WG x 1: the
@@ -665,6 +663,16 @@ enqueue_image (DlsEngine * e, cl_kernel k, int w, int h)
 
   return clEnqueueNDRangeKernel (e->queue, k, 2, NULL, global, local, 0,
       NULL, NULL);
+}
+
+/* upsample_argmax: the frame's size exactly, PoCL's own work-groups. */
+static cl_int
+enqueue_full (DlsEngine * e, cl_kernel k, int w, int h)
+{
+  size_t global[2] = { w, h };
+
+  return clEnqueueNDRangeKernel (e->queue, k, 2, NULL, global, NULL, 0, NULL,
+      NULL);
 }
 
 /* The class map without confidence, by the shortcut (image.cl): the
@@ -755,9 +763,9 @@ crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
    * the confidence as round (255 * max Q): Q already holds probabilities). */
   st = set_upsample_args (e->k_up, q, gw, gh, row, e->n_classes, qx, qy,
       e->map_mem, f->width);
-  st |= set_conf_args (e->k_up, conf, 1, f->height);
+  st |= set_conf_args (e->k_up, conf, 1);
   return dls_cl_check (st, "clSetKernelArg (upsample_argmax of Q)", error)
-      && dls_cl_check (enqueue_image (e, e->k_up, f->width, f->height),
+      && dls_cl_check (enqueue_full (e, e->k_up, f->width, f->height),
       "upsample_argmax (Q)", error);
 }
 
@@ -844,7 +852,7 @@ process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
 #undef SET
   st |= set_upsample_args (e->k_up, logits, e->out_w, e->out_h, cp,
       e->n_classes, ux, uy, e->map_mem, f->width);
-  st |= set_conf_args (e->k_up, conf_mem, 0, f->height);
+  st |= set_conf_args (e->k_up, conf_mem, 0);
   if (!dls_cl_check (st, "clSetKernelArg (image kernels)", error)
       || !dls_cl_check (enqueue_image (e, e->k_pre,
               (e->in_w + pre_px - 1) / pre_px, e->in_h),
@@ -859,7 +867,7 @@ process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
       return FALSE;
   } else if (conf_mem) {
     /* the confidence needs every logit: no shortcut */
-    if (!dls_cl_check (enqueue_image (e, e->k_up, f->width, f->height),
+    if (!dls_cl_check (enqueue_full (e, e->k_up, f->width, f->height),
             "upsample_argmax", error))
       return FALSE;
   } else if (!enqueue_map (e, logits, cp, f->width, f->height, ux, uy,
