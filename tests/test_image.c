@@ -18,7 +18,9 @@
  * The maps are also checked to be the same with the confidence on as off.
  */
 #include <string.h>
+#include <sys/mman.h>
 #include "engine/engine.h"
+#include "backend/opencl.h"
 #include "testutil.h"
 
 typedef struct
@@ -90,9 +92,12 @@ make_engine (DlsBackendKind kind, int iw, int ih, int classes)
 }
 
 /* Fills a frame of @f, @w x @h with random bytes in planes of padded
- * stride. Returns the backing memory. */
+ * stride; with @block > 1 every plane is made of @block x @block squares
+ * of one value (regions the class map's shortcut takes, and edges it
+ * leaves to the full path). Returns the backing memory. */
 static guint8 *
-random_frame (DlsImage * img, DlsPixelFormat f, int w, int h, GRand * rand)
+random_frame (DlsImage * img, DlsPixelFormat f, int w, int h, int block,
+    GRand * rand)
 {
   int bpp = 1, n_planes = 1;
   gsize sizes[3] = { 0 }, total = 0;
@@ -122,6 +127,17 @@ random_frame (DlsImage * img, DlsPixelFormat f, int w, int h, GRand * rand)
     mem[i] = g_rand_int_range (rand, 0, 256);
   for (int p = 0, off = 0; p < n_planes; off += sizes[p], p++)
     img->planes[p] = mem + off;
+  for (int p = 0; p < n_planes && block > 1; p++) {
+    int stride = img->strides[p], rows = (int) (sizes[p] / stride);
+    /* bytes of one pixel in this plane: packed bpp, NV12's UV 2, else 1 */
+    int pb = n_planes == 1 ? bpp : f == DLS_PIXEL_NV12 && p == 1 ? 2 : 1;
+    guint8 *pl = mem + (img->planes[p] - mem);
+
+    for (int y = 0; y < rows; y++)
+      for (int i = 0; i < stride; i++)
+        pl[(gsize) y * stride + i] = pl[(gsize) (y / block * block) * stride
+            + i / pb / block * block * pb + i % pb];
+  }
   dls_yuv_matrix_init (&img->yuv, 0.2126, 0.0722, FALSE);
   return mem;
 }
@@ -129,10 +145,10 @@ random_frame (DlsImage * img, DlsPixelFormat f, int w, int h, GRand * rand)
 static int
 run_case (DlsEngine * cl, DlsEngine * ref, DlsPixelFormat f,
     const char *fname, int w, int h, int iw, int ih, int classes,
-    GRand * rand)
+    int block, GRand * rand)
 {
   DlsImage img;
-  guint8 *mem = random_frame (&img, f, w, h, rand);
+  guint8 *mem = random_frame (&img, f, w, h, block, rand);
   int stride = w + 3, cstride = w + 1;
   guint8 *a = g_malloc0 ((gsize) stride * h);
   guint8 *b = g_malloc0 ((gsize) stride * h);
@@ -149,8 +165,8 @@ run_case (DlsEngine * cl, DlsEngine * ref, DlsPixelFormat f,
       || !dls_engine_process_full (cl, &img, a, stride, ca, cstride, &err)
       || !dls_engine_process_full (ref, &img, b, stride, cb, cstride,
           &err)) {
-    printf ("%-6s %4dx%-4d net %3dx%-3d classes %2d  ERROR %s\n", fname, w,
-        h, iw, ih, classes, err->message);
+    printf ("%-6s %4dx%-4d block %2d net %3dx%-3d classes %2d  ERROR %s\n",
+        fname, w, h, block, iw, ih, classes, err->message);
     g_clear_error (&err);
     ok = 0;
     goto out;
@@ -170,9 +186,10 @@ run_case (DlsEngine * cl, DlsEngine * ref, DlsPixelFormat f,
       map_change += a[y * stride + x] != a2[y * stride + x];
     }
   ok = diff == 0 && cdiff == 0 && cmin >= 1 && map_change == 0;
-  printf ("%-6s %4dx%-4d net %3dx%-3d classes %2d  differing pixels %"
-      G_GSIZE_FORMAT ", confidence exact %" G_GSIZE_FORMAT " of %d, max "
-      "|d| %d, min %d  %s\n", fname, w, h, iw, ih, classes, diff, cexact,
+  printf ("%-6s %4dx%-4d block %2d net %3dx%-3d classes %2d  differing "
+      "pixels %" G_GSIZE_FORMAT ", without confidence %" G_GSIZE_FORMAT
+      ", confidence exact %" G_GSIZE_FORMAT " of %d, max |d| %d, min %d  "
+      "%s\n", fname, w, h, block, iw, ih, classes, diff, map_change, cexact,
       w * h, cmax, cmin, ok ? "PASS" : "FAIL");
   if (!ok)
     printf ("  first at x=%d y=%d: opencl %d, reference %d\n",
@@ -187,12 +204,168 @@ out:
   return ok;
 }
 
+/* ---- failures: the engine's state after a failed call ---- */
+
+#define CHECK(cond, ...) G_STMT_START {                                 \
+    if (!(cond)) {                                                      \
+      printf ("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
+      printf (__VA_ARGS__);                                             \
+      printf ("\n");                                                    \
+      return 0;                                                         \
+    }                                                                   \
+  } G_STMT_END
+
+/* Processes @img into @map (@conf may be NULL); TRUE on success. */
+static gboolean
+process (DlsEngine * e, const DlsImage * img, guint8 * map, guint8 * conf)
+{
+  GError *err = NULL;
+  gboolean ok = dls_engine_process_full (e, img, map, img->width, conf,
+      img->width, &err);
+
+  if (!ok) {
+    printf ("  process: %s\n", err->message);
+    g_clear_error (&err);
+  }
+  return ok;
+}
+
+/* dls_engine_set_frame, _set_confidence and _set_crf are all or nothing:
+ * with the n-th device buffer made by the call failing (n = 1, 2, ...
+ * until the call succeeds), the call fails and the engine still runs
+ * frames as before, with the same class maps. */
+static int
+test_failed_setup (void)
+{
+  const int w = 64, h = 48, w2 = 100, h2 = 80;
+  DlsEngine *e = make_engine (DLS_BACKEND_OPENCL, 37, 29, 3);
+  GRand *rand = g_rand_new_with_seed (7);
+  DlsImage img;
+  guint8 *mem = random_frame (&img, DLS_PIXEL_RGBX, w, h, 9, rand);
+  guint8 *want = g_malloc (w * h), *want_crf = g_malloc (w * h);
+  guint8 *got = g_malloc (w * h), *conf = g_malloc (w * h);
+  DlsCrfParams crf, crf2;
+  int n, calls = 0;
+
+  dls_crf_params_init (&crf);
+  crf.warm_start = FALSE;       /* every frame the same */
+  crf.iterations = 2;
+  crf2 = crf;
+  crf2.scale = 0.5f;            /* another grid: new buffers */
+  CHECK (dls_engine_set_frame (e, DLS_PIXEL_RGBX, w, h, NULL), "set_frame");
+  CHECK (process (e, &img, want, NULL), "first frame");
+
+  /* a new frame size, then confidence, then the CRF on, then its grid */
+  for (int step = 0; step < 4; step++) {
+    for (n = 1;; n++) {
+      GError *err = NULL;
+      gboolean ok;
+
+      dls_cl_test_fail_buffer (n);
+      ok = step == 0 ? dls_engine_set_frame (e, DLS_PIXEL_RGBX, w2, h2, &err)
+          : step == 1 ? dls_engine_set_confidence (e, TRUE, &err)
+          : dls_engine_set_crf (e, step == 2 ? &crf : &crf2, &err);
+      dls_cl_test_fail_buffer (0);
+      calls++;
+      if (ok)
+        break;
+      CHECK (err && err->domain == DLS_ERROR, "step %d, buffer %d: no error",
+          step, n);
+      g_clear_error (&err);
+      /* the old state: same size, same settings, same map */
+      CHECK (process (e, &img, got, step >= 2 ? conf : NULL),
+          "step %d, buffer %d failed: the engine no longer runs", step, n);
+      CHECK (memcmp (got, step >= 3 ? want_crf : want, w * h) == 0,
+          "step %d, buffer %d failed: the map changed", step, n);
+    }
+    printf ("step %d: %d device buffers; with each of them failing, the "
+        "call failed and the engine ran as before\n", step, n - 1);
+    if (step == 0) {
+      /* back to the frame the checks use (its buffers made again) */
+      CHECK (dls_engine_set_frame (e, DLS_PIXEL_RGBX, w, h, NULL), "back");
+      CHECK (n > 1, "set_frame made no device buffer");
+    }
+    if (step == 2)
+      CHECK (process (e, &img, want_crf, conf), "CRF frame");
+  }
+  /* with the CRF on at the new grid, a failed new frame size still leaves
+   * the CRF running at the old one */
+  CHECK (process (e, &img, want_crf, conf), "CRF frame (grid 2)");
+  for (n = 1; n < 64; n++) {
+    gboolean ok;
+
+    dls_cl_test_fail_buffer (n);
+    ok = dls_engine_set_frame (e, DLS_PIXEL_RGBX, w2, h2, NULL);
+    dls_cl_test_fail_buffer (0);
+    if (ok)
+      break;
+    CHECK (process (e, &img, got, conf), "CRF, buffer %d failed", n);
+    CHECK (memcmp (got, want_crf, w * h) == 0, "CRF, buffer %d failed: the "
+        "map changed", n);
+  }
+  printf ("set_frame with the CRF on: %d device buffers, the same\n",
+      n - 1);
+  CHECK (n > 3, "set_frame with the CRF made only %d buffers", n - 1);
+  dls_engine_free (e);
+  g_free (mem);
+  g_free (want);
+  g_free (want_crf);
+  g_free (got);
+  g_free (conf);
+  g_rand_free (rand);
+  return calls > 4;
+}
+
+/* A frame whose network fails (injected, DLS_TEST_CL_FAIL_RUN) after its
+ * upload was enqueued without blocking: dls_engine_process must not return
+ * before the device is done with the caller's memory. The frame is large
+ * (32 MiB: its copy takes milliseconds) and its pages are made
+ * inaccessible as soon as the call returns: a copy still running then
+ * crashes the test. */
+static int
+test_failed_run_keeps_no_host_memory (void)
+{
+  const int w = 4096, h = 2048;
+  const gsize bytes = (gsize) w * h * 4;
+  DlsEngine *e;
+  DlsImage img;
+  guint8 *mem, *map = g_malloc ((gsize) w * h);
+  GError *err = NULL;
+  gboolean ok;
+
+  g_setenv ("DLS_TEST_CL_FAIL_RUN", "1", TRUE);
+  e = make_engine (DLS_BACKEND_OPENCL, 37, 29, 3);
+  g_unsetenv ("DLS_TEST_CL_FAIL_RUN");
+  mem = mmap (NULL, bytes, PROT_READ | PROT_WRITE,
+      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK (mem != MAP_FAILED, "mmap");
+  memset (mem, 90, bytes);
+  memset (&img, 0, sizeof (img));
+  img.format = DLS_PIXEL_RGBX;
+  img.width = w;
+  img.height = h;
+  img.planes[0] = mem;
+  img.strides[0] = w * 4;
+  CHECK (dls_engine_set_frame (e, DLS_PIXEL_RGBX, w, h, NULL), "set_frame");
+  ok = dls_engine_process (e, &img, map, w, &err);
+  mprotect (mem, bytes, PROT_NONE);
+  CHECK (!ok && err, "the injected failure did not fail the frame");
+  printf ("failed frame: %s\n", err->message);
+  g_clear_error (&err);
+  /* a copy still queued would fault now, in PoCL's thread */
+  dls_engine_free (e);
+  munmap (mem, bytes);
+  g_free (map);
+  return 1;
+}
+
 int
 main (int argc, char **argv)
 {
   /* Network input sizes: the real model's, and a small odd one so frames
    * are both down- and upscaled. */
   static const int nets[][3] = { {257, 257, 21}, {37, 29, 3} };
+  static const int blocks[] = { 1, 9, 40 };
   GRand *rand = g_rand_new_with_seed (20261123);
   int failed = 0, total = 0;
 
@@ -205,16 +378,22 @@ main (int argc, char **argv)
         || !dls_engine_set_confidence (ref, TRUE, NULL))
       return 1;
 
+    /* random pixels, then squares of 9 and 40 (the map without
+     * confidence takes the shortcut inside them, image.cl) */
     for (guint f = 0; f < G_N_ELEMENTS (formats); f++)
-      for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
-        total++;
-        failed += !run_case (cl, ref, formats[f].format, formats[f].name,
-            sizes[s][0], sizes[s][1], iw, ih, classes, rand);
-      }
+      for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+        for (guint b = 0; b < G_N_ELEMENTS (blocks); b++) {
+          total++;
+          failed += !run_case (cl, ref, formats[f].format, formats[f].name,
+              sizes[s][0], sizes[s][1], iw, ih, classes, blocks[b], rand);
+        }
     dls_engine_free (cl);
     dls_engine_free (ref);
   }
   g_rand_free (rand);
+  total += 2;
+  failed += !test_failed_setup ();
+  failed += !test_failed_run_keeps_no_host_memory ();
   printf ("# %d of %d cases failed\n", failed, total);
   return failed ? 1 : 0;
 }

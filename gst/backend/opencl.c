@@ -287,6 +287,53 @@ dls_cl_stats (guint * n_runtimes, guint * n_programs)
     *n_programs = np;
 }
 
+/* Bytes of the device buffers dls_cl_buffer() made that are still alive,
+ * process-wide (the destructor callback runs when a buffer is freed). */
+static gssize buffer_bytes;
+
+static void CL_CALLBACK
+buffer_freed (cl_mem m, void *bytes)
+{
+  (void) m;
+  g_atomic_pointer_add (&buffer_bytes, -(gssize) GPOINTER_TO_SIZE (bytes));
+}
+
+/* dls_cl_test_fail_buffer(): the countdown to the failing call; 0 off */
+static gint fail_buffer;
+
+void
+dls_cl_test_fail_buffer (int n)
+{
+  g_atomic_int_set (&fail_buffer, MAX (n, 0));
+}
+
+cl_mem
+dls_cl_buffer (DlsCl * cl, cl_mem_flags flags, gsize bytes, void *host,
+    const char *what, GError ** error)
+{
+  cl_int st;
+  cl_mem m;
+
+  if (G_UNLIKELY (g_atomic_int_get (&fail_buffer) > 0)
+      && g_atomic_int_dec_and_test (&fail_buffer)) {
+    dls_cl_check (CL_MEM_OBJECT_ALLOCATION_FAILURE, what, error);
+    return NULL;
+  }
+  m = clCreateBuffer (cl->context, flags, bytes, host, &st);
+  if (!dls_cl_check (st, what, error))
+    return NULL;
+  if (clSetMemObjectDestructorCallback (m, buffer_freed,
+          GSIZE_TO_POINTER (bytes)) == CL_SUCCESS)
+    g_atomic_pointer_add (&buffer_bytes, (gssize) bytes);
+  return m;
+}
+
+gsize
+dls_cl_buffer_bytes (void)
+{
+  return (gsize) g_atomic_pointer_get (&buffer_bytes);
+}
+
 const char *
 dls_cl_device_name (const DlsCl * cl)
 {
@@ -501,11 +548,10 @@ static cl_mem
 make_const (OclBackend * b, const float *data, gsize n_floats,
     GError ** error)
 {
-  cl_int st;
-  cl_mem m = clCreateBuffer (dls_cl_context (b->cl),
-      CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, n_floats * sizeof (float),
-      (void *) data, &st);
-  if (!dls_cl_check (st, "clCreateBuffer (weights)", error))
+  cl_mem m = dls_cl_buffer (b->cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+      n_floats * sizeof (float), (void *) data, "clCreateBuffer (weights)",
+      error);
+  if (!m)
     return NULL;
   g_ptr_array_add (b->consts, m);
   return m;
@@ -962,11 +1008,10 @@ plan_memory (OclBackend * b, GError ** error)
   /* kernels/conv.cl's vector loads may run up to 64 bytes past the last
    * channel group: every buffer has that slack. */
 #define NEW_BUFFER(id) G_STMT_START {                                       \
-    cl_int st_;                                                           \
     gsize bytes_ = tensor_bytes (b, (id));                                \
-    cl_mem m_ = clCreateBuffer (dls_cl_context (b->cl), CL_MEM_READ_WRITE, \
-        bytes_ + 64, NULL, &st_);                                         \
-    if (!dls_cl_check (st_, "clCreateBuffer (activation)", error))        \
+    cl_mem m_ = dls_cl_buffer (b->cl, CL_MEM_READ_WRITE, bytes_ + 64,     \
+        NULL, "clCreateBuffer (activation)", error);                      \
+    if (!m_)                                                              \
       goto out;                                                           \
     g_ptr_array_add (b->buffers, m_);                                     \
     g_hash_table_insert (sizes, m_, GSIZE_TO_POINTER (bytes_));           \

@@ -22,6 +22,17 @@ const char *dls_cl_device_name (const DlsCl * cl);
  * each) alive, and programs they hold. */
 void dls_cl_stats (guint * n_runtimes, guint * n_programs);
 cl_context dls_cl_context (const DlsCl * cl);
+/* clCreateBuffer in @cl's context that counts its bytes (@what names the
+ * buffer in the error); every device buffer of the engine, the backend and
+ * the CRF is made by it. */
+cl_mem dls_cl_buffer (DlsCl * cl, cl_mem_flags flags, gsize bytes,
+    void *host, const char *what, GError ** error);
+/* Bytes of the dls_cl_buffer() buffers alive in the process (for the
+ * benchmark's memory figures and tests). */
+gsize dls_cl_buffer_bytes (void);
+/* Fault injection for tests: the @n-th dls_cl_buffer() call from now (any
+ * thread) fails as an out-of-memory device would; 0 turns it off. */
+void dls_cl_test_fail_buffer (int n);
 cl_device_id dls_cl_device (const DlsCl * cl);
 
 /* Builds (once per process) and returns kernel @kernel of kernels/@file.cl

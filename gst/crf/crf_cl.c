@@ -157,13 +157,8 @@ dls_crf_cl_free (DlsCrfCl * c)
 static cl_mem
 new_buffer (DlsCrfCl * c, gsize bytes, const char *what, GError ** error)
 {
-  cl_int st;
-  cl_mem m = clCreateBuffer (c->ctx, CL_MEM_READ_WRITE, MAX (bytes, 4), NULL,
-      &st);
-
-  if (!dls_cl_check (st, what, error))
-    return NULL;
-  return m;
+  return dls_cl_buffer (c->cl, CL_MEM_READ_WRITE, MAX (bytes, 4), NULL, what,
+      error);
 }
 
 static gboolean

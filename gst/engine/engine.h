@@ -52,6 +52,11 @@ void dls_engine_output_size (const DlsEngine * e, int *width, int *height);
 /* Human-readable device description ("PoCL: pthread-haswell..."; "C reference"). */
 const char *dls_engine_device_name (const DlsEngine * e);
 
+/* Bytes of OpenCL device buffers alive in the process, every engine's
+ * (weights, activations, frame planes, CRF), for the benchmark's memory
+ * figures; 0 without OpenCL. */
+gsize dls_engine_device_bytes (void);
+
 /* Sizes the per-frame buffers for frames of @format, @width x @height.
  * Call when caps change; cheap when nothing changed. */
 gboolean dls_engine_set_frame (DlsEngine * e, DlsPixelFormat format,

@@ -3,6 +3,7 @@
  *   dls-infer --model M [--backend opencl|ref] [--device D]
  *             --input in.f32 --logits out.f32 [--input ... --logits ...]
  *   dls-infer --model M --repeat N [--input in.f32] [--no-readback]
+ *   dls-infer --model M --repeat N --frame WxH
  *   dls-infer --model M --info
  *
  * Input files are dense float32 NHWC of the model's input shape (already
@@ -14,6 +15,10 @@
  * "start_ms":..,"first_ms":..}: start is the engine's creation (model load,
  * kernel build, weight repacking), first the warm-up run. --no-readback:
  * the timed runs leave the logits on the device (upload and graph only).
+ * --frame WxH: the timed runs are whole frames instead (an RGBx WxH frame
+ * through dls_engine_process(): upload, preprocess, network,
+ * upsample_argmax, class map read back), as in the element; with
+ * DLS_PROFILE=1 the engine prints each stage's time at exit.
  * --info: prints {"input_width":..,"input_height":..,"classes":..,
  * "device":"..","macs":..,"backend":".."}.
  * Every output goes to stdout as one JSON line; errors go to stderr.
@@ -36,6 +41,7 @@ static char **opt_logits;
 static int opt_repeat;
 static gboolean opt_info;
 static gboolean opt_no_readback;
+static char *opt_frame;
 
 static GOptionEntry entries[] = {
   {"model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model,
@@ -52,6 +58,8 @@ static GOptionEntry entries[] = {
       "Time N runs after one warm-up; print median/min ms", "N"},
   {"no-readback", 0, 0, G_OPTION_ARG_NONE, &opt_no_readback,
       "With --repeat: do not read the logits back in the timed runs", NULL},
+  {"frame", 0, 0, G_OPTION_ARG_STRING, &opt_frame,
+      "With --repeat: time whole RGBx frames of this size", "WxH"},
   {"info", 0, 0, G_OPTION_ARG_NONE, &opt_info,
       "Print input size, classes, device and MACs", NULL},
   {NULL}
@@ -142,11 +150,58 @@ run_files (DlsEngine * e, float *input, gsize n_in, float *logits,
   return TRUE;
 }
 
+/* With --frame: one frame through the engine, its class map read back. */
+typedef struct
+{
+  DlsImage img;
+  guint8 *pixels, *map;
+} Frame;
+
+static gboolean
+frame_init (DlsEngine * e, Frame * f, GError ** error)
+{
+  int w = 0, h = 0;
+
+  if (sscanf (opt_frame, "%dx%d", &w, &h) != 2 || w < 1 || h < 1) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--frame '%s': expected WxH", opt_frame);
+    return FALSE;
+  }
+  f->pixels = g_malloc ((gsize) w * h * 4);
+  f->map = g_malloc ((gsize) w * h);
+  /* a smooth pattern, so the network sees edges and regions */
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      guint8 *p = f->pixels + ((gsize) y * w + x) * 4;
+      p[0] = (guint8) (x * 255 / w);
+      p[1] = (guint8) (y * 255 / h);
+      p[2] = (guint8) ((x + y) & 0xff);
+      p[3] = 255;
+    }
+  memset (&f->img, 0, sizeof (f->img));
+  f->img.format = DLS_PIXEL_RGBX;
+  f->img.width = w;
+  f->img.height = h;
+  f->img.planes[0] = f->pixels;
+  f->img.strides[0] = w * 4;
+  return dls_engine_set_frame (e, DLS_PIXEL_RGBX, w, h, error);
+}
+
+static gboolean
+run_once (DlsEngine * e, const Frame * f, const float *input, float *logits,
+    GError ** error)
+{
+  if (opt_frame)
+    return dls_engine_process (e, &f->img, f->map, f->img.width, error);
+  return dls_engine_run_tensor (e, input, logits, error);
+}
+
 static gboolean
 run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
     double start_ms, GError ** error)
 {
   double *ms = g_new (double, opt_repeat);
+  Frame frame = { 0 };
   double first_ms;
   gint64 t_first;
   gboolean ok = FALSE;
@@ -162,14 +217,15 @@ run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
     goto out;
   }
 
+  if (opt_frame && !frame_init (e, &frame, error))
+    goto out;
   t_first = g_get_monotonic_time ();
-  if (!dls_engine_run_tensor (e, input, logits, error))     /* warm-up */
+  if (!run_once (e, &frame, input, logits, error))  /* warm-up */
     goto out;
   first_ms = (g_get_monotonic_time () - t_first) / 1000.0;
   for (int r = 0; r < opt_repeat; r++) {
     gint64 t0 = g_get_monotonic_time ();
-    if (!dls_engine_run_tensor (e, input, opt_no_readback ? NULL : logits,
-            error))
+    if (!run_once (e, &frame, input, opt_no_readback ? NULL : logits, error))
       goto out;
     ms[r] = (g_get_monotonic_time () - t0) / 1000.0;
   }
@@ -182,6 +238,8 @@ run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
   ok = TRUE;
 out:
   g_free (ms);
+  g_free (frame.pixels);
+  g_free (frame.map);
   return ok;
 }
 
@@ -290,6 +348,7 @@ out:
   g_free (opt_model);
   g_free (opt_backend);
   g_free (opt_device);
+  g_free (opt_frame);
   g_strfreev (opt_inputs);
   g_strfreev (opt_logits);
   return status;
