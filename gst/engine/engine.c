@@ -324,8 +324,13 @@ crf_size (DlsEngine * e, GError ** error)
     return TRUE;
   crf_free_buffers (e);
   if (e->kind == DLS_BACKEND_REF) {
-    e->crf_ref = dls_crf_new (gw, gh, e->n_classes);
-    e->crf_unary = g_new (float, n * e->n_classes);
+    if (!(e->crf_ref = dls_crf_new (gw, gh, e->n_classes))
+        || !(e->crf_unary = dls_crf_alloc (n * e->n_classes,
+                sizeof (float)))) {
+      crf_free_buffers (e);
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "CRF: cannot allocate the %dx%d grid's tables", gw, gh);
+    }
   } else {
     if (!e->crf_cl && !(e->crf_cl = dls_crf_cl_new (e->cl, e->queue, error)))
       return FALSE;
@@ -336,8 +341,12 @@ crf_size (DlsEngine * e, GError ** error)
     if (!dls_crf_cl_set_size (e->crf_cl, gw, gh, e->n_classes, error))
       return FALSE;
   }
-  e->rgb = g_new (guint8, n * 3);
-  e->prev_rgb = g_new (guint8, n * 3);
+  if (!(e->rgb = dls_crf_alloc (n, 3)) || !(e->prev_rgb = dls_crf_alloc (n,
+              3))) {
+    crf_free_buffers (e);
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+        "CRF: cannot allocate the %dx%d grid's images", gw, gh);
+  }
   e->crf_w = gw;
   e->crf_h = gh;
   return TRUE;
@@ -703,15 +712,19 @@ dls_engine_process_full (DlsEngine * e, const DlsImage * frame, guint8 * map,
         gw, gh, e->n_classes, e->crf_unary);
     dls_crf_set_unary (e->crf_ref, e->crf_unary);
     dls_crf_clear_pairwise (e->crf_ref);
-    dls_crf_add_pairwise_gaussian (e->crf_ref, p->gaussian_sxy,
-        p->gaussian_weight);
-    dls_crf_add_pairwise_bilateral (e->crf_ref, p->bilateral_sxy,
-        p->bilateral_srgb, rgb, gw * 3, p->bilateral_weight);
+    if (!dls_crf_add_pairwise_gaussian (e->crf_ref, p->gaussian_sxy,
+            p->gaussian_weight)
+        || !dls_crf_add_pairwise_bilateral (e->crf_ref, p->bilateral_sxy,
+            p->bilateral_srgb, rgb, gw * 3, p->bilateral_weight))
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "CRF: out of memory building the lattices");
     if (!warm)
       dls_crf_start (e->crf_ref);
     for (int i = 0; i < (warm ? e->crf.warm_iterations : e->crf.iterations);
         i++)
-      dls_crf_step (e->crf_ref);
+      if (!dls_crf_step (e->crf_ref))
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+            "CRF: out of memory in mean-field");
     if (gw == frame->width && gh == frame->height)
       dls_crf_map (e->crf_ref, map, map_stride, conf, conf_stride);
     else
