@@ -52,23 +52,18 @@ GST_DEBUG_CATEGORY_STATIC (gst_deeplabseg_debug);
 #define DEFAULT_PROP_DEVICE "auto"
 #define DEFAULT_PROP_INPUT_MEAN DLS_DEFAULT_INPUT_MEAN
 #define DEFAULT_PROP_INPUT_STD DLS_DEFAULT_INPUT_STD
-/* Dense CRF (gst/crf/): off by default. The parameters are DeepLab-v2's
- * VOC setting (Gaussian sxy 1 w 3, bilateral sxy 67 srgb 3 w 4): on the
- * shared VOC images with the shared model it raised mean mIoU by 0.35
- * points, where the pydensecrf demo's (3/3, 80/13/10) lowered it by 3.86
- * (tests/python/test_crf_model.py prints both). */
+/* Dense CRF (gst/crf/): off by default. The parameters' defaults are
+ * defined once, in gst/crf/crf.h (DLS_CRF_DEFAULT_*, with why). */
 #define DEFAULT_PROP_CRF FALSE
-#define DEFAULT_PROP_CRF_ITERATIONS 5
-#define DEFAULT_PROP_CRF_GAUSSIAN_SXY 1.0f
-#define DEFAULT_PROP_CRF_GAUSSIAN_WEIGHT 3.0f
-#define DEFAULT_PROP_CRF_BILATERAL_SXY 67.0f
-#define DEFAULT_PROP_CRF_BILATERAL_SRGB 3.0f
-#define DEFAULT_PROP_CRF_BILATERAL_WEIGHT 4.0f
-#define DEFAULT_PROP_CRF_WARM_START TRUE
-#define DEFAULT_PROP_CRF_WARM_ITERATIONS 1
-/* Half the frame size: about the same mean mIoU gain on the VOC images
- * (+0.35 vs +0.37 points at full size) at a quarter of the CRF's cost. */
-#define DEFAULT_PROP_CRF_SCALE 0.5f
+#define DEFAULT_PROP_CRF_ITERATIONS DLS_CRF_DEFAULT_ITERATIONS
+#define DEFAULT_PROP_CRF_GAUSSIAN_SXY DLS_CRF_DEFAULT_GAUSSIAN_SXY
+#define DEFAULT_PROP_CRF_GAUSSIAN_WEIGHT DLS_CRF_DEFAULT_GAUSSIAN_WEIGHT
+#define DEFAULT_PROP_CRF_BILATERAL_SXY DLS_CRF_DEFAULT_BILATERAL_SXY
+#define DEFAULT_PROP_CRF_BILATERAL_SRGB DLS_CRF_DEFAULT_BILATERAL_SRGB
+#define DEFAULT_PROP_CRF_BILATERAL_WEIGHT DLS_CRF_DEFAULT_BILATERAL_WEIGHT
+#define DEFAULT_PROP_CRF_WARM_START DLS_CRF_DEFAULT_WARM_START
+#define DEFAULT_PROP_CRF_WARM_ITERATIONS DLS_CRF_DEFAULT_WARM_ITERATIONS
+#define DEFAULT_PROP_CRF_SCALE DLS_CRF_DEFAULT_SCALE
 #define DEFAULT_PROP_PALETTE NULL
 #define DEFAULT_PROP_CLASSES NULL
 #define DEFAULT_PROP_BACKGROUND_COLOR 0x000000
@@ -1576,16 +1571,7 @@ gst_deeplabseg_init (GstDeeplabseg * self)
   self->input_mean = DEFAULT_PROP_INPUT_MEAN;
   self->input_std = DEFAULT_PROP_INPUT_STD;
   self->crf = DEFAULT_PROP_CRF;
-  dls_crf_params_init (&self->crf_params);
-  self->crf_params.iterations = DEFAULT_PROP_CRF_ITERATIONS;
-  self->crf_params.gaussian_sxy = DEFAULT_PROP_CRF_GAUSSIAN_SXY;
-  self->crf_params.gaussian_weight = DEFAULT_PROP_CRF_GAUSSIAN_WEIGHT;
-  self->crf_params.bilateral_sxy = DEFAULT_PROP_CRF_BILATERAL_SXY;
-  self->crf_params.bilateral_srgb = DEFAULT_PROP_CRF_BILATERAL_SRGB;
-  self->crf_params.bilateral_weight = DEFAULT_PROP_CRF_BILATERAL_WEIGHT;
-  self->crf_params.warm_start = DEFAULT_PROP_CRF_WARM_START;
-  self->crf_params.warm_iterations = DEFAULT_PROP_CRF_WARM_ITERATIONS;
-  self->crf_params.scale = DEFAULT_PROP_CRF_SCALE;
+  dls_crf_params_init_default (&self->crf_params);
   self->background_color = DEFAULT_PROP_BACKGROUND_COLOR;
   self->background_blur = DEFAULT_PROP_BACKGROUND_BLUR;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;

@@ -11,7 +11,7 @@
  *  2. Degenerate inputs: all-equal unary (Q exactly uniform up to 1e-6, map
  *     all 0), one class (Q = 1), on both paths.
  *  3. Bad values: zero sizes and out-of-range parameters are refused with
- *     an error.
+ *     an error; a CRF too large to allocate is NULL, not an abort.
  *  4. The engine with the CRF on, both backends, synthetic one-node models:
  *     a single-class model, an all-zero-logits model, and a 3-class one;
  *     frames 1x1, 2x3, 7x5, 64x48, two frames each (cold then warm); the
@@ -262,6 +262,12 @@ bad_values (void)
     CHECK (!dls_crf_params_valid (&p, &err) && err, "101 iterations");
     g_clear_error (&err);
   }
+  /* Checked allocation: 8192 x 8192 x 256 classes is 64 GiB a table: NULL,
+   * no g_new abort (not under ASan, whose allocator aborts instead). */
+#if !defined(__SANITIZE_ADDRESS__)
+  CHECK (dls_crf_new (8192, 8192, 256) == NULL, "64 GiB CRF allocated");
+  CHECK (dls_crf_alloc (G_MAXSIZE / 2, 4) == NULL, "overflow allocated");
+#endif
   dls_crf_cl_free (crf);
   printf ("bad values refused\n");
 }

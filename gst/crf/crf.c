@@ -20,8 +20,8 @@ dls_crf_params_init (DlsCrfParams * p)
   p->bilateral_sxy = 80.0f;
   p->bilateral_srgb = 13.0f;
   p->bilateral_weight = 10.0f;
-  p->warm_start = TRUE;
-  p->warm_iterations = 1;
+  p->warm_start = DLS_CRF_DEFAULT_WARM_START;
+  p->warm_iterations = DLS_CRF_DEFAULT_WARM_ITERATIONS;
   p->scale = 1.0f;
 }
 
@@ -29,11 +29,19 @@ void
 dls_crf_params_init_deeplab_v2 (DlsCrfParams * p)
 {
   dls_crf_params_init (p);
-  p->gaussian_sxy = 1.0f;
-  p->gaussian_weight = 3.0f;
-  p->bilateral_sxy = 67.0f;
-  p->bilateral_srgb = 3.0f;
-  p->bilateral_weight = 4.0f;
+  p->iterations = DLS_CRF_DEFAULT_ITERATIONS;
+  p->gaussian_sxy = DLS_CRF_DEFAULT_GAUSSIAN_SXY;
+  p->gaussian_weight = DLS_CRF_DEFAULT_GAUSSIAN_WEIGHT;
+  p->bilateral_sxy = DLS_CRF_DEFAULT_BILATERAL_SXY;
+  p->bilateral_srgb = DLS_CRF_DEFAULT_BILATERAL_SRGB;
+  p->bilateral_weight = DLS_CRF_DEFAULT_BILATERAL_WEIGHT;
+}
+
+void
+dls_crf_params_init_default (DlsCrfParams * p)
+{
+  dls_crf_params_init_deeplab_v2 (p);
+  p->scale = DLS_CRF_DEFAULT_SCALE;
 }
 
 gboolean
@@ -67,12 +75,25 @@ typedef struct
   int pad;
 } Slot;
 
+/* A point's simplex (the remainder-0 point and the ranks); its d + 1
+ * vertex keys follow from it. */
+typedef struct
+{
+  int rem0[DLS_LATTICE_MAX_DIM + 1];
+  guint8 rank[DLS_LATTICE_MAX_DIM + 1];
+  guint8 pad[2];
+} Simplex;
+
+/* Below this many points the build runs on the calling thread only. */
+#define PARALLEL_MIN_POINTS 4096
+
 struct _DlsLattice
 {
   int d, max_n, n, m;           /* dimension, capacity, points, vertices */
   int *offsets;                 /* max_n * (d + 1) */
   float *weights;               /* max_n * (d + 1) */
   int *neighbours;              /* (d + 1) * max_m * 2 */
+  Simplex *simplex;             /* max_n */
   /* Hash table of vertex keys (the first d coordinates), open addressing
    * with linear probing, ids in insertion order (densecrf's HashTable). */
   int *keys;                    /* max_m * d */
@@ -83,7 +104,27 @@ struct _DlsLattice
   /* apply() scratch, (m + 1) * value_size each, grown on demand. */
   float *values, *new_values;
   gsize values_cap;
+  /* The build's second thread (created with the lattice, NULL when it
+   * could not be): it takes the second half of the points' simplices and
+   * of the vertices' neighbours. */
+  GThreadPool *pool;
+  GMutex lock;
+  GCond cond;
+  gboolean busy;
+  const float *features;        /* of the running build */
+  int part_begin, part_end;     /* the worker's range */
+  gboolean part_vertices;       /* neighbours (TRUE) or simplices */
 };
+
+static void lattice_worker (gpointer data, gpointer user_data);
+
+gpointer
+dls_crf_alloc (gsize n, gsize size)
+{
+  if (size && n > G_MAXSIZE / size)
+    return NULL;
+  return g_try_malloc0 (MAX (n * size, 1));
+}
 
 DlsLattice *
 dls_lattice_new (int d, int max_points)
@@ -96,13 +137,23 @@ dls_lattice_new (int d, int max_points)
   l->d = d;
   l->max_n = max_points;
   l->max_m = max_points * (d + 1);
-  l->offsets = g_new (int, (gsize) max_points * (d + 1));
-  l->weights = g_new (float, (gsize) max_points * (d + 1));
-  l->neighbours = g_new (int, (gsize) l->max_m * (d + 1) * 2);
-  l->keys = g_new (int, (gsize) l->max_m * d);
+  g_mutex_init (&l->lock);
+  g_cond_init (&l->cond);
   /* Grown on demand: real lattices have far fewer vertices than points. */
   l->cap = 1024;
-  l->table = g_new0 (Slot, l->cap);
+  if (!(l->offsets = dls_crf_alloc ((gsize) max_points * (d + 1), sizeof (int)))
+      || !(l->weights = dls_crf_alloc ((gsize) max_points * (d + 1),
+              sizeof (float)))
+      || !(l->simplex = dls_crf_alloc (max_points, sizeof (Simplex)))
+      || !(l->neighbours = dls_crf_alloc ((gsize) l->max_m * (d + 1) * 2,
+              sizeof (int)))
+      || !(l->keys = dls_crf_alloc ((gsize) l->max_m * d, sizeof (int)))
+      || !(l->table = dls_crf_alloc (l->cap, sizeof (Slot)))) {
+    dls_lattice_free (l);
+    return NULL;
+  }
+  if (max_points >= PARALLEL_MIN_POINTS && g_get_num_processors () > 1)
+    l->pool = g_thread_pool_new (lattice_worker, l, 1, FALSE, NULL);
   return l;
 }
 
@@ -111,8 +162,13 @@ dls_lattice_free (DlsLattice * l)
 {
   if (!l)
     return;
+  if (l->pool)
+    g_thread_pool_free (l->pool, FALSE, TRUE);
+  g_mutex_clear (&l->lock);
+  g_cond_clear (&l->cond);
   g_free (l->offsets);
   g_free (l->weights);
+  g_free (l->simplex);
   g_free (l->neighbours);
   g_free (l->keys);
   g_free (l->table);
@@ -138,13 +194,17 @@ key_hash (const int *k, int d)
 }
 
 /* Doubles the table (when half full) and re-inserts the keys in id order:
- * ids do not change. */
-static void
+ * ids do not change. FALSE when out of memory. */
+static gboolean
 lattice_grow (DlsLattice * l)
 {
-  l->cap <<= 1;
+  Slot *table = dls_crf_alloc (l->cap << 1, sizeof (Slot));
+
+  if (!table)
+    return FALSE;
   g_free (l->table);
-  l->table = g_new0 (Slot, l->cap);
+  l->table = table;
+  l->cap <<= 1;
   for (int e = 0; e < l->m; e++) {
     const int *k = l->keys + (gsize) e * l->d;
     gsize h = key_hash (k, l->d) & (l->cap - 1);
@@ -154,6 +214,7 @@ lattice_grow (DlsLattice * l)
     l->table[h].id = e;
     memcpy (l->table[h].key, k, sizeof (int) * l->d);
   }
+  return TRUE;
 }
 
 static inline gboolean
@@ -165,23 +226,36 @@ key_equal (const int *a, const int *b, int d)
   return TRUE;
 }
 
-/* Vertex id of @k (whose key_hash is @hash); a new one when absent and
- * @create, else -1. */
-static int
-lattice_find (DlsLattice * l, const int *k, gsize hash, gboolean create)
+/* Vertex id of @k (whose key_hash is @hash), or -1 when absent. */
+static inline int
+lattice_lookup (const DlsLattice * l, const int *k, gsize hash, int d)
 {
-  const int d = l->d;
+  gsize h = hash & (l->cap - 1);
+
+  for (;;) {
+    const Slot *sl = &l->table[h];
+
+    if (sl->gen != l->gen)
+      return -1;
+    if (key_equal (sl->key, k, d))
+      return sl->id;
+    h = (h + 1) & (l->cap - 1);
+  }
+}
+
+/* Vertex id of @k, a new one when absent; -1 when out of memory. */
+static inline int
+lattice_insert (DlsLattice * l, const int *k, gsize hash, int d)
+{
   gsize h;
 
-  if (create && (gsize) (l->m + 1) * 2 > l->cap)
-    lattice_grow (l);
+  if ((gsize) (l->m + 1) * 2 > l->cap && !lattice_grow (l))
+    return -1;
   h = hash & (l->cap - 1);
   for (;;) {
     Slot *sl = &l->table[h];
 
     if (sl->gen != l->gen) {
-      if (!create)
-        return -1;
       memcpy (l->keys + (gsize) l->m * d, k, sizeof (int) * d);
       memcpy (sl->key, k, sizeof (int) * d);
       sl->gen = l->gen;
@@ -193,48 +267,47 @@ lattice_find (DlsLattice * l, const int *k, gsize hash, gboolean create)
   }
 }
 
-gboolean
-dls_lattice_build (DlsLattice * l, const float *features, int n)
+/* floorf and ceilf without libm calls (the baseline x86-64 has no
+ * roundss): exact for |v| < 2^31, the features' range (crf.h). */
+static inline float
+floor_fast (float v)
 {
-  const int d = l->d, d1 = l->d + 1;
+  const int i = (int) v;
+  return (float) (i - ((float) i > v));
+}
+
+static inline float
+ceil_fast (float v)
+{
+  const int i = (int) v;
+  return (float) (i + ((float) i < v));
+}
+
+/* The simplex enclosing each point of [k0, k1) and its barycentric
+ * weights (Adams et al. 2010, p. 5-6 and 10; densecrf's
+ * PermutohedralLattice::init, same operations in the same order). */
+static inline __attribute__ ((always_inline)) void
+points_simplices (DlsLattice * l, const float *features, int k0, int k1,
+    const int d)
+{
+  const int d1 = d + 1;
   float scale_factor[DLS_LATTICE_MAX_DIM];
-  float elevated[DLS_LATTICE_MAX_DIM + 1], rem0[DLS_LATTICE_MAX_DIM + 1];
-  float barycentric[DLS_LATTICE_MAX_DIM + 2];
-  int rank[DLS_LATTICE_MAX_DIM + 1];
-  /* The previous point's simplex: neighbouring pixels often share it, and
-   * then their vertices are the same (no hashing). */
-  float prev_rem0[DLS_LATTICE_MAX_DIM + 1];
-  int prev_rank[DLS_LATTICE_MAX_DIM + 1], prev_k = -1;
-  int canonical[(DLS_LATTICE_MAX_DIM + 1) * (DLS_LATTICE_MAX_DIM + 1)];
-  /* Expected standard deviation of the filter (Adams et al. 2010, p. 6). */
+  /* Expected standard deviation of the filter (ibid., p. 6). */
   const float inv_std_dev = sqrtf (2.0f / 3.0f) * (float) d1;
   const float down_factor = 1.0f / (float) d1;
   const float up_factor = (float) d1;
 
-  if (n < 1 || n > l->max_n)
-    return FALSE;
-  l->n = n;
-  l->m = 0;
-  /* A new generation empties the table; after 2^32 builds, clear it. */
-  if (++l->gen == 0) {
-    memset (l->table, 0, sizeof (Slot) * l->cap);
-    l->gen = 1;
-  }
-
-  /* The canonical simplex (p. 5). */
-  for (int i = 0; i <= d; i++) {
-    for (int j = 0; j <= d - i; j++)
-      canonical[i * d1 + j] = i;
-    for (int j = d - i + 1; j <= d; j++)
-      canonical[i * d1 + j] = i - d1;
-  }
   /* The diagonal part of E (p. 5). */
   for (int i = 0; i < d; i++)
     scale_factor[i] = (float) (1.0 / sqrt ((double) ((i + 2) * (i + 1))))
         * inv_std_dev;
 
-  for (int k = 0; k < n; k++) {
+  for (int k = k0; k < k1; k++) {
     const float *f = features + (gsize) k * d;
+    Simplex *s = &l->simplex[k];
+    float elevated[DLS_LATTICE_MAX_DIM + 1], rem0[DLS_LATTICE_MAX_DIM + 1];
+    float barycentric[DLS_LATTICE_MAX_DIM + 2];
+    int rank[DLS_LATTICE_MAX_DIM + 1];
     float sm = 0.0f;
     int sum = 0;
 
@@ -249,9 +322,10 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
     /* The closest remainder-0 point, by rounding. */
     for (int i = 0; i <= d; i++) {
       float v = down_factor * elevated[i];
-      float up = ceilf (v) * up_factor;
-      float down = floorf (v) * up_factor;
-      int rd = (up - elevated[i] < elevated[i] - down) ? (int) up : (int) down;
+      float up = ceil_fast (v) * up_factor;
+      float down = floor_fast (v) * up_factor;
+      int rd = (up - elevated[i] < elevated[i] - down) ? (int) up :
+          (int) down;
 
       rem0[i] = (float) rd;
       sum = (int) ((float) sum + (float) rd * down_factor);
@@ -289,67 +363,224 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
       barycentric[d - rank[i] + 1] -= v;
     }
     barycentric[0] += 1.0f + barycentric[d + 1];
-
-    /* The d + 1 vertices. */
-    if (prev_k >= 0 && memcmp (prev_rem0, rem0, sizeof (float) * d1) == 0
-        && memcmp (prev_rank, rank, sizeof (int) * d1) == 0) {
-      memcpy (l->offsets + (gsize) k * d1, l->offsets + (gsize) prev_k * d1,
-          sizeof (int) * d1);
-    } else {
-      int keys[DLS_LATTICE_MAX_DIM + 1][DLS_LATTICE_MAX_DIM];
-      gsize hashes[DLS_LATTICE_MAX_DIM + 1];
-
-      /* All d + 1 keys first, their slots prefetched, then the lookups:
-       * the table is larger than the caches, so the misses overlap. */
-      for (int r = 0; r <= d; r++) {
-        for (int i = 0; i < d; i++)
-          keys[r][i] = (int) rem0[i] + canonical[r * d1 + rank[i]];
-        hashes[r] = key_hash (keys[r], d);
-        __builtin_prefetch (&l->table[hashes[r] & (l->cap - 1)]);
-      }
-      for (int r = 0; r <= d; r++)
-        l->offsets[(gsize) k * d1 + r] = lattice_find (l, keys[r],
-            hashes[r], TRUE);
-      memcpy (prev_rem0, rem0, sizeof (float) * d1);
-      memcpy (prev_rank, rank, sizeof (int) * d1);
-      prev_k = k;
-    }
     for (int r = 0; r <= d; r++)
       l->weights[(gsize) k * d1 + r] = barycentric[r];
+    memset (s, 0, sizeof (*s));
+    for (int i = 0; i <= d; i++) {
+      s->rem0[i] = (int) rem0[i];
+      s->rank[i] = (guint8) rank[i];
+    }
   }
+}
 
-  /* Neighbours along each of the d + 1 directions: per vertex, the
-   * 2 (d + 1) keys and prefetches first, then the lookups. */
-  for (int i = 0; i < l->m; i++) {
-    const int *k = l->keys + (gsize) i * d;
-    int nk[2 * (DLS_LATTICE_MAX_DIM + 1)][DLS_LATTICE_MAX_DIM];
-    gsize nh[2 * (DLS_LATTICE_MAX_DIM + 1)];
+/* Points and vertices are hashed in blocks: first the keys of a block
+ * and their slots prefetched, then the lookups in order (vertex ids stay
+ * in densecrf's insertion order), so the cache misses of a block overlap. */
+#define BUILD_BLOCK 32
 
-    for (int j = 0; j <= d; j++) {
-      int *n1 = nk[2 * j], *n2 = nk[2 * j + 1];
+typedef struct
+{
+  int key[DLS_LATTICE_MAX_DIM + 1][DLS_LATTICE_MAX_DIM];
+  gsize hash[DLS_LATTICE_MAX_DIM + 1];
+} BlockKeys;
 
-      for (int c = 0; c < d; c++) {
-        n1[c] = k[c] - 1;
-        n2[c] = k[c] + 1;
-      }
-      /* Direction d moves the (implicit) last coordinate only. */
-      if (j < d) {
-        n1[j] = k[j] + d;
-        n2[j] = k[j] - d;
-      }
-      for (int t = 2 * j; t < 2 * j + 2; t++) {
-        nh[t] = key_hash (nk[t], d);
-        __builtin_prefetch (&l->table[nh[t] & (l->cap - 1)]);
+/* The d + 1 vertices of each point, in point order; FALSE when out of
+ * memory. A point whose simplex is the previous point's (neighbouring
+ * pixels often share it) copies its vertices, no hashing. */
+static inline __attribute__ ((always_inline)) gboolean
+points_vertices (DlsLattice * l, const int d)
+{
+  const int d1 = d + 1;
+  int canonical[(DLS_LATTICE_MAX_DIM + 1) * (DLS_LATTICE_MAX_DIM + 1)];
+  BlockKeys block[BUILD_BLOCK];
+  gboolean same[BUILD_BLOCK];
+
+  /* The canonical simplex (p. 5). */
+  for (int i = 0; i <= d; i++) {
+    for (int j = 0; j <= d - i; j++)
+      canonical[i * d1 + j] = i;
+    for (int j = d - i + 1; j <= d; j++)
+      canonical[i * d1 + j] = i - d1;
+  }
+  for (int k0 = 0; k0 < l->n; k0 += BUILD_BLOCK) {
+    const int k1 = MIN (l->n, k0 + BUILD_BLOCK);
+
+    for (int k = k0; k < k1; k++) {
+      const Simplex *s = &l->simplex[k];
+      BlockKeys *bk = &block[k - k0];
+
+      same[k - k0] = k > 0 && memcmp (s, s - 1, sizeof (*s)) == 0;
+      if (same[k - k0])
+        continue;
+      for (int r = 0; r <= d; r++) {
+        for (int i = 0; i < d; i++)
+          bk->key[r][i] = s->rem0[i] + canonical[r * d1 + s->rank[i]];
+        bk->hash[r] = key_hash (bk->key[r], d);
+        __builtin_prefetch (&l->table[bk->hash[r] & (l->cap - 1)]);
       }
     }
-    for (int t = 0; t < 2 * d1; t++)
-      l->neighbours[((gsize) (t / 2) * l->m + i) * 2 + t % 2] =
-          lattice_find (l, nk[t], nh[t], FALSE);
+    for (int k = k0; k < k1; k++) {
+      const BlockKeys *bk = &block[k - k0];
+      int *off = l->offsets + (gsize) k * d1;
+
+      if (same[k - k0]) {
+        memcpy (off, off - d1, sizeof (int) * d1);
+        continue;
+      }
+      for (int r = 0; r <= d; r++)
+        if ((off[r] = lattice_insert (l, bk->key[r], bk->hash[r], d)) < 0)
+          return FALSE;
+    }
   }
   return TRUE;
 }
 
-void
+/* Neighbours of the vertices [i0, i1) along each of the d + 1 directions:
+ * n1 = key + e_j with e_j = (-1, ..., d at j, ..., -1) (direction d moves
+ * the implicit last coordinate only), n2 = key - e_j. So v's n1 is u
+ * exactly when u's n2 is v: only the n1 are looked up and the n2 filled
+ * from them (each n2 entry written once, by its own n1: threads working
+ * on disjoint [i0, i1) write disjoint entries). The n2 must be -1 before. */
+static inline __attribute__ ((always_inline)) void
+vertices_neighbours (DlsLattice * l, int i0, int i1, const int d)
+{
+  BlockKeys block[BUILD_BLOCK];
+  int *nb = l->neighbours;
+  const gsize m = l->m;
+
+  for (int b0 = i0; b0 < i1; b0 += BUILD_BLOCK) {
+    const int b1 = MIN (i1, b0 + BUILD_BLOCK);
+
+    for (int i = b0; i < b1; i++) {
+      const int *k = l->keys + (gsize) i * d;
+      BlockKeys *bk = &block[i - b0];
+
+      for (int j = 0; j <= d; j++) {
+        for (int c = 0; c < d; c++)
+          bk->key[j][c] = k[c] - 1;
+        if (j < d)
+          bk->key[j][j] = k[j] + d;
+        bk->hash[j] = key_hash (bk->key[j], d);
+        __builtin_prefetch (&l->table[bk->hash[j] & (l->cap - 1)]);
+      }
+    }
+    for (int i = b0; i < b1; i++)
+      for (int j = 0; j <= d; j++) {
+        const int u = lattice_lookup (l, block[i - b0].key[j],
+            block[i - b0].hash[j], d);
+
+        nb[((gsize) j * m + i) * 2] = u;
+        if (u >= 0)
+          nb[((gsize) j * m + u) * 2 + 1] = i;
+      }
+  }
+}
+
+/* The two parallel parts, with a constant @d where it matters. */
+static void
+run_part (DlsLattice * l, gboolean vertices, int b, int e)
+{
+  switch (vertices ? l->d : -l->d) {
+    case 5:
+      vertices_neighbours (l, b, e, 5);
+      break;
+    case 2:
+      vertices_neighbours (l, b, e, 2);
+      break;
+    case -5:
+      points_simplices (l, l->features, b, e, 5);
+      break;
+    case -2:
+      points_simplices (l, l->features, b, e, 2);
+      break;
+    default:
+      if (vertices)
+        vertices_neighbours (l, b, e, l->d);
+      else
+        points_simplices (l, l->features, b, e, l->d);
+  }
+}
+
+static void
+lattice_worker (gpointer data, gpointer user_data)
+{
+  DlsLattice *l = user_data;
+
+  (void) data;
+  run_part (l, l->part_vertices, l->part_begin, l->part_end);
+  g_mutex_lock (&l->lock);
+  l->busy = FALSE;
+  g_cond_signal (&l->cond);
+  g_mutex_unlock (&l->lock);
+}
+
+/* Runs part @vertices over [0, @count): the second half on the worker
+ * thread (when there is one and the range is large), the first here. */
+static void
+run_parallel (DlsLattice * l, gboolean vertices, int count)
+{
+  const int half = count / 2;
+
+  if (!l->pool || count < PARALLEL_MIN_POINTS) {
+    run_part (l, vertices, 0, count);
+    return;
+  }
+  l->part_vertices = vertices;
+  l->part_begin = half;
+  l->part_end = count;
+  l->busy = TRUE;
+  /* data must not be NULL; the worker reads its range from @l */
+  if (!g_thread_pool_push (l->pool, l, NULL)) {
+    l->busy = FALSE;
+    run_part (l, vertices, half, count);
+  }
+  run_part (l, vertices, 0, half);
+  g_mutex_lock (&l->lock);
+  while (l->busy)
+    g_cond_wait (&l->cond, &l->lock);
+  g_mutex_unlock (&l->lock);
+}
+
+gboolean
+dls_lattice_build (DlsLattice * l, const float *features, int n)
+{
+  gboolean ok;
+  int *nb = l->neighbours;
+
+  if (n < 1 || n > l->max_n)
+    return FALSE;
+  l->n = n;
+  l->m = 0;
+  /* A new generation empties the table; after 2^32 builds, clear it. */
+  if (++l->gen == 0) {
+    memset (l->table, 0, sizeof (Slot) * l->cap);
+    l->gen = 1;
+  }
+  l->features = features;
+  run_parallel (l, FALSE, n);
+  switch (l->d) {
+    case 5:
+      ok = points_vertices (l, 5);
+      break;
+    case 2:
+      ok = points_vertices (l, 2);
+      break;
+    default:
+      ok = points_vertices (l, l->d);
+  }
+  l->features = NULL;
+  if (!ok) {
+    l->n = l->m = 0;
+    return FALSE;
+  }
+  for (gsize e = 0; e < (gsize) (l->d + 1) * l->m; e++)
+    nb[e * 2 + 1] = -1;
+  run_parallel (l, TRUE, l->m);
+  return TRUE;
+}
+
+/* out = K in; FALSE when the scratch could not be allocated. */
+gboolean
 dls_lattice_apply (DlsLattice * l, float *out, const float *in,
     int value_size)
 {
@@ -359,17 +590,20 @@ dls_lattice_apply (DlsLattice * l, float *out, const float *in,
   float *values, *new_values;
 
   if (need > l->values_cap) {
-    g_free (l->values);
-    g_free (l->new_values);
-    l->values = g_new (float, need);
-    l->new_values = g_new (float, need);
+    g_clear_pointer (&l->values, g_free);
+    g_clear_pointer (&l->new_values, g_free);
+    l->values_cap = 0;
+    if (!(l->values = dls_crf_alloc (need, sizeof (float)))
+        || !(l->new_values = dls_crf_alloc (need, sizeof (float))))
+      return FALSE;
     l->values_cap = need;
   }
   /* Row 0 is the absent neighbour (always 0); vertex m is row m + 1. */
   values = l->values;
   new_values = l->new_values;
   memset (values, 0, sizeof (float) * need);
-  memset (new_values, 0, sizeof (float) * need);
+  /* the blur writes every other row of new_values */
+  memset (new_values, 0, sizeof (float) * vs);
 
   /* Splat. */
   for (int i = 0; i < l->n; i++)
@@ -411,6 +645,7 @@ dls_lattice_apply (DlsLattice * l, float *out, const float *in,
         o[k] += w * values[(gsize) v * vs + k] * alpha;
     }
   }
+  return TRUE;
 }
 
 int
@@ -478,21 +713,28 @@ dls_crf_bilateral_features (float *f, int width, int height, float sxy,
     }
 }
 
-void
+gboolean
 dls_crf_lattice_norm (DlsLattice * l, float *norm)
 {
   for (int i = 0; i < l->n; i++)
     norm[i] = 1.0f;
-  dls_lattice_apply (l, norm, norm, 1);
+  if (!dls_lattice_apply (l, norm, norm, 1))
+    return FALSE;
   for (int i = 0; i < l->n; i++)
     norm[i] = (float) (1.0 / sqrt (norm[i] + 1e-20));
+  return TRUE;
 }
 
 /* ---- mean field ---- */
 
+/* A pairwise term; its lattice and norm stay allocated across
+ * dls_crf_clear_pairwise() and are rebuilt in place by the next term
+ * added in the same position (the element adds the same terms every
+ * frame). */
 typedef struct
 {
-  DlsLattice *lattice;
+  DlsLattice *lattice;          /* NULL for the separable Gaussian */
+  DlsLattice *spare;            /* a kept lattice of an earlier frame */
   float *norm;
   float weight;
   int radius;                   /* > 0: separable Gaussian, no lattice */
@@ -523,22 +765,28 @@ dls_crf_new (int width, int height, int n_classes)
   c->n = width * height;
   c->m = n_classes;
   nm = (gsize) c->n * c->m;
-  c->unary = g_new0 (float, nm);
-  c->q = g_new0 (float, nm);
-  c->tmp = g_new0 (float, nm);
-  c->msg = g_new0 (float, nm);
-  c->tmp2 = g_new0 (float, nm);
-  c->features = g_new (float, (gsize) c->n * DLS_LATTICE_MAX_DIM);
+  if (!(c->unary = dls_crf_alloc (nm, sizeof (float)))
+      || !(c->q = dls_crf_alloc (nm, sizeof (float)))
+      || !(c->tmp = dls_crf_alloc (nm, sizeof (float)))
+      || !(c->msg = dls_crf_alloc (nm, sizeof (float)))
+      || !(c->tmp2 = dls_crf_alloc (nm, sizeof (float)))
+      || !(c->features = dls_crf_alloc ((gsize) c->n * DLS_LATTICE_MAX_DIM,
+              sizeof (float)))) {
+    dls_crf_free (c);
+    return NULL;
+  }
   return c;
 }
 
 void
 dls_crf_clear_pairwise (DlsCrf * c)
 {
-  for (int p = 0; p < c->n_pw; p++) {
-    dls_lattice_free (c->pw[p].lattice);
-    g_free (c->pw[p].norm);
-  }
+  for (int p = 0; p < c->n_pw; p++)
+    if (c->pw[p].lattice) {
+      dls_lattice_free (c->pw[p].spare);
+      c->pw[p].spare = c->pw[p].lattice;
+      c->pw[p].lattice = NULL;
+    }
   c->n_pw = 0;
 }
 
@@ -547,7 +795,11 @@ dls_crf_free (DlsCrf * c)
 {
   if (!c)
     return;
-  dls_crf_clear_pairwise (c);
+  for (int p = 0; p < DLS_CRF_MAX_PAIRWISE; p++) {
+    dls_lattice_free (c->pw[p].lattice);
+    dls_lattice_free (c->pw[p].spare);
+    g_free (c->pw[p].norm);
+  }
   g_free (c->unary);
   g_free (c->q);
   g_free (c->tmp);
@@ -563,19 +815,43 @@ dls_crf_set_unary (DlsCrf * c, const float *unary)
   memcpy (c->unary, unary, sizeof (float) * c->n * c->m);
 }
 
-static void
-add_pairwise (DlsCrf * c, int d, float weight)
+/* The next pairwise term, its norm allocated (kept from an earlier
+ * frame); NULL when full or out of memory. */
+static Pairwise *
+next_pairwise (DlsCrf * c)
 {
   Pairwise *p;
 
-  g_return_if_fail (c->n_pw < DLS_CRF_MAX_PAIRWISE);
-  p = &c->pw[c->n_pw++];
+  g_return_val_if_fail (c->n_pw < DLS_CRF_MAX_PAIRWISE, NULL);
+  p = &c->pw[c->n_pw];
+  if (!p->norm && !(p->norm = dls_crf_alloc (c->n, sizeof (float))))
+    return NULL;
+  c->n_pw++;
+  return p;
+}
+
+static gboolean
+add_pairwise (DlsCrf * c, int d, float weight)
+{
+  Pairwise *p = next_pairwise (c);
+
+  if (!p)
+    return FALSE;
   p->radius = 0;
-  p->lattice = dls_lattice_new (d, c->n);
-  p->norm = g_new (float, c->n);
   p->weight = weight;
-  dls_lattice_build (p->lattice, c->features, c->n);
-  dls_crf_lattice_norm (p->lattice, p->norm);
+  /* the previous frame's lattice of this term, when its dimension fits */
+  if (p->spare && dls_lattice_dim (p->spare) == d)
+    p->lattice = g_steal_pointer (&p->spare);
+  else {
+    g_clear_pointer (&p->spare, dls_lattice_free);
+    p->lattice = dls_lattice_new (d, c->n);
+  }
+  if (!p->lattice || !dls_lattice_build (p->lattice, c->features, c->n)
+      || !dls_crf_lattice_norm (p->lattice, p->norm)) {
+    c->n_pw--;
+    return FALSE;
+  }
+  return TRUE;
 }
 
 /* ---- the Gaussian kernel, separable ---- */
@@ -631,32 +907,30 @@ dls_crf_gaussian_norm (int w, int h, const float *taps, int r, float *norm,
     norm[i] = (float) (1.0 / sqrt (norm[i] + 1e-20));
 }
 
-void
+gboolean
 dls_crf_add_pairwise_gaussian (DlsCrf * c, float sxy, float weight)
 {
   Pairwise *p;
 
-  g_return_if_fail (c->n_pw < DLS_CRF_MAX_PAIRWISE);
   if (sxy > DLS_CRF_SEPARABLE_MAX_SXY) {
     dls_crf_gaussian_features (c->features, c->w, c->h, sxy);
-    add_pairwise (c, 2, weight);
-    return;
+    return add_pairwise (c, 2, weight);
   }
-  p = &c->pw[c->n_pw++];
-  p->lattice = NULL;
+  if (!(p = next_pairwise (c)))
+    return FALSE;
   p->weight = weight;
   p->radius = dls_crf_gaussian_taps (sxy, p->taps);
-  p->norm = g_new (float, c->n);
   dls_crf_gaussian_norm (c->w, c->h, p->taps, p->radius, p->norm, c->tmp2);
+  return TRUE;
 }
 
-void
+gboolean
 dls_crf_add_pairwise_bilateral (DlsCrf * c, float sxy, float srgb,
     const guint8 * rgb, int stride, float weight)
 {
   dls_crf_bilateral_features (c->features, c->w, c->h, sxy, srgb, rgb,
       stride);
-  add_pairwise (c, 5, weight);
+  return add_pairwise (c, 5, weight);
 }
 
 /* out_i = softmax (in_i), max subtracted first (densecrf's
@@ -696,7 +970,7 @@ dls_crf_set_q (DlsCrf * c, const float *q)
   memcpy (c->q, q, sizeof (float) * c->n * c->m);
 }
 
-void
+gboolean
 dls_crf_step (DlsCrf * c)
 {
   const int n = c->n, m = c->m;
@@ -714,8 +988,8 @@ dls_crf_step (DlsCrf * c)
     if (pw->radius > 0)
       dls_crf_gaussian_apply (c->w, c->h, pw->taps, pw->radius, c->msg,
           c->msg, c->tmp2, m);
-    else
-      dls_lattice_apply (pw->lattice, c->msg, c->msg, m);
+    else if (!dls_lattice_apply (pw->lattice, c->msg, c->msg, m))
+      return FALSE;
     /* Potts: the message is -w * filtered, subtracted. */
     for (int i = 0; i < n; i++)
       for (int k = 0; k < m; k++)
@@ -723,14 +997,17 @@ dls_crf_step (DlsCrf * c)
             * (c->msg[(gsize) i * m + k] * pw->norm[i]);
   }
   exp_normalize (c->q, c->tmp, n, m);
+  return TRUE;
 }
 
-void
+gboolean
 dls_crf_inference (DlsCrf * c, int n)
 {
   dls_crf_start (c);
   for (int i = 0; i < n; i++)
-    dls_crf_step (c);
+    if (!dls_crf_step (c))
+      return FALSE;
+  return TRUE;
 }
 
 const float *

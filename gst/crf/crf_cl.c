@@ -161,19 +161,37 @@ new_buffer (DlsCrfCl * c, gsize bytes, const char *what, GError ** error)
       error);
 }
 
+/* Host memory of @n elements of @size, or an error naming @what (no
+ * abort on a huge size). */
+static gpointer
+host_alloc (gsize n, gsize size, const char *what, GError ** error)
+{
+  gpointer p = dls_crf_alloc (n, size);
+
+  if (!p)
+    g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+        "CRF: cannot allocate %s (%" G_GSIZE_FORMAT " x %" G_GSIZE_FORMAT
+        " bytes)", what, n, size);
+  return p;
+}
+
 static gboolean
 lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
 {
   const gsize nd = (gsize) c->n * (d + 1);
 
   l->d = d;
-  l->lattice = dls_lattice_new (d, c->n);
-  l->norm = g_new (float, c->n);
-  l->start = g_new (int, nd + 2);
-  l->pix = g_new (int, nd);
-  l->wt = g_new (float, nd);
-  l->ws = g_new (float, nd);
-  return l->lattice
+  if (!(l->lattice = dls_lattice_new (d, c->n))) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+        "CRF: cannot allocate a %d-d lattice of %d points", d, c->n);
+    return FALSE;
+  }
+  return (l->norm = host_alloc (c->n, sizeof (float), "lattice norm",
+          error))
+      && (l->start = host_alloc (nd + 2, sizeof (int), "splat lists", error))
+      && (l->pix = host_alloc (nd, sizeof (int), "splat lists", error))
+      && (l->wt = host_alloc (nd, sizeof (float), "splat weights", error))
+      && (l->ws = host_alloc (nd, sizeof (float), "slice weights", error))
       && (l->d_off = new_buffer (c, nd * sizeof (int), "crf offsets", error))
       && (l->d_ws = new_buffer (c, nd * sizeof (float), "crf weights", error))
       && (l->d_pix = new_buffer (c, nd * sizeof (int), "crf splat", error))
@@ -204,10 +222,13 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
   c->n_classes = n_classes;
   c->cp = (n_classes + 3) / 4 * 4;
   g_snprintf (opts, sizeof (opts), "-DCP=%d -DDB=%d", c->cp, DIM_B);
-  c->features = g_new (float, (gsize) c->n * DIM_B);
-  c->g_norm = g_new (float, c->n);
-  c->g_scratch = g_new (float, c->n);
-  if (!(c->k_init = dls_cl_kernel (c->cl, "crf", opts, "crf_init", error))
+  if (!(c->features = host_alloc ((gsize) c->n * DIM_B, sizeof (float),
+              "features", error))
+      || !(c->g_norm = host_alloc (c->n, sizeof (float), "Gaussian norm",
+              error))
+      || !(c->g_scratch = host_alloc (c->n, sizeof (float), "Gaussian norm",
+              error))
+      || !(c->k_init = dls_cl_kernel (c->cl, "crf", opts, "crf_init", error))
       || !(c->k_splat = dls_cl_kernel (c->cl, "crf", opts, "crf_splat", error))
       || !(c->k_blur = dls_cl_kernel (c->cl, "crf", opts, "crf_blur", error))
       || !(c->k_slice = dls_cl_kernel (c->cl, "crf", opts,
@@ -272,8 +293,8 @@ dls_crf_cl_has_q (const DlsCrfCl * c)
 /* Builds @l from c->features and fills its host tables: normalisation,
  * gather lists (points in increasing order per vertex, weight b * n(i)),
  * slice weights b * n(i) * alpha * @weight. */
-static void
-lat_tables (DlsCrfCl * c, Lat * l, float weight)
+static gboolean
+lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
 {
   const int d1 = l->d + 1, n = c->n;
   const float alpha = 1.0f / (1.0f + powf (2.0f, (float) -l->d));
@@ -281,8 +302,12 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight)
   const float *bw;
   int m;
 
-  dls_lattice_build (l->lattice, c->features, n);
-  dls_crf_lattice_norm (l->lattice, l->norm);
+  if (!dls_lattice_build (l->lattice, c->features, n)
+      || !dls_crf_lattice_norm (l->lattice, l->norm)) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+        "CRF: out of memory building a %d-d lattice", l->d);
+    return FALSE;
+  }
   off = dls_lattice_offsets (l->lattice);
   bw = dls_lattice_weights (l->lattice);
   m = l->m = dls_lattice_n_vertices (l->lattice);
@@ -303,6 +328,7 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight)
     }
   /* Vertex m (the zero row) has an empty list. */
   l->start[m + 1] = l->start[m];
+  return TRUE;
 }
 
 /* Uploads @l's tables (non-blocking; the host arrays stay untouched until
@@ -374,8 +400,7 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
     /* Slice weights b * n(i) * alpha: the message comes out normalised
      * and the Potts weight is applied in the slice. */
     dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
-    lat_tables (c, &c->g, 1.0f);
-    if (!lat_upload (c, &c->g, error))
+    if (!lat_tables (c, &c->g, 1.0f, error) || !lat_upload (c, &c->g, error))
       return FALSE;
     c->g_sxy = p->gaussian_sxy;
     c->g_valid = TRUE;
@@ -397,8 +422,8 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
   c->g_weight = p->gaussian_weight;
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
-  lat_tables (c, &c->b, p->bilateral_weight);
-  return lat_upload (c, &c->b, error);
+  return lat_tables (c, &c->b, p->bilateral_weight, error)
+      && lat_upload (c, &c->b, error);
 }
 
 /* Work-group size of the kernels whose global size follows the lattice

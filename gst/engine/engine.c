@@ -459,8 +459,12 @@ crf_size (DlsEngine * e, int fw, int fh, float scale, GError ** error)
     return TRUE;
   n = (gsize) gw * gh;
   if (e->kind == DLS_BACKEND_REF) {
-    b.ref = dls_crf_new (gw, gh, e->n_classes);
-    b.unary = g_new (float, n * e->n_classes);
+    if (!(b.ref = dls_crf_new (gw, gh, e->n_classes))
+        || !(b.unary = dls_crf_alloc (n * e->n_classes, sizeof (float)))) {
+      crf_buffers_clear (&b);
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "CRF: cannot allocate the %dx%d grid's tables", gw, gh);
+    }
   } else {
     if (!e->k_unary && !(e->k_unary = image_kernel (e, "upsample_unary",
                 error)))
@@ -471,8 +475,11 @@ crf_size (DlsEngine * e, int fw, int fh, float scale, GError ** error)
       return FALSE;
     }
   }
-  b.rgb = g_new (guint8, n * 3);
-  b.prev_rgb = g_new (guint8, n * 3);
+  if (!(b.rgb = dls_crf_alloc (n, 3)) || !(b.prev_rgb = dls_crf_alloc (n, 3))) {
+    crf_buffers_clear (&b);
+    return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+        "CRF: cannot allocate the %dx%d grid's images", gw, gh);
+  }
   crf_free_buffers (e);
   e->crf_cl = b.cl;
   e->crf_ref = b.ref;
@@ -956,15 +963,19 @@ dls_engine_process_full (DlsEngine * e, const DlsImage * frame, guint8 * map,
         gw, gh, e->n_classes, e->crf_unary);
     dls_crf_set_unary (e->crf_ref, e->crf_unary);
     dls_crf_clear_pairwise (e->crf_ref);
-    dls_crf_add_pairwise_gaussian (e->crf_ref, p->gaussian_sxy,
-        p->gaussian_weight);
-    dls_crf_add_pairwise_bilateral (e->crf_ref, p->bilateral_sxy,
-        p->bilateral_srgb, rgb, gw * 3, p->bilateral_weight);
+    if (!dls_crf_add_pairwise_gaussian (e->crf_ref, p->gaussian_sxy,
+            p->gaussian_weight)
+        || !dls_crf_add_pairwise_bilateral (e->crf_ref, p->bilateral_sxy,
+            p->bilateral_srgb, rgb, gw * 3, p->bilateral_weight))
+      return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+          "CRF: out of memory building the lattices");
     if (!warm)
       dls_crf_start (e->crf_ref);
     for (int i = 0; i < (warm ? e->crf.warm_iterations : e->crf.iterations);
         i++)
-      dls_crf_step (e->crf_ref);
+      if (!dls_crf_step (e->crf_ref))
+        return dls_error_set (error, DLS_ERROR_UNSUPPORTED,
+            "CRF: out of memory in mean-field");
     if (gw == frame->width && gh == frame->height)
       dls_crf_map (e->crf_ref, map, map_stride, conf, conf_stride);
     else
