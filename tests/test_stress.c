@@ -18,7 +18,10 @@
  *   GST_ELEMENT_ERROR and a clean shutdown;
  * - many streams: 4 deeplabseg behind a tee give the class maps 1 gives,
  *   4 engines in one process share one OpenCL runtime (context and
- *   compiled programs), and the RSS of 1 and 4 instances is printed.
+ *   compiled programs), one parsed graph and one device copy of the
+ *   weights per model file (also when started from 4 threads at once),
+ *   with logits bit-equal to an engine holding its own weights; the RSS
+ *   of 1 and 4 instances is printed.
  *
  * One process (CK_FORK=no): OpenCL state does not survive fork(). Run with
  * GST_TRACERS=leaks (meson): a GStreamer object left alive fails the test.
@@ -32,6 +35,7 @@
 
 #include "backend/opencl.h"
 #include "engine/engine.h"
+#include "model/model.h"
 #include "meta/gstdeeplabsegmeta.h"
 #include "tflite_builder.h"
 #include "testutil.h"
@@ -599,6 +603,145 @@ GST_START_TEST (test_engines_share_runtime)
 
 GST_END_TEST;
 
+/* Logits of @e for a fixed ramp input (the model's input shape). */
+static float *
+engine_logits (DlsEngine * e)
+{
+  int iw, ih, ow, oh, nc = dls_engine_n_classes (e);
+  gsize n_in;
+  float *in, *out;
+  GError *err = NULL;
+
+  dls_engine_input_size (e, &iw, &ih);
+  dls_engine_output_size (e, &ow, &oh);
+  n_in = (gsize) iw * ih * 3;
+  in = g_new (float, n_in);
+  out = g_new (float, (gsize) ow * oh * nc);
+  for (gsize k = 0; k < n_in; k++)
+    in[k] = (float) ((k * 37) % 255) / 127.5f - 1.0f;
+  fail_unless (dls_engine_run_tensor (e, in, out, &err), "%s",
+      err ? err->message : "");
+  g_free (in);
+  return out;
+}
+
+static gpointer
+new_engine_thread (gpointer path)
+{
+  GError *err = NULL;
+  DlsEngine *e = dls_engine_new (path, NULL, &err);
+
+  if (!e)
+    GST_ERROR ("engine: %s", err->message);
+  g_clear_error (&err);
+  return e;
+}
+
+/* Weights in device memory, and the parsed graph, are shared per model
+ * file: 4 engines of one model hold the bytes 1 holds, a second model adds
+ * its own set, and the last engine out frees them. An engine with its own
+ * weights (a graph handed over, no model key) gives bit-equal logits, so
+ * the shared buffers are the right ones. 4 engines started from 4 threads
+ * at once share too (the cache is thread-safe). */
+GST_START_TEST (test_engines_share_weights)
+{
+  gchar *model = dls_test_model_path ();
+  DlsEngine *e[4] = { NULL }, *own, *tiny;
+  DlsGraph *g;
+  GThread *threads[4];
+  guint sets0, sets1, sets4, sets_own, sets_tiny;
+  guint64 bytes0, bytes1, bytes4, bytes_own, bytes_tiny;
+  size_t n_logits;
+  float *ref, *x;
+  int ow, oh;
+  GError *err = NULL;
+
+  dls_cl_weight_stats (&sets0, &bytes0);
+  fail_unless (sets0 == 0 && bytes0 == 0 && dls_model_shared_count () == 0);
+  for (int i = 0; i < 4; i++) {
+    e[i] = dls_engine_new (model, NULL, &err);
+    fail_unless (e[i] != NULL, "engine %d: %s", i, err ? err->message : "");
+    if (i == 0)
+      dls_cl_weight_stats (&sets1, &bytes1);
+  }
+  dls_cl_weight_stats (&sets4, &bytes4);
+  printf ("shared weights: 1 engine %u set(s) %.2f MiB, 4 engines %u set(s) "
+      "%.2f MiB of device weights (%s)\n", sets1, bytes1 / 1048576.0, sets4,
+      bytes4 / 1048576.0, model);
+  fail_unless (sets1 == 1 && bytes1 > 1000000, "1 engine: %u sets, %"
+      G_GUINT64_FORMAT " bytes", sets1, bytes1);
+  fail_unless (sets4 == 1 && bytes4 == bytes1, "4 engines hold %u weight "
+      "sets, %" G_GUINT64_FORMAT " bytes; 1 held %" G_GUINT64_FORMAT, sets4,
+      bytes4, bytes1);
+  fail_unless_equals_int (dls_model_shared_count (), 1);
+
+  /* Another model: its own set. */
+  tiny = dls_engine_new (tiny_path, NULL, &err);
+  fail_unless (tiny != NULL, "%s", err ? err->message : "");
+  dls_cl_weight_stats (&sets_tiny, &bytes_tiny);
+  fail_unless (sets_tiny == 2 && bytes_tiny > bytes1);
+  fail_unless_equals_int (dls_model_shared_count (), 2);
+  dls_engine_free (tiny);
+
+  /* The same weights, private: the same logits, bit for bit. */
+  g = dls_model_load (model, &err);
+  fail_unless (g != NULL, "%s", err ? err->message : "");
+  own = dls_engine_new_from_graph (g, NULL, &err);
+  fail_unless (own != NULL, "%s", err ? err->message : "");
+  dls_cl_weight_stats (&sets_own, &bytes_own);
+  fail_unless (sets_own == 2 && bytes_own == 2 * bytes1,
+      "a private set: %u sets, %" G_GUINT64_FORMAT " bytes", sets_own,
+      bytes_own);
+  dls_engine_output_size (own, &ow, &oh);
+  n_logits = (size_t) ow * oh * dls_engine_n_classes (own) * sizeof (float);
+  ref = engine_logits (own);
+  for (int i = 0; i < 4; i++) {
+    x = engine_logits (e[i]);
+    fail_unless (memcmp (x, ref, n_logits) == 0, "engine %d: logits differ "
+        "from an engine with its own weights", i);
+    g_free (x);
+  }
+  dls_engine_free (own);
+
+  /* The last user frees the set and the graph; one left keeps them. */
+  for (int i = 0; i < 3; i++)
+    dls_engine_free (e[i]);
+  dls_cl_weight_stats (&sets1, &bytes4);
+  fail_unless (sets1 == 1 && bytes4 == bytes1 &&
+      dls_model_shared_count () == 1);
+  dls_engine_free (e[3]);
+  dls_cl_weight_stats (&sets0, &bytes0);
+  fail_unless (sets0 == 0 && bytes0 == 0 && dls_model_shared_count () == 0,
+      "%u weight sets (%" G_GUINT64_FORMAT " bytes), %u graphs outlived "
+      "their engines", sets0, bytes0, dls_model_shared_count ());
+
+  /* Started from 4 threads at once: one set, one graph, same logits. */
+  for (int i = 0; i < 4; i++)
+    threads[i] = g_thread_new ("engine", new_engine_thread, model);
+  for (int i = 0; i < 4; i++) {
+    e[i] = g_thread_join (threads[i]);
+    fail_unless (e[i] != NULL, "thread %d: no engine", i);
+  }
+  dls_cl_weight_stats (&sets4, &bytes4);
+  fail_unless (sets4 == 1 && bytes4 == bytes1 &&
+      dls_model_shared_count () == 1, "4 threads: %u sets, %"
+      G_GUINT64_FORMAT " bytes, %u graphs", sets4, bytes4,
+      dls_model_shared_count ());
+  for (int i = 0; i < 4; i++) {
+    x = engine_logits (e[i]);
+    fail_unless (memcmp (x, ref, n_logits) == 0, "thread %d: logits differ",
+        i);
+    g_free (x);
+    dls_engine_free (e[i]);
+  }
+  dls_cl_weight_stats (&sets0, &bytes0);
+  fail_unless (sets0 == 0 && dls_model_shared_count () == 0);
+  g_free (ref);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 static Suite *
 stress_suite (void)
 {
@@ -619,6 +762,7 @@ stress_suite (void)
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 600);
   tcase_add_test (tc, test_engines_share_runtime);
+  tcase_add_test (tc, test_engines_share_weights);
   tcase_add_test (tc, test_states_random);
   tcase_add_test (tc, test_states_random_load_failure);
   tcase_add_test (tc, test_states_random_mixed);
