@@ -6,12 +6,14 @@
  *   rest succeeds) and switching between the two while in NULL or READY;
  * - soak: 320x240 frames through a GstHarness while a thread keeps setting
  *   alpha and the test switches mode (overlay, meta, mask: output caps
- *   change), caps change mid-stream (size and format), flush-seeks, then
- *   EOS; every frame comes out in the size and format its mode and caps
- *   call for, no error, no critical, and RSS after a warm-up cycle grows by
- *   < 1 MiB. DLS_SOAK_FRAMES (default 600) and DLS_SOAK_MODEL (default: the
- *   small in-code model, 3-channel variant) make the long run of
- *   scripts/soak.sh;
+ *   change, background), crf and interval, caps change mid-stream (size
+ *   and format), flush-seeks, EOS mid-stream (then a flush-seek) and at
+ *   the end; every frame comes out in the size and format its mode and caps
+ *   call for, no error, no critical, and the peak RSS of the last caps
+ *   cycle exceeds that of the cycle ending the warm-up by < 1 MiB.
+ *   DLS_SOAK_FRAMES (default 600) and DLS_SOAK_MODEL (default: the small
+ *   in-code model, 3-channel variant) make the long run of
+ *   scripts/soak.sh; DLS_SOAK_TRACE=N prints RSS every N frames;
  * - a model file replaced on disk while playing changes nothing until the
  *   next start (which then fails on the new content);
  * - the OpenCL device failing while playing (an injected error) gives a
@@ -329,7 +331,15 @@ static const gchar *soak_caps[] = {
 #define SOAK_CAPS_EVERY 50      /* frames between caps changes */
 #define SOAK_MODE_EVERY 17      /* frames between mode changes */
 #define SOAK_FLUSH_EVERY 120    /* frames between flush-seeks */
+#define SOAK_EOS_EVERY 290      /* frames between EOS (then a flush-seek) */
 #define SOAK_CYCLE (SOAK_CAPS_EVERY * G_N_ELEMENTS (soak_caps))
+/* Warm-up: every caps with every mode, crf and interval seen. */
+#define SOAK_WARM (2 * SOAK_CYCLE)
+/* RSS is sampled every SOAK_RSS_EVERY frames; a window's figure is its
+ * largest sample. A single sample would depend on the state it falls in:
+ * RSS moves by ~12 MiB with the mode, crf and caps of the moment (which
+ * sizes of buffers the heap holds), with no trend (3000 frames: flat). */
+#define SOAK_RSS_EVERY 10
 
 static GstBuffer *
 soak_frame (const GstVideoInfo * info, guint n)
@@ -378,13 +388,15 @@ GST_START_TEST (test_soak)
   GstVideoInfo info;
   GValue alpha = G_VALUE_INIT;
   GObjectClass *klass = G_OBJECT_GET_CLASS (h->element);
-  static const gchar *modes[] = { "overlay", "meta", "mask" };
-  guint mode = 0, n_flush = 0, n_mode = 0, n_caps = 0, pts = 0;
-  gsize rss_warm = 0, rss_end = 0;
+  static const gchar *modes[] = { "overlay", "meta", "mask", "background" };
+  guint mode = 0, n_flush = 0, n_mode = 0, n_caps = 0, n_eos = 0, pts = 0;
+  gsize rss_warm = 0, rss_end = 0, rss;
   gboolean got_eos = FALSE;
   GstEvent *ev;
+  guint trace = g_getenv ("DLS_SOAK_TRACE") ?
+      (guint) g_ascii_strtoull (g_getenv ("DLS_SOAK_TRACE"), NULL, 10) : 0;
 
-  n_frames = MAX (n_frames, 2 * SOAK_CYCLE);
+  n_frames = MAX (n_frames, SOAK_WARM + SOAK_CYCLE);
   gst_element_set_bus (h->element, bus);
   g_object_set (h->element, "model", env_model ? env_model : tiny_path, NULL);
   /* A thread sets alpha all the time, racing the streaming thread. */
@@ -413,16 +425,30 @@ GST_START_TEST (test_soak)
       /* Properties other issues add, exercised once they exist. */
       if (g_object_class_find_property (klass, "crf"))
         gst_util_set_object_arg (G_OBJECT (h->element), "crf",
-            (i / SOAK_MODE_EVERY) & 1 ? "true" : "false");
+            (i / SOAK_MODE_EVERY / 4) & 1 ? "true" : "false");
       if (g_object_class_find_property (klass, "interval"))
         gst_util_set_object_arg (G_OBJECT (h->element), "interval",
-            (i / SOAK_MODE_EVERY) & 2 ? "2" : "1");
+            (i / SOAK_MODE_EVERY / 8) & 1 ? "2" : "1");
       n_mode++;
     }
     if (i % SOAK_FLUSH_EVERY == SOAK_FLUSH_EVERY - 1) {
       flush_seek (h);
       pts = 0;
       n_flush++;
+    }
+    /* EOS mid-stream: it comes out, and a flush-seek starts again. */
+    if (i % SOAK_EOS_EVERY == SOAK_EOS_EVERY - 1) {
+      gboolean eos_out = FALSE;
+
+      fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+      while ((ev = gst_harness_try_pull_event (h))) {
+        eos_out |= GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+        gst_event_unref (ev);
+      }
+      fail_unless (eos_out, "frame %u: EOS did not come out", i);
+      flush_seek (h);
+      pts = 0;
+      n_eos++;
     }
 
     fail_unless_equals_int (gst_harness_push (h, soak_frame (&info, pts++)),
@@ -451,11 +477,19 @@ GST_START_TEST (test_soak)
     while ((ev = gst_harness_try_pull_event (h)))
       gst_event_unref (ev);
 
-    /* Warm-up: one full cycle of caps (every size and format seen). */
-    if (i + 1 == SOAK_CYCLE)
-      rss_warm = trimmed_rss_kib ();
+    /* DLS_SOAK_TRACE=N: RSS every N frames, to see a trend. */
+    if (trace && i % trace == trace - 1)
+      printf ("frame %u: mode %s, caps %s, RSS %" G_GSIZE_FORMAT " KiB\n",
+          i, modes[mode], GST_VIDEO_INFO_NAME (&info), trimmed_rss_kib ());
+    /* Peak of the cycle that ends the warm-up vs peak of the last one. */
+    if (i % SOAK_RSS_EVERY == SOAK_RSS_EVERY - 1) {
+      rss = trimmed_rss_kib ();
+      if (i >= SOAK_WARM - SOAK_CYCLE && i < SOAK_WARM)
+        rss_warm = MAX (rss_warm, rss);
+      if (i >= n_frames - SOAK_CYCLE)
+        rss_end = MAX (rss_end, rss);
+    }
   }
-  rss_end = trimmed_rss_kib ();
 
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
   while ((ev = gst_harness_try_pull_event (h))) {
@@ -467,10 +501,11 @@ GST_START_TEST (test_soak)
   g_value_unset (&alpha);
   fail_unless_equals_int (drain_errors (bus, NULL, TRUE), 0);
 
-  printf ("soak: %u frames (%u caps changes, %u mode changes, %u "
-      "flush-seeks, alpha set from a thread), RSS after warm-up %"
-      G_GSIZE_FORMAT " KiB, at the end %" G_GSIZE_FORMAT " KiB: %+"
-      G_GSSIZE_FORMAT " KiB\n", n_frames, n_caps, n_mode, n_flush, rss_warm,
+  printf ("soak: %u frames (%u caps changes, %u mode changes with alpha, "
+      "crf and interval, %u flush-seeks, %u EOS, alpha set from a thread), "
+      "peak RSS after warm-up %" G_GSIZE_FORMAT " KiB, at the end %"
+      G_GSIZE_FORMAT " KiB: %+" G_GSSIZE_FORMAT " KiB\n", n_frames, n_caps,
+      n_mode, n_flush, n_eos, rss_warm,
       rss_end, (gssize) rss_end - (gssize) rss_warm);
 #ifndef __SANITIZE_ADDRESS__
   /* Under ASan freed memory waits in a 256 MiB quarantine, so RSS says
