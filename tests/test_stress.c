@@ -95,6 +95,20 @@ drain_errors (GstBus * bus, GstElement * from, gboolean verbose)
   return n;
 }
 
+/* A harness on deeplabseg with @model: the harness plays a filter as it
+ * makes it, which starts it with the default model, so stop, set, play. */
+static GstHarness *
+harness_with_model (const gchar * model)
+{
+  GstHarness *h = gst_harness_new ("deeplabseg");
+
+  fail_unless_equals_int (gst_element_set_state (h->element,
+          GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  g_object_set (h->element, "model", model, NULL);
+  gst_harness_play (h);
+  return h;
+}
+
 /* ------------------------------------------------------------------------
  * States.
  */
@@ -382,7 +396,7 @@ GST_START_TEST (test_soak)
   const gchar *env_model = g_getenv ("DLS_SOAK_MODEL");
   guint n_frames = env_frames ? (guint) g_ascii_strtoull (env_frames, NULL,
       10) : 600;
-  GstHarness *h = gst_harness_new ("deeplabseg");
+  GstHarness *h = harness_with_model (env_model ? env_model : tiny_path);
   GstBus *bus = gst_bus_new ();
   GstHarnessThread *stress;
   GstVideoInfo info;
@@ -398,7 +412,6 @@ GST_START_TEST (test_soak)
 
   n_frames = MAX (n_frames, SOAK_WARM + SOAK_CYCLE);
   gst_element_set_bus (h->element, bus);
-  g_object_set (h->element, "model", env_model ? env_model : tiny_path, NULL);
   /* A thread sets alpha all the time, racing the streaming thread. */
   g_value_init (&alpha, G_TYPE_DOUBLE);
   g_value_set_double (&alpha, 0.7);
@@ -514,6 +527,45 @@ GST_START_TEST (test_soak)
       " KiB after warm-up", (gssize) rss_end - (gssize) rss_warm);
 #endif
 
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------
+ * Findings of the element fuzzer (tests/fuzz/fuzz_element.c), replayed.
+ */
+
+/* post-messages in a segment of BYTES: the frame's stream and running
+ * times are GST_CLOCK_TIME_NONE (gst_segment_to_stream_time() asserted on
+ * the format: a critical). */
+GST_START_TEST (test_fuzz_bytes_segment_messages)
+{
+  GstHarness *h = harness_with_model (tiny_path);
+  GstBus *bus = gst_bus_new ();
+  GstSegment seg;
+  GstMessage *msg;
+  const GstStructure *st;
+  guint64 stream_time = 0, running_time = 0;
+
+  gst_element_set_bus (h->element, bus);
+  g_object_set (h->element, "post-messages", TRUE, NULL);
+  gst_harness_set_src_caps_str (h,
+      "video/x-raw,format=RGB,width=16,height=16,framerate=30/1");
+  gst_segment_init (&seg, GST_FORMAT_BYTES);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  gst_buffer_unref (gst_harness_push_and_pull (h,
+          gst_buffer_new_allocate (NULL, 16 * 16 * 3, NULL)));
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL, "no deeplabseg message");
+  st = gst_message_get_structure (msg);
+  fail_unless (gst_structure_get_uint64 (st, "stream-time", &stream_time));
+  fail_unless (gst_structure_get_uint64 (st, "running-time", &running_time));
+  fail_unless (stream_time == GST_CLOCK_TIME_NONE
+      && running_time == GST_CLOCK_TIME_NONE);
+  gst_message_unref (msg);
   gst_element_set_bus (h->element, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
@@ -804,6 +856,7 @@ stress_suite (void)
   tcase_add_test (tc, test_model_replaced_while_playing);
   tcase_add_test (tc, test_device_fails_while_playing);
   tcase_add_test (tc, test_soak);
+  tcase_add_test (tc, test_fuzz_bytes_segment_messages);
   tcase_add_test (tc, test_many_streams);
   return s;
 }
