@@ -829,6 +829,29 @@ GST_START_TEST (test_engines_share_weights)
 
 GST_END_TEST;
 
+/* DLS_PROFILE=1 prints per-step times when a backend is freed: also for a
+ * backend that never ran (every minimum still unset) and one that ran
+ * (under the sanitized build, any bad read there is a failure). */
+GST_START_TEST (test_profile_freed_backends)
+{
+  DlsEngine *e;
+  float *logits;
+  GError *err = NULL;
+
+  g_setenv ("DLS_PROFILE", "1", TRUE);
+  e = dls_engine_new (tiny_path, NULL, &err);
+  fail_unless (e != NULL, "%s", err ? err->message : "");
+  dls_engine_free (e);
+  e = dls_engine_new (tiny_path, NULL, &err);
+  fail_unless (e != NULL, "%s", err ? err->message : "");
+  logits = engine_logits (e);
+  g_free (logits);
+  dls_engine_free (e);
+  g_unsetenv ("DLS_PROFILE");
+}
+
+GST_END_TEST;
+
 static Suite *
 stress_suite (void)
 {
@@ -850,6 +873,7 @@ stress_suite (void)
   tcase_set_timeout (tc, 600);
   tcase_add_test (tc, test_engines_share_runtime);
   tcase_add_test (tc, test_engines_share_weights);
+  tcase_add_test (tc, test_profile_freed_backends);
   tcase_add_test (tc, test_states_random);
   tcase_add_test (tc, test_states_random_load_failure);
   tcase_add_test (tc, test_states_random_mixed);

@@ -1234,19 +1234,23 @@ print_profile (OclBackend * b)
   GArray *order;
   gint64 sum = 0, sum_min = 0;
 
-  if (!b->steps || b->steps->len == 0) {
-    g_printerr ("# OpenCL backend profile: no steps\n");
+  /* No step (a prepare() that failed first), or never run. */
+  if (!b->steps || b->steps->len == 0
+      || g_array_index (b->steps, Step, 0).runs == 0) {
+    g_printerr ("# OpenCL backend profile: %u steps, never run\n",
+        b->steps ? b->steps->len : 0);
     return;
   }
   order = g_array_copy (b->steps);
   g_array_sort (order, (GCompareFunc) compare_step_time);
   for (guint i = 0; i < order->len; i++) {
-    sum += g_array_index (order, Step, i).total_us;
-    sum_min += g_array_index (order, Step, i).min_us;
+    const Step *s = &g_array_index (order, Step, i);
+    sum += s->total_us;
+    sum_min += s->runs ? s->min_us : 0;
   }
   g_printerr ("# OpenCL backend profile: %u steps, mean %.3f ms a run, "
       "sum of step minima %.3f ms\n", order->len,
-      sum / 1000.0 / MAX (1, g_array_index (order, Step, 0).runs),
+      sum / 1000.0 / g_array_index (b->steps, Step, 0).runs,
       sum_min / 1000.0);
   for (guint i = 0; i < order->len; i++) {
     const Step *s = &g_array_index (order, Step, i);
@@ -1256,7 +1260,8 @@ print_profile (OclBackend * b)
     clGetKernelInfo (s->kernel, CL_KERNEL_FUNCTION_NAME, sizeof (name) - 1,
         name, NULL);
     g_printerr ("%8.3f ms (min %7.3f)  node %3d %-16s %-16s -> %dx%dx%d\n",
-        s->total_us / 1000.0 / MAX (1, s->runs), s->min_us / 1000.0, s->node,
+        s->total_us / 1000.0 / MAX (1, s->runs),
+        s->runs ? s->min_us / 1000.0 : 0.0, s->node,
         dls_op_name (n->op), name, o->dims[1], o->dims[2], o->dims[3]);
   }
   g_array_unref (order);
