@@ -274,6 +274,8 @@ prop_value (Reader * r, GParamSpec * pspec)
   }
 }
 
+static guint n_out;             /* buffers out in this input */
+
 static void
 drain (GstHarness * h, GstBus * bus)
 {
@@ -281,8 +283,10 @@ drain (GstHarness * h, GstBus * bus)
   GstEvent *e;
   GstMessage *m;
 
-  while ((b = gst_harness_try_pull (h)))
+  while ((b = gst_harness_try_pull (h))) {
     gst_buffer_unref (b);
+    n_out++;
+  }
   while ((e = gst_harness_try_pull_event (h)))
     gst_event_unref (e);
   while ((e = gst_harness_try_pull_upstream_event (h)))
@@ -410,13 +414,19 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
   GstVideoInfo info;
   guint64 pts = 0;
 
+  n_out = 0;
   gst_element_set_bus (h->element, bus);
   gst_harness_push_event (h, gst_event_new_stream_start ("fuzz"));
   for (int op = 0; op < MAX_OPS && r.i < r.n; op++) {
     switch (rd (&r) % FE_N_OPS) {
       case FE_CAPS:{
         GstCaps *caps = make_caps (&r, TRUE);
+        GstSegment seg;
+        /* As gst_harness_set_src_caps() (which asserts on refused caps):
+         * caps, then a TIME segment, so that buffers may flow. */
         gst_harness_push_event (h, gst_event_new_caps (caps));
+        gst_segment_init (&seg, GST_FORMAT_TIME);
+        gst_harness_push_event (h, gst_event_new_segment (&seg));
         gst_caps_unref (caps);
         break;
       }
@@ -471,6 +481,11 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
     }
     drain (h, bus);
   }
+  /* DLS_FUZZ_ELEMENT_STATS: what came out (to check inputs reach the
+   * frame path). */
+  if (g_getenv ("DLS_FUZZ_ELEMENT_STATS"))
+    fprintf (stderr, "fuzz_element: %zu bytes, %u buffers out\n", size,
+        n_out);
   gst_element_set_bus (h->element, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
