@@ -14,7 +14,7 @@
  *            other properties) set from a string by gst_util_set_object_arg:
  *            kind % 4: 0 a value of the property's type's table, 1 the
  *            bytes as a string, 2 a path (model, labels, palette file),
- *            3 a number made of the bytes
+ *            3 a number made of the bytes; then read back
  *   FE_PUSH  n, size, flags, fill
  *            1 + n % 4 buffers: size % 6 is right, 0, one byte short, half,
  *            one byte long, right with a padded-stride GstVideoMeta; flags:

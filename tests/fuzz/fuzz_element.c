@@ -435,7 +435,12 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
         GParamSpec *pspec = g_object_class_find_property
             (G_OBJECT_GET_CLASS (h->element), name);
         char *value = prop_value (&r, pspec);
+        GValue back = G_VALUE_INIT;
         gst_util_set_object_arg (G_OBJECT (h->element), name, value);
+        /* and read back (get_property) */
+        g_value_init (&back, G_PARAM_SPEC_VALUE_TYPE (pspec));
+        g_object_get_property (G_OBJECT (h->element), name, &back);
+        g_value_unset (&back);
         g_free (value);
         break;
       }
