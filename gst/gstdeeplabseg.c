@@ -896,16 +896,22 @@ post_counts (GstDeeplabseg * self, GstBuffer * buf, const guint64 * counts,
 {
   GstSegment *seg = &GST_BASE_TRANSFORM (self)->segment;
   GstClockTime pts = GST_BUFFER_PTS (buf);
+  GstClockTime stream_time = GST_CLOCK_TIME_NONE;
+  GstClockTime running_time = GST_CLOCK_TIME_NONE;
   int n = dls_engine_n_classes (self->engine);
   GValue arr = G_VALUE_INIT, names = G_VALUE_INIT, v = G_VALUE_INIT;
   GstStructure *st;
 
+  /* A segment in another format (BYTES) gives a PTS no times: the
+   * conversions would fail an assertion (fuzz finding). */
+  if (seg->format == GST_FORMAT_TIME) {
+    stream_time = gst_segment_to_stream_time (seg, GST_FORMAT_TIME, pts);
+    running_time = gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts);
+  }
   st = gst_structure_new ("deeplabseg",
       "timestamp", G_TYPE_UINT64, pts,
-      "stream-time", G_TYPE_UINT64,
-      gst_segment_to_stream_time (seg, GST_FORMAT_TIME, pts),
-      "running-time", G_TYPE_UINT64,
-      gst_segment_to_running_time (seg, GST_FORMAT_TIME, pts),
+      "stream-time", G_TYPE_UINT64, stream_time,
+      "running-time", G_TYPE_UINT64, running_time,
       "duration", G_TYPE_UINT64, GST_BUFFER_DURATION (buf),
       "width", G_TYPE_INT, w, "height", G_TYPE_INT, h,
       "n-classes", G_TYPE_INT, n, NULL);

@@ -19,5 +19,5 @@ MODEL=${2:-${DLS_SHARED_DIR:-$ROOT/../shared}/models/deeplabv3_257_mv_gpu.tflite
 export CK_FORK=no GST_CHECKS=test_soak GST_TRACERS=leaks
 export GST_PLUGIN_PATH=$BUILD/gst GST_REGISTRY=$BUILD/tests/registry.bin
 export LD_LIBRARY_PATH=$BUILD/gst/meta${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export DLS_SOAK_FRAMES=$FRAMES DLS_SOAK_MODEL=$MODEL
+export DLS_SOAK_FRAMES=$FRAMES DLS_SOAK_MODEL=$MODEL DLS_SOAK_TRACE=${DLS_SOAK_TRACE:-500}
 exec nice -n 10 "$BUILD/tests/test-stress"

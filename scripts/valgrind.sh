@@ -51,12 +51,13 @@ if [[ $MODE == full ]]; then
   steps=200
   element_cases=test_bad_models,test_state_cycles_no_leak
 fi
-GST_CHECKS=$element_cases run element "$BUILD/tests/test-element"
 GST_CHECKS=test_states_random_mixed DLS_STRESS_STEPS=$steps \
   run stress-states "$BUILD/tests/test-stress"
 if [[ $MODE == full ]]; then
   GST_CHECKS=test_states_random,test_states_random_load_failure \
     DLS_STRESS_STEPS=$steps run stress-states-2 "$BUILD/tests/test-stress"
 fi
+# Last: in full mode the longest (frames of the real model under memcheck).
+GST_CHECKS=$element_cases run element "$BUILD/tests/test-element"
 echo "valgrind ($MODE): $fails failing run(s)"
 ((fails == 0))

@@ -194,6 +194,70 @@ GST_START_TEST (test_accessors)
 
 GST_END_TEST;
 
+/* A plane that starts at an offset (and has padded rows): the dense
+ * copies read it where its GstVideoMeta says; rows that would run past the
+ * buffer give NULL. */
+GST_START_TEST (test_accessors_offset)
+{
+  const gsize off = 24;
+  gsize offset[GST_VIDEO_MAX_PLANES] = { off, };
+  gint stride[GST_VIDEO_MAX_PLANES] = { MASK_STRIDE, };
+  GstBuffer *mask = gst_buffer_new_allocate (NULL,
+      off + MASK_STRIDE * MASK_H, NULL);
+  GstBuffer *conf = gst_buffer_new_allocate (NULL,
+      off + MASK_STRIDE * MASK_H, NULL);
+  GstBuffer *buf;
+  GstDeeplabsegMeta *meta;
+  GstMapInfo mm, cm;
+  GBytes *bytes[2];
+  GstVideoMeta *vmeta;
+
+  fail_unless (gst_buffer_map (mask, &mm, GST_MAP_WRITE));
+  fail_unless (gst_buffer_map (conf, &cm, GST_MAP_WRITE));
+  memset (mm.data, 0xff, mm.size);
+  memset (cm.data, 0xff, cm.size);
+  for (guint y = 0; y < MASK_H; y++)
+    for (guint x = 0; x < MASK_W; x++) {
+      mm.data[off + y * MASK_STRIDE + x] = mask_value (x, y);
+      cm.data[off + y * MASK_STRIDE + x] = conf_value (x, y);
+    }
+  gst_buffer_unmap (mask, &mm);
+  gst_buffer_unmap (conf, &cm);
+  for (int i = 0; i < 2; i++)
+    fail_unless (gst_buffer_add_video_meta_full (i ? conf : mask,
+            GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_FORMAT_GRAY8, MASK_W, MASK_H,
+            1, offset, stride) != NULL);
+  buf = make_frame (mask, voc_labels);
+  meta = gst_buffer_get_deeplabseg_meta (buf);
+  fail_unless (gst_deeplabseg_meta_set_confidence (meta, conf));
+  bytes[0] = gst_deeplabseg_meta_get_class_map (meta, NULL, NULL);
+  bytes[1] = gst_deeplabseg_meta_get_confidence_map (meta, NULL, NULL);
+  for (int i = 0; i < 2; i++) {
+    gsize size;
+    const guint8 *d;
+
+    fail_unless (bytes[i] != NULL);
+    d = g_bytes_get_data (bytes[i], &size);
+    fail_unless_equals_int (size, MASK_W * MASK_H);
+    for (guint y = 0; y < MASK_H; y++)
+      for (guint x = 0; x < MASK_W; x++)
+        fail_unless (d[y * MASK_W + x] == (i ? conf_value (x, y) :
+                mask_value (x, y)), "%s (%u, %u) is %u",
+            i ? "confidence" : "class map", x, y, d[y * MASK_W + x]);
+    g_bytes_unref (bytes[i]);
+  }
+  /* An offset that puts the last row past the end of the buffer. */
+  vmeta = gst_buffer_get_video_meta (meta->mask);
+  vmeta->offset[0] = off + MASK_STRIDE - MASK_W + 1;
+  fail_unless (gst_deeplabseg_meta_get_class_map (meta, NULL, NULL) == NULL);
+  vmeta->offset[0] = G_MAXSIZE - 4;
+  fail_unless (gst_deeplabseg_meta_get_class_map (meta, NULL, NULL) == NULL);
+  vmeta->offset[0] = off;
+  gst_buffer_unref (buf);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_no_labels)
 {
   gboolean freed;
@@ -451,6 +515,7 @@ meta_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_add_get);
   tcase_add_test (tc, test_accessors);
+  tcase_add_test (tc, test_accessors_offset);
   tcase_add_test (tc, test_no_labels);
   tcase_add_test (tc, test_copy_shares_mask);
   tcase_add_test (tc, test_region_copy_drops);

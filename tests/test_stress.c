@@ -6,19 +6,24 @@
  *   rest succeeds) and switching between the two while in NULL or READY;
  * - soak: 320x240 frames through a GstHarness while a thread keeps setting
  *   alpha and the test switches mode (overlay, meta, mask: output caps
- *   change), caps change mid-stream (size and format), flush-seeks, then
- *   EOS; every frame comes out in the size and format its mode and caps
- *   call for, no error, no critical, and RSS after a warm-up cycle grows by
- *   < 1 MiB. DLS_SOAK_FRAMES (default 600) and DLS_SOAK_MODEL (default: the
- *   small in-code model, 3-channel variant) make the long run of
- *   scripts/soak.sh;
+ *   change, background), crf and interval, caps change mid-stream (size
+ *   and format), flush-seeks, EOS mid-stream (then a flush-seek) and at
+ *   the end; every frame comes out in the size and format its mode and caps
+ *   call for, no error, no critical, and the peak RSS of the last caps
+ *   cycle exceeds that of the cycle ending the warm-up by < 1 MiB.
+ *   DLS_SOAK_FRAMES (default 600) and DLS_SOAK_MODEL (default: the small
+ *   in-code model, 3-channel variant) make the long run of
+ *   scripts/soak.sh; DLS_SOAK_TRACE=N prints RSS every N frames;
  * - a model file replaced on disk while playing changes nothing until the
  *   next start (which then fails on the new content);
  * - the OpenCL device failing while playing (an injected error) gives a
  *   GST_ELEMENT_ERROR and a clean shutdown;
  * - many streams: 4 deeplabseg behind a tee give the class maps 1 gives,
  *   4 engines in one process share one OpenCL runtime (context and
- *   compiled programs), and the RSS of 1 and 4 instances is printed.
+ *   compiled programs), one parsed graph and one device copy of the
+ *   weights per model file (also when started from 4 threads at once),
+ *   with logits bit-equal to an engine holding its own weights; the RSS
+ *   of 1 and 4 instances is printed.
  *
  * One process (CK_FORK=no): OpenCL state does not survive fork(). Run with
  * GST_TRACERS=leaks (meson): a GStreamer object left alive fails the test.
@@ -32,6 +37,7 @@
 
 #include "backend/opencl.h"
 #include "engine/engine.h"
+#include "model/model.h"
 #include "meta/gstdeeplabsegmeta.h"
 #include "tflite_builder.h"
 #include "testutil.h"
@@ -87,6 +93,20 @@ drain_errors (GstBus * bus, GstElement * from, gboolean verbose)
     n++;
   }
   return n;
+}
+
+/* A harness on deeplabseg with @model: the harness plays a filter as it
+ * makes it, which starts it with the default model, so stop, set, play. */
+static GstHarness *
+harness_with_model (const gchar * model)
+{
+  GstHarness *h = gst_harness_new ("deeplabseg");
+
+  fail_unless_equals_int (gst_element_set_state (h->element,
+          GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  g_object_set (h->element, "model", model, NULL);
+  gst_harness_play (h);
+  return h;
 }
 
 /* ------------------------------------------------------------------------
@@ -325,7 +345,15 @@ static const gchar *soak_caps[] = {
 #define SOAK_CAPS_EVERY 50      /* frames between caps changes */
 #define SOAK_MODE_EVERY 17      /* frames between mode changes */
 #define SOAK_FLUSH_EVERY 120    /* frames between flush-seeks */
+#define SOAK_EOS_EVERY 290      /* frames between EOS (then a flush-seek) */
 #define SOAK_CYCLE (SOAK_CAPS_EVERY * G_N_ELEMENTS (soak_caps))
+/* Warm-up: every caps with every mode, crf and interval seen. */
+#define SOAK_WARM (2 * SOAK_CYCLE)
+/* RSS is sampled every SOAK_RSS_EVERY frames; a window's figure is its
+ * largest sample. A single sample would depend on the state it falls in:
+ * RSS moves by ~12 MiB with the mode, crf and caps of the moment (which
+ * sizes of buffers the heap holds), with no trend (3000 frames: flat). */
+#define SOAK_RSS_EVERY 10
 
 static GstBuffer *
 soak_frame (const GstVideoInfo * info, guint n)
@@ -368,21 +396,22 @@ GST_START_TEST (test_soak)
   const gchar *env_model = g_getenv ("DLS_SOAK_MODEL");
   guint n_frames = env_frames ? (guint) g_ascii_strtoull (env_frames, NULL,
       10) : 600;
-  GstHarness *h = gst_harness_new ("deeplabseg");
+  GstHarness *h = harness_with_model (env_model ? env_model : tiny_path);
   GstBus *bus = gst_bus_new ();
   GstHarnessThread *stress;
   GstVideoInfo info;
   GValue alpha = G_VALUE_INIT;
   GObjectClass *klass = G_OBJECT_GET_CLASS (h->element);
-  static const gchar *modes[] = { "overlay", "meta", "mask" };
-  guint mode = 0, n_flush = 0, n_mode = 0, n_caps = 0, pts = 0;
-  gsize rss_warm = 0, rss_end = 0;
+  static const gchar *modes[] = { "overlay", "meta", "mask", "background" };
+  guint mode = 0, n_flush = 0, n_mode = 0, n_caps = 0, n_eos = 0, pts = 0;
+  gsize rss_warm = 0, rss_end = 0, rss;
   gboolean got_eos = FALSE;
   GstEvent *ev;
+  guint trace = g_getenv ("DLS_SOAK_TRACE") ?
+      (guint) g_ascii_strtoull (g_getenv ("DLS_SOAK_TRACE"), NULL, 10) : 0;
 
-  n_frames = MAX (n_frames, 2 * SOAK_CYCLE);
+  n_frames = MAX (n_frames, SOAK_WARM + SOAK_CYCLE);
   gst_element_set_bus (h->element, bus);
-  g_object_set (h->element, "model", env_model ? env_model : tiny_path, NULL);
   /* A thread sets alpha all the time, racing the streaming thread. */
   g_value_init (&alpha, G_TYPE_DOUBLE);
   g_value_set_double (&alpha, 0.7);
@@ -409,16 +438,30 @@ GST_START_TEST (test_soak)
       /* Properties other issues add, exercised once they exist. */
       if (g_object_class_find_property (klass, "crf"))
         gst_util_set_object_arg (G_OBJECT (h->element), "crf",
-            (i / SOAK_MODE_EVERY) & 1 ? "true" : "false");
+            (i / SOAK_MODE_EVERY / 4) & 1 ? "true" : "false");
       if (g_object_class_find_property (klass, "interval"))
         gst_util_set_object_arg (G_OBJECT (h->element), "interval",
-            (i / SOAK_MODE_EVERY) & 2 ? "2" : "1");
+            (i / SOAK_MODE_EVERY / 8) & 1 ? "2" : "1");
       n_mode++;
     }
     if (i % SOAK_FLUSH_EVERY == SOAK_FLUSH_EVERY - 1) {
       flush_seek (h);
       pts = 0;
       n_flush++;
+    }
+    /* EOS mid-stream: it comes out, and a flush-seek starts again. */
+    if (i % SOAK_EOS_EVERY == SOAK_EOS_EVERY - 1) {
+      gboolean eos_out = FALSE;
+
+      fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+      while ((ev = gst_harness_try_pull_event (h))) {
+        eos_out |= GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+        gst_event_unref (ev);
+      }
+      fail_unless (eos_out, "frame %u: EOS did not come out", i);
+      flush_seek (h);
+      pts = 0;
+      n_eos++;
     }
 
     fail_unless_equals_int (gst_harness_push (h, soak_frame (&info, pts++)),
@@ -447,11 +490,19 @@ GST_START_TEST (test_soak)
     while ((ev = gst_harness_try_pull_event (h)))
       gst_event_unref (ev);
 
-    /* Warm-up: one full cycle of caps (every size and format seen). */
-    if (i + 1 == SOAK_CYCLE)
-      rss_warm = trimmed_rss_kib ();
+    /* DLS_SOAK_TRACE=N: RSS every N frames, to see a trend. */
+    if (trace && i % trace == trace - 1)
+      printf ("frame %u: mode %s, caps %s, RSS %" G_GSIZE_FORMAT " KiB\n",
+          i, modes[mode], GST_VIDEO_INFO_NAME (&info), trimmed_rss_kib ());
+    /* Peak of the cycle that ends the warm-up vs peak of the last one. */
+    if (i % SOAK_RSS_EVERY == SOAK_RSS_EVERY - 1) {
+      rss = trimmed_rss_kib ();
+      if (i >= SOAK_WARM - SOAK_CYCLE && i < SOAK_WARM)
+        rss_warm = MAX (rss_warm, rss);
+      if (i >= n_frames - SOAK_CYCLE)
+        rss_end = MAX (rss_end, rss);
+    }
   }
-  rss_end = trimmed_rss_kib ();
 
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
   while ((ev = gst_harness_try_pull_event (h))) {
@@ -463,10 +514,11 @@ GST_START_TEST (test_soak)
   g_value_unset (&alpha);
   fail_unless_equals_int (drain_errors (bus, NULL, TRUE), 0);
 
-  printf ("soak: %u frames (%u caps changes, %u mode changes, %u "
-      "flush-seeks, alpha set from a thread), RSS after warm-up %"
-      G_GSIZE_FORMAT " KiB, at the end %" G_GSIZE_FORMAT " KiB: %+"
-      G_GSSIZE_FORMAT " KiB\n", n_frames, n_caps, n_mode, n_flush, rss_warm,
+  printf ("soak: %u frames (%u caps changes, %u mode changes with alpha, "
+      "crf and interval, %u flush-seeks, %u EOS, alpha set from a thread), "
+      "peak RSS after warm-up %" G_GSIZE_FORMAT " KiB, at the end %"
+      G_GSIZE_FORMAT " KiB: %+" G_GSSIZE_FORMAT " KiB\n", n_frames, n_caps,
+      n_mode, n_flush, n_eos, rss_warm,
       rss_end, (gssize) rss_end - (gssize) rss_warm);
 #ifndef __SANITIZE_ADDRESS__
   /* Under ASan freed memory waits in a 256 MiB quarantine, so RSS says
@@ -475,6 +527,45 @@ GST_START_TEST (test_soak)
       " KiB after warm-up", (gssize) rss_end - (gssize) rss_warm);
 #endif
 
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------
+ * Findings of the element fuzzer (tests/fuzz/fuzz_element.c), replayed.
+ */
+
+/* post-messages in a segment of BYTES: the frame's stream and running
+ * times are GST_CLOCK_TIME_NONE (gst_segment_to_stream_time() asserted on
+ * the format: a critical). */
+GST_START_TEST (test_fuzz_bytes_segment_messages)
+{
+  GstHarness *h = harness_with_model (tiny_path);
+  GstBus *bus = gst_bus_new ();
+  GstSegment seg;
+  GstMessage *msg;
+  const GstStructure *st;
+  guint64 stream_time = 0, running_time = 0;
+
+  gst_element_set_bus (h->element, bus);
+  g_object_set (h->element, "post-messages", TRUE, NULL);
+  gst_harness_set_src_caps_str (h,
+      "video/x-raw,format=RGB,width=16,height=16,framerate=30/1");
+  gst_segment_init (&seg, GST_FORMAT_BYTES);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  gst_buffer_unref (gst_harness_push_and_pull (h,
+          gst_buffer_new_allocate (NULL, 16 * 16 * 3, NULL)));
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL, "no deeplabseg message");
+  st = gst_message_get_structure (msg);
+  fail_unless (gst_structure_get_uint64 (st, "stream-time", &stream_time));
+  fail_unless (gst_structure_get_uint64 (st, "running-time", &running_time));
+  fail_unless (stream_time == GST_CLOCK_TIME_NONE
+      && running_time == GST_CLOCK_TIME_NONE);
+  gst_message_unref (msg);
   gst_element_set_bus (h->element, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
@@ -599,6 +690,168 @@ GST_START_TEST (test_engines_share_runtime)
 
 GST_END_TEST;
 
+/* Logits of @e for a fixed ramp input (the model's input shape). */
+static float *
+engine_logits (DlsEngine * e)
+{
+  int iw, ih, ow, oh, nc = dls_engine_n_classes (e);
+  gsize n_in;
+  float *in, *out;
+  GError *err = NULL;
+
+  dls_engine_input_size (e, &iw, &ih);
+  dls_engine_output_size (e, &ow, &oh);
+  n_in = (gsize) iw * ih * 3;
+  in = g_new (float, n_in);
+  out = g_new (float, (gsize) ow * oh * nc);
+  for (gsize k = 0; k < n_in; k++)
+    in[k] = (float) ((k * 37) % 255) / 127.5f - 1.0f;
+  fail_unless (dls_engine_run_tensor (e, in, out, &err), "%s",
+      err ? err->message : "");
+  g_free (in);
+  return out;
+}
+
+static gpointer
+new_engine_thread (gpointer path)
+{
+  GError *err = NULL;
+  DlsEngine *e = dls_engine_new (path, NULL, &err);
+
+  if (!e)
+    GST_ERROR ("engine: %s", err->message);
+  g_clear_error (&err);
+  return e;
+}
+
+/* Weights in device memory, and the parsed graph, are shared per model
+ * file: 4 engines of one model hold the bytes 1 holds, a second model adds
+ * its own set, and the last engine out frees them. An engine with its own
+ * weights (a graph handed over, no model key) gives bit-equal logits, so
+ * the shared buffers are the right ones. 4 engines started from 4 threads
+ * at once share too (the cache is thread-safe). */
+GST_START_TEST (test_engines_share_weights)
+{
+  gchar *model = dls_test_model_path ();
+  DlsEngine *e[4] = { NULL }, *own, *tiny;
+  DlsGraph *g;
+  GThread *threads[4];
+  guint sets0, sets1, sets4, sets_own, sets_tiny;
+  guint64 bytes0, bytes1, bytes4, bytes_own, bytes_tiny;
+  size_t n_logits;
+  float *ref, *x;
+  int ow, oh;
+  GError *err = NULL;
+
+  dls_cl_weight_stats (&sets0, &bytes0);
+  fail_unless (sets0 == 0 && bytes0 == 0 && dls_model_shared_count () == 0);
+  for (int i = 0; i < 4; i++) {
+    e[i] = dls_engine_new (model, NULL, &err);
+    fail_unless (e[i] != NULL, "engine %d: %s", i, err ? err->message : "");
+    if (i == 0)
+      dls_cl_weight_stats (&sets1, &bytes1);
+  }
+  dls_cl_weight_stats (&sets4, &bytes4);
+  printf ("shared weights: 1 engine %u set(s) %.2f MiB, 4 engines %u set(s) "
+      "%.2f MiB of device weights (%s)\n", sets1, bytes1 / 1048576.0, sets4,
+      bytes4 / 1048576.0, model);
+  fail_unless (sets1 == 1 && bytes1 > 1000000, "1 engine: %u sets, %"
+      G_GUINT64_FORMAT " bytes", sets1, bytes1);
+  fail_unless (sets4 == 1 && bytes4 == bytes1, "4 engines hold %u weight "
+      "sets, %" G_GUINT64_FORMAT " bytes; 1 held %" G_GUINT64_FORMAT, sets4,
+      bytes4, bytes1);
+  fail_unless_equals_int (dls_model_shared_count (), 1);
+
+  /* Another model: its own set. */
+  tiny = dls_engine_new (tiny_path, NULL, &err);
+  fail_unless (tiny != NULL, "%s", err ? err->message : "");
+  dls_cl_weight_stats (&sets_tiny, &bytes_tiny);
+  fail_unless (sets_tiny == 2 && bytes_tiny > bytes1);
+  fail_unless_equals_int (dls_model_shared_count (), 2);
+  dls_engine_free (tiny);
+
+  /* The same weights, private: the same logits, bit for bit. */
+  g = dls_model_load (model, &err);
+  fail_unless (g != NULL, "%s", err ? err->message : "");
+  own = dls_engine_new_from_graph (g, NULL, &err);
+  fail_unless (own != NULL, "%s", err ? err->message : "");
+  dls_cl_weight_stats (&sets_own, &bytes_own);
+  fail_unless (sets_own == 2 && bytes_own == 2 * bytes1,
+      "a private set: %u sets, %" G_GUINT64_FORMAT " bytes", sets_own,
+      bytes_own);
+  dls_engine_output_size (own, &ow, &oh);
+  n_logits = (size_t) ow * oh * dls_engine_n_classes (own) * sizeof (float);
+  ref = engine_logits (own);
+  for (int i = 0; i < 4; i++) {
+    x = engine_logits (e[i]);
+    fail_unless (memcmp (x, ref, n_logits) == 0, "engine %d: logits differ "
+        "from an engine with its own weights", i);
+    g_free (x);
+  }
+  dls_engine_free (own);
+
+  /* The last user frees the set and the graph; one left keeps them. */
+  for (int i = 0; i < 3; i++)
+    dls_engine_free (e[i]);
+  dls_cl_weight_stats (&sets1, &bytes4);
+  fail_unless (sets1 == 1 && bytes4 == bytes1 &&
+      dls_model_shared_count () == 1);
+  dls_engine_free (e[3]);
+  dls_cl_weight_stats (&sets0, &bytes0);
+  fail_unless (sets0 == 0 && bytes0 == 0 && dls_model_shared_count () == 0,
+      "%u weight sets (%" G_GUINT64_FORMAT " bytes), %u graphs outlived "
+      "their engines", sets0, bytes0, dls_model_shared_count ());
+
+  /* Started from 4 threads at once: one set, one graph, same logits. */
+  for (int i = 0; i < 4; i++)
+    threads[i] = g_thread_new ("engine", new_engine_thread, model);
+  for (int i = 0; i < 4; i++) {
+    e[i] = g_thread_join (threads[i]);
+    fail_unless (e[i] != NULL, "thread %d: no engine", i);
+  }
+  dls_cl_weight_stats (&sets4, &bytes4);
+  fail_unless (sets4 == 1 && bytes4 == bytes1 &&
+      dls_model_shared_count () == 1, "4 threads: %u sets, %"
+      G_GUINT64_FORMAT " bytes, %u graphs", sets4, bytes4,
+      dls_model_shared_count ());
+  for (int i = 0; i < 4; i++) {
+    x = engine_logits (e[i]);
+    fail_unless (memcmp (x, ref, n_logits) == 0, "thread %d: logits differ",
+        i);
+    g_free (x);
+    dls_engine_free (e[i]);
+  }
+  dls_cl_weight_stats (&sets0, &bytes0);
+  fail_unless (sets0 == 0 && dls_model_shared_count () == 0);
+  g_free (ref);
+  g_free (model);
+}
+
+GST_END_TEST;
+
+/* DLS_PROFILE=1 prints per-step times when a backend is freed: also for a
+ * backend that never ran (every minimum still unset) and one that ran
+ * (under the sanitized build, any bad read there is a failure). */
+GST_START_TEST (test_profile_freed_backends)
+{
+  DlsEngine *e;
+  float *logits;
+  GError *err = NULL;
+
+  g_setenv ("DLS_PROFILE", "1", TRUE);
+  e = dls_engine_new (tiny_path, NULL, &err);
+  fail_unless (e != NULL, "%s", err ? err->message : "");
+  dls_engine_free (e);
+  e = dls_engine_new (tiny_path, NULL, &err);
+  fail_unless (e != NULL, "%s", err ? err->message : "");
+  logits = engine_logits (e);
+  g_free (logits);
+  dls_engine_free (e);
+  g_unsetenv ("DLS_PROFILE");
+}
+
+GST_END_TEST;
+
 static Suite *
 stress_suite (void)
 {
@@ -619,12 +872,15 @@ stress_suite (void)
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 600);
   tcase_add_test (tc, test_engines_share_runtime);
+  tcase_add_test (tc, test_engines_share_weights);
+  tcase_add_test (tc, test_profile_freed_backends);
   tcase_add_test (tc, test_states_random);
   tcase_add_test (tc, test_states_random_load_failure);
   tcase_add_test (tc, test_states_random_mixed);
   tcase_add_test (tc, test_model_replaced_while_playing);
   tcase_add_test (tc, test_device_fails_while_playing);
   tcase_add_test (tc, test_soak);
+  tcase_add_test (tc, test_fuzz_bytes_segment_messages);
   tcase_add_test (tc, test_many_streams);
   return s;
 }

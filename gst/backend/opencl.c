@@ -115,7 +115,25 @@ struct _DlsCl
   cl_context context;
   GMutex lock;                  /* guards programs */
   GHashTable *programs;         /* "file\noptions" -> cl_program */
+  GMutex weights_lock;          /* guards weight_sets and their refcounts */
+  GPtrArray *weight_sets;       /* WeightSet*, shared and private */
 };
+
+/* The repacked constants (weights, biases) of one prepared graph on one
+ * runtime. prepare() is a pure function of the graph, the tuning row and
+ * the device, and makes its constants in a fixed order: so backends
+ * prepared with the same model key (dls_backend_opencl_share_weights)
+ * take the nth constant from the nth buffer here, made by whichever got
+ * there first, and the device holds one copy per model file. A backend
+ * without a key has a private set. */
+typedef struct
+{
+  gint refcount;                /* under the runtime's weights_lock */
+  char *key;                    /* model key + tuning; NULL: private */
+  GMutex lock;                  /* guards bufs, bytes */
+  GPtrArray *bufs;              /* cl_mem, in prepare() order */
+  guint64 bytes;
+} WeightSet;
 
 static GMutex runtimes_lock;
 static GList *runtimes;         /* DlsCl*, one per device selector */
@@ -198,6 +216,8 @@ runtime_new (const char *selector, GError ** error)
   g_mutex_init (&cl->lock);
   cl->programs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       release_program);
+  g_mutex_init (&cl->weights_lock);
+  cl->weight_sets = g_ptr_array_new ();
   if (!pick_device (selector, &cl->platform, &cl->device, error))
     goto fail;
   clGetDeviceInfo (cl->device, CL_DEVICE_NAME, sizeof (name) - 1, name, NULL);
@@ -219,6 +239,10 @@ static void
 runtime_free (DlsCl * cl)
 {
   g_hash_table_unref (cl->programs);
+  /* Every backend holds the runtime: its weight sets are gone by now. */
+  g_warn_if_fail (cl->weight_sets->len == 0);
+  g_ptr_array_unref (cl->weight_sets);
+  g_mutex_clear (&cl->weights_lock);
   if (cl->context)
     clReleaseContext (cl->context);
   g_mutex_clear (&cl->lock);
@@ -332,6 +356,78 @@ gsize
 dls_cl_buffer_bytes (void)
 {
   return (gsize) g_atomic_pointer_get (&buffer_bytes);
+}
+
+void
+dls_cl_weight_stats (guint * n_sets, guint64 * bytes)
+{
+  guint ns = 0;
+  guint64 nb = 0;
+
+  g_mutex_lock (&runtimes_lock);
+  for (GList * l = runtimes; l; l = l->next) {
+    DlsCl *c = l->data;
+    g_mutex_lock (&c->weights_lock);
+    for (guint i = 0; i < c->weight_sets->len; i++) {
+      WeightSet *w = c->weight_sets->pdata[i];
+      ns++;
+      g_mutex_lock (&w->lock);
+      nb += w->bytes;
+      g_mutex_unlock (&w->lock);
+    }
+    g_mutex_unlock (&c->weights_lock);
+  }
+  g_mutex_unlock (&runtimes_lock);
+  if (n_sets)
+    *n_sets = ns;
+  if (bytes)
+    *bytes = nb;
+}
+
+/* The set for @key (NULL: a new private one), with a reference. */
+static WeightSet *
+weight_set_acquire (DlsCl * cl, const char *key)
+{
+  WeightSet *w = NULL;
+
+  g_mutex_lock (&cl->weights_lock);
+  for (guint i = 0; key && i < cl->weight_sets->len && !w; i++) {
+    WeightSet *c = cl->weight_sets->pdata[i];
+    if (g_strcmp0 (c->key, key) == 0)
+      w = c;
+  }
+  if (w) {
+    w->refcount++;
+  } else {
+    w = g_new0 (WeightSet, 1);
+    w->refcount = 1;
+    w->key = g_strdup (key);
+    g_mutex_init (&w->lock);
+    w->bufs = g_ptr_array_new_with_free_func (release_mem);
+    g_ptr_array_add (cl->weight_sets, w);
+  }
+  g_mutex_unlock (&cl->weights_lock);
+  return w;
+}
+
+static void
+weight_set_release (DlsCl * cl, WeightSet * w)
+{
+  gboolean last;
+
+  if (!w)
+    return;
+  g_mutex_lock (&cl->weights_lock);
+  last = --w->refcount == 0;
+  if (last)
+    g_ptr_array_remove_fast (cl->weight_sets, w);
+  g_mutex_unlock (&cl->weights_lock);
+  if (!last)
+    return;
+  g_ptr_array_unref (w->bufs);
+  g_mutex_clear (&w->lock);
+  g_free (w->key);
+  g_free (w);
 }
 
 const char *
@@ -525,7 +621,9 @@ typedef struct
   cl_mem *mem;                  /* per tensor id; shared by dead tensors */
   int *cp;                      /* padded channel count per activation */
   GPtrArray *buffers;           /* every distinct activation buffer */
-  GPtrArray *consts;            /* repacked weights and biases */
+  char *weights_key;            /* dls_backend_opencl_share_weights() */
+  WeightSet *weights;           /* repacked weights and biases */
+  guint n_consts;               /* constants made so far by prepare() */
   GArray *steps;                /* Step */
   float *staging;               /* padded host copy for set_input/get_output */
   gsize staging_len;
@@ -544,16 +642,46 @@ round_up (int v, int m)
   return (v + m - 1) / m * m;
 }
 
+/* The next constant of prepare(): made from @data, or the buffer another
+ * backend of the same model made for it (WeightSet). */
 static cl_mem
 make_const (OclBackend * b, const float *data, gsize n_floats,
     GError ** error)
 {
-  cl_mem m = dls_cl_buffer (b->cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-      n_floats * sizeof (float), (void *) data, "clCreateBuffer (weights)",
-      error);
-  if (!m)
-    return NULL;
-  g_ptr_array_add (b->consts, m);
+  WeightSet *w = b->weights;
+  guint index = b->n_consts++;
+  gsize bytes = n_floats * sizeof (float);
+  cl_mem m = NULL;
+  cl_int st;
+
+  g_mutex_lock (&w->lock);
+  if (index < w->bufs->len) {
+    size_t have = 0;
+    m = g_ptr_array_index (w->bufs, index);
+    st = clGetMemObjectInfo (m, CL_MEM_SIZE, sizeof (have), &have, NULL);
+    if (dls_cl_check (st, "clGetMemObjectInfo (shared weights)", error)
+        && have != bytes) {
+      g_set_error (error, DLS_ERROR, DLS_ERROR_DEVICE, "shared weights: "
+          "constant %u has %" G_GSIZE_FORMAT " bytes, another instance of "
+          "the model made it with %" G_GSIZE_FORMAT, index, bytes,
+          (gsize) have);
+      st = CL_INVALID_BUFFER_SIZE;
+    }
+    if (st != CL_SUCCESS)
+      m = NULL;
+  } else if (index == w->bufs->len) {
+    m = dls_cl_buffer (b->cl, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
+        (void *) data, "clCreateBuffer (weights)", error);
+    if (m) {
+      g_ptr_array_add (w->bufs, m);
+      w->bytes += bytes;
+    }
+  } else {
+    /* Cannot happen: a backend makes constants 0..n-1 before n. */
+    g_set_error (error, DLS_ERROR, DLS_ERROR_DEVICE, "shared weights: "
+        "constant %u of %u missing", index, w->bufs->len);
+  }
+  g_mutex_unlock (&w->lock);
   return m;
 }
 
@@ -1074,6 +1202,15 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
   b->n_tensors = (int) g->tensors->len;
   b->mem = g_new0 (cl_mem, b->n_tensors);
   b->cp = g_new0 (int, b->n_tensors);
+  if (b->weights_key) {
+    const DlsTuning *t = b->tuning;
+    char *key = g_strdup_printf ("%s\n%d,%d,%d,%d,%d", b->weights_key,
+        t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc, t->conv_wg);
+    b->weights = weight_set_acquire (b->cl, key);
+    g_free (key);
+  } else {
+    b->weights = weight_set_acquire (b->cl, NULL);
+  }
   find_fusions (b);
   if (!plan_memory (b, error))
     return FALSE;
@@ -1082,10 +1219,11 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
    * channels), and fresh buffers hold anything: zero them once. */
   for (guint i = 0; i < b->buffers->len; i++) {
     cl_mem m = g_ptr_array_index (b->buffers, i);
-    size_t size;
+    size_t size = 0;
     float zero = 0.0f;
-    clGetMemObjectInfo (m, CL_MEM_SIZE, sizeof (size), &size, NULL);
-    if (!dls_cl_check (clEnqueueFillBuffer (b->queue, m, &zero,
+    if (!dls_cl_check (clGetMemObjectInfo (m, CL_MEM_SIZE, sizeof (size),
+                &size, NULL), "clGetMemObjectInfo", error)
+        || !dls_cl_check (clEnqueueFillBuffer (b->queue, m, &zero,
                 sizeof (zero), 0, size, 0, NULL, NULL), "clEnqueueFillBuffer",
             error))
       return FALSE;
@@ -1182,17 +1320,26 @@ compare_step_time (gconstpointer a, gconstpointer b)
 static void
 print_profile (OclBackend * b)
 {
-  GArray *order = g_array_copy (b->steps);
+  GArray *order;
   gint64 sum = 0, sum_min = 0;
 
+  /* No step (a prepare() that failed first), or never run. */
+  if (!b->steps || b->steps->len == 0
+      || g_array_index (b->steps, Step, 0).runs == 0) {
+    g_printerr ("# OpenCL backend profile: %u steps, never run\n",
+        b->steps ? b->steps->len : 0);
+    return;
+  }
+  order = g_array_copy (b->steps);
   g_array_sort (order, (GCompareFunc) compare_step_time);
   for (guint i = 0; i < order->len; i++) {
-    sum += g_array_index (order, Step, i).total_us;
-    sum_min += g_array_index (order, Step, i).min_us;
+    const Step *s = &g_array_index (order, Step, i);
+    sum += s->total_us;
+    sum_min += s->runs ? s->min_us : 0;
   }
   g_printerr ("# OpenCL backend profile: %u steps, mean %.3f ms a run, "
       "sum of step minima %.3f ms\n", order->len,
-      sum / 1000.0 / MAX (1, g_array_index (order, Step, 0).runs),
+      sum / 1000.0 / g_array_index (b->steps, Step, 0).runs,
       sum_min / 1000.0);
   for (guint i = 0; i < order->len; i++) {
     const Step *s = &g_array_index (order, Step, i);
@@ -1202,7 +1349,8 @@ print_profile (OclBackend * b)
     clGetKernelInfo (s->kernel, CL_KERNEL_FUNCTION_NAME, sizeof (name) - 1,
         name, NULL);
     g_printerr ("%8.3f ms (min %7.3f)  node %3d %-16s %-16s -> %dx%dx%d\n",
-        s->total_us / 1000.0 / MAX (1, s->runs), s->min_us / 1000.0, s->node,
+        s->total_us / 1000.0 / MAX (1, s->runs),
+        s->runs ? s->min_us / 1000.0 : 0.0, s->node,
         dls_op_name (n->op), name, o->dims[1], o->dims[2], o->dims[3]);
   }
   g_array_unref (order);
@@ -1213,7 +1361,7 @@ ocl_free (DlsBackend * be)
 {
   OclBackend *b = (OclBackend *) be;
 
-  if (b->profile && b->graph && b->steps && b->steps->len)
+  if (b->profile && b->graph)
     print_profile (b);
   if (b->queue)
     clFinish (b->queue);
@@ -1223,7 +1371,8 @@ ocl_free (DlsBackend * be)
     g_array_unref (b->steps);
   }
   g_ptr_array_unref (b->buffers);
-  g_ptr_array_unref (b->consts);
+  weight_set_release (b->cl, b->weights);
+  g_free (b->weights_key);
   if (b->queue)
     clReleaseCommandQueue (b->queue);
   dls_cl_release (b->cl);
@@ -1251,7 +1400,6 @@ dls_backend_opencl_new (DlsCl * cl, GError ** error)
   b->cl = cl;
   b->tuning = tuning_for (cl->type);
   b->buffers = g_ptr_array_new_with_free_func (release_mem);
-  b->consts = g_ptr_array_new_with_free_func (release_mem);
   b->steps = g_array_new (FALSE, FALSE, sizeof (Step));
   b->profile = g_getenv ("DLS_PROFILE") != NULL;
   if (g_getenv ("DLS_TEST_CL_FAIL_RUN"))
@@ -1263,6 +1411,16 @@ dls_backend_opencl_new (DlsCl * cl, GError ** error)
     return NULL;
   }
   return &b->parent;
+}
+
+void
+dls_backend_opencl_share_weights (DlsBackend * be, const char *model_key)
+{
+  OclBackend *b = (OclBackend *) be;
+
+  g_return_if_fail (b->graph == NULL);
+  g_free (b->weights_key);
+  b->weights_key = g_strdup (model_key);
 }
 
 cl_mem

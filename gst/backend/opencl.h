@@ -21,6 +21,9 @@ const char *dls_cl_device_name (const DlsCl * cl);
 /* Process-wide counts, for tests of sharing: runtimes (one OpenCL context
  * each) alive, and programs they hold. */
 void dls_cl_stats (guint * n_runtimes, guint * n_programs);
+/* Process-wide: weight sets (one per model shared by its backends, one per
+ * backend without a model key) and their device bytes, for tests. */
+void dls_cl_weight_stats (guint * n_sets, guint64 * bytes);
 cl_context dls_cl_context (const DlsCl * cl);
 /* clCreateBuffer in @cl's context that counts its bytes (@what names the
  * buffer in the error); every device buffer of the engine, the backend and
@@ -46,6 +49,12 @@ gboolean dls_cl_check (cl_int status, const char *what, GError ** error);
 
 /* The OpenCL backend; holds a reference on @cl. */
 DlsBackend *dls_backend_opencl_new (DlsCl * cl, GError ** error);
+
+/* Before prepare(): backends on one runtime given the same @model_key
+ * (the model's identity, dls_model_acquire()) share one device copy of
+ * the repacked weights, released with the last of them. */
+void dls_backend_opencl_share_weights (DlsBackend * be,
+    const char *model_key);
 
 /* Device buffer and queue of the backend, for the engine's image kernels:
  * a tensor's buffer is NHWC with channels padded to *c_stride. */

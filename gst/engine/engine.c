@@ -37,7 +37,9 @@ enum
 struct _DlsEngine
 {
   DlsBackendKind kind;
-  DlsGraph *graph;
+  const DlsGraph *graph;
+  DlsGraph *own_graph;          /* built in code: the engine's own */
+  gboolean shared_graph;        /* from dls_model_acquire() */
   DlsBackend *backend;
   DlsCl *cl;
   char *device_name;
@@ -125,8 +127,9 @@ print_stages (DlsEngine * e)
           stage_names[i]);
 }
 
-static DlsEngine *engine_new (DlsGraph * graph, const char *what,
-    const DlsEngineOptions * opts, GError ** error);
+static DlsEngine *engine_new (const DlsGraph * shared, DlsGraph * own,
+    const char *key, const char *what, const DlsEngineOptions * opts,
+    GError ** error);
 
 /* A kernel of kernels/image.cl (one program: the same options for all). */
 static cl_kernel
@@ -185,14 +188,15 @@ DlsEngine *
 dls_engine_new (const char *model_path, const DlsEngineOptions * opts,
     GError ** error)
 {
-  DlsGraph *g = dls_model_load (model_path, error);
+  const char *key = NULL;
+  const DlsGraph *g = dls_model_acquire (model_path, &key, error);
   DlsEngine *e;
   char *what;
 
   if (!g)
     return NULL;
   what = g_strdup_printf ("'%s'", model_path);
-  e = engine_new (g, what, opts, error);
+  e = engine_new (g, NULL, key, what, opts, error);
   g_free (what);
   return e;
 }
@@ -205,12 +209,14 @@ dls_engine_new_from_graph (DlsGraph * graph, const DlsEngineOptions * opts,
     dls_graph_free (graph);
     return NULL;
   }
-  return engine_new (graph, "(built in code)", opts, error);
+  return engine_new (NULL, graph, NULL, "(built in code)", opts, error);
 }
 
+/* One of @shared (from dls_model_acquire(), with its @key: engines of the
+ * same model share its graph and device weights) or @own (taken over). */
 static DlsEngine *
-engine_new (DlsGraph * graph, const char *what, const DlsEngineOptions * opts,
-    GError ** error)
+engine_new (const DlsGraph * shared, DlsGraph * own, const char *key,
+    const char *what, const DlsEngineOptions * opts, GError ** error)
 {
   DlsEngineOptions defaults;
   DlsEngine *e;
@@ -220,7 +226,9 @@ engine_new (DlsGraph * graph, const char *what, const DlsEngineOptions * opts,
     opts = &defaults;
   }
   e = g_new0 (DlsEngine, 1);
-  e->graph = graph;
+  e->graph = shared ? shared : own;
+  e->own_graph = own;
+  e->shared_graph = shared != NULL;
   if (!(opts->input_std > 0.0f)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
         "input-std must be positive");
@@ -244,6 +252,8 @@ engine_new (DlsGraph * graph, const char *what, const DlsEngineOptions * opts,
     if (!(e->cl = dls_cl_acquire (opts->device, error))
         || !(e->backend = dls_backend_opencl_new (e->cl, error)))
       goto fail;
+    if (key)
+      dls_backend_opencl_share_weights (e->backend, key);
     e->device_name = g_strdup (dls_cl_device_name (e->cl));
     e->queue = dls_backend_opencl_queue (e->backend);
     if (!(e->k_pre = image_kernel (e, "preprocess", error))
@@ -336,7 +346,9 @@ dls_engine_free (DlsEngine * e)
     clReleaseMemObject (e->cells);
   dls_backend_free (e->backend);
   dls_cl_release (e->cl);
-  dls_graph_free (e->graph);
+  if (e->shared_graph)
+    dls_model_release (e->graph);
+  dls_graph_free (e->own_graph);
   g_free (e->device_name);
   g_free (e->input);
   g_free (e->logits);

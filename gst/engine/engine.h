@@ -36,7 +36,9 @@ typedef struct
 
 void dls_engine_options_init (DlsEngineOptions * opts);
 
-/* Loads the model (any format gst/model/ reads), prepares the backend. */
+/* Loads the model (any format gst/model/ reads), prepares the backend.
+ * Engines of the same model file (same bytes) in one process share its
+ * parsed graph and, on one OpenCL device, its device weights. */
 DlsEngine *dls_engine_new (const char *model_path,
     const DlsEngineOptions * opts, GError ** error);
 /* The same from a finalized graph (taken over, freed on failure too); for

@@ -258,7 +258,10 @@ gst_buffer_get_deeplabseg_meta (GstBuffer * buffer)
 }
 
 /* @plane (the mask or the confidence, meta->width x meta->height bytes
- * with a GstVideoMeta for the stride) as dense rows. */
+ * at the offset and stride of its GstVideoMeta, or dense from byte 0
+ * without one) as dense rows; NULL when the rows do not fit the buffer or
+ * the stride is shorter than a row (negative: bottom-up rows are not made
+ * by the element and refused). */
 static GBytes *
 dense_copy (GstDeeplabsegMeta * meta, GstBuffer * plane, guint * width,
     guint * height)
@@ -266,7 +269,7 @@ dense_copy (GstDeeplabsegMeta * meta, GstBuffer * plane, guint * width,
   GstVideoMeta *vmeta;
   GstMapInfo map;
   gpointer data;
-  gsize stride;
+  gsize offset = 0, stride = meta->width, w = meta->width, h = meta->height;
   guint8 *dst;
 
   if (width)
@@ -274,19 +277,26 @@ dense_copy (GstDeeplabsegMeta * meta, GstBuffer * plane, guint * width,
   if (height)
     *height = meta->height;
   vmeta = gst_buffer_get_video_meta (plane);
-  stride = vmeta ? (gsize) vmeta->stride[0] : meta->width;
+  if (vmeta) {
+    if (vmeta->stride[0] < 0)
+      return NULL;
+    offset = vmeta->offset[0];
+    stride = (gsize) vmeta->stride[0];
+  }
   if (!gst_buffer_map (plane, &map, GST_MAP_READ))
     return NULL;
-  if (meta->height > 0 && (stride < meta->width
-          || map.size < stride * (meta->height - 1) + meta->width)) {
+  /* offset + stride * (h - 1) + w <= size, without overflow */
+  if (h > 0 && w > 0 && (stride < w || offset > map.size
+          || map.size - offset < w
+          || (map.size - offset - w) / stride < h - 1)) {
     gst_buffer_unmap (plane, &map);
     return NULL;
   }
-  dst = data = g_malloc ((gsize) meta->width * meta->height);
-  for (guint y = 0; y < meta->height; y++, dst += meta->width)
-    memcpy (dst, map.data + y * stride, meta->width);
+  dst = data = g_malloc (w * h);
+  for (gsize y = 0; y < h && w > 0; y++, dst += w)
+    memcpy (dst, map.data + offset + y * stride, w);
   gst_buffer_unmap (plane, &map);
-  return g_bytes_new_take (data, (gsize) meta->width * meta->height);
+  return g_bytes_new_take (data, w * h);
 }
 
 /**

@@ -14,6 +14,15 @@ G_BEGIN_DECLS
  * DLS_ERROR_NOT_A_MODEL if it is empty or of no known format. */
 DlsGraph *dls_model_load (const char *path, GError ** error);
 
+/* dls_model_load() shared by content (SHA-256 of the bytes) across the
+ * process: a graph is parsed once for every user of the same bytes, read
+ * only, refcounted, freed by the last dls_model_release(). @key (optional)
+ * is the model's identity while the graph is held (gst/model/model.c). */
+const DlsGraph *dls_model_acquire (const char *path, const char **key,
+    GError ** error);
+void dls_model_release (const DlsGraph * graph);
+guint dls_model_shared_count (void);
+
 /* TFLite FlatBuffer (schema v3) from memory; constants are copied, @data
  * may be freed after the call. */
 DlsGraph *dls_tflite_parse (const guint8 * data, gsize size, GError ** error);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# deeplabseg fuzzing: one bounded libFuzzer run of a model-reader target.
+# deeplabseg fuzzing: one bounded libFuzzer run of a model-reader target,
+# or of the element target (--element).
 #
 #   tests/fuzz/run.sh FUZZER SEEDS_TOOL WORK_DIR SECONDS [SHARED_MODEL...]
+#   tests/fuzz/run.sh FUZZER SEEDS_TOOL WORK_DIR SECONDS --element
 #
 # meson test runs it (suite "fuzz", SECONDS=60); for a long run, see
 # README.md ("Fuzzing"). Steps:
@@ -11,7 +13,9 @@
 #  2. FUZZER runs at nice 10 for SECONDS on a fresh corpus (WORK_DIR/corpus,
 #     or $DLS_FUZZ_CORPUS to keep one across runs), one process (the machine
 #     has 2 cores): two thirds of the time on inputs up to 16 KiB seeded by
-#     the small model, then with the shared model's copies added;
+#     the small model, then with the shared model's copies added (the
+#     element: one phase, its operation sequences of seeds.c --element,
+#     inputs up to 4 KiB);
 #  3. a crash, a leak, a sanitizer report or a timeout fails the test; the
 #     input is kept as WORK_DIR/artifacts/crash-* (add it to
 #     tests/test_model.c as a regression case).
@@ -25,6 +29,11 @@ FUZZER=$1 SEEDS=$2 WORK=$3 SECONDS_=${DLS_FUZZ_SECONDS:-$4}
 shift 4
 SHARED=${DLS_SHARED_DIR:-$(dirname "$0")/../../../shared}
 
+element=0
+if [[ ${1:-} == --element ]]; then
+  element=1
+  shift
+fi
 models=()
 for m in "$@"; do
   p=$SHARED/$m
@@ -38,7 +47,11 @@ done
 
 rm -rf "$WORK/seeds" "$WORK/seeds-small"
 mkdir -p "$WORK/artifacts"
-"$SEEDS" "$WORK/seeds" "${models[@]}"
+if ((element)); then
+  "$SEEDS" --element "$WORK/seeds"
+else
+  "$SEEDS" "$WORK/seeds" "${models[@]}"
+fi
 corpus=${DLS_FUZZ_CORPUS:-$WORK/corpus}
 if [[ -z ${DLS_FUZZ_CORPUS:-} ]]; then
   rm -rf "$corpus"
@@ -72,15 +85,21 @@ fuzz() {
   fi
 }
 
-# Two thirds of the time on small inputs (the in-code model's variants,
-# inputs up to 16 KiB: ~10x the executions), then the rest with the whole
-# shared model and its copies (inputs as long as the model) added.
-mkdir -p "$WORK/seeds-small"
-find "$WORK/seeds" -name 'tiny-*' -exec cp {} "$WORK/seeds-small/" \;
-small=$((SECONDS_ * 2 / 3))
-fuzz small "$small" 16384 "$WORK/seeds-small"
-max_len=$(find "$WORK/seeds" -type f -printf '%s\n' | sort -n | tail -1)
-fuzz models $((SECONDS_ - small)) "$max_len" "$WORK/seeds"
+if ((element)); then
+  # LeakSanitizer's suppressions for the system libraries GStreamer loads.
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(dirname "$0")/../sanitizers/lsan.supp}
+  fuzz element "$SECONDS_" 4096 "$WORK/seeds"
+else
+  # Two thirds of the time on small inputs (the in-code model's variants,
+  # inputs up to 16 KiB: ~10x the executions), then the rest with the whole
+  # shared model and its copies (inputs as long as the model) added.
+  mkdir -p "$WORK/seeds-small"
+  find "$WORK/seeds" -name 'tiny-*' -exec cp {} "$WORK/seeds-small/" \;
+  small=$((SECONDS_ * 2 / 3))
+  fuzz small "$small" 16384 "$WORK/seeds-small"
+  max_len=$(find "$WORK/seeds" -type f -printf '%s\n' | sort -n | tail -1)
+  fuzz models $((SECONDS_ - small)) "$max_len" "$WORK/seeds"
+fi
 
 # The progress lines are many: show the start, the end and the statistics.
 grep -E '^== phase|^INFO: Loaded 1 modules|INITED|DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$log" || true

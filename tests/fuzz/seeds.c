@@ -1,6 +1,8 @@
-/* deeplabseg fuzzing: writes the seed corpus of the model-reader fuzzers.
+/* deeplabseg fuzzing: writes the seed corpus of the model-reader fuzzers,
+ * or with --element that of the element fuzzer.
  *
  *   dls-fuzz-seeds OUT_DIR [MODEL...]
+ *   dls-fuzz-seeds --element OUT_DIR
  *
  * Into OUT_DIR (created): the small TFLite model of tests/tflite_builder.c
  * in each of its variants (options, activations, external buffers, an
@@ -11,6 +13,7 @@
  * shared models, never committed; deterministic (fixed seeds).
  */
 #include "tflite_builder.h"
+#include "element_ops.h"
 
 #include <glib/gstdio.h>
 #include <math.h>
@@ -137,11 +140,124 @@ write_model (const char *dir, const char *path, int index)
   return ok;
 }
 
+/* ---- element seeds: operation sequences (element_ops.h) ---- */
+
+/* Caps @fmt (index in fe_formats) of @w x @h (1..720) at 30/1. */
+static void
+op_caps (GByteArray * b, int fmt, int w, int h)
+{
+  guint8 op[] = { FE_CAPS, fmt, FE_DIM_MEDIUM, (w - 1) & 0xff, (w - 1) >> 8,
+    FE_DIM_MEDIUM, (h - 1) & 0xff, (h - 1) >> 8, 0
+  };
+  g_byte_array_append (b, op, sizeof (op));
+}
+
+/* Property @prop (index in fe_props) to entry @k of its type's table. */
+static void
+op_prop (GByteArray * b, int prop, int k)
+{
+  guint8 op[] = { FE_PROP, prop, 0, k };
+  g_byte_array_append (b, op, sizeof (op));
+}
+
+static void
+op_push (GByteArray * b, int n, int size, int flags)
+{
+  guint8 op[] = { FE_PUSH, n - 1, size, flags, (guint8) (b->len * 37) };
+  g_byte_array_append (b, op, sizeof (op));
+}
+
+static void
+op2 (GByteArray * b, int op, int arg)
+{
+  guint8 o[] = { op, arg };
+  g_byte_array_append (b, o, sizeof (o));
+}
+
+enum
+{ P_MODE = 2, P_CRF = 7, P_CLASSES = 18, P_BLUR = 20, P_INTERVAL = 22,
+  P_CONFIDENCE = 23
+};
+enum
+{ M_OVERLAY, M_META, M_MASK, M_BACKGROUND };
+
+static gboolean
+write_element_seeds (const char *dir)
+{
+  GByteArray *b;
+  gboolean ok = TRUE;
+  char name[32];
+
+  /* Every format at 16x16, one frame each, then 8x6 strided. */
+  for (int f = 0; f < (int) G_N_ELEMENTS (fe_formats); f++) {
+    b = g_byte_array_new ();
+    op_caps (b, f, 16, 16);
+    op_push (b, 1, FE_SIZE_RIGHT, 0);
+    op_caps (b, f, 9, 7);
+    op_push (b, 2, FE_SIZE_STRIDED, 0);
+    g_snprintf (name, sizeof (name), "format-%02d", f);
+    ok &= write_seed (dir, name, b->data, b->len);
+    g_byte_array_unref (b);
+  }
+
+  /* Modes while playing, a flush, EOS. */
+  b = g_byte_array_new ();
+  op_caps (b, 0, 320, 240);
+  op_push (b, 3, FE_SIZE_RIGHT, 0);
+  op_prop (b, P_MODE, M_MASK);
+  op_push (b, 2, FE_SIZE_RIGHT, 0);
+  op_prop (b, P_MODE, M_META);
+  op_prop (b, P_CONFIDENCE, 0);
+  op_push (b, 2, FE_SIZE_RIGHT, 0);
+  op2 (b, FE_EVENT, FE_EV_FLUSH);
+  op_prop (b, P_MODE, M_BACKGROUND);
+  op_prop (b, P_BLUR, 5);
+  op_push (b, 2, FE_SIZE_RIGHT, 1);
+  op2 (b, FE_EVENT, FE_EV_EOS);
+  ok &= write_seed (dir, "modes", b->data, b->len);
+  g_byte_array_unref (b);
+
+  /* CRF and interval on YUV of odd sizes, caps and state changes. */
+  b = g_byte_array_new ();
+  op_caps (b, 10, 33, 17);
+  op_prop (b, P_CRF, 0);
+  op_prop (b, P_INTERVAL, 3);
+  op_push (b, 4, FE_SIZE_RIGHT, 0);
+  op_caps (b, 11, 31, 9);
+  op_push (b, 2, FE_SIZE_STRIDED, 0);
+  op2 (b, FE_STATE, 1);
+  op2 (b, FE_STATE, 3);
+  op_caps (b, 11, 31, 9);
+  op_push (b, 2, FE_SIZE_RIGHT, 0);
+  op2 (b, FE_EVENT, FE_EV_SEGMENT);
+  op_push (b, 1, FE_SIZE_RIGHT, 1);
+  ok &= write_seed (dir, "crf-states", b->data, b->len);
+  g_byte_array_unref (b);
+
+  /* Wrong sizes, classes, a caps query. */
+  b = g_byte_array_new ();
+  op_caps (b, 3, 64, 48);
+  op_prop (b, P_CLASSES, 8);
+  for (int k = 0; k < FE_N_SIZES; k++)
+    op_push (b, 1, k, 0);
+  op2 (b, FE_QUERY, 2);
+  ok &= write_seed (dir, "sizes", b->data, b->len);
+  g_byte_array_unref (b);
+  return ok;
+}
+
 int
 main (int argc, char **argv)
 {
   gboolean ok;
 
+  if (argc == 3 && strcmp (argv[1], "--element") == 0) {
+    if (g_mkdir_with_parents (argv[2], 0755) != 0)
+      return 1;
+    ok = write_element_seeds (argv[2]);
+    printf ("dls-fuzz-seeds: %d files in %s\n", n_written, argv[2]);
+    return ok ? 0 : 1;
+  }
   if (argc < 2) {
     fprintf (stderr, "usage: %s OUT_DIR [MODEL...]\n", argv[0]);
     return 2;
