@@ -352,6 +352,43 @@ test_absent_inputs (void)
   }
 }
 
+/* Fuzz finding (fuzz-tflite, UBSan): a depthwise multiplier of 1946157057
+ * overflowed int in the weights check (channels x multiplier). Refused
+ * with an error, no overflow. */
+static void
+test_depthwise_multiplier_overflow (void)
+{
+  const int dims[4] = { 1, 4, 4, 4 }, wdims[4] = { 1, 3, 3, 4 };
+  float w[36] = { 0 };
+  DlsGraph *g = dls_graph_new ();
+  DlsNode n;
+  GError *err = NULL;
+  int x = dls_graph_add_tensor (g, "x", DLS_TENSOR_ACTIVATION,
+      DLS_DTYPE_FLOAT32, 4, dims, NULL, 0);
+  int wt = dls_graph_add_tensor (g, "w", DLS_TENSOR_CONSTANT,
+      DLS_DTYPE_FLOAT32, 4, wdims, w, sizeof (w));
+  int y = dls_graph_add_tensor (g, "y", DLS_TENSOR_ACTIVATION,
+      DLS_DTYPE_FLOAT32, 0, NULL, NULL, 0);
+  gboolean ok;
+
+  dls_node_init (&n, DLS_OP_DEPTHWISE_CONV2D);
+  n.n_inputs = 3;
+  n.inputs[0] = x;
+  n.inputs[1] = wt;
+  n.inputs[2] = -1;
+  n.output = y;
+  n.p.win.depth_multiplier = 1946157057;
+  dls_graph_add_node (g, &n);
+  dls_graph_add_input (g, x);
+  dls_graph_add_output (g, y);
+  ok = !dls_graph_finalize (g, &err) && err
+      && g_error_matches (err, DLS_ERROR, DLS_ERROR_INVALID_GRAPH);
+  report (ok, "depthwise multiplier", "4 channels x 1946157057: %s",
+      err ? err->message : "accepted");
+  g_clear_error (&err);
+  dls_graph_free (g);
+}
+
 static void
 test_load_paths (void)
 {
@@ -744,6 +781,7 @@ main (void)
   test_tiny_variants ();
   test_tiny_errors ();
   test_absent_inputs ();
+  test_depthwise_multiplier_overflow ();
   test_load_paths ();
   test_random_bytes ();
   test_tiny_truncated ();

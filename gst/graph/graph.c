@@ -270,7 +270,7 @@ infer_node (DlsGraph * g, int i, int *out, GError ** error)
       w->kernel_w = wt->dims[2];
       if (dw) {
         if (w->depth_multiplier < 1 || wt->dims[0] != 1
-            || wt->dims[3] != in->dims[3] * w->depth_multiplier)
+            || wt->dims[3] != (gint64) in->dims[3] * w->depth_multiplier)
           return fail (error, g, i, "depthwise weights %dx%dx%dx%d do not "
               "match %d input channels x multiplier %d", wt->dims[0],
               wt->dims[1], wt->dims[2], wt->dims[3], in->dims[3],
