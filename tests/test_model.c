@@ -359,14 +359,13 @@ static void
 test_depthwise_multiplier_overflow (void)
 {
   const int dims[4] = { 1, 4, 4, 4 }, wdims[4] = { 1, 3, 3, 4 };
-  float w[36] = { 0 };
   DlsGraph *g = dls_graph_new ();
   DlsNode n;
   GError *err = NULL;
   int x = dls_graph_add_tensor (g, "x", DLS_TENSOR_ACTIVATION,
       DLS_DTYPE_FLOAT32, 4, dims, NULL, 0);
   int wt = dls_graph_add_tensor (g, "w", DLS_TENSOR_CONSTANT,
-      DLS_DTYPE_FLOAT32, 4, wdims, w, sizeof (w));
+      DLS_DTYPE_FLOAT32, 4, wdims, g_new0 (float, 36), 36 * sizeof (float));
   int y = dls_graph_add_tensor (g, "y", DLS_TENSOR_ACTIVATION,
       DLS_DTYPE_FLOAT32, 0, NULL, NULL, 0);
   gboolean ok;
