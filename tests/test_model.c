@@ -316,6 +316,27 @@ test_tiny_errors (void)
   }
 }
 
+/* Adds @n to @g with its first input as the graph's input and its output
+ * as the graph's output; finalize must refuse it as an invalid graph.
+ * Frees @g. */
+static void
+expect_graph_refused (DlsGraph * g, const DlsNode * n, const char *what,
+    const char *subject, const char *detail)
+{
+  GError *err = NULL;
+  gboolean ok;
+
+  dls_graph_add_node (g, n);
+  dls_graph_add_input (g, n->inputs[0]);
+  dls_graph_add_output (g, n->output);
+  ok = !dls_graph_finalize (g, &err) && err
+      && g_error_matches (err, DLS_ERROR, DLS_ERROR_INVALID_GRAPH);
+  report (ok, what, "%s %s: %s", subject, detail,
+      err ? err->message : "accepted");
+  g_clear_error (&err);
+  dls_graph_free (g);
+}
+
 /* Fuzzing regression (fuzz-tflite, a TFLite CONCATENATION listing tensor
  * -1): finalize took a variadic op's extra inputs for optional ones and
  * read tensor -1. An absent input is only for a convolution's bias. */
@@ -328,27 +349,18 @@ test_absent_inputs (void)
   for (guint k = 0; k < G_N_ELEMENTS (ops); k++) {
     DlsGraph *g = dls_graph_new ();
     DlsNode n;
-    GError *err = NULL;
     int x = dls_graph_add_tensor (g, "x", DLS_TENSOR_ACTIVATION,
         DLS_DTYPE_FLOAT32, 4, dims, NULL, 0);
     int y = dls_graph_add_tensor (g, "y", DLS_TENSOR_ACTIVATION,
         DLS_DTYPE_FLOAT32, 0, NULL, NULL, 0);
-    gboolean ok;
 
     dls_node_init (&n, ops[k]);
     n.n_inputs = 2;
     n.inputs[0] = x;
     n.inputs[1] = -1;
     n.output = y;
-    dls_graph_add_node (g, &n);
-    dls_graph_add_input (g, x);
-    dls_graph_add_output (g, y);
-    ok = !dls_graph_finalize (g, &err) && err
-        && g_error_matches (err, DLS_ERROR, DLS_ERROR_INVALID_GRAPH);
-    report (ok, "absent input", "%s with inputs {x, -1}: %s",
-        dls_op_name (ops[k]), err ? err->message : "accepted");
-    g_clear_error (&err);
-    dls_graph_free (g);
+    expect_graph_refused (g, &n, "absent input",
+        dls_op_name (ops[k]), "with inputs {x, -1}");
   }
 }
 
@@ -361,14 +373,12 @@ test_depthwise_multiplier_overflow (void)
   const int dims[4] = { 1, 4, 4, 4 }, wdims[4] = { 1, 3, 3, 4 };
   DlsGraph *g = dls_graph_new ();
   DlsNode n;
-  GError *err = NULL;
   int x = dls_graph_add_tensor (g, "x", DLS_TENSOR_ACTIVATION,
       DLS_DTYPE_FLOAT32, 4, dims, NULL, 0);
   int wt = dls_graph_add_tensor (g, "w", DLS_TENSOR_CONSTANT,
       DLS_DTYPE_FLOAT32, 4, wdims, g_new0 (float, 36), 36 * sizeof (float));
   int y = dls_graph_add_tensor (g, "y", DLS_TENSOR_ACTIVATION,
       DLS_DTYPE_FLOAT32, 0, NULL, NULL, 0);
-  gboolean ok;
 
   dls_node_init (&n, DLS_OP_DEPTHWISE_CONV2D);
   n.n_inputs = 3;
@@ -377,15 +387,8 @@ test_depthwise_multiplier_overflow (void)
   n.inputs[2] = -1;
   n.output = y;
   n.p.win.depth_multiplier = 1946157057;
-  dls_graph_add_node (g, &n);
-  dls_graph_add_input (g, x);
-  dls_graph_add_output (g, y);
-  ok = !dls_graph_finalize (g, &err) && err
-      && g_error_matches (err, DLS_ERROR, DLS_ERROR_INVALID_GRAPH);
-  report (ok, "depthwise multiplier", "4 channels x 1946157057: %s",
-      err ? err->message : "accepted");
-  g_clear_error (&err);
-  dls_graph_free (g);
+  expect_graph_refused (g, &n, "depthwise multiplier", "4 channels",
+      "x 1946157057");
 }
 
 static void
