@@ -134,6 +134,11 @@ conv1x1 (__global const float *restrict in, int cip, int n_pix,
   const int g = get_group_id (1) * get_num_groups (0) + get_group_id (0);
   const int cb = g % n_cb;
   const int p0 = ((g / n_cb) * get_local_size (0) + get_local_id (0)) * TP;
+  /* Tiles past the last pixel (the grid is rounded up to the local size):
+   * nothing to store. A 1-pixel conv (image pooling, a folded bias) has
+   * 13 such work-items of 14. */
+  if (p0 >= n_pix)
+    return;
   const floatT b = vloadT (cb, bias);
   __global const float *wp = w + (size_t) cb * cip * TCO;
   REP (TP, C1_DECL)

@@ -738,6 +738,7 @@ typedef enum
   K_CONCAT,
   K_RESIZE,
   K_CHAIN,
+  K_FOLD,
   /* ONNX ops */
   K_UNARY,
   K_MUL,
@@ -766,7 +767,25 @@ typedef struct
   DlsOpType op;                 /* UNARY */
   float alpha, beta;            /* UNARY: HARD_SIGMOID, HARD_SWISH */
   DlsNearestMode nearest;       /* NEAREST */
+  int fold;                     /* FOLD: F_* variants */
+  /* OpenCL only: the kernels of the steps each listed node must get
+   * (dls_backend_opencl_node_kernels()), "node=k1 k2;node=;..." ("" for
+   * none: folded into another node or elided). */
+  const char *steps;
 } OpCase;
+
+/* K_FOLD variants (build_case()) */
+enum
+{
+  F_MAIN_FIRST = 1 << 0,        /* concat (a, r) instead of (r, a) */
+  F_CAT_OUT = 1 << 1,           /* the concat is also a graph output */
+  F_CAT_READ2 = 1 << 2,         /* a second conv reads the concat */
+  F_TWO_BCAST = 1 << 3,         /* a second broadcast branch */
+  F_TWO_MAIN = 1 << 4,          /* x concatenated too: two full inputs */
+  F_RES = 1 << 5,               /* + a after the conv (a fused ADD) */
+  F_IDENTITY = 1 << 6,          /* then an identity resize and a conv */
+  F_NEAREST = 1 << 7,           /* the broadcast is a nearest resize */
+};
 
 #define SAME DLS_PADDING_SAME
 #define VALID DLS_PADDING_VALID
@@ -802,6 +821,11 @@ typedef struct
   {RESIZE (H, W, C, OH, OW, DLS_RESIZE_HALF_PIXEL)}
 #define CHAIN(H, W, C, V) \
   .kind = K_CHAIN, .h = H, .w = W, .c = C, .co = V
+/* The ASPP image-pooling branch folded into the projection: a HxWxC
+ * input, branch channels CA (full) and CP (pooled, broadcast), CO out. */
+#define FOLD(H, W, C, CA, CP, CO, M, A, F) \
+  .kind = K_FOLD, .h = H, .w = W, .c = C, .sizes = { CA, CP, 0 }, \
+  .co = CO, .coord = M, .act = A, .fold = F
 #define DEEPLAB .tag = "deeplab"
 /* ONNX ops. UNARY: op (alpha, beta for the hard ones); MUL: b's extents
  * (1 = broadcast); MAXPOOL: as POOL; SE: a squeeze-excitation block. */
@@ -907,7 +931,10 @@ static const OpCase cases[] = {
   /* resize bilinear, each in the three coordinate modes */
   RESIZE3 (1, 1, 16, 33, 33),
   RESIZE3 (33, 33, 21, 257, 257),
-  RESIZE3 (33, 33, 13, 33, 33),
+  /* to its own size: the identity, no step on OpenCL */
+  {RESIZE (33, 33, 13, 33, 33, DLS_RESIZE_ASYMMETRIC), .steps = "0="},
+  {RESIZE (33, 33, 13, 33, 33, DLS_RESIZE_ALIGN_CORNERS), .steps = "0="},
+  {RESIZE (33, 33, 13, 33, 33, DLS_RESIZE_HALF_PIXEL), .steps = "0="},
   RESIZE3 (7, 5, 5, 13, 11),
   RESIZE3 (13, 11, 3, 7, 5),
   RESIZE3 (17, 17, 8, 34, 34),
@@ -932,8 +959,51 @@ static const OpCase cases[] = {
   {RESIZE (33, 33, 21, 257, 257, DLS_RESIZE_ALIGN_CORNERS), DEEPLAB},
 
   /* chains: intermediate buffers, multiple outputs */
-  {CHAIN (17, 17, 13, 0)},
+  {CHAIN (17, 17, 13, 0), .steps = "2=conv1x1;3=;6=conv1x1;8=;9=conv1x1"},
   {CHAIN (33, 31, 16, 1)},
+
+  /* ASPP image pooling folded into the projection (opencl.c,
+   * find_fusions()): the resize becomes a 1-pixel conv1x1 writing the
+   * projection's bias, the concat goes; both concat orders, channel
+   * counts that pad, every coordinate mode and activation */
+  {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_NONE, 0),
+      .steps = "3=conv1x1;4=;5=conv1x1"},
+  {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ASYMMETRIC, ACT_RELU,
+          F_MAIN_FIRST), .steps = "3=conv1x1;4=;5=conv1x1"},
+  {FOLD (9, 11, 5, 13, 21, 6, DLS_RESIZE_HALF_PIXEL, ACT_RELU6, 0),
+      .steps = "3=conv1x1;4=;5=conv1x1"},
+  {FOLD (9, 11, 5, 13, 21, 6, DLS_RESIZE_HALF_PIXEL, ACT_RELU6,
+          F_MAIN_FIRST), .steps = "3=conv1x1;4=;5=conv1x1"},
+  {FOLD (7, 5, 3, 13, 5, 21, DLS_RESIZE_HALF_PIXEL, ACT_NONE,
+          F_NEAREST | F_MAIN_FIRST), .steps = "3=conv1x1;4=;5=conv1x1"},
+  /* two broadcast branches: two bias steps in a chain; the second's
+   * 1x1 would take the first's buffer if that died at its resize */
+  {FOLD (9, 7, 3, 7, 13, 21, DLS_RESIZE_ASYMMETRIC, ACT_RELU, F_TWO_BCAST),
+      .steps = "3=conv1x1;4=pool;5=conv1x1;6=;7=conv1x1"},
+  /* with a residual ADD fused into the projection too */
+  {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU, F_RES),
+      .steps = "3=conv1x1;4=;5=conv1x1;6="},
+  /* not folded: two full inputs; the concat also an output; the concat
+   * read by a second conv */
+  {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU,
+          F_TWO_MAIN),
+      .steps = "3=resize_bilinear;4=copy_block copy_block copy_block"},
+  {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU, F_CAT_OUT),
+      .steps = "3=resize_bilinear;4=copy_block copy_block;5=conv1x1"},
+  {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_HALF_PIXEL, ACT_NONE, F_CAT_READ2),
+      .steps = "3=resize_bilinear;4=copy_block copy_block;5=conv1x1"},
+  /* then an identity resize (DeepLab's 33x33 -> 33x33 before the
+   * upsample) whose input is an output too, read by a conv */
+  {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU,
+          F_IDENTITY), .steps = "3=conv1x1;4=;5=conv1x1;6=;7=conv1x1"},
+  {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ASYMMETRIC, ACT_NONE,
+          F_IDENTITY | F_MAIN_FIRST),
+      .steps = "3=conv1x1;4=;5=conv1x1;6=;7=conv1x1"},
+  {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_HALF_PIXEL, ACT_RELU6,
+          F_IDENTITY), .steps = "3=conv1x1;4=;5=conv1x1;6=;7=conv1x1"},
+  /* DeepLab's own head: 160 channels in, 256 + 256 -> 256 */
+  {FOLD (33, 33, 160, 256, 256, 256, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU, 0),
+      .steps = "3=conv1x1;4=;5=conv1x1", DEEPLAB},
 
   /* ONNX ops: activations (ONNX defaults and other alpha/beta), odd sizes,
    * channels not multiple of 4 */
@@ -1387,6 +1457,63 @@ build_case (const OpCase * c, Builder * b, GString * desc)
       }
       break;
     }
+    case K_FOLD:{
+      /* Nodes: 0 a = conv1x1 (x); 1 global pool (x); 2 p = conv1x1 (1x1);
+       * 3 r = resize p -> HxW; [F_TWO_BCAST: 4 global pool (a), 5 its
+       * resize -> HxW]; then the concat of r, a [, the second broadcast]
+       * [, x]; its conv1x1 to co (+ a, F_RES); F_CAT_READ2: a conv1x1 of
+       * the concat to 3, an output; F_IDENTITY: the conv's resize to
+       * HxW in mode M and a conv1x1 of that, outputs both. */
+      int f = c->fold, a, p, r, r2 = -1, t, xs[4], n = 0;
+      static const char *const modes[] = { "asym", "align", "half" };
+
+      x = add_input (b, c->h, c->w, c->c);
+      a = conv (b, x, c->sizes[0], 1, 1, 1, 1, SAME, TRUE, c->act);
+      p = avgpool (b, x, c->h, c->w, 1, VALID, ACT_NONE);
+      p = conv (b, p, c->sizes[1], 1, 1, 1, 1, SAME, TRUE, c->act);
+      r = (f & F_NEAREST) ? nearest (b, p, c->h, c->w, c->coord,
+          DLS_NEAREST_ROUND_PREFER_FLOOR)
+          : resize (b, p, c->h, c->w, c->coord);
+      if (f & F_TWO_BCAST) {
+        r2 = avgpool (b, a, c->h, c->w, 1, VALID, ACT_NONE);
+        r2 = resize (b, r2, c->h, c->w, c->coord);
+      }
+      if (f & F_MAIN_FIRST)
+        xs[n++] = a;
+      xs[n++] = r;
+      if (!(f & F_MAIN_FIRST))
+        xs[n++] = a;
+      if (r2 >= 0)
+        xs[n++] = r2;
+      if (f & F_TWO_MAIN)
+        xs[n++] = x;
+      t = concat (b, xs, n, 3);
+      y = conv (b, t, c->co, 1, 1, 1, 1, SAME, TRUE, c->act);
+      if (f & F_RES)
+        y = add2 (b, y, a, ACT_NONE);
+      if (f & F_CAT_OUT)
+        dls_graph_add_output (b->g, t);
+      if (f & F_CAT_READ2)
+        dls_graph_add_output (b->g, conv (b, t, 3, 1, 1, 1, 1, SAME, TRUE,
+                ACT_NONE));
+      if (f & F_IDENTITY) {
+        dls_graph_add_output (b->g, y);
+        y = resize (b, y, c->h, c->w, c->coord);
+        y = conv (b, y, 5, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+      }
+      g_string_append_printf (desc, "aspp-fold %dx%dx%d %s(%d) + %s(%d) "
+          "%s -> %d %s%s%s%s%s%s%s%s", c->h, c->w, c->c,
+          (f & F_MAIN_FIRST) ? "full" : "bcast",
+          c->sizes[(f & F_MAIN_FIRST) ? 0 : 1],
+          (f & F_MAIN_FIRST) ? "bcast" : "full",
+          c->sizes[(f & F_MAIN_FIRST) ? 1 : 0], modes[c->coord], c->co,
+          act_names[c->act], (f & F_NEAREST) ? " nearest" : "",
+          (f & F_TWO_BCAST) ? " +bcast" : "", (f & F_TWO_MAIN) ? " +x" : "",
+          (f & F_RES) ? " +res" : "", (f & F_CAT_OUT) ? " cat-out" : "",
+          (f & F_CAT_READ2) ? " cat-read2" : "",
+          (f & F_IDENTITY) ? " +identity" : "");
+      break;
+    }
     case K_UNARY:
     case K_MUL:
     case K_MAXPOOL:
@@ -1428,6 +1555,30 @@ compare (const float *ref, const float *got, gsize n, double tol_rel)
   }
   r.ok = r.max_abs <= tol_rel * MAX (1.0, r.max_ref);
   return r;
+}
+
+/* The OpenCL steps of the nodes @c lists (c->steps): a rewrite that
+ * should happen did, and one that must not did not. */
+static gboolean
+steps_check (const OpCase * c, DlsBackend * be)
+{
+  char **want = g_strsplit (c->steps, ";", -1);
+  gboolean ok = TRUE;
+
+  for (int i = 0; want[i]; i++) {
+    char **kv = g_strsplit (want[i], "=", 2);
+    char *got = dls_backend_opencl_node_kernels (be, atoi (kv[0]));
+    gboolean same = kv[1] && g_str_equal (got, kv[1]);
+
+    printf ("    steps of node %s: \"%s\"%s%s%s  %s\n", kv[0], got,
+        same ? "" : ", expected \"", same ? "" : kv[1] ? kv[1] : "?",
+        same ? "" : "\"", same ? "PASS" : "FAIL");
+    ok = ok && same;
+    g_free (got);
+    g_strfreev (kv);
+  }
+  g_strfreev (want);
+  return ok;
 }
 
 /* Runs case @c; prints its line (and, on failure, where). */
@@ -1492,6 +1643,9 @@ run_case (const OpCase * c, DlsBackend * other, gboolean verbose)
       ok = FALSE;
     }
   }
+
+  if (c->steps && g_str_equal (other->vt->name, "opencl"))
+    ok = steps_check (c, other) && ok;
 
 out:
   g_clear_error (&err);

@@ -610,6 +610,19 @@ typedef struct
   int runs;
 } Step;
 
+/* Per node, what find_fusions() decided for it. */
+typedef struct
+{
+  int fused_add;                /* a pointwise conv: the ADD fused into it;
+                                 * that ADD: its conv; else -1 */
+  int folded;                   /* a pointwise conv: the CONCAT folded into
+                                 * it; else -1 */
+  gboolean skip;                /* prepare_node() makes no step for it: a
+                                 * fused ADD, an identity RESIZE, a folded
+                                 * CONCAT or broadcast RESIZE (whose bias
+                                 * step prepare_fold() files under it) */
+} NodePlan;
+
 typedef struct
 {
   DlsBackend parent;
@@ -628,8 +641,10 @@ typedef struct
   float *staging;               /* padded host copy for set_input/get_output */
   gsize staging_len;
   int current_node;             /* node add_step() files steps under */
-  int *fused_add;               /* per node: the ADD fused into this conv, or
-                                 * -1; an ADD node's entry: its conv */
+  NodePlan *plan;               /* per node (find_fusions()) */
+  int *alias;                   /* per tensor: the tensor whose buffer it is
+                                 * (itself; an identity RESIZE's output: its
+                                 * input's), -1: none (folded away) */
   gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
   /* Fault injection for tests ($DLS_TEST_CL_FAIL_RUN=N): run N fails as a
    * device lost would (tests/test_stress.c). 0: off. */
@@ -701,10 +716,11 @@ make_bias (OclBackend * b, const DlsNode * n, int co, int padded,
   return m;
 }
 
-/* OHWI -> [Cop/TCO][KH][KW][Cip][TCO], zero padded. */
+/* OHWI input channels @i0 .. @i0 + @ni - 1 -> [Cop/TCO][KH][KW][Cip][TCO],
+ * zero padded (a part of the input channels: a folded CONCAT's input). */
 static cl_mem
-pack_conv_weights (OclBackend * b, const DlsTensor * wt, int cip, int cop_t,
-    int tco, GError ** error)
+pack_conv_weights (OclBackend * b, const DlsTensor * wt, int i0, int ni,
+    int cip, int cop_t, int tco, GError ** error)
 {
   const float *src = wt->data;
   int co = wt->dims[0], kh = wt->dims[1], kw = wt->dims[2], ci = wt->dims[3];
@@ -715,9 +731,9 @@ pack_conv_weights (OclBackend * b, const DlsTensor * wt, int cip, int cop_t,
   for (int o = 0; o < co; o++)
     for (int y = 0; y < kh; y++)
       for (int x = 0; x < kw; x++)
-        for (int i = 0; i < ci; i++)
+        for (int i = 0; i < ni; i++)
           dst[((((gsize) (o / tco) * kh + y) * kw + x) * cip + i) * tco
-              + o % tco] = src[(((gsize) o * kh + y) * kw + x) * ci + i];
+              + o % tco] = src[(((gsize) o * kh + y) * kw + x) * ci + i0 + i];
   m = make_const (b, dst, n, error);
   g_free (dst);
   return m;
@@ -805,12 +821,80 @@ is_pointwise (const DlsGraph * g, const DlsNode * n)
       && in->dims[2] == out->dims[2];
 }
 
-/* Residual ADDs fused into the pointwise convolution just before them
+/* No fused clamp: {-INFINITY, INFINITY}. */
+static gboolean
+no_clamp (const DlsNode * n)
+{
+  return isinf (n->act_min) && n->act_min < 0 && isinf (n->act_max)
+      && n->act_max > 0;
+}
+
+/* A RESIZE to its own size with a step of exactly 1 on both axes: the
+ * identity in every mode. Each source coordinate is its own index (d * 1,
+ * or (d + 0.5) * 1 - 0.5: exact in float), so nearest picks it and
+ * bilinear's weights are 1 and 0: v * 1 * 1 + v * 0 * 1 + v * 1 * 0
+ * + v * 0 * 0 = v for every finite v (an infinite v gives NaN there:
+ * inf * 0). */
+static gboolean
+is_identity_resize (const DlsGraph * g, const DlsNode * n)
+{
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, n->output);
+
+  return (n->op == DLS_OP_RESIZE_BILINEAR || n->op == DLS_OP_RESIZE_NEAREST)
+      && no_clamp (n) && in->kind == DLS_TENSOR_ACTIVATION
+      && memcmp (in->dims, out->dims, sizeof (in->dims)) == 0
+      && dls_resize_step (n, in->dims[1], out->dims[1], TRUE) == 1.0f
+      && dls_resize_step (n, in->dims[2], out->dims[2], FALSE) == 1.0f;
+}
+
+/* A RESIZE of a 1x1 tensor: every output pixel reads input pixel 0 in
+ * every mode (s0 = s1 = 0), a broadcast. TFLite's bilinear formula weighs
+ * the four equal taps with weights that sum to 1 but are rounded in
+ * float: v (1 - dy) (1 - dx) + v dy (1 - dx) + ... is v exactly with
+ * ALIGN_CORNERS (dy = dx = 0, DeepLab's), and within 3 ulp of v with
+ * ASYMMETRIC, 6 with HALF_PIXEL (measured over 1 -> 2..257); the
+ * broadcast is v itself. */
+static gboolean
+is_broadcast_resize (const DlsGraph * g, const DlsNode * n)
+{
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+
+  return (n->op == DLS_OP_RESIZE_BILINEAR || n->op == DLS_OP_RESIZE_NEAREST)
+      && no_clamp (n) && in->kind == DLS_TENSOR_ACTIVATION
+      && in->dims[1] == 1 && in->dims[2] == 1;
+}
+
+/* Graph rewrites that remove work; the C reference runs the graph as it
+ * is, and every rewrite is exact or within a few ulp of it.
+ *
+ * Residual ADDs fused into the pointwise convolution just before them
  * (MobileNetV2's projection + skip): node i a pointwise conv whose output
- * only node i + 1, an ADD of two same-shape tensors, reads. conv1x1 (has_res)
- * then writes the ADD's output; plan_memory() keeps the conv's inputs
- * alive through i + 1 so that buffer never aliases them. Only the next
- * node: no step between could still be reading the buffer it takes. */
+ * only node i + 1, an ADD of two same-shape tensors, reads. conv1x1
+ * (has_res) then writes the ADD's output; the conv's own output gets no
+ * buffer, and plan_memory() keeps the conv's inputs alive through i + 1
+ * so that buffer never aliases them. Only the next node: no step between
+ * could still be reading the buffer it takes.
+ *
+ * Identity resizes (is_identity_resize(): DeepLab's 33x33 -> 33x33 before
+ * the final upsample): no step, the output is the input's buffer.
+ *
+ * Broadcast branches folded into a pointwise conv (DeepLab's ASPP image
+ * pooling: pool -> conv -> resize 1x1 -> 33x33 -> concat -> conv1x1):
+ * conv (concat (A, broadcast (p))) = conv' (A) with W' the weights of A's
+ * channels and a per-frame bias b + W_p . p. When a channel CONCAT is
+ * read only by a pointwise conv, every input but one (A) is an
+ * is_broadcast_resize() of a 1x1 tensor p read only by the CONCAT, and
+ * neither has a clamp: the CONCAT and the resizes have no buffer and no
+ * step; per broadcast input, in order, a conv1x1 on p's one pixel (the
+ * weights of its channels, no clamp) adds W_p . p to the previous bias
+ * (first the conv's own) into a small per-frame buffer (prepare_fold()),
+ * and the conv reads A with that buffer as its bias. The sum is then b,
+ * the broadcast channels, A's channels: with the broadcast first in the
+ * CONCAT (DeepLab) the order of the unfolded conv, so its output is bit
+ * for bit the same; otherwise another float order of the same sum. With
+ * two or more non-broadcast inputs nothing is folded (a CONCAT of those
+ * would stay: more code for a shape DeepLab does not have). */
 static void
 find_fusions (OclBackend * b)
 {
@@ -818,33 +902,178 @@ find_fusions (OclBackend * b)
   int n_nodes = dls_graph_n_nodes (g);
   int *readers = g_new0 (int, b->n_tensors);
 
-  g_free (b->fused_add);
-  b->fused_add = g_new (int, n_nodes);
+  g_free (b->plan);
+  g_free (b->alias);
+  b->plan = g_new (NodePlan, n_nodes);
+  b->alias = g_new (int, b->n_tensors);
+  for (int t = 0; t < b->n_tensors; t++)
+    b->alias[t] = t;
   for (int i = 0; i < n_nodes; i++) {
     const DlsNode *n = dls_graph_node (g, i);
-    b->fused_add[i] = -1;
+    b->plan[i].fused_add = b->plan[i].folded = -1;
+    b->plan[i].skip = FALSE;
     for (int k = 0; k < n->n_inputs; k++)
       if (n->inputs[k] >= 0)
         readers[n->inputs[k]]++;
   }
   for (guint i = 0; i < g->outputs->len; i++)
     readers[dls_graph_output (g, i)]++;
+
   for (int i = 0; i + 1 < n_nodes; i++) {
     const DlsNode *c = dls_graph_node (g, i), *a = dls_graph_node (g, i + 1);
     const DlsTensor *t = dls_graph_tensor (g, c->output);
     gboolean ok = is_pointwise (g, c) && a->op == DLS_OP_ADD
         && a->n_inputs == 2 && readers[c->output] == 1
-        && b->fused_add[i] < 0;
+        && b->plan[i].fused_add < 0;
     for (int k = 0; ok && k < 2; k++) {
       const DlsTensor *x = dls_graph_tensor (g, a->inputs[k]);
       ok = x->n_dims == 4 && memcmp (x->dims, t->dims, sizeof (x->dims)) == 0;
     }
     if (ok && (a->inputs[0] == c->output) != (a->inputs[1] == c->output)) {
-      b->fused_add[i] = i + 1;
-      b->fused_add[i + 1] = i;
+      b->plan[i].fused_add = i + 1;
+      b->plan[i + 1].fused_add = i;
+      b->plan[i + 1].skip = TRUE;
+      b->alias[c->output] = -1;
+    }
+  }
+
+  for (int i = 0; i < n_nodes; i++) {
+    const DlsNode *n = dls_graph_node (g, i);
+    if (is_identity_resize (g, n)) {
+      b->plan[i].skip = TRUE;
+      b->alias[n->output] = b->alias[n->inputs[0]];
+    }
+  }
+
+  for (int i = 0; i < n_nodes; i++) {
+    const DlsNode *n = dls_graph_node (g, i), *cat;
+    int ci, n_main = 0, n_bcast = 0;
+
+    if (!is_pointwise (g, n))
+      continue;
+    ci = dls_graph_tensor (g, n->inputs[0])->producer;
+    cat = ci >= 0 ? dls_graph_node (g, ci) : NULL;
+    if (!cat || cat->op != DLS_OP_CONCAT || cat->p.concat.axis != 3
+        || !no_clamp (cat) || readers[cat->output] != 1)
+      continue;
+    for (int k = 0; k < cat->n_inputs; k++) {
+      int t = cat->inputs[k], r = dls_graph_tensor (g, t)->producer;
+      if (r >= 0 && readers[t] == 1
+          && is_broadcast_resize (g, dls_graph_node (g, r)))
+        n_bcast++;
+      else if (dls_graph_tensor (g, t)->kind == DLS_TENSOR_ACTIVATION)
+        n_main++;
+      else
+        n_main += 2;            /* a constant: nothing to read A from */
+    }
+    if (n_main != 1 || n_bcast == 0)
+      continue;
+    b->plan[i].folded = ci;
+    b->plan[ci].skip = TRUE;
+    b->alias[cat->output] = -1;
+    for (int k = 0; k < cat->n_inputs; k++) {
+      int t = cat->inputs[k], r = dls_graph_tensor (g, t)->producer;
+      if (r >= 0 && readers[t] == 1
+          && is_broadcast_resize (g, dls_graph_node (g, r))) {
+        b->plan[r].skip = TRUE;
+        b->alias[t] = -1;
+      }
     }
   }
   g_free (readers);
+}
+
+/* The activations the steps of node @i read, as the tensors whose buffers
+ * they are (b->alias): a conv with a fused ADD also reads the residual; a
+ * conv with a folded CONCAT reads its main input and the 1x1 tensors of
+ * its broadcast inputs; a node without a step of its own reads nothing.
+ * Returns how many. */
+static int
+node_reads (OclBackend * b, int i, int reads[DLS_MAX_INPUTS + 1])
+{
+  const DlsGraph *g = b->graph;
+  const DlsNode *n = dls_graph_node (g, i);
+  const DlsNode *src = n;
+  int nr = 0;
+
+  if (b->plan[i].skip)
+    return 0;
+  if (b->plan[i].folded >= 0)
+    src = dls_graph_node (g, b->plan[i].folded);
+  for (int k = 0; k < src->n_inputs; k++) {
+    int t = src->inputs[k];
+    if (t >= 0 && b->alias[t] < 0)      /* a folded broadcast: its 1x1 */
+      t = dls_graph_node (g, dls_graph_tensor (g, t)->producer)->inputs[0];
+    if (t >= 0 && dls_graph_tensor (g, t)->kind == DLS_TENSOR_ACTIVATION)
+      reads[nr++] = b->alias[t];
+  }
+  if (b->plan[i].fused_add >= 0) {
+    const DlsNode *a = dls_graph_node (g, b->plan[i].fused_add);
+    int r = a->inputs[0] == n->output ? a->inputs[1] : a->inputs[0];
+    reads[nr++] = b->alias[r];
+  }
+  return nr;
+}
+
+/* The bias steps of the CONCAT folded into pointwise conv @n
+ * (find_fusions()): per broadcast input p, in order, conv1x1 on p's one
+ * pixel with the weights of p's channels and no clamp writes bias_j =
+ * bias_(j-1) + W_p . p (bias_0: @n's own bias) into a buffer of @cop_t
+ * floats, a step filed under the resize it replaces. Returns the last
+ * one, @n's per-frame bias, and sets @n's main input: its buffer, padded
+ * channels, and channel range in @n's weights. */
+static cl_mem
+prepare_fold (OclBackend * b, const DlsNode * n, int cop_t, cl_mem * src,
+    int *cip, int *i0, int *ni, GError ** error)
+{
+  const DlsGraph *g = b->graph;
+  const DlsNode *cat = dls_graph_node (g, b->plan[b->current_node].folded);
+  const DlsTensor *wt = dls_graph_tensor (g, n->inputs[1]);
+  int node = b->current_node, tco = b->tuning->conv_tco, off = 0;
+  int co = dls_graph_tensor (g, n->output)->dims[3], one = 1, has_res = 0;
+  float lo = -INFINITY, hi = INFINITY, unused = 0.0f;
+  char opts[CONV_OPTIONS_LEN];
+  cl_mem bias = NULL;
+
+  conv_options (b->cl, opts);
+  for (int k = 0; k < cat->n_inputs; k++) {
+    int t = cat->inputs[k], c = dls_graph_tensor (g, t)->dims[3];
+    int r = dls_graph_tensor (g, t)->producer, p, pcp;
+    cl_mem wm, bin, bout;
+    cl_kernel kern;
+
+    if (b->alias[t] >= 0) {     /* the main input */
+      *src = b->mem[t];
+      *cip = b->cp[t];
+      *i0 = off;
+      *ni = c;
+      off += c;
+      continue;
+    }
+    p = dls_graph_node (g, r)->inputs[0];
+    pcp = b->cp[p];
+    if (!(wm = pack_conv_weights (b, wt, off, c, pcp, cop_t, tco, error))
+        || !(bin = bias ? bias : make_bias (b, n, co, cop_t, error))
+        || !(bout = dls_cl_buffer (b->cl, CL_MEM_READ_WRITE,
+                cop_t * sizeof (float), NULL, "clCreateBuffer (folded bias)",
+                error)))
+      return NULL;
+    g_ptr_array_add (b->buffers, bout);
+    if (!(kern = dls_cl_kernel (b->cl, "conv", opts, "conv1x1", error)))
+      return NULL;
+    b->current_node = r;
+    add_step (b, kern, 2, 1, cop_t / tco, 1);
+    b->current_node = node;
+    /* The local size of every conv1x1: one work-group function. */
+    set_local (b, b->tuning->conv_wg);
+    if (!set_args (kern, error, 13, ARG (b->mem[p]), ARG (pcp), ARG (one),
+            ARG (wm), ARG (bin), ARG (bout), ARG (cop_t), ARG (lo), ARG (hi),
+            ARG (has_res), ARG (bout), ARG (unused), ARG (unused)))
+      return NULL;
+    bias = bout;
+    off += c;
+  }
+  return bias;
 }
 
 static gboolean
@@ -886,13 +1115,18 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         ARG (w->pad_top), ARG (w->pad_left), ARG (lo), ARG (hi));
   } else {
     int tp = b->tuning->conv_tp, tco = b->tuning->conv_tco;
-    int cop_t = round_up (out->dims[3], tco);
+    int cop_t = round_up (out->dims[3], tco), i0 = 0, ni = wt->dims[3];
     gboolean pointwise = is_pointwise (g, n);
-    int add = b->fused_add[b->current_node];
+    int add = b->plan[b->current_node].fused_add;
     const char *name = pointwise ? "conv1x1" : "conv2d";
 
-    if (!(wm = pack_conv_weights (b, wt, cip, cop_t, tco, error))
-        || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
+    if (b->plan[b->current_node].folded >= 0) {
+      if (!(bm = prepare_fold (b, n, cop_t, &src, &cip, &i0, &ni, error)))
+        return FALSE;
+    } else if (!(bm = make_bias (b, n, out->dims[3], cop_t, error))) {
+      return FALSE;
+    }
+    if (!(wm = pack_conv_weights (b, wt, i0, ni, cip, cop_t, tco, error))
         || !(k = dls_cl_kernel (b->cl, "conv", opts, name, error)))
       return FALSE;
     if (pointwise) {
@@ -943,8 +1177,6 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
       return prepare_conv (b, n, error);
     case DLS_OP_ADD:{
       cl_mem src2 = b->mem[n->inputs[1]];
-      if (b->fused_add[b->current_node] >= 0)
-        return TRUE;            /* done by its conv (conv1x1, has_res) */
       if (memcmp (dls_graph_tensor (g, n->inputs[1])->dims, out->dims,
               sizeof (out->dims)) == 0) {
         if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "add", error)))
@@ -1113,18 +1345,19 @@ plan_memory (OclBackend * b, GError ** error)
 
   for (int t = 0; t < b->n_tensors; t++)
     last_use[t] = -1;
+  /* An identity resize's output is its input's buffer (b->alias): what
+   * pins or reads the one, pins or reads the other. */
   for (guint i = 0; i < g->inputs->len; i++)
-    pinned[dls_graph_input (g, i)] = TRUE;
+    pinned[b->alias[dls_graph_input (g, i)]] = TRUE;
   for (guint i = 0; i < g->outputs->len; i++)
-    pinned[dls_graph_output (g, i)] = TRUE;
+    pinned[b->alias[dls_graph_output (g, i)]] = TRUE;
   for (int i = 0; i < dls_graph_n_nodes (g); i++) {
-    const DlsNode *n = dls_graph_node (g, i);
+    int reads[DLS_MAX_INPUTS + 1], nr = node_reads (b, i, reads);
     /* A conv with a fused ADD writes the ADD's output: its inputs live
      * until that buffer is placed (find_fusions()). */
-    int until = MAX (i, b->fused_add[i]);
-    for (int k = 0; k < n->n_inputs; k++)
-      if (n->inputs[k] >= 0)
-        last_use[n->inputs[k]] = MAX (last_use[n->inputs[k]], until);
+    int until = MAX (i, b->plan[i].fused_add);
+    for (int k = 0; k < nr; k++)
+      last_use[reads[k]] = MAX (last_use[reads[k]], until);
   }
 
   for (int t = 0; t < b->n_tensors; t++) {
@@ -1155,7 +1388,7 @@ plan_memory (OclBackend * b, GError ** error)
     gsize need = tensor_bytes (b, o);
     int best = -1;
 
-    if (!pinned[o]) {
+    if (!pinned[o] && b->alias[o] == o) {
       for (guint f = 0; f < free_list->len; f++) {
         gsize have = GPOINTER_TO_SIZE (g_hash_table_lookup (sizes,
                 g_ptr_array_index (free_list, f)));
@@ -1165,7 +1398,10 @@ plan_memory (OclBackend * b, GError ** error)
           best = f;
       }
     }
-    if (best >= 0)
+    if (b->alias[o] != o)
+      /* no buffer (folded away, a fused conv's output), or another's */
+      b->mem[o] = b->alias[o] >= 0 ? b->mem[b->alias[o]] : NULL;
+    else if (best >= 0)
       b->mem[o] = g_ptr_array_steal_index (free_list, best);
     else
       NEW_BUFFER (o);
@@ -1231,7 +1467,7 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
 
   for (int i = 0; i < dls_graph_n_nodes (g); i++) {
     b->current_node = i;
-    if (!prepare_node (b, dls_graph_node (g, i), error))
+    if (!b->plan[i].skip && !prepare_node (b, dls_graph_node (g, i), error))
       return FALSE;
   }
 
@@ -1378,7 +1614,8 @@ ocl_free (DlsBackend * be)
   dls_cl_release (b->cl);
   g_free (b->mem);
   g_free (b->cp);
-  g_free (b->fused_add);
+  g_free (b->plan);
+  g_free (b->alias);
   g_free (b->staging);
   g_free (b);
 }
@@ -1437,4 +1674,22 @@ cl_command_queue
 dls_backend_opencl_queue (DlsBackend * be)
 {
   return ((OclBackend *) be)->queue;
+}
+
+char *
+dls_backend_opencl_node_kernels (DlsBackend * be, int node)
+{
+  OclBackend *b = (OclBackend *) be;
+  GString *names = g_string_new (NULL);
+
+  for (guint i = 0; i < b->steps->len; i++) {
+    const Step *s = &g_array_index (b->steps, Step, i);
+    char name[64] = "";
+    if (s->node != node)
+      continue;
+    clGetKernelInfo (s->kernel, CL_KERNEL_FUNCTION_NAME, sizeof (name) - 1,
+        name, NULL);
+    g_string_append_printf (names, "%s%s", names->len ? " " : "", name);
+  }
+  return g_string_free (names, FALSE);
 }

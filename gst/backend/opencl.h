@@ -62,6 +62,11 @@ cl_mem dls_backend_opencl_tensor (DlsBackend * be, int tensor_id,
     int *c_stride);
 cl_command_queue dls_backend_opencl_queue (DlsBackend * be);
 
+/* For tests of the graph rewrites: the kernels of the steps prepare()
+ * filed under node @node, in order, space-separated ("" for none: a
+ * node folded into another or elided). Free with g_free(). */
+char *dls_backend_opencl_node_kernels (DlsBackend * be, int node);
+
 G_END_DECLS
 
 #endif /* DLS_OPENCL_H */
