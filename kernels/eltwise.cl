@@ -18,9 +18,10 @@
  *                   pixel, 8 at a time (buffers have 64 bytes of slack,
  *                   see conv.cl); global: (OW rounded up to the local
  *                   size, OH)
- *   copy_block      dst[y + oy, x + ox, c + oc] = src[y, x, c], c < C; a
- *                   work-item copies one pixel, float4 at a time when C and
- *                   oc are multiples of 4; global: (W, H) of the source
+ *   copy_block      dst[y + oy, x + ox, c + oc] = clamp(src[y, x, c], lo,
+ *                   hi), c < C (a CONCAT's fused activation); a work-item
+ *                   copies one pixel, float4 at a time when C and oc are
+ *                   multiples of 4; global: (W, H) of the source
  *
  * Contraction into fma is off so resize_bilinear gives TFLite's reference
  * bits (and the C reference's).
@@ -109,7 +110,8 @@ resize_bilinear (__global const float *restrict in, int ih, int iw, int cp,
 
 __kernel void
 copy_block (__global const float *restrict src, int scp, int n_c,
-    __global float *restrict dst, int dw, int dcp, int oy, int ox, int oc)
+    __global float *restrict dst, int dw, int dcp, int oy, int ox, int oc,
+    float lo, float hi)
 {
   const int x = get_global_id (0);
   const int y = get_global_id (1);
@@ -119,8 +121,8 @@ copy_block (__global const float *restrict src, int scp, int n_c,
 
   if (n_c % 4 == 0 && oc % 4 == 0)
     for (int c = 0; c < n_c; c += 4)
-      vstore4 (vload4 (0, s + c), 0, d + c);
+      vstore4 (clamp (vload4 (0, s + c), lo, hi), 0, d + c);
   else
     for (int c = 0; c < n_c; c++)
-      d[c] = s[c];
+      d[c] = clamp (s[c], lo, hi);
 }

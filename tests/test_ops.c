@@ -266,7 +266,7 @@ avgpool (Builder * b, int x, int kh, int kw, int stride, DlsPadding pad,
 }
 
 static int
-concat (Builder * b, const int *xs, int n_in, int axis)
+concat (Builder * b, const int *xs, int n_in, int axis, Act act)
 {
   DlsNode n;
   int k, c = 0;
@@ -276,6 +276,7 @@ concat (Builder * b, const int *xs, int n_in, int axis)
     n.inputs[k] = xs[k];
   n.n_inputs = n_in;
   n.p.concat.axis = axis;
+  set_act (&n, act);
   for (k = 0; k < n_in; k++)
     c += axis == 3 ? chans_of (b, xs[k]) : 0;
   return add_node (b, &n, axis == 3 ? c : chans_of (b, xs[0]));
@@ -699,15 +700,32 @@ hand_tests (void)
     builder_init (&b);
     xs[0] = hand_input (&b, 1, 2, 1, a);
     xs[1] = hand_input (&b, 2, 2, 1, c);
-    y = concat (&b, xs, 2, 1);
+    y = concat (&b, xs, 2, 1, ACT_NONE);
     hand_check ("concat axis 1", &b, y, e_h, 6);
     builder_clear (&b);
 
     builder_init (&b);
     xs[0] = hand_input (&b, 2, 1, 2, p);
     xs[1] = hand_input (&b, 2, 2, 2, q);
-    y = concat (&b, xs, 2, 2);
+    y = concat (&b, xs, 2, 2, ACT_NONE);
     hand_check ("concat axis 2", &b, y, e_w, 12);
+    builder_clear (&b);
+  }
+
+  /* Concat along channels with a fused RELU6 (TFLite CONCATENATION's
+   * fused_activation_function): 1x1x2 [-1, 7] and 1x1x3 [3, -0.5, 6.5]
+   * -> [0, 6, 3, 0, 6]. */
+  {
+    static const float a[2] = { -1, 7 };
+    static const float c[3] = { 3, -0.5f, 6.5f };
+    static const float expect[5] = { 0, 6, 3, 0, 6 };
+    int xs[2];
+
+    builder_init (&b);
+    xs[0] = hand_input (&b, 1, 1, 2, a);
+    xs[1] = hand_input (&b, 1, 1, 3, c);
+    y = concat (&b, xs, 2, 3, ACT_RELU6);
+    hand_check ("concat channels relu6", &b, y, expect, 5);
     builder_clear (&b);
   }
 
@@ -927,6 +945,9 @@ static const OpCase cases[] = {
   {CAT (33, 33, 0, 3, 3, 5, 16, 3)},
   {CAT (0, 5, 3, 1, 3, 2, 5, 1)},
   {CAT (7, 0, 13, 2, 2, 3, 4, 0)},
+  /* with a fused activation (TFLite CONCATENATION's) */
+  {CAT (7, 5, 0, 3, 3, 5, 16, 3), .act = ACT_RELU},
+  {CAT (0, 5, 3, 1, 2, 2, 5, 0), .act = ACT_RELU6},
 
   /* resize bilinear, each in the three coordinate modes */
   RESIZE3 (1, 1, 16, 33, 33),
@@ -1403,7 +1424,8 @@ build_case (const OpCase * c, Builder * b, GString * desc)
         xs[k] = add_input (b, h, w, ch);
         g_string_append_printf (desc, "%s%dx%dx%d", k ? " + " : " ", h, w, ch);
       }
-      y = concat (b, xs, c->n_in, c->axis);
+      y = concat (b, xs, c->n_in, c->axis, c->act);
+      g_string_append_printf (desc, " %s", act_names[c->act]);
       break;
     }
     case K_RESIZE:
@@ -1433,7 +1455,7 @@ build_case (const OpCase * c, Builder * b, GString * desc)
         q = conv (b, d, 8, 1, 1, 1, 1, SAME, TRUE, ACT_RELU);
         xs[0] = p;
         xs[1] = q;
-        t = concat (b, xs, 2, 3);
+        t = concat (b, xs, 2, 3, ACT_NONE);
         y = conv (b, t, 5, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
         dls_graph_add_output (b->g, y);
         y = d;
@@ -1450,7 +1472,7 @@ build_case (const OpCase * c, Builder * b, GString * desc)
         xs[0] = d;
         xs[1] = p;
         xs[2] = q;
-        t = concat (b, xs, 3, 3);
+        t = concat (b, xs, 3, 3, ACT_NONE);
         y = resize (b, t, c->h, c->w, DLS_RESIZE_HALF_PIXEL);
         g_string_append_printf (desc, "chain     %dx%dx%d s2 block + 3-way "
             "concat + resize", c->h, c->w, c->c);
@@ -1487,7 +1509,7 @@ build_case (const OpCase * c, Builder * b, GString * desc)
         xs[n++] = r2;
       if (f & F_TWO_MAIN)
         xs[n++] = x;
-      t = concat (b, xs, n, 3);
+      t = concat (b, xs, n, 3, ACT_NONE);
       y = conv (b, t, c->co, 1, 1, 1, 1, SAME, TRUE, c->act);
       if (f & F_RES)
         y = add2 (b, y, a, ACT_NONE);

@@ -1243,8 +1243,9 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
                     error)))
           return FALSE;
         add_step (b, k, 2, t->dims[2], t->dims[1], 1);
-        if (!set_args (k, error, 9, ARG (s), ARG (scp), ARG (t->dims[3]),
-                ARG (dst), ARG (ow), ARG (cp), ARG (oy), ARG (ox), ARG (oc)))
+        if (!set_args (k, error, 11, ARG (s), ARG (scp), ARG (t->dims[3]),
+                ARG (dst), ARG (ow), ARG (cp), ARG (oy), ARG (ox), ARG (oc),
+                ARG (lo), ARG (hi)))
           return FALSE;
         off += t->dims[axis];
       }

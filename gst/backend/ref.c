@@ -259,7 +259,9 @@ ref_concat (const DlsGraph * g, const DlsNode * node,
       const DlsTensor *ti = dls_graph_tensor (g, node->inputs[k]);
       gsize slab = (gsize) ti->dims[axis] * inner;
 
-      memcpy (out, in[k] + o * slab, slab * sizeof (float));
+      for (gsize i = 0; i < slab; i++)
+        out[i] = clamp_act (in[k][o * slab + i], node->act_min,
+            node->act_max);
       out += slab;
     }
   }

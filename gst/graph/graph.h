@@ -24,7 +24,8 @@
  *   act fused.
  * - AVERAGE_POOL2D: window over in[0]; the mean is over the taps that fall
  *   inside the input (padding is not counted), as TFLite does.
- * - CONCAT: in[0..n-1] along axis (3 = channels; 1 and 2 also allowed).
+ * - CONCAT: in[0..n-1] along axis (3 = channels; 1 and 2 also allowed);
+ *   act fused (TFLite CONCATENATION has one).
  * - RESIZE_BILINEAR: in[0] to {1,out_h,out_w,C}. Source coordinate of
  *   output index d (per axis, in = input size, out = output size):
  *     ASYMMETRIC:    s = d * in / out
