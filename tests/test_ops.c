@@ -911,6 +911,9 @@ static const OpCase cases[] = {
   RESIZE3 (7, 5, 5, 13, 11),
   RESIZE3 (13, 11, 3, 7, 5),
   RESIZE3 (17, 17, 8, 34, 34),
+  /* cp 12 (a whole and a half step of 8 channels), a row of whole runs
+   * of pixels (RSP 8) */
+  RESIZE3 (5, 3, 9, 9, 16),
 
   /* DeepLabV3 MobileNetV2 (shared model): its own shapes and options */
   {CONV (257, 257, 3, 16, 3, 2, 1, SAME, TRUE, ACT_RELU6), DEEPLAB},
