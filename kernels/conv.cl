@@ -19,7 +19,11 @@
  *              its channel blocks, so the panel's inputs stay in cache
  *              while the weights stream (in grid order every channel
  *              block streamed the whole input again).
- *   conv2d     any kernel, stride, dilation and padding.
+ *   conv2d     any kernel, stride, dilation and padding. Without
+ *              dilation, a row of taps that lies wholly inside the input
+ *              for the tile is one loop over kw * cip consecutive floats
+ *              (no per-tap bounds masks); tiles at the edges take the
+ *              masked loop.
  *              w: [Cop/TCO][KH][KW][Cip][TCO], bias as conv1x1
  *              global: (ceil(OW / TP), OH, Cop/TCO)
  *   depthwise  any kernel, stride, dilation, padding; depth multiplier
@@ -177,6 +181,23 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
     const int iy = y * sh - pt + ky * dh;
     if (iy < 0 || iy >= ih)
       continue;
+    /* Without dilation, a pixel's taps along a row are kw * cip
+     * consecutive floats, and so are their weights: when every tap of the
+     * tile lies inside the row, one loop over them, the conv1x1 micro-kernel
+     * (the same products in the same order as below). */
+    if (dw == 1 && x0 * sw - pl >= 0
+        && (x0 + TP - 1) * sw - pl + kw - 1 < iw) {
+      __global const float *wp = w + (size_t) (cb * kh + ky) * kw * cip * TCO;
+#define C2_ROW(i) __global const float *row##i = \
+          in + ((size_t) iy * iw + (x0 + i) * sw - pl) * cip;
+      REP (TP, C2_ROW)
+      for (int j = 0; j < kw * cip; j++) {
+        const floatT wv = vloadT (j, wp);
+#define C2_FMA_ROW(i) acc##i = fma ((floatT) (row##i[j]), wv, acc##i);
+        REP (TP, C2_FMA_ROW)
+      }
+      continue;
+    }
     for (int kx = 0; kx < kw; kx++) {
       __global const float *wp =
           w + ((size_t) (cb * kh + ky) * kw + kx) * cip * TCO;

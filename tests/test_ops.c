@@ -856,6 +856,13 @@ static const OpCase cases[] = {
   {CONV (37, 41, 16, 21, 3, 1, 12, VALID, TRUE, ACT_RELU6)},
   {CONV (37, 41, 16, 21, 3, 1, 18, VALID, FALSE, ACT_NONE)},
   {CONV (37, 41, 5, 8, 3, 2, 2, SAME, TRUE, ACT_NONE)},
+  /* conv2d's row path (dilation 1, every tap of a 6-pixel tile inside
+   * the row): tiles ending on the row's last pixel, stride 1 and 2, an odd
+   * width, channel counts that fill their vectors (no zero-weight lanes) */
+  {CONV (9, 24, 8, 12, 3, 1, 1, SAME, TRUE, ACT_RELU6)},
+  {CONV (11, 24, 4, 16, 3, 2, 1, SAME, TRUE, ACT_NONE)},
+  {CONV (10, 31, 12, 8, 3, 2, 1, SAME, FALSE, ACT_RELU)},
+  {CONV (8, 30, 16, 20, 3, 1, 1, VALID, TRUE, ACT_NONE)},
   /* non-square kernels, explicit asymmetric padding */
   {CONVK (11, 9, 5, 5, 3, 1, 1, SAME, TRUE, ACT_NONE)},
   {CONVK (11, 9, 13, 8, 1, 3, 2, SAME, FALSE, ACT_RELU)},
