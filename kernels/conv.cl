@@ -19,7 +19,11 @@
  *              its channel blocks, so the panel's inputs stay in cache
  *              while the weights stream (in grid order every channel
  *              block streamed the whole input again).
- *   conv2d     any kernel, stride, dilation and padding.
+ *   conv2d     any kernel, stride, dilation and padding. Without
+ *              dilation, a row of taps that lies wholly inside the input
+ *              for the tile is one loop over kw * cip consecutive floats
+ *              (no per-tap bounds masks); tiles at the edges take the
+ *              masked loop.
  *              w: [Cop/TCO][KH][KW][Cip][TCO], bias as conv1x1
  *              global: (ceil(OW / TP), OH, Cop/TCO)
  *   depthwise  any kernel, stride, dilation, padding; depth multiplier
@@ -89,17 +93,32 @@
 #define REP16(X) REP15(X) X(15)
 #define REP(n, X) CAT(REP, n)(X)
 
+/* The fused activation, as the C reference's clamp_act: comparisons, so a
+ * NaN reaches the output; one vmaxps and one vminps a vector, where
+ * clamp() costs PoCL a NaN test and a blend besides. */
+#define ACT(v, lo, hi) act_min_max ((v), (lo), (hi))
+#define ACT_FN(T) inline T __attribute__ ((overloadable)) \
+  act_min_max (T v, float lo, float hi) \
+  { v = v < lo ? (T) (lo) : v; return v > hi ? (T) (hi) : v; }
+ACT_FN (float4)
+ACT_FN (float8)
+ACT_FN (float16)
+
 /* Stores the 4-channel groups of a tile of N = 4, 8 or 16 lanes that exist
- * (at most @n_c channels): whole when it fits, else group by group, with
+ * (at most @n_c channels), through float4 pointers (a group is 16-byte
+ * aligned; PoCL lowers vstore8 / vstore16 to 64-bit scalar stores), with
  * no private array (PoCL would put one on the stack). */
 #define STORE_GROUPS(N, v, dst, n_c) do { \
+    const float16 v16_ = CAT (STORE_WIDEN, N) (v); \
+    __global float4 *d4_ = (__global float4 *) (dst); \
+    d4_[0] = v16_.s0123; \
     if ((n_c) >= N) { \
-      CAT (vstore, N) ((v), 0, (dst)); \
+      if (N > 4) d4_[1] = v16_.s4567; \
+      if (N > 8) d4_[2] = v16_.s89ab; \
+      if (N > 8) d4_[3] = v16_.scdef; \
     } else { \
-      const float16 v16_ = CAT (STORE_WIDEN, N) (v); \
-      vstore4 (v16_.s0123, 0, (dst)); \
-      if ((n_c) > 4) vstore4 (v16_.s4567, 0, (dst) + 4); \
-      if ((n_c) > 8) vstore4 (v16_.s89ab, 0, (dst) + 8); \
+      if ((n_c) > 4) d4_[1] = v16_.s4567; \
+      if ((n_c) > 8) d4_[2] = v16_.s89ab; \
     } \
   } while (0)
 #define STORE_WIDEN4(v) ((float16) ((v), (v), (v), (v)))
@@ -115,9 +134,9 @@
 #define C1_FMA(i) acc##i = fma ((floatT) (row##i[c]), wv, acc##i);
 #define C1_STORE(i) if (p0 + i < n_pix) { \
     const size_t o = (size_t) (p0 + i) * cop + cb * TCO; \
-    floatT v = clamp (acc##i, lo, hi); \
+    floatT v = ACT (acc##i, lo, hi); \
     if (has_res) \
-      v = clamp (v + vloadT (0, res + o), lo2, hi2); \
+      v = ACT (v + vloadT (0, res + o), lo2, hi2); \
     STORE_GROUPS (TCO, v, out + o, cop - cb * TCO); \
   }
 
@@ -167,6 +186,23 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
     const int iy = y * sh - pt + ky * dh;
     if (iy < 0 || iy >= ih)
       continue;
+    /* Without dilation, a pixel's taps along a row are kw * cip
+     * consecutive floats, and so are their weights: when every tap of the
+     * tile lies inside the row, one loop over them, the conv1x1 micro-kernel
+     * (the same products in the same order as below). */
+    if (dw == 1 && x0 * sw - pl >= 0
+        && (x0 + TP - 1) * sw - pl + kw - 1 < iw) {
+      __global const float *wp = w + (size_t) (cb * kh + ky) * kw * cip * TCO;
+#define C2_ROW(i) __global const float *row##i = \
+          in + ((size_t) iy * iw + (x0 + i) * sw - pl) * cip;
+      REP (TP, C2_ROW)
+      for (int j = 0; j < kw * cip; j++) {
+        const floatT wv = vloadT (j, wp);
+#define C2_FMA_ROW(i) acc##i = fma ((floatT) (row##i[j]), wv, acc##i);
+        REP (TP, C2_FMA_ROW)
+      }
+      continue;
+    }
     for (int kx = 0; kx < kw; kx++) {
       __global const float *wp =
           w + ((size_t) (cb * kh + ky) * kw + kx) * cip * TCO;
@@ -185,7 +221,7 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
     }
   }
 #define C2_STORE(i) if (x0 + i < ow) \
-    STORE_GROUPS (TCO, clamp (acc##i, lo, hi), \
+    STORE_GROUPS (TCO, ACT (acc##i, lo, hi), \
         out + ((size_t) y * ow + x0 + i) * cop + cb * TCO, cop - cb * TCO);
   REP (TP, C2_STORE)
 }
@@ -217,7 +253,7 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
     if (ix >= 0 && ix < iw) \
       acc##i = fma (DW_LOAD (row + (size_t) ix * cip), wv, acc##i); }
 #define DW_STORE(i) if (x0 + i < ow) \
-    STORE_GROUPS (DWC, clamp (acc##i, lo, hi), \
+    STORE_GROUPS (DWC, ACT (acc##i, lo, hi), \
         out + ((size_t) y * ow + x0 + i) * cop + c0, cop - c0);
 
 #define DW_ARGS \

@@ -13,11 +13,12 @@
  *                   gives 0); then clamp (lo, hi); global: (OW, OH, Cp / 4)
  *   resize_bilinear TFLite's reference ResizeBilinear; the host passes the
  *                   float32 scales and the mode (0 asymmetric, 1 align
- *                   corners, 2 half pixel); a work-item computes the
- *                   coordinates once and does every channel of one output
- *                   pixel, 8 at a time (buffers have 64 bytes of slack,
- *                   see conv.cl); global: (OW rounded up to the local
- *                   size, OH)
+ *                   corners, 2 half pixel); a work-item does RSP
+ *                   consecutive output pixels of one row (the y
+ *                   coordinates once), every channel of each, 8 at a time
+ *                   (buffers have 64 bytes of slack, see conv.cl);
+ *                   global: (ceil(OW / RSP) rounded up to the local size,
+ *                   OH)
  *   copy_block      dst[y + oy, x + ox, c + oc] = clamp(src[y, x, c], lo,
  *                   hi), c < C (a CONCAT's fused activation); a work-item
  *                   copies one pixel, float4 at a time when C and oc are
@@ -25,9 +26,18 @@
  *
  * Contraction into fma is off so resize_bilinear gives TFLite's reference
  * bits (and the C reference's).
- * No -D options.
+ *
+ * Stores go through float4 pointers (a channel group is 16-byte aligned):
+ * PoCL lowers vstore8 / vstore16 to 64-bit scalar stores.
+ *
+ * -D options (the host's tuning table is the source of truth):
+ *   RSP  output pixels per work-item, resize_bilinear: 1..   (default 8)
  */
 #pragma OPENCL FP_CONTRACT OFF
+
+#ifndef RSP
+#define RSP 8
+#endif
 
 __kernel void
 add (__global const float4 *restrict a, __global const float4 *restrict b,
@@ -62,14 +72,21 @@ pool (__global const float *restrict in, int ih, int iw, int cp,
   vstore4 (clamp (acc, lo, hi), 0, out + ((size_t) y * ow + x) * cp + c0);
 }
 
-/* TFLite's ComputeInterpolationValues. */
+/* TFLite's ComputeInterpolationValues: lo = max(floor(s), 0), hi =
+ * min(ceil(s), size - 1), from the truncation t = (int) s: ceil(s) =
+ * t + (t < s) for any s (t < s only for positive s with a fraction);
+ * floor(s) = t for s >= 0, and for s < 0 both are <= 0 and clamp to 0.
+ * PoCL's floor() and ceil() are software routines, and this runs for
+ * every output pixel: half of the 257x257 resize's arithmetic. */
 inline float
 source_coord (int d, float scale, int mode, int size, int *lo, int *hi)
 {
   const float s = mode == 2 ? ((float) d + 0.5f) * scale - 0.5f
       : (float) d * scale;
-  *lo = max ((int) floor (s), 0);
-  *hi = min ((int) ceil (s), size - 1);
+  const int t = (int) s;
+
+  *lo = max (t, 0);
+  *hi = min ((float) t < s ? t + 1 : t, size - 1);
   return s;
 }
 
@@ -78,33 +95,38 @@ resize_bilinear (__global const float *restrict in, int ih, int iw, int cp,
     __global float *restrict out, int oh, int ow, float scale_y,
     float scale_x, int mode)
 {
-  const int x = get_global_id (0);
+  const int xs = get_global_id (0) * RSP;
   const int y = get_global_id (1);
-  int y0, y1, x0, x1;
+  const int xe = min (xs + RSP, ow);
+  int y0, y1;
 
-  if (x >= ow)
+  if (xs >= ow)
     return;
   const float sy = source_coord (y, scale_y, mode, ih, &y0, &y1);
-  const float sx = source_coord (x, scale_x, mode, iw, &x0, &x1);
-  const float dy = sy - y0, dx = sx - x0;
-  __global const float *pa = in + ((size_t) y0 * iw + x0) * cp;
-  __global const float *pb = in + ((size_t) y1 * iw + x0) * cp;
-  __global const float *pc = in + ((size_t) y0 * iw + x1) * cp;
-  __global const float *pd = in + ((size_t) y1 * iw + x1) * cp;
-  __global float *po = out + ((size_t) y * ow + x) * cp;
+  const float dy = sy - y0, wy = 1 - dy;
+  __global const float *ra = in + (size_t) y0 * iw * cp;
+  __global const float *rb = in + (size_t) y1 * iw * cp;
+  __global float *po = out + ((size_t) y * ow + xs) * cp;
 
-  /* Eight channels a step; when cp is 4 mod 8 the last step's loads run
+  /* Weights in TFLite's order: ((v * wy) * wx), summed left to right.
+   * Eight channels a step; when cp is 4 mod 8 the last step's loads run
    * into the next pixel or the buffer's slack and only 4 lanes are
    * stored. */
-  for (int c0 = 0; c0 < cp; c0 += 8) {
-    const float8 a = vload8 (0, pa + c0), b = vload8 (0, pb + c0);
-    const float8 c = vload8 (0, pc + c0), d = vload8 (0, pd + c0);
-    const float8 v = a * (1 - dy) * (1 - dx) + b * dy * (1 - dx)
-        + c * (1 - dy) * dx + d * dy * dx;
-    if (c0 + 8 <= cp)
-      vstore8 (v, 0, po + c0);
-    else
-      vstore4 (v.lo, 0, po + c0);
+  for (int x = xs; x < xe; x++, po += cp) {
+    int x0, x1;
+    const float sx = source_coord (x, scale_x, mode, iw, &x0, &x1);
+    const float dx = sx - x0, wx = 1 - dx;
+    __global const float *pa = ra + x0 * cp, *pb = rb + x0 * cp;
+    __global const float *pc = ra + x1 * cp, *pd = rb + x1 * cp;
+    for (int c0 = 0; c0 < cp; c0 += 8) {
+      const float8 a = vload8 (0, pa + c0), b = vload8 (0, pb + c0);
+      const float8 c = vload8 (0, pc + c0), d = vload8 (0, pd + c0);
+      const float8 v = a * wy * wx + b * dy * wx + c * wy * dx + d * dy * dx;
+      __global float4 *o = (__global float4 *) (po + c0);
+      o[0] = v.lo;
+      if (c0 + 8 <= cp)
+        o[1] = v.hi;
+    }
   }
 }
 

@@ -898,6 +898,13 @@ static const OpCase cases[] = {
   {CONV (37, 41, 16, 21, 3, 1, 12, VALID, TRUE, ACT_RELU6)},
   {CONV (37, 41, 16, 21, 3, 1, 18, VALID, FALSE, ACT_NONE)},
   {CONV (37, 41, 5, 8, 3, 2, 2, SAME, TRUE, ACT_NONE)},
+  /* conv2d's row path (dilation 1, every tap of a 6-pixel tile inside
+   * the row): tiles ending on the row's last pixel, stride 1 and 2, an odd
+   * width, channel counts that fill their vectors (no zero-weight lanes) */
+  {CONV (9, 24, 8, 12, 3, 1, 1, SAME, TRUE, ACT_RELU6)},
+  {CONV (11, 24, 4, 16, 3, 2, 1, SAME, TRUE, ACT_NONE)},
+  {CONV (10, 31, 12, 8, 3, 2, 1, SAME, FALSE, ACT_RELU)},
+  {CONV (8, 30, 16, 20, 3, 1, 1, VALID, TRUE, ACT_NONE)},
   /* non-square kernels, explicit asymmetric padding */
   {CONVK (11, 9, 5, 5, 3, 1, 1, SAME, TRUE, ACT_NONE)},
   {CONVK (11, 9, 13, 8, 1, 3, 2, SAME, FALSE, ACT_RELU)},
@@ -959,6 +966,9 @@ static const OpCase cases[] = {
   RESIZE3 (7, 5, 5, 13, 11),
   RESIZE3 (13, 11, 3, 7, 5),
   RESIZE3 (17, 17, 8, 34, 34),
+  /* cp 12 (a whole and a half step of 8 channels), a row of whole runs
+   * of pixels (RSP 8) */
+  RESIZE3 (5, 3, 9, 9, 16),
 
   /* DeepLabV3 MobileNetV2 (shared model): its own shapes and options */
   {CONV (257, 257, 3, 16, 3, 2, 1, SAME, TRUE, ACT_RELU6), DEEPLAB},

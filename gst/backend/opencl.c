@@ -36,6 +36,8 @@ typedef struct
                                  * 0: a row's tiles */
   int px_wg;                    /* work-group size along resize_bilinear's
                                  * pixels, 0: the device picks */
+  int px_tp;                    /* RSP: output pixels per work-item of
+                                 * resize_bilinear */
 } DlsTuning;
 
 /* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
@@ -47,15 +49,16 @@ typedef struct
  * function per kernel and local size at the first launch (0.1-0.3 s of
  * LLVM each, paid by a cold start): depthwise and resize_bilinear take one
  * local size for every layer, 9 tiles (a 33-wide row at DWP 4) and 33
- * pixels; other local sizes and a per-layer choice measured no faster
- * (docs/performance.md). */
+ * work-items (8 pixels each: a 257-wide row); other local sizes and a
+ * per-layer choice measured no faster (docs/performance.md). */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0},
-  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1},
+  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8},
 };
 
-/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG" overrides it
- * (to measure other tile sizes with the bench without rebuilding). */
+/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP]"
+ * overrides it (to measure other tile sizes with the bench without
+ * rebuilding); PXP, when left out, is the row's. */
 static const DlsTuning *
 tuning_for (cl_device_type type)
 {
@@ -68,11 +71,15 @@ tuning_for (cl_device_type type)
       t = &tunings[i];
       break;
     }
-  if (env && sscanf (env, "%d,%d,%d,%d,%d,%d,%d", &env_tuning.conv_tp,
-          &env_tuning.conv_tco, &env_tuning.dw_tp, &env_tuning.dw_tc,
-          &env_tuning.conv_wg, &env_tuning.dw_wg, &env_tuning.px_wg) == 7) {
-    env_tuning.type = type;
-    return &env_tuning;
+  if (env) {
+    DlsTuning e = *t;
+    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp, &e.conv_tco,
+        &e.dw_tp, &e.dw_tc, &e.conv_wg, &e.dw_wg, &e.px_wg, &e.px_tp);
+    if (n >= 7 && e.px_tp >= 1) {
+      env_tuning = e;
+      env_tuning.type = type;
+      return &env_tuning;
+    }
   }
   return t;
 }
@@ -525,7 +532,7 @@ out:
  * end of the program, and conv.cl comes first. */
 static const char *const core_files[] = { "conv", "eltwise", "image", NULL };
 
-/* conv.cl's options: the tuning table's -D values
+/* conv.cl's and eltwise.cl's options: the tuning table's -D values
  * (-w: clang notes every float16 value as an ABI change on a CPU without
  * AVX-512, dozens of lines at a cold start, nothing to fix). The core
  * program's are these and image.cl's correctly rounded division. */
@@ -535,8 +542,9 @@ conv_options (const DlsCl * cl, char opts[CONV_OPTIONS_LEN])
 {
   const DlsTuning *t = tuning_for (cl->type);
 
-  g_snprintf (opts, CONV_OPTIONS_LEN, "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d -w",
-      t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc);
+  g_snprintf (opts, CONV_OPTIONS_LEN,
+      "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d -DRSP=%d -w", t->conv_tp,
+      t->conv_tco, t->dw_tp, t->dw_tc, t->px_tp);
 }
 
 /* TRUE when every option of @options is one of @group's. */
@@ -1225,7 +1233,8 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
         return FALSE;
       /* One local size for every shape: one work-group function for
        * PoCL to compile (its own choice differs with the grid). */
-      add_step (b, k, 2, ow, oh, 1);
+      add_step (b, k, 2, (ow + b->tuning->px_tp - 1) / b->tuning->px_tp, oh,
+          1);
       if (b->tuning->px_wg)
         set_local (b, b->tuning->px_wg);
       return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),

@@ -7,9 +7,14 @@
  * (conv1x1's), for 1, 13, 78 and 208 work-groups (a 33x33 conv1x1 has
  * 13 per channel block, 208 for 256 outputs): 600 launches queued on one
  * in-order queue then one clFinish, as the graph runs, and 200 launches
- * each followed by clFinish, as DLS_PROFILE runs them. Best of 5 rounds
- * (the machine may be shared). Prints one JSON object a line:
- * {"groups":G,"queued_us":Q,"finished_us":F}, microseconds per launch.
+ * each followed by clFinish, as DLS_PROFILE runs them. Then what a
+ * work-group costs: the same kernel with work-groups of 9 (depthwise's)
+ * and 33 (resize_bilinear's), for 990 and 2000 groups (a 33x33x480
+ * depthwise, the 257x257 resize) and for a quarter as many groups four
+ * times larger (the same work-items). Best of 5 rounds (the machine may
+ * be shared). Prints one JSON object a line:
+ * {"local":L,"groups":G,"queued_us":Q,"finished_us":F}, microseconds per
+ * launch.
  */
 #include "backend/opencl.h"
 
@@ -22,7 +27,11 @@ static const char *source =
 int
 main (int argc, char **argv)
 {
-  static const size_t groups[] = { 1, 13, 78, 208 };
+  /* (local size, work-groups) */
+  static const size_t cases[][2] = {
+    {14, 1}, {14, 13}, {14, 78}, {14, 208},
+    {9, 990}, {36, 248}, {33, 2000}, {132, 500},
+  };
   GError *error = NULL;
   DlsCl *cl = dls_cl_acquire (argc > 1 ? argv[1] : NULL, &error);
   cl_context ctx;
@@ -53,8 +62,8 @@ main (int argc, char **argv)
       || clSetKernelArg (k, 1, sizeof (never), &never) != CL_SUCCESS)
     goto out;
 
-  for (guint g = 0; g < G_N_ELEMENTS (groups); g++) {
-    size_t local = 14, global = 14 * groups[g];
+  for (guint g = 0; g < G_N_ELEMENTS (cases); g++) {
+    size_t local = cases[g][0], global = cases[g][0] * cases[g][1];
     double best_q = G_MAXDOUBLE, best_f = G_MAXDOUBLE;
 
     for (int round = 0; round < 5; round++) {
@@ -77,8 +86,8 @@ main (int argc, char **argv)
       best_q = MIN (best_q, (t1 - t0) / 600.0);
       best_f = MIN (best_f, (t2 - t1) / 200.0);
     }
-    printf ("{\"groups\":%zu,\"queued_us\":%.1f,\"finished_us\":%.1f}\n",
-        groups[g], best_q, best_f);
+    printf ("{\"local\":%zu,\"groups\":%zu,\"queued_us\":%.1f,"
+        "\"finished_us\":%.1f}\n", local, cases[g][1], best_q, best_f);
   }
   ret = 0;
 out:
