@@ -6,9 +6,10 @@
  * Per mean-field iteration, the Gaussian (position) kernel, exact and
  * separable, normalisation n(i) folded in:
  *   crf_gauss_x        tmp[x, y] = sum_t taps[|t|] n(x+t, y) Q[x+t, y]
- *   crf_gauss_y        gval[x, y] = n(x, y) sum_t taps[|t|] tmp[x, y+t]
- *                      (|t| <= r, zero outside the image).
  *                      global: (width, height)
+ *   (the y pass, gval[x, y] = n(x, y) sum_t taps[|t|] tmp[x, y+t], |t| <= r,
+ *   zero outside the image, is done inside crf_gauss_y_slice_softmax below:
+ *   one pass over the pixels' arrays fewer)
  * or, for a large sxy, on a 2-d permutohedral lattice (splat and blur as
  * below), then
  *   crf_lattice_message gval[i] = sum_j ws_ij values[off_ij] (ws = b n(i)
@@ -33,6 +34,9 @@
  *                      Q[i] = softmax (t) (max subtracted first); the slice
  *                      weights already hold barycentric * n_b(i) * alpha *
  *                      Potts weight. global: (pixels)
+ *   crf_gauss_y_slice_softmax  the same with gval computed in place from the
+ *                      x pass's tmp (separable Gaussian).
+ *                      global: (width, height)
  * and around the iterations:
  *   crf_init           Q[i] = softmax (-U[i]).   global: (pixels)
  *   crf_argmax         map[i] = argmax Q[i], ties to the lowest class;
@@ -46,7 +50,8 @@
  * never win. Bilateral offsets and weights: DB + 1 per pixel.
  *
  * -D options (host side: crf_cl.c):
- *   CP  classes padded to a multiple of 4 (default 24)
+ *   CP  classes padded to a multiple of 8 (default 24): rows of float8
+ *       vectors (one AVX register on a CPU device)
  *   DB  dimension of the bilateral (position + colour) lattice (default 5)
  */
 #ifndef CP
@@ -55,33 +60,40 @@
 #ifndef DB
 #define DB 5
 #endif
-#define C4 (CP / 4)
+#define C8 (CP / 8)
 
+/* Q = softmax (t): the maximum and the sum taken lane-wise over the
+ * float8 vectors first, then across the lanes (a sum of 24 scalars a pixel
+ * cost ~10 % of the slice). */
 inline void
-softmax_store (float4 * t, __global float *q)
+softmax_store (float8 * t, __global float *q)
 {
-  float4 mx4 = t[0];
-  float mx, s = 0.0f;
+  float8 mx8 = t[0], s8 = (float8) (0.0f);
+  float4 m4, s4;
+  float mx, s;
 
-  for (int k = 1; k < C4; k++)
-    mx4 = fmax (mx4, t[k]);
-  mx = fmax (fmax (mx4.x, mx4.y), fmax (mx4.z, mx4.w));
-  for (int k = 0; k < C4; k++) {
+  for (int k = 1; k < C8; k++)
+    mx8 = fmax (mx8, t[k]);
+  m4 = fmax (mx8.lo, mx8.hi);
+  mx = fmax (fmax (m4.x, m4.y), fmax (m4.z, m4.w));
+  for (int k = 0; k < C8; k++) {
     t[k] = native_exp (t[k] - mx);
-    s += t[k].x + t[k].y + t[k].z + t[k].w;
+    s8 += t[k];
   }
-  for (int k = 0; k < C4; k++)
-    vstore4 (t[k] / s, k, q);
+  s4 = s8.lo + s8.hi;
+  s = (s4.x + s4.y) + (s4.z + s4.w);
+  for (int k = 0; k < C8; k++)
+    vstore8 (t[k] / s, k, q);
 }
 
 __kernel void
 crf_init (__global const float *unary, __global float *q)
 {
   const size_t i = get_global_id (0);
-  float4 t[C4];
+  float8 t[C8];
 
-  for (int k = 0; k < C4; k++)
-    t[k] = -vload4 (k, unary + i * CP);
+  for (int k = 0; k < C8; k++)
+    t[k] = -vload8 (k, unary + i * CP);
   softmax_store (t, q + i * CP);
 }
 
@@ -94,18 +106,18 @@ crf_splat (__global const float *q, __global const int *start,
   if (v >= count)
     return;                     /* the global size is padded (host) */
   const int e0 = start[v], e1 = start[v + 1];
-  float4 acc[C4];
+  float8 acc[C8];
 
-  for (int k = 0; k < C4; k++)
-    acc[k] = (float4) (0.0f);
+  for (int k = 0; k < C8; k++)
+    acc[k] = (float8) (0.0f);
   for (int e = e0; e < e1; e++) {
     __global const float *qi = q + (size_t) pix[e] * CP;
     const float w = wt[e];
-    for (int k = 0; k < C4; k++)
-      acc[k] += w * vload4 (k, qi);
+    for (int k = 0; k < C8; k++)
+      acc[k] += w * vload8 (k, qi);
   }
-  for (int k = 0; k < C4; k++)
-    vstore4 (acc[k], k, values + (size_t) v * CP);
+  for (int k = 0; k < C8; k++)
+    vstore8 (acc[k], k, values + (size_t) v * CP);
 }
 
 __kernel void
@@ -118,16 +130,16 @@ crf_blur (__global const float *in, __global float *out,
   if (v > m)
     return;                     /* the global size is padded (host) */
   if (v == m) {
-    for (int k = 0; k < C4; k++)
-      vstore4 ((float4) (0.0f), k, o);
+    for (int k = 0; k < C8; k++)
+      vstore8 ((float8) (0.0f), k, o);
     return;
   }
   __global const float *a = in + (size_t) v * CP;
   const int n1 = nb[nb_off + 2 * v], n2 = nb[nb_off + 2 * v + 1];
   __global const float *b1 = in + (size_t) (n1 < 0 ? m : n1) * CP;
   __global const float *b2 = in + (size_t) (n2 < 0 ? m : n2) * CP;
-  for (int k = 0; k < C4; k++)
-    vstore4 (vload4 (k, a) + 0.5f * (vload4 (k, b1) + vload4 (k, b2)), k, o);
+  for (int k = 0; k < C8; k++)
+    vstore8 (vload8 (k, a) + 0.5f * (vload8 (k, b1) + vload8 (k, b2)), k, o);
 }
 
 __kernel void
@@ -137,38 +149,18 @@ crf_gauss_x (__global const float *q, __global const float *norm,
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0);
   const size_t row = (size_t) y * w;
-  float4 acc[C4];
+  float8 acc[C8];
 
-  for (int k = 0; k < C4; k++)
-    acc[k] = (float4) (0.0f);
+  for (int k = 0; k < C8; k++)
+    acc[k] = (float8) (0.0f);
   for (int t = max (-r, -x); t <= min (r, w - 1 - x); t++) {
     const size_t j = row + x + t;
     const float f = taps[abs (t)] * norm[j];
-    for (int k = 0; k < C4; k++)
-      acc[k] += f * vload4 (k, q + j * CP);
+    for (int k = 0; k < C8; k++)
+      acc[k] += f * vload8 (k, q + j * CP);
   }
-  for (int k = 0; k < C4; k++)
-    vstore4 (acc[k], k, out + (row + x) * CP);
-}
-
-__kernel void
-crf_gauss_y (__global const float *in, __global const float *norm,
-    __constant float *taps, int r, __global float *out)
-{
-  const int x = get_global_id (0), y = get_global_id (1);
-  const int w = get_global_size (0), h = get_global_size (1);
-  float4 acc[C4];
-
-  for (int k = 0; k < C4; k++)
-    acc[k] = (float4) (0.0f);
-  for (int t = max (-r, -y); t <= min (r, h - 1 - y); t++) {
-    const float f = taps[abs (t)];
-    for (int k = 0; k < C4; k++)
-      acc[k] += f * vload4 (k, in + ((size_t) (y + t) * w + x) * CP);
-  }
-  const float n = norm[(size_t) y * w + x];
-  for (int k = 0; k < C4; k++)
-    vstore4 (n * acc[k], k, out + ((size_t) y * w + x) * CP);
+  for (int k = 0; k < C8; k++)
+    vstore8 (acc[k], k, out + (row + x) * CP);
 }
 
 __kernel void
@@ -176,18 +168,33 @@ crf_lattice_message (__global const float *values, __global const int *off,
     __global const float *ws, int d1, __global float *out)
 {
   const size_t i = get_global_id (0);
-  float4 acc[C4];
+  float8 acc[C8];
 
-  for (int k = 0; k < C4; k++)
-    acc[k] = (float4) (0.0f);
+  for (int k = 0; k < C8; k++)
+    acc[k] = (float8) (0.0f);
   for (int j = 0; j < d1; j++) {
     __global const float *v = values + (size_t) off[i * d1 + j] * CP;
     const float w = ws[i * d1 + j];
-    for (int k = 0; k < C4; k++)
-      acc[k] += w * vload4 (k, v);
+    for (int k = 0; k < C8; k++)
+      acc[k] += w * vload8 (k, v);
   }
-  for (int k = 0; k < C4; k++)
-    vstore4 (acc[k], k, out + i * CP);
+  for (int k = 0; k < C8; k++)
+    vstore8 (acc[k], k, out + i * CP);
+}
+
+/* t += sum_j wb_ij values_b[ob_ij] (the bilateral message of pixel i),
+ * then Q[i] = softmax (t). */
+inline void
+slice_softmax (float8 * t, size_t i, __global const float *vb,
+    __global const int *ob, __global const float *wb, __global float *q)
+{
+  for (int j = 0; j <= DB; j++) {
+    __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * CP;
+    const float w = wb[i * (DB + 1) + j];
+    for (int k = 0; k < C8; k++)
+      t[k] += w * vload8 (k, v);
+  }
+  softmax_store (t, q + i * CP);
 }
 
 __kernel void
@@ -196,18 +203,36 @@ crf_slice_softmax (__global const float *unary, __global const float *gval,
     __global const float *wb, __global float *q)
 {
   const size_t i = get_global_id (0);
-  float4 t[C4];
+  float8 t[C8];
 
-  for (int k = 0; k < C4; k++)
-    t[k] = -vload4 (k, unary + i * CP) + g_weight * vload4 (k,
+  for (int k = 0; k < C8; k++)
+    t[k] = -vload8 (k, unary + i * CP) + g_weight * vload8 (k,
         gval + i * CP);
-  for (int j = 0; j <= DB; j++) {
-    __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * CP;
-    const float w = wb[i * (DB + 1) + j];
-    for (int k = 0; k < C4; k++)
-      t[k] += w * vload4 (k, v);
+  slice_softmax (t, i, vb, ob, wb, q);
+}
+
+__kernel void
+crf_gauss_y_slice_softmax (__global const float *unary,
+    __global const float *gtmp, __global const float *norm,
+    __constant float *taps, int r, float g_weight, __global const float *vb,
+    __global const int *ob, __global const float *wb, __global float *q)
+{
+  const int x = get_global_id (0), y = get_global_id (1);
+  const int w = get_global_size (0), h = get_global_size (1);
+  const size_t i = (size_t) y * w + x;
+  float8 acc[C8], t[C8];
+
+  for (int k = 0; k < C8; k++)
+    acc[k] = (float8) (0.0f);
+  for (int s = max (-r, -y); s <= min (r, h - 1 - y); s++) {
+    const float f = taps[abs (s)];
+    for (int k = 0; k < C8; k++)
+      acc[k] += f * vload8 (k, gtmp + ((size_t) (y + s) * w + x) * CP);
   }
-  softmax_store (t, q + i * CP);
+  const float n = norm[i];
+  for (int k = 0; k < C8; k++)
+    t[k] = -vload8 (k, unary + i * CP) + g_weight * (n * acc[k]);
+  slice_softmax (t, i, vb, ob, wb, q);
 }
 
 __kernel void

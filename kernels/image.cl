@@ -29,8 +29,8 @@
  *                    upsample_cells (frame width / px, frame height)
  *                    rounded up
  *   upsample_unary   the same interpolation, written as the dense CRF's
- *                    unary energies U = -v, row floats a pixel (classes
- *                    padded; padded lanes 1e30), for kernels/crf.cl.
+ *                    unary energies U = -v, row floats a pixel (row a
+ *                    multiple of 8; padded lanes 1e30), for kernels/crf.cl.
  *                    global: (frame width, frame height)
  *
  * The maths is exactly gst/engine/image.c's (the C reference the tests
@@ -144,14 +144,6 @@ taps_at (__global const float *logits, int lw, int lh, int cp,
   t.p10 = logits + ((size_t) y1 * lw + x0) * cp;
   t.p11 = logits + ((size_t) y1 * lw + x1) * cp;
   return t;
-}
-
-inline float
-tap (const Taps * t, int k)
-{
-  const float top = (1.0f - t->fx) * t->p00[k] + t->fx * t->p01[k];
-  const float bot = (1.0f - t->fx) * t->p10[k] + t->fx * t->p11[k];
-  return (1.0f - t->fy) * top + t->fy * bot;
 }
 
 /* Classes c0 .. c0 + 7 of the four samples, bilinear (a load may run past
@@ -392,6 +384,11 @@ upsample_unary (__global const float *logits, int lw, int lh, int cp,
   const Taps t = taps_at (logits, lw, lh, cp, scale_x, scale_y, ox, oy);
   __global float *u = unary + ((size_t) oy * map_w + ox) * row;
 
-  for (int k = 0; k < row; k++)
-    u[k] = k < n_classes ? -tap (&t, k) : 1e30f;
+  /* eight classes a step (row is a multiple of 8) */
+  for (int c0 = 0; c0 < row; c0 += 8) {
+    const int8 k = c0 + (int8) (0, 1, 2, 3, 4, 5, 6, 7);
+    const float8 v = bilinear8 (t.p00, t.p01, t.p10, t.p11, c0, t.fx, t.fy,
+        n_classes);
+    vstore8 (select (-v, (float8) (1e30f), k >= n_classes), 0, u + c0);
+  }
 }

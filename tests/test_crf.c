@@ -21,6 +21,8 @@
  *     is on: the two backends are within 1 level (|dQ| <= 1e-3 is 0.26
  *     levels, plus a rounding boundary), and the degenerate models give
  *     exactly 255 (one class: Q = 1) and round (255 / 21) = 12 (uniform Q).
+ *     A third engine (OpenCL, confidence off: Q's class map by the
+ *     shortcut of image.cl) gives the OpenCL map bit for bit.
  */
 #include <math.h>
 #include <string.h>
@@ -303,20 +305,21 @@ static void
 engine_case (int classes, int kind, float scale, GRand * r)
 {
   static const int sizes[][2] = { {1, 1}, {2, 3}, {7, 5}, {64, 48} };
-  DlsEngine *e[2];
+  /* OpenCL, reference (both with the confidence), OpenCL without it */
+  DlsEngine *e[3];
   DlsCrfParams p;
   GError *err = NULL;
 
   dls_crf_params_init_deeplab_v2 (&p);
   p.scale = scale;
-  for (int b = 0; b < 2; b++) {
+  for (int b = 0; b < 3; b++) {
     DlsEngineOptions o;
     dls_engine_options_init (&o);
-    o.backend = b ? DLS_BACKEND_REF : DLS_BACKEND_OPENCL;
+    o.backend = b == 1 ? DLS_BACKEND_REF : DLS_BACKEND_OPENCL;
     e[b] = dls_engine_new_from_graph (one_conv_graph (classes, kind), &o,
         &err);
     if (!e[b] || !dls_engine_set_crf (e[b], &p, &err)
-        || !dls_engine_set_confidence (e[b], TRUE, &err)) {
+        || !dls_engine_set_confidence (e[b], b < 2, &err)) {
       CHECK (FALSE, "engine: %s", err->message);
       g_clear_error (&err);
       return;
@@ -328,17 +331,19 @@ engine_case (int classes, int kind, float scale, GRand * r)
   for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
     int w = sizes[s][0], h = sizes[s][1], n = w * h;
     guint8 *pix = g_new (guint8, n * 3);
-    guint8 *map[2] = { g_new0 (guint8, n), g_new0 (guint8, n) };
+    guint8 *map[3] = { g_new0 (guint8, n), g_new0 (guint8, n),
+      g_new0 (guint8, n)
+    };
     guint8 *conf[2] = { g_new0 (guint8, n), g_new0 (guint8, n) };
     DlsImage img = { DLS_PIXEL_RGB, w, h, {pix}, {w * 3} };
 
     for (int f = 0; f < 2; f++) {
-      int agree = 0, zero = 0, cmax = 0, expect = -1, cwrong = 0;
+      int agree = 0, zero = 0, cmax = 0, expect = -1, cwrong = 0, differ = 0;
       random_image (pix, n, r);
-      for (int b = 0; b < 2; b++)
+      for (int b = 0; b < 3; b++)
         if (!dls_engine_set_frame (e[b], DLS_PIXEL_RGB, w, h, &err)
-            || !dls_engine_process_full (e[b], &img, map[b], w, conf[b], w,
-                &err)) {
+            || !dls_engine_process_full (e[b], &img, map[b], w,
+                b < 2 ? conf[b] : NULL, w, &err)) {
           CHECK (FALSE, "engine %dx%d: %s", w, h, err->message);
           g_clear_error (&err);
         }
@@ -348,18 +353,24 @@ engine_case (int classes, int kind, float scale, GRand * r)
         expect = (int) (255.0 / classes + 0.5);
       for (int i = 0; i < n; i++) {
         agree += map[0][i] == map[1][i];
+        differ += map[0][i] != map[2][i];
         zero += map[0][i] == 0 && map[1][i] == 0;
         cmax = MAX (cmax, ABS ((int) conf[0][i] - (int) conf[1][i]));
         cwrong += conf[0][i] < 1 || (expect >= 0 && (conf[0][i] != expect
                 || conf[1][i] != expect));
       }
       printf ("engine + CRF, %2d classes %s, scale %.2f, %2dx%-2d %s: "
-          "agreement %.2f %%, all-0 pixels %d of %d, confidence max |d| %d\n",
+          "agreement %.2f %%, all-0 pixels %d of %d, confidence max |d| %d, "
+          "map without confidence differs at %d\n",
           classes, kind ? "pattern" : "zero logits", scale, w, h,
-          f ? "warm" : "cold", 100.0 * agree / n, zero, n, cmax);
+          f ? "warm" : "cold", 100.0 * agree / n, zero, n, cmax, differ);
       CHECK (100.0 * agree / n >= 99.5 || n - agree <= 1,
           "engine maps differ");
       CHECK (cmax <= 1, "confidence differs by %d levels", cmax);
+      /* without the confidence the map of Q comes from the class map's
+       * shortcut (scale < 1): bit for bit the full upsample_argmax */
+      CHECK (differ == 0, "map without confidence differs at %d pixels",
+          differ);
       CHECK (cwrong == 0, "%d confidence values out of range or not %d",
           cwrong, expect);
       if (classes == 1 || kind == 0)
@@ -368,11 +379,13 @@ engine_case (int classes, int kind, float scale, GRand * r)
     g_free (pix);
     g_free (map[0]);
     g_free (map[1]);
+    g_free (map[2]);
     g_free (conf[0]);
     g_free (conf[1]);
   }
   dls_engine_free (e[0]);
   dls_engine_free (e[1]);
+  dls_engine_free (e[2]);
 }
 
 int

@@ -579,25 +579,17 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
   return TRUE;
 }
 
-/* out = K in; FALSE when the scratch could not be allocated. */
-gboolean
-dls_lattice_apply (DlsLattice * l, float *out, const float *in,
-    int value_size)
+/* out = K in with the scratch allocated; @d and @vs constants where it
+ * matters (the normalisation's vs = 1 loses its inner loops). */
+static inline __attribute__ ((always_inline)) void
+apply_values (DlsLattice * l, float *out, const float *in, const int d,
+    const int vs)
 {
-  const int d1 = l->d + 1, vs = value_size;
+  const int d1 = d + 1;
   const gsize need = (gsize) (l->m + 1) * vs;
-  const float alpha = 1.0f / (1.0f + powf (2.0f, (float) -l->d));
+  const float alpha = 1.0f / (1.0f + powf (2.0f, (float) -d));
   float *values, *new_values;
 
-  if (need > l->values_cap) {
-    g_clear_pointer (&l->values, g_free);
-    g_clear_pointer (&l->new_values, g_free);
-    l->values_cap = 0;
-    if (!(l->values = dls_crf_alloc (need, sizeof (float)))
-        || !(l->new_values = dls_crf_alloc (need, sizeof (float))))
-      return FALSE;
-    l->values_cap = need;
-  }
   /* Row 0 is the absent neighbour (always 0); vertex m is row m + 1. */
   values = l->values;
   new_values = l->new_values;
@@ -645,6 +637,30 @@ dls_lattice_apply (DlsLattice * l, float *out, const float *in,
         o[k] += w * values[(gsize) v * vs + k] * alpha;
     }
   }
+}
+
+/* out = K in; FALSE when the scratch could not be allocated. */
+gboolean
+dls_lattice_apply (DlsLattice * l, float *out, const float *in,
+    int value_size)
+{
+  const gsize need = (gsize) (l->m + 1) * value_size;
+
+  if (need > l->values_cap) {
+    g_clear_pointer (&l->values, g_free);
+    g_clear_pointer (&l->new_values, g_free);
+    l->values_cap = 0;
+    if (!(l->values = dls_crf_alloc (need, sizeof (float)))
+        || !(l->new_values = dls_crf_alloc (need, sizeof (float))))
+      return FALSE;
+    l->values_cap = need;
+  }
+  if (l->d == 5 && value_size == 1)
+    apply_values (l, out, in, 5, 1);
+  else if (value_size == 1)
+    apply_values (l, out, in, l->d, 1);
+  else
+    apply_values (l, out, in, l->d, value_size);
   return TRUE;
 }
 

@@ -25,7 +25,7 @@ void dls_crf_cl_free (DlsCrfCl * c);
  * drops the warm-start state. Cheap when nothing changed. */
 gboolean dls_crf_cl_set_size (DlsCrfCl * c, int width, int height,
     int n_classes, GError ** error);
-/* Classes padded to a multiple of 4: the row length of the unary buffer. */
+/* Classes padded to a multiple of 8: the row length of the unary buffer. */
 int dls_crf_cl_row (const DlsCrfCl * c);
 /* The unary energies U (pixels x row floats, padded lanes 1e30) the caller
  * fills before dls_crf_cl_run(); the engine upsamples -logits into it. */

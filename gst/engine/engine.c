@@ -80,6 +80,7 @@ struct _DlsEngine
   guint8 *rgb, *prev_rgb;       /* the frame as RGB; the previous one */
   gboolean have_prev;
   int crf_w, crf_h;             /* the CRF grid its buffers are sized for */
+  cl_mem crf_summary, crf_cells;        /* the map shortcut's, for Q */
   DlsCrfParams crf_grid;        /* crf with the sxy in grid pixels */
 
   /* $DLS_PROFILE: each stage of a frame timed (with a clFinish after it),
@@ -401,6 +402,7 @@ typedef struct
   DlsCrf *ref;                  /* reference path */
   float *unary;                 /* reference path: U at grid size */
   guint8 *rgb, *prev_rgb;
+  cl_mem summary, cells;        /* the class map's shortcut on Q (grid) */
   int w, h;
 } CrfBuffers;
 
@@ -412,6 +414,11 @@ crf_buffers_clear (CrfBuffers * b)
   g_clear_pointer (&b->unary, g_free);
   g_clear_pointer (&b->rgb, g_free);
   g_clear_pointer (&b->prev_rgb, g_free);
+  if (b->summary)
+    clReleaseMemObject (b->summary);
+  if (b->cells)
+    clReleaseMemObject (b->cells);
+  b->summary = b->cells = NULL;
   b->w = b->h = 0;
 }
 
@@ -419,7 +426,7 @@ static void
 crf_free_buffers (DlsEngine * e)
 {
   CrfBuffers b = { e->crf_cl, e->crf_ref, e->crf_unary, e->rgb, e->prev_rgb,
-    e->crf_w, e->crf_h
+    e->crf_summary, e->crf_cells, e->crf_w, e->crf_h
   };
 
   crf_buffers_clear (&b);
@@ -427,6 +434,7 @@ crf_free_buffers (DlsEngine * e)
   e->crf_ref = NULL;
   e->crf_unary = NULL;
   e->rgb = e->prev_rgb = NULL;
+  e->crf_summary = e->crf_cells = NULL;
   e->have_prev = e->crf_ref_has_q = FALSE;
   e->crf_w = e->crf_h = 0;
 }
@@ -482,7 +490,13 @@ crf_size (DlsEngine * e, int fw, int fh, float scale, GError ** error)
                 error)))
       return FALSE;
     if (!(b.cl = dls_crf_cl_new (e->cl, e->queue, error))
-        || !dls_crf_cl_set_size (b.cl, gw, gh, e->n_classes, error)) {
+        || !dls_crf_cl_set_size (b.cl, gw, gh, e->n_classes, error)
+        || !(b.summary = dls_cl_buffer (e->cl, CL_MEM_READ_WRITE,
+                n * 4 * sizeof (float), NULL, "clCreateBuffer (Q summary)",
+                error))
+        || !(b.cells = dls_cl_buffer (e->cl, CL_MEM_READ_WRITE,
+                n * sizeof (int), NULL, "clCreateBuffer (Q cells)",
+                error))) {
       crf_buffers_clear (&b);
       return FALSE;
     }
@@ -498,6 +512,8 @@ crf_size (DlsEngine * e, int fw, int fh, float scale, GError ** error)
   e->crf_unary = b.unary;
   e->rgb = b.rgb;
   e->prev_rgb = b.prev_rgb;
+  e->crf_summary = b.summary;
+  e->crf_cells = b.cells;
   e->crf_w = gw;
   e->crf_h = gh;
   return TRUE;
@@ -695,11 +711,13 @@ enqueue_full (DlsEngine * e, cl_kernel k, int w, int h)
 }
 
 /* The class map without confidence, by the shortcut (image.cl): the
- * logits' summary, the cells' classes, the pixels of cells with a class,
- * then the others the full way. */
+ * summary of @src (@lw x @lh pixels of @cp floats: the logits, or the
+ * CRF's Q), the cells' classes, the pixels of cells with a class, then the
+ * others the full way. @summary and @cells hold @lw x @lh entries. */
 static gboolean
-enqueue_map (DlsEngine * e, cl_mem logits, int cp, int fw, int fh, float sx,
-    float sy, GError ** error)
+enqueue_map (DlsEngine * e, cl_mem src, int cp, int lw, int lh,
+    cl_mem summary, cl_mem cells, int fw, int fh, float sx, float sy,
+    GError ** error)
 {
   /* upsample_cells: pixels of a row a work-item (1280x720: 1.7 -> 0.7 ms
    * with 8, no better with 32) */
@@ -707,39 +725,39 @@ enqueue_map (DlsEngine * e, cl_mem logits, int cp, int fw, int fh, float sx,
   cl_int st = CL_SUCCESS;
 
 #define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
-  SET (e->k_sum, 0, logits);
-  SET (e->k_sum, 1, e->out_w);
-  SET (e->k_sum, 2, e->out_h);
+  SET (e->k_sum, 0, src);
+  SET (e->k_sum, 1, lw);
+  SET (e->k_sum, 2, lh);
   SET (e->k_sum, 3, cp);
   SET (e->k_sum, 4, e->n_classes);
-  SET (e->k_sum, 5, e->summary);
-  SET (e->k_cells, 0, e->summary);
-  SET (e->k_cells, 1, e->out_w);
-  SET (e->k_cells, 2, e->out_h);
-  SET (e->k_cells, 3, e->cells);
-  SET (e->k_ucells, 0, e->cells);
-  SET (e->k_ucells, 1, e->out_w);
-  SET (e->k_ucells, 2, e->out_h);
+  SET (e->k_sum, 5, summary);
+  SET (e->k_cells, 0, summary);
+  SET (e->k_cells, 1, lw);
+  SET (e->k_cells, 2, lh);
+  SET (e->k_cells, 3, cells);
+  SET (e->k_ucells, 0, cells);
+  SET (e->k_ucells, 1, lw);
+  SET (e->k_ucells, 2, lh);
   SET (e->k_ucells, 3, sx);
   SET (e->k_ucells, 4, sy);
   SET (e->k_ucells, 5, e->map_mem);
   SET (e->k_ucells, 6, fw);
   SET (e->k_ucells, 7, fh);
   SET (e->k_ucells, 8, px);
-  st |= set_upsample_args (e->k_mixed, logits, e->out_w, e->out_h, cp,
+  st |= set_upsample_args (e->k_mixed, src, lw, lh, cp,
       e->n_classes, sx, sy, e->map_mem, fw);
   SET (e->k_mixed, 9, fh);
-  SET (e->k_mixed, 10, e->cells);
+  SET (e->k_mixed, 10, cells);
 #undef SET
   return dls_cl_check (st, "clSetKernelArg (class map)", error)
-      && dls_cl_check (enqueue_image (e, e->k_sum, e->out_w, e->out_h),
+      && dls_cl_check (enqueue_image (e, e->k_sum, lw, lh),
       "logits_summary", error)
-      && dls_cl_check (enqueue_image (e, e->k_cells, e->out_w, e->out_h),
+      && dls_cl_check (enqueue_image (e, e->k_cells, lw, lh),
       "cell_classes", error)
       && dls_cl_check (enqueue_image (e, e->k_ucells, (fw + px - 1) / px,
           fh),
       "upsample_cells", error)
-      && dls_cl_check (enqueue_image (e, e->k_mixed, e->out_w, e->out_h),
+      && dls_cl_check (enqueue_image (e, e->k_mixed, lw, lh),
       "upsample_mixed", error);
 }
 
@@ -778,8 +796,13 @@ crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
     return FALSE;
   if (gw == f->width && gh == f->height)
     return dls_crf_cl_argmax (e->crf_cl, e->map_mem, conf, error);
-  /* A smaller grid: Q to the frame size (bilinear), then the argmax (and
-   * the confidence as round (255 * max Q): Q already holds probabilities). */
+  /* A smaller grid: Q to the frame size (bilinear), then the argmax; without
+   * the confidence by the class map's shortcut (a lookup where the four Q
+   * pixels around agree, bit for bit the full map), with it the full way
+   * (round (255 * max Q): Q already holds probabilities). */
+  if (!conf)
+    return enqueue_map (e, q, row, gw, gh, e->crf_summary, e->crf_cells,
+        f->width, f->height, qx, qy, error);
   st = set_upsample_args (e->k_up, q, gw, gh, row, e->n_classes, qx, qy,
       e->map_mem, f->width);
   st |= set_conf_args (e->k_up, conf, 1);
@@ -889,8 +912,8 @@ process_opencl (DlsEngine * e, const DlsImage * f, const int off[3],
     if (!dls_cl_check (enqueue_full (e, e->k_up, f->width, f->height),
             "upsample_argmax", error))
       return FALSE;
-  } else if (!enqueue_map (e, logits, cp, f->width, f->height, ux, uy,
-          error)) {
+  } else if (!enqueue_map (e, logits, cp, e->out_w, e->out_h, e->summary,
+          e->cells, f->width, f->height, ux, uy, error)) {
     return FALSE;
   }
   stage_done (e, DLS_STAGE_MAP);
