@@ -431,6 +431,22 @@ hand_check (const char *what, Builder * b, int out, const float *expect, int n)
   g_ptr_array_unref (outs);
 }
 
+/* hand_check of a CONCAT of two inputs of H x W x C @s0 and @s1. */
+static void
+hand_concat (const char *what, const int s0[3], const float *d0,
+    const int s1[3], const float *d1, int axis, Act act, const float *expect,
+    int n)
+{
+  Builder b;
+  int xs[2];
+
+  builder_init (&b);
+  xs[0] = hand_input (&b, s0[0], s0[1], s0[2], d0);
+  xs[1] = hand_input (&b, s1[0], s1[1], s1[2], d1);
+  hand_check (what, &b, concat (&b, xs, 2, axis, act), expect, n);
+  builder_clear (&b);
+}
+
 /* kernels/conv.cl, eltwise.cl and image.cl are one program ("core",
  * gst/backend/opencl.c): once one of them was asked for, asking for the
  * others builds nothing more; a core file asked for with an option the
@@ -695,21 +711,11 @@ hand_tests (void)
     static const float e_w[12] = { 1, 2, 10, 11, 12, 13, 3, 4, 14, 15, 16,
       17
     };
-    int xs[2];
 
-    builder_init (&b);
-    xs[0] = hand_input (&b, 1, 2, 1, a);
-    xs[1] = hand_input (&b, 2, 2, 1, c);
-    y = concat (&b, xs, 2, 1, ACT_NONE);
-    hand_check ("concat axis 1", &b, y, e_h, 6);
-    builder_clear (&b);
-
-    builder_init (&b);
-    xs[0] = hand_input (&b, 2, 1, 2, p);
-    xs[1] = hand_input (&b, 2, 2, 2, q);
-    y = concat (&b, xs, 2, 2, ACT_NONE);
-    hand_check ("concat axis 2", &b, y, e_w, 12);
-    builder_clear (&b);
+    hand_concat ("concat axis 1", (const int[3]) {1, 2, 1}, a,
+        (const int[3]) {2, 2, 1}, c, 1, ACT_NONE, e_h, 6);
+    hand_concat ("concat axis 2", (const int[3]) {2, 1, 2}, p,
+        (const int[3]) {2, 2, 2}, q, 2, ACT_NONE, e_w, 12);
   }
 
   /* Concat along channels with a fused RELU6 (TFLite CONCATENATION's
@@ -719,14 +725,9 @@ hand_tests (void)
     static const float a[2] = { -1, 7 };
     static const float c[3] = { 3, -0.5f, 6.5f };
     static const float expect[5] = { 0, 6, 3, 0, 6 };
-    int xs[2];
 
-    builder_init (&b);
-    xs[0] = hand_input (&b, 1, 1, 2, a);
-    xs[1] = hand_input (&b, 1, 1, 3, c);
-    y = concat (&b, xs, 2, 3, ACT_RELU6);
-    hand_check ("concat channels relu6", &b, y, expect, 5);
-    builder_clear (&b);
+    hand_concat ("concat channels relu6", (const int[3]) {1, 1, 2}, a,
+        (const int[3]) {1, 1, 3}, c, 3, ACT_RELU6, expect, 5);
   }
 
   /* ADD with relu6: (1, 5, -3) + (2, 4, 1) = (3, 9, -2) -> (3, 6, 0). */
