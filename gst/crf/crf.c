@@ -115,7 +115,10 @@ struct _DlsLattice
   gboolean busy;
   const float *features;        /* of the running build */
   int part_begin, part_end;     /* the worker's range */
-  gboolean part_vertices;       /* neighbours (TRUE) or simplices */
+  int part;                     /* PART_* */
+  /* lattice_sort()'s merge: the sorted packed keys and delta_j. */
+  const guint64 *merge_key;
+  guint64 merge_delta[DLS_LATTICE_MAX_DIM + 1];
   /* lattice_sort()'s packed keys and ids (two of each: a radix sort's
    * source and destination) and the old id -> new id map, sort_cap
    * vertices each, grown on demand. */
@@ -490,11 +493,51 @@ vertices_neighbours (DlsLattice * l, int i0, int i1, const int d)
   }
 }
 
-/* The two parallel parts, with a constant @d where it matters. */
+/* Neighbours along e_j = (-1, ..., d at j, ..., -1), j in [j0, j1), of
+ * the vertices sorted by lattice_sort(): n1 = k + e_j and n2 = k - e_j
+ * (u = n1 (v) exactly when v = n2 (u)) by one branch-free merge of the
+ * shifted keys with the keys: a vertex's slot is written until the walk
+ * moves past it, so the last write is the answer. */
 static void
-run_part (DlsLattice * l, gboolean vertices, int b, int e)
+neighbours_merge (DlsLattice * l, int j0, int j1)
 {
-  switch (vertices ? l->d : -l->d) {
+  const int m = l->m;
+  const guint64 *key = l->merge_key;
+
+  for (int j = j0; j < j1; j++) {
+    const guint64 delta = l->merge_delta[j];
+    int *o = l->neighbours + (gsize) j * m * 2;
+    int r = 0, p = 0;
+
+    while (r < m && p < m) {
+      const guint64 a = key[r] + delta, b = key[p];
+
+      o[(gsize) r * 2] = a == b ? p : -1;
+      o[(gsize) p * 2 + 1] = a == b ? r : -1;
+      r += a <= b;
+      p += a >= b;
+    }
+    for (; r < m; r++)
+      o[(gsize) r * 2] = -1;
+    for (; p < m; p++)
+      o[(gsize) p * 2 + 1] = -1;
+  }
+}
+
+/* The parallel parts of a build. */
+#define PART_SIMPLICES 0
+#define PART_NEIGHBOURS 1       /* hashed (vertices_neighbours) */
+#define PART_MERGE 2            /* sorted (neighbours_merge), by direction */
+
+/* Part @part over [b, e), with a constant @d where it matters. */
+static void
+run_part (DlsLattice * l, int part, int b, int e)
+{
+  if (part == PART_MERGE) {
+    neighbours_merge (l, b, e);
+    return;
+  }
+  switch (part == PART_NEIGHBOURS ? l->d : -l->d) {
     case 5:
       vertices_neighbours (l, b, e, 5);
       break;
@@ -508,7 +551,7 @@ run_part (DlsLattice * l, gboolean vertices, int b, int e)
       points_simplices (l, l->features, b, e, 2);
       break;
     default:
-      if (vertices)
+      if (part == PART_NEIGHBOURS)
         vertices_neighbours (l, b, e, l->d);
       else
         points_simplices (l, l->features, b, e, l->d);
@@ -521,34 +564,36 @@ lattice_worker (gpointer data, gpointer user_data)
   DlsLattice *l = user_data;
 
   (void) data;
-  run_part (l, l->part_vertices, l->part_begin, l->part_end);
+  run_part (l, l->part, l->part_begin, l->part_end);
   g_mutex_lock (&l->lock);
   l->busy = FALSE;
   g_cond_signal (&l->cond);
   g_mutex_unlock (&l->lock);
 }
 
-/* Runs part @vertices over [0, @count): the second half on the worker
- * thread (when there is one and the range is large), the first here. */
+/* Runs @part over [0, @count): the second half on the worker thread
+ * (when there is one and the work is large: points or vertices; the merge's
+ * count is the directions, its work the vertices), the first here. */
 static void
-run_parallel (DlsLattice * l, gboolean vertices, int count)
+run_parallel (DlsLattice * l, int part, int count)
 {
   const int half = count / 2;
+  const int work = part == PART_MERGE ? l->m : count;
 
-  if (!l->pool || count < PARALLEL_MIN_POINTS) {
-    run_part (l, vertices, 0, count);
+  if (!l->pool || work < PARALLEL_MIN_POINTS || count < 2) {
+    run_part (l, part, 0, count);
     return;
   }
-  l->part_vertices = vertices;
+  l->part = part;
   l->part_begin = half;
   l->part_end = count;
   l->busy = TRUE;
   /* data must not be NULL; the worker reads its range from @l */
   if (!g_thread_pool_push (l->pool, l, NULL)) {
     l->busy = FALSE;
-    run_part (l, vertices, half, count);
+    run_part (l, part, half, count);
   }
-  run_part (l, vertices, 0, half);
+  run_part (l, part, 0, half);
   g_mutex_lock (&l->lock);
   while (l->busy)
     g_cond_wait (&l->cond, &l->lock);
@@ -562,8 +607,8 @@ run_parallel (DlsLattice * l, gboolean vertices, int count)
  * finds their neighbours by merging: lexicographic order does not change
  * under a translation, so the keys shifted by +-e_j, in vertex order, are
  * sorted too and one sequential walk over the sorted keys finds each
- * neighbour (no hashing: the d + 1 hash lookups a vertex missed the
- * cache). Key coordinate c is packed into a bit field holding
+ * neighbour (neighbours_merge, the directions split over the two threads;
+ * no hashing: the d + 1 hash lookups a vertex missed the cache). Key coordinate c is packed into a bit field holding
  * key[c] - min_c + d, wide enough for max_c - min_c + 2d, so packed
  * (k +- e_j) = packed (k) +- delta_j without a carry between fields.
  * Vertices whose keys are close in this order are close in the lattice,
@@ -580,7 +625,7 @@ lattice_sort (DlsLattice * l, const int d)
   int shift[DLS_LATTICE_MAX_DIM];
   int bits = 0, cur = 0;
   guint64 *key;
-  int *id, *nb = l->neighbours;
+  int *id;
 
   for (int c = 0; c < d; c++)
     lo[c] = hi[c] = l->keys[c];
@@ -653,30 +698,14 @@ lattice_sort (DlsLattice * l, const int d)
     l->sort_new[id[r]] = r;
   for (gsize e = 0; e < (gsize) l->n * d1; e++)
     l->offsets[e] = l->sort_new[l->offsets[e]];
-  /* Neighbours along e_j = (-1, ..., d at j, ..., -1): n1 = k + e_j and
-   * n2 = k - e_j (u = n1 (v) exactly when v = n2 (u)) by one branch-free
-   * merge of the shifted keys with the keys: a vertex's slot is written
-   * until the walk moves past it, so the last write is the answer. */
+  l->merge_key = key;
   for (int j = 0; j <= d; j++) {
-    guint64 delta = 0;
-    int r = 0, p = 0;
-    int *o = nb + (gsize) j * m * 2;
-
+    l->merge_delta[j] = 0;
     for (int c = 0; c < d; c++)
-      delta += (guint64) (c == j ? d : -1) << shift[c];
-    while (r < m && p < m) {
-      const guint64 a = key[r] + delta, b = key[p];
-
-      o[(gsize) r * 2] = a == b ? p : -1;
-      o[(gsize) p * 2 + 1] = a == b ? r : -1;
-      r += a <= b;
-      p += a >= b;
-    }
-    for (; r < m; r++)
-      o[(gsize) r * 2] = -1;
-    for (; p < m; p++)
-      o[(gsize) p * 2 + 1] = -1;
+      l->merge_delta[j] += (guint64) (c == j ? d : -1) << shift[c];
   }
+  run_parallel (l, PART_MERGE, d1);
+  l->merge_key = NULL;
   return TRUE;
 }
 
@@ -696,7 +725,7 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
     l->gen = 1;
   }
   l->features = features;
-  run_parallel (l, FALSE, n);
+  run_parallel (l, PART_SIMPLICES, n);
   switch (l->d) {
     case 5:
       ok = points_vertices (l, 5);
@@ -716,7 +745,7 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
     return TRUE;
   for (gsize e = 0; e < (gsize) (l->d + 1) * l->m; e++)
     nb[e * 2 + 1] = -1;
-  run_parallel (l, TRUE, l->m);
+  run_parallel (l, PART_NEIGHBOURS, l->m);
   return TRUE;
 }
 
