@@ -95,7 +95,9 @@ struct _DlsLattice
   int *neighbours;              /* (d + 1) * max_m * 2 */
   Simplex *simplex;             /* max_n */
   /* Hash table of vertex keys (the first d coordinates), open addressing
-   * with linear probing, ids in insertion order (densecrf's HashTable). */
+   * with linear probing, ids in insertion order (densecrf's HashTable);
+   * build scratch: lattice_sort() renumbers the vertices afterwards, and
+   * then keys and table hold the insertion-order ids. */
   int *keys;                    /* max_m * d */
   Slot *table;                  /* cap (a power of two) */
   gsize cap;
@@ -113,7 +115,17 @@ struct _DlsLattice
   gboolean busy;
   const float *features;        /* of the running build */
   int part_begin, part_end;     /* the worker's range */
-  gboolean part_vertices;       /* neighbours (TRUE) or simplices */
+  int part;                     /* PART_* */
+  /* lattice_sort()'s merge: the sorted packed keys and delta_j. */
+  const guint64 *merge_key;
+  guint64 merge_delta[DLS_LATTICE_MAX_DIM + 1];
+  /* lattice_sort()'s packed keys and ids (two of each: a radix sort's
+   * source and destination) and the old id -> new id map, sort_cap
+   * vertices each, grown on demand. */
+  guint64 *sort_key[2];
+  int *sort_id[2];
+  int *sort_new;
+  gsize sort_cap;
 };
 
 static void lattice_worker (gpointer data, gpointer user_data);
@@ -174,6 +186,11 @@ dls_lattice_free (DlsLattice * l)
   g_free (l->table);
   g_free (l->values);
   g_free (l->new_values);
+  for (int i = 0; i < 2; i++) {
+    g_free (l->sort_key[i]);
+    g_free (l->sort_id[i]);
+  }
+  g_free (l->sort_new);
   g_free (l);
 }
 
@@ -476,11 +493,51 @@ vertices_neighbours (DlsLattice * l, int i0, int i1, const int d)
   }
 }
 
-/* The two parallel parts, with a constant @d where it matters. */
+/* Neighbours along e_j = (-1, ..., d at j, ..., -1), j in [j0, j1), of
+ * the vertices sorted by lattice_sort(): n1 = k + e_j and n2 = k - e_j
+ * (u = n1 (v) exactly when v = n2 (u)) by one branch-free merge of the
+ * shifted keys with the keys: a vertex's slot is written until the walk
+ * moves past it, so the last write is the answer. */
 static void
-run_part (DlsLattice * l, gboolean vertices, int b, int e)
+neighbours_merge (DlsLattice * l, int j0, int j1)
 {
-  switch (vertices ? l->d : -l->d) {
+  const int m = l->m;
+  const guint64 *key = l->merge_key;
+
+  for (int j = j0; j < j1; j++) {
+    const guint64 delta = l->merge_delta[j];
+    int *o = l->neighbours + (gsize) j * m * 2;
+    int r = 0, p = 0;
+
+    while (r < m && p < m) {
+      const guint64 a = key[r] + delta, b = key[p];
+
+      o[(gsize) r * 2] = a == b ? p : -1;
+      o[(gsize) p * 2 + 1] = a == b ? r : -1;
+      r += a <= b;
+      p += a >= b;
+    }
+    for (; r < m; r++)
+      o[(gsize) r * 2] = -1;
+    for (; p < m; p++)
+      o[(gsize) p * 2 + 1] = -1;
+  }
+}
+
+/* The parallel parts of a build. */
+#define PART_SIMPLICES 0
+#define PART_NEIGHBOURS 1       /* hashed (vertices_neighbours) */
+#define PART_MERGE 2            /* sorted (neighbours_merge), by direction */
+
+/* Part @part over [b, e), with a constant @d where it matters. */
+static void
+run_part (DlsLattice * l, int part, int b, int e)
+{
+  if (part == PART_MERGE) {
+    neighbours_merge (l, b, e);
+    return;
+  }
+  switch (part == PART_NEIGHBOURS ? l->d : -l->d) {
     case 5:
       vertices_neighbours (l, b, e, 5);
       break;
@@ -494,7 +551,7 @@ run_part (DlsLattice * l, gboolean vertices, int b, int e)
       points_simplices (l, l->features, b, e, 2);
       break;
     default:
-      if (vertices)
+      if (part == PART_NEIGHBOURS)
         vertices_neighbours (l, b, e, l->d);
       else
         points_simplices (l, l->features, b, e, l->d);
@@ -507,38 +564,149 @@ lattice_worker (gpointer data, gpointer user_data)
   DlsLattice *l = user_data;
 
   (void) data;
-  run_part (l, l->part_vertices, l->part_begin, l->part_end);
+  run_part (l, l->part, l->part_begin, l->part_end);
   g_mutex_lock (&l->lock);
   l->busy = FALSE;
   g_cond_signal (&l->cond);
   g_mutex_unlock (&l->lock);
 }
 
-/* Runs part @vertices over [0, @count): the second half on the worker
- * thread (when there is one and the range is large), the first here. */
+/* Runs @part over [0, @count): the second half on the worker thread
+ * (when there is one and the work is large: points or vertices; the merge's
+ * count is the directions, its work the vertices), the first here. */
 static void
-run_parallel (DlsLattice * l, gboolean vertices, int count)
+run_parallel (DlsLattice * l, int part, int count)
 {
   const int half = count / 2;
+  const int work = part == PART_MERGE ? l->m : count;
 
-  if (!l->pool || count < PARALLEL_MIN_POINTS) {
-    run_part (l, vertices, 0, count);
+  if (!l->pool || work < PARALLEL_MIN_POINTS || count < 2) {
+    run_part (l, part, 0, count);
     return;
   }
-  l->part_vertices = vertices;
+  l->part = part;
   l->part_begin = half;
   l->part_end = count;
   l->busy = TRUE;
   /* data must not be NULL; the worker reads its range from @l */
   if (!g_thread_pool_push (l->pool, l, NULL)) {
     l->busy = FALSE;
-    run_part (l, vertices, half, count);
+    run_part (l, part, half, count);
   }
-  run_part (l, vertices, 0, half);
+  run_part (l, part, 0, half);
   g_mutex_lock (&l->lock);
   while (l->busy)
     g_cond_wait (&l->cond, &l->lock);
   g_mutex_unlock (&l->lock);
+}
+
+/* Radix digits of lattice_sort(): 11 bits, a 2,048-entry histogram. */
+#define SORT_DIGIT 11
+
+/* Renumbers the vertices in the lexicographic order of their keys and
+ * finds their neighbours by merging: lexicographic order does not change
+ * under a translation, so the keys shifted by +-e_j, in vertex order, are
+ * sorted too and one sequential walk over the sorted keys finds each
+ * neighbour (neighbours_merge, the directions split over the two threads;
+ * no hashing: the d + 1 hash lookups a vertex missed the cache). Key coordinate c is packed into a bit field holding
+ * key[c] - min_c + d, wide enough for max_c - min_c + 2d, so packed
+ * (k +- e_j) = packed (k) +- delta_j without a carry between fields.
+ * Vertices whose keys are close in this order are close in the lattice,
+ * which the blur's gathers of neighbour rows profit from. Only ids change:
+ * every vertex sums the same terms in the same order as before.
+ * FALSE, with nothing changed, when the fields do not fit 64 bits or the
+ * scratch cannot grow: the caller looks the neighbours up in the hash
+ * table then. */
+static gboolean
+lattice_sort (DlsLattice * l, const int d)
+{
+  const int m = l->m, d1 = d + 1;
+  int lo[DLS_LATTICE_MAX_DIM], hi[DLS_LATTICE_MAX_DIM];
+  int shift[DLS_LATTICE_MAX_DIM];
+  int bits = 0, cur = 0;
+  guint64 *key;
+  int *id;
+
+  for (int c = 0; c < d; c++)
+    lo[c] = hi[c] = l->keys[c];
+  for (gsize e = 0; e < (gsize) m * d; e += d)
+    for (int c = 0; c < d; c++) {
+      lo[c] = MIN (lo[c], l->keys[e + c]);
+      hi[c] = MAX (hi[c], l->keys[e + c]);
+    }
+  for (int c = d - 1; c >= 0; c--) {
+    const gint64 span = (gint64) hi[c] - lo[c] + 2 * d;
+
+    shift[c] = bits;
+    bits += g_bit_storage ((gulong) span);
+    if (bits > 64)
+      return FALSE;
+  }
+  if ((gsize) m > l->sort_cap) {
+    const gsize cap = (gsize) m + m / 4;
+
+    for (int i = 0; i < 2; i++) {
+      g_clear_pointer (&l->sort_key[i], g_free);
+      g_clear_pointer (&l->sort_id[i], g_free);
+    }
+    g_clear_pointer (&l->sort_new, g_free);
+    l->sort_cap = 0;
+    if (!(l->sort_key[0] = dls_crf_alloc (cap, sizeof (guint64)))
+        || !(l->sort_key[1] = dls_crf_alloc (cap, sizeof (guint64)))
+        || !(l->sort_id[0] = dls_crf_alloc (cap, sizeof (int)))
+        || !(l->sort_id[1] = dls_crf_alloc (cap, sizeof (int)))
+        || !(l->sort_new = dls_crf_alloc (cap, sizeof (int))))
+      return FALSE;
+    l->sort_cap = cap;
+  }
+  for (int v = 0; v < m; v++) {
+    const int *k = l->keys + (gsize) v * d;
+    guint64 p = 0;
+
+    for (int c = 0; c < d; c++)
+      p |= (guint64) (k[c] - lo[c] + d) << shift[c];
+    l->sort_key[0][v] = p;
+    l->sort_id[0][v] = v;
+  }
+  /* LSD radix sort, stable. */
+  for (int s = 0; s < bits; s += SORT_DIGIT) {
+    int count[1 << SORT_DIGIT];
+    const guint64 *ks = l->sort_key[cur];
+    const int *is = l->sort_id[cur];
+    guint64 *kd = l->sort_key[1 - cur];
+    int *id_d = l->sort_id[1 - cur];
+    int sum = 0;
+
+    memset (count, 0, sizeof (count));
+    for (int v = 0; v < m; v++)
+      count[(ks[v] >> s) & ((1 << SORT_DIGIT) - 1)]++;
+    for (int b = 0; b < (1 << SORT_DIGIT); b++) {
+      const int t = count[b];
+      count[b] = sum;
+      sum += t;
+    }
+    for (int v = 0; v < m; v++) {
+      const int pos = count[(ks[v] >> s) & ((1 << SORT_DIGIT) - 1)]++;
+      kd[pos] = ks[v];
+      id_d[pos] = is[v];
+    }
+    cur = 1 - cur;
+  }
+  key = l->sort_key[cur];
+  id = l->sort_id[cur];
+  for (int r = 0; r < m; r++)
+    l->sort_new[id[r]] = r;
+  for (gsize e = 0; e < (gsize) l->n * d1; e++)
+    l->offsets[e] = l->sort_new[l->offsets[e]];
+  l->merge_key = key;
+  for (int j = 0; j <= d; j++) {
+    l->merge_delta[j] = 0;
+    for (int c = 0; c < d; c++)
+      l->merge_delta[j] += (guint64) (c == j ? d : -1) << shift[c];
+  }
+  run_parallel (l, PART_MERGE, d1);
+  l->merge_key = NULL;
+  return TRUE;
 }
 
 gboolean
@@ -557,7 +725,7 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
     l->gen = 1;
   }
   l->features = features;
-  run_parallel (l, FALSE, n);
+  run_parallel (l, PART_SIMPLICES, n);
   switch (l->d) {
     case 5:
       ok = points_vertices (l, 5);
@@ -573,9 +741,11 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
     l->n = l->m = 0;
     return FALSE;
   }
+  if (lattice_sort (l, l->d))
+    return TRUE;
   for (gsize e = 0; e < (gsize) (l->d + 1) * l->m; e++)
     nb[e * 2 + 1] = -1;
-  run_parallel (l, TRUE, l->m);
+  run_parallel (l, PART_NEIGHBOURS, l->m);
   return TRUE;
 }
 
