@@ -1023,6 +1023,28 @@ node_reads (OclBackend * b, int i, int reads[DLS_MAX_INPUTS + 1])
   return nr;
 }
 
+/* A conv1x1 step (kernels/conv.cl): @n_pix pixels of @cip channels from
+ * @src into @dst (@cop floats a pixel, @cop_t channels computed), clamped
+ * to [@lo, @hi]; with @res (a fused ADD) then + @res clamped to [@lo2,
+ * @hi2]. Work-groups of the tuning's conv_wg for every conv1x1: one
+ * work-group function. */
+static gboolean
+conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip, int n_pix,
+    cl_mem wm, cl_mem bm, cl_mem dst, int cop, int cop_t, float lo, float hi,
+    cl_mem res, float lo2, float hi2, GError ** error)
+{
+  int tp = b->tuning->conv_tp, has_res = res != NULL;
+
+  /* Without a fused ADD, res is never read: any buffer will do. */
+  if (!res)
+    res = dst;
+  add_step (b, k, 2, (n_pix + tp - 1) / tp, cop_t / b->tuning->conv_tco, 1);
+  set_local (b, b->tuning->conv_wg);
+  return set_args (k, error, 13, ARG (src), ARG (cip), ARG (n_pix),
+      ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi),
+      ARG (has_res), ARG (res), ARG (lo2), ARG (hi2));
+}
+
 /* The bias steps of the CONCAT folded into pointwise conv @n
  * (find_fusions()): per broadcast input p, in order, conv1x1 on p's one
  * pixel with the weights of p's channels and no clamp writes bias_j =
@@ -1038,8 +1060,8 @@ prepare_fold (OclBackend * b, const DlsNode * n, int cop_t, cl_mem * src,
   const DlsNode *cat = dls_graph_node (g, b->plan[b->current_node].folded);
   const DlsTensor *wt = dls_graph_tensor (g, n->inputs[1]);
   int node = b->current_node, tco = b->tuning->conv_tco, off = 0;
-  int co = dls_graph_tensor (g, n->output)->dims[3], one = 1, has_res = 0;
-  float lo = -INFINITY, hi = INFINITY, unused = 0.0f;
+  int co = dls_graph_tensor (g, n->output)->dims[3];
+  gboolean ok;
   char opts[CONV_OPTIONS_LEN];
   cl_mem bias = NULL;
 
@@ -1070,13 +1092,10 @@ prepare_fold (OclBackend * b, const DlsNode * n, int cop_t, cl_mem * src,
     if (!(kern = dls_cl_kernel (b->cl, "conv", opts, "conv1x1", error)))
       return NULL;
     b->current_node = r;
-    add_step (b, kern, 2, 1, cop_t / tco, 1);
+    ok = conv1x1_step (b, kern, b->mem[p], pcp, 1, wm, bin, bout, cop_t,
+        cop_t, -INFINITY, INFINITY, NULL, 0.0f, 0.0f, error);
     b->current_node = node;
-    /* The local size of every conv1x1: one work-group function. */
-    set_local (b, b->tuning->conv_wg);
-    if (!set_args (kern, error, 13, ARG (b->mem[p]), ARG (pcp), ARG (one),
-            ARG (wm), ARG (bin), ARG (bout), ARG (cop_t), ARG (lo), ARG (hi),
-            ARG (has_res), ARG (bout), ARG (unused), ARG (unused)))
+    if (!ok)
       return NULL;
     bias = bout;
     off += c;
@@ -1138,13 +1157,9 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         || !(k = dls_cl_kernel (b->cl, "conv", opts, name, error)))
       return FALSE;
     if (pointwise) {
-      int n_pix = oh * ow, has_res = add >= 0;
-      /* Without a fused ADD, res is never read: any buffer will do. */
-      cl_mem res = dst;
+      cl_mem res = NULL;
       float lo2 = 0.0f, hi2 = 0.0f;
-      add_step (b, k, 2, (n_pix + tp - 1) / tp, cop_t / tco, 1);
-      set_local (b, b->tuning->conv_wg);
-      if (has_res) {
+      if (add >= 0) {
         const DlsNode *a = dls_graph_node (g, add);
         int r = a->inputs[0] == n->output ? a->inputs[1] : a->inputs[0];
         res = b->mem[r];
@@ -1152,9 +1167,8 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         lo2 = a->act_min;
         hi2 = a->act_max;
       }
-      return set_args (k, error, 13, ARG (src), ARG (cip), ARG (n_pix),
-          ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi),
-          ARG (has_res), ARG (res), ARG (lo2), ARG (hi2));
+      return conv1x1_step (b, k, src, cip, oh * ow, wm, bm, dst, cop, cop_t,
+          lo, hi, res, lo2, hi2, error);
     }
     add_step (b, k, 3, (ow + tp - 1) / tp, oh, cop_t / tco);
     set_local (b, (ow + tp - 1) / tp);
