@@ -64,6 +64,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_deeplabseg_debug);
 #define DEFAULT_PROP_CRF_WARM_START DLS_CRF_DEFAULT_WARM_START
 #define DEFAULT_PROP_CRF_WARM_ITERATIONS DLS_CRF_DEFAULT_WARM_ITERATIONS
 #define DEFAULT_PROP_CRF_SCALE DLS_CRF_DEFAULT_SCALE
+#define DEFAULT_PROP_CRF_MIN_CLASS_PROBABILITY \
+    DLS_CRF_DEFAULT_MIN_CLASS_PROBABILITY
 #define DEFAULT_PROP_PALETTE NULL
 #define DEFAULT_PROP_CLASSES NULL
 #define DEFAULT_PROP_BACKGROUND_COLOR 0x000000
@@ -92,6 +94,7 @@ enum
   PROP_CRF_WARM_START,
   PROP_CRF_WARM_ITERATIONS,
   PROP_CRF_SCALE,
+  PROP_CRF_MIN_CLASS_PROBABILITY,
   PROP_PALETTE,
   PROP_CLASSES,
   PROP_BACKGROUND_COLOR,
@@ -307,6 +310,10 @@ gst_deeplabseg_set_property (GObject * object, guint prop_id,
       self->crf_params.scale = g_value_get_float (value);
       self->crf_changed = TRUE;
       break;
+    case PROP_CRF_MIN_CLASS_PROBABILITY:
+      self->crf_params.min_class_probability = g_value_get_float (value);
+      self->crf_changed = TRUE;
+      break;
     case PROP_PALETTE:
       if (palette_ok) {
         self->palette = palette;
@@ -417,6 +424,9 @@ gst_deeplabseg_get_property (GObject * object, guint prop_id,
       break;
     case PROP_CRF_SCALE:
       g_value_set_float (value, self->crf_params.scale);
+      break;
+    case PROP_CRF_MIN_CLASS_PROBABILITY:
+      g_value_set_float (value, self->crf_params.min_class_probability);
       break;
     case PROP_PALETTE:
       g_value_set_string (value, self->palette_spec);
@@ -1525,6 +1535,26 @@ gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
       g_param_spec_float ("crf-scale", "CRF scale",
           "CRF grid size relative to the frame (1 = frame size)", 0.05f,
           1.0f, DEFAULT_PROP_CRF_SCALE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstDeeplabseg:crf-min-class-probability:
+   *
+   * Class pruning of the CRF: each mean-field iteration, a class whose
+   * probability Q stays below this everywhere on the grid gets no
+   * pairwise messages (the filtering runs on the other classes only).
+   * One iteration's Q moves by at most a factor e^B - 1 with
+   * B = this * (crf-gaussian-weight + crf-bilateral-weight) (about;
+   * gst/crf/crf.h has the exact bound). 0 keeps every class (exact).
+   */
+  g_object_class_install_property (gobject_class,
+      PROP_CRF_MIN_CLASS_PROBABILITY,
+      g_param_spec_float ("crf-min-class-probability",
+          "CRF minimum class probability",
+          "Classes whose Q stays below this get no CRF messages (0 = all)",
+          0.0f, DLS_CRF_MAX_MIN_CLASS_PROBABILITY,
+          DEFAULT_PROP_CRF_MIN_CLASS_PROBABILITY,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
 

@@ -3,8 +3,18 @@
  * reference these kernels are tested against; gst/crf/crf_cl.c drives
  * them).
  *
- * Per mean-field iteration, the Gaussian (position) kernel, exact and
- * separable, normalisation n(i) folded in:
+ * Per mean-field iteration, first the active classes (class pruning,
+ * gst/crf/crf.h): those whose Q reaches eps somewhere get messages,
+ * decided on the device:
+ *   crf_class_max      cmax[c] = lane-wise max of Q over chunk c of the
+ *                      pixels.   global: (chunks)
+ *   crf_class_list     act (below) from the chunks' maxima; eps 0: every
+ *                      class (then cmax is not read).   global: (1)
+ * Every per-class array between Q and the slice (tmp, gval, the lattice
+ * values) holds the active classes compacted: lane k of a row is class
+ * act[ACT_LIST + k], for the act[0] float8 groups only (rows keep their CP
+ * stride; lanes past the count are don't-care). Then the Gaussian
+ * (position) kernel, exact and separable, normalisation n(i) folded in:
  *   crf_gauss_x        tmp[x, y] = sum_t taps[|t|] n(x+t, y) Q[x+t, y]
  *                      global: (width, height)
  *   (the y pass, gval[x, y] = n(x, y) sum_t taps[|t|] tmp[x, y+t], |t| <= r,
@@ -30,7 +40,8 @@
  *                      global: (vertices + 1)
  * then both messages at once:
  *   crf_slice_softmax  t = -U[i] + g_weight gval[i]
- *                             + sum_j wb_ij values_b[ob_ij],
+ *                             + sum_j wb_ij values_b[ob_ij] on the active
+ *                      classes, t = -U[i] on the others,
  *                      Q[i] = softmax (t) (max subtracted first); the slice
  *                      weights already hold barycentric * n_b(i) * alpha *
  *                      Potts weight. global: (pixels)
@@ -47,7 +58,11 @@
  * Layout: U, Q and lattice values are row-major arrays of CP floats a row
  * (a pixel or a vertex), classes innermost, padded to CP lanes; padded
  * lanes of U hold a huge energy (1e30), so their Q is exactly 0 and they
- * never win. Bilateral offsets and weights: DB + 1 per pixel.
+ * never win. Bilateral offsets and weights: DB + 1 per pixel. The active
+ * classes, act (ints): act[ACT_GROUPS] float8 groups, act[ACT_COUNT]
+ * classes, act[ACT_IDENT] 1 when they are all the classes (rows need no
+ * gather), act[ACT_LIST + k] (k < CP) the k-th, increasing, 0 past the
+ * count.
  *
  * -D options (host side: crf_cl.c):
  *   CP  classes padded to a multiple of 8 (default 24): rows of float8
@@ -61,6 +76,64 @@
 #define DB 5
 #endif
 #define C8 (CP / 8)
+
+#define ACT_GROUPS 0
+#define ACT_COUNT 1
+#define ACT_IDENT 2
+#define ACT_LIST 4
+
+/* The k-th float8 group of the active classes of @row (CP floats). */
+inline float8
+act_load (__global const float *row, int k, __global const int *act,
+    int ident)
+{
+  if (ident)
+    return vload8 (k, row);
+  const int8 ix = vload8 (k, act + ACT_LIST);
+  return (float8) (row[ix.s0], row[ix.s1], row[ix.s2], row[ix.s3],
+      row[ix.s4], row[ix.s5], row[ix.s6], row[ix.s7]);
+}
+
+/* cmax[c] = max of Q over the pixels [c n / chunks, (c + 1) n / chunks). */
+__kernel void
+crf_class_max (__global const float *q, int n, __global float *cmax)
+{
+  const int c = get_global_id (0), chunks = get_global_size (0);
+  const int i0 = (int) ((long) c * n / chunks);
+  const int i1 = (int) ((long) (c + 1) * n / chunks);
+  float8 mx[C8];
+
+  for (int k = 0; k < C8; k++)
+    mx[k] = (float8) (0.0f);
+  for (int i = i0; i < i1; i++)
+    for (int k = 0; k < C8; k++)
+      mx[k] = fmax (mx[k], vload8 (k, q + (size_t) i * CP));
+  for (int k = 0; k < C8; k++)
+    vstore8 (mx[k], k, cmax + (size_t) c * CP);
+}
+
+/* act (see the banner): the classes l < nc with max_c cmax[c][l] >= eps,
+ * every class when eps <= 0. */
+__kernel void
+crf_class_list (__global const float *cmax, int chunks, float eps, int nc,
+    __global int *act)
+{
+  int na = 0;
+
+  for (int l = 0; l < nc; l++) {
+    float m = 0.0f;
+    if (eps > 0.0f)
+      for (int c = 0; c < chunks; c++)
+        m = fmax (m, cmax[c * CP + l]);
+    if (eps <= 0.0f || m >= eps)
+      act[ACT_LIST + na++] = l;
+  }
+  for (int k = na; k < CP; k++)
+    act[ACT_LIST + k] = 0;
+  act[ACT_GROUPS] = (na + 7) / 8;
+  act[ACT_COUNT] = na;
+  act[ACT_IDENT] = na == nc;
+}
 
 /* Q = softmax (t): the maximum and the sum taken lane-wise over the
  * float8 vectors first, then across the lanes (a sum of 24 scalars a pixel
@@ -100,12 +173,13 @@ crf_init (__global const float *unary, __global float *q)
 __kernel void
 crf_splat (__global const float *q, __global const int *start,
     __global const int *pix, __global const float *wt,
-    __global float *values, int count)
+    __global float *values, int count, __global const int *act)
 {
   const int v = get_global_id (0);
   if (v >= count)
     return;                     /* the global size is padded (host) */
   const int e0 = start[v], e1 = start[v + 1];
+  const int n8 = act[ACT_GROUPS], ident = act[ACT_IDENT];
   float8 acc[C8];
 
   for (int k = 0; k < C8; k++)
@@ -114,24 +188,28 @@ crf_splat (__global const float *q, __global const int *start,
     __global const float *qi = q + (size_t) pix[e] * CP;
     const float w = wt[e];
     for (int k = 0; k < C8; k++)
-      acc[k] += w * vload8 (k, qi);
+      if (k < n8)
+        acc[k] += w * act_load (qi, k, act, ident);
   }
   for (int k = 0; k < C8; k++)
-    vstore8 (acc[k], k, values + (size_t) v * CP);
+    if (k < n8)
+      vstore8 (acc[k], k, values + (size_t) v * CP);
 }
 
 __kernel void
 crf_blur (__global const float *in, __global float *out,
-    __global const int *nb, int nb_off, int m)
+    __global const int *nb, int nb_off, int m, __global const int *act)
 {
   const int v = get_global_id (0);
+  const int n8 = act[ACT_GROUPS];
   __global float *o = out + (size_t) v * CP;
 
   if (v > m)
     return;                     /* the global size is padded (host) */
   if (v == m) {
     for (int k = 0; k < C8; k++)
-      vstore8 ((float8) (0.0f), k, o);
+      if (k < n8)
+        vstore8 ((float8) (0.0f), k, o);
     return;
   }
   __global const float *a = in + (size_t) v * CP;
@@ -139,16 +217,20 @@ crf_blur (__global const float *in, __global float *out,
   __global const float *b1 = in + (size_t) (n1 < 0 ? m : n1) * CP;
   __global const float *b2 = in + (size_t) (n2 < 0 ? m : n2) * CP;
   for (int k = 0; k < C8; k++)
-    vstore8 (vload8 (k, a) + 0.5f * (vload8 (k, b1) + vload8 (k, b2)), k, o);
+    if (k < n8)
+      vstore8 (vload8 (k, a) + 0.5f * (vload8 (k, b1) + vload8 (k, b2)), k,
+          o);
 }
 
 __kernel void
 crf_gauss_x (__global const float *q, __global const float *norm,
-    __constant float *taps, int r, __global float *out)
+    __constant float *taps, int r, __global float *out,
+    __global const int *act)
 {
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0);
   const size_t row = (size_t) y * w;
+  const int n8 = act[ACT_GROUPS], ident = act[ACT_IDENT];
   float8 acc[C8];
 
   for (int k = 0; k < C8; k++)
@@ -157,17 +239,21 @@ crf_gauss_x (__global const float *q, __global const float *norm,
     const size_t j = row + x + t;
     const float f = taps[abs (t)] * norm[j];
     for (int k = 0; k < C8; k++)
-      acc[k] += f * vload8 (k, q + j * CP);
+      if (k < n8)
+        acc[k] += f * act_load (q + j * CP, k, act, ident);
   }
   for (int k = 0; k < C8; k++)
-    vstore8 (acc[k], k, out + (row + x) * CP);
+    if (k < n8)
+      vstore8 (acc[k], k, out + (row + x) * CP);
 }
 
 __kernel void
 crf_lattice_message (__global const float *values, __global const int *off,
-    __global const float *ws, int d1, __global float *out)
+    __global const float *ws, int d1, __global float *out,
+    __global const int *act)
 {
   const size_t i = get_global_id (0);
+  const int n8 = act[ACT_GROUPS];
   float8 acc[C8];
 
   for (int k = 0; k < C8; k++)
@@ -176,23 +262,48 @@ crf_lattice_message (__global const float *values, __global const int *off,
     __global const float *v = values + (size_t) off[i * d1 + j] * CP;
     const float w = ws[i * d1 + j];
     for (int k = 0; k < C8; k++)
-      acc[k] += w * vload8 (k, v);
+      if (k < n8)
+        acc[k] += w * vload8 (k, v);
   }
   for (int k = 0; k < C8; k++)
-    vstore8 (acc[k], k, out + i * CP);
+    if (k < n8)
+      vstore8 (acc[k], k, out + i * CP);
 }
 
-/* t += sum_j wb_ij values_b[ob_ij] (the bilateral message of pixel i),
- * then Q[i] = softmax (t). */
+/* tc (the active classes' t, compacted) += sum_j wb_ij values_b[ob_ij]
+ * (the bilateral message of pixel i); t = -U[i] with tc put in the active
+ * classes' lanes; Q[i] = softmax (t). */
 inline void
-slice_softmax (float8 * t, size_t i, __global const float *vb,
-    __global const int *ob, __global const float *wb, __global float *q)
+slice_softmax (float8 * tc, size_t i, __global const float *unary,
+    __global const float *vb, __global const int *ob,
+    __global const float *wb, __global const int *act, __global float *q)
 {
+  const int n8 = act[ACT_GROUPS];
+  float8 t[C8];
+
   for (int j = 0; j <= DB; j++) {
     __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * CP;
     const float w = wb[i * (DB + 1) + j];
     for (int k = 0; k < C8; k++)
-      t[k] += w * vload8 (k, v);
+      if (k < n8)
+        tc[k] += w * vload8 (k, v);
+  }
+  if (act[ACT_IDENT]) {
+    for (int k = 0; k < C8; k++)
+      t[k] = tc[k];
+  } else {
+    float tt[CP], ts[CP];
+    const int na = act[ACT_COUNT];
+
+    for (int k = 0; k < C8; k++) {
+      vstore8 (-vload8 (k, unary + i * CP), k, tt);
+      if (k < n8)
+        vstore8 (tc[k], k, ts);
+    }
+    for (int k = 0; k < na; k++)
+      tt[act[ACT_LIST + k]] = ts[k];
+    for (int k = 0; k < C8; k++)
+      t[k] = vload8 (k, tt);
   }
   softmax_store (t, q + i * CP);
 }
@@ -200,39 +311,46 @@ slice_softmax (float8 * t, size_t i, __global const float *vb,
 __kernel void
 crf_slice_softmax (__global const float *unary, __global const float *gval,
     float g_weight, __global const float *vb, __global const int *ob,
-    __global const float *wb, __global float *q)
+    __global const float *wb, __global float *q, __global const int *act)
 {
   const size_t i = get_global_id (0);
-  float8 t[C8];
+  const int n8 = act[ACT_GROUPS], ident = act[ACT_IDENT];
+  float8 tc[C8];
 
   for (int k = 0; k < C8; k++)
-    t[k] = -vload8 (k, unary + i * CP) + g_weight * vload8 (k,
-        gval + i * CP);
-  slice_softmax (t, i, vb, ob, wb, q);
+    if (k < n8)
+      tc[k] = -act_load (unary + i * CP, k, act, ident)
+          + g_weight * vload8 (k, gval + i * CP);
+  slice_softmax (tc, i, unary, vb, ob, wb, act, q);
 }
 
 __kernel void
 crf_gauss_y_slice_softmax (__global const float *unary,
     __global const float *gtmp, __global const float *norm,
     __constant float *taps, int r, float g_weight, __global const float *vb,
-    __global const int *ob, __global const float *wb, __global float *q)
+    __global const int *ob, __global const float *wb, __global float *q,
+    __global const int *act)
 {
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0), h = get_global_size (1);
   const size_t i = (size_t) y * w + x;
-  float8 acc[C8], t[C8];
+  const int n8 = act[ACT_GROUPS], ident = act[ACT_IDENT];
+  float8 acc[C8], tc[C8];
 
   for (int k = 0; k < C8; k++)
     acc[k] = (float8) (0.0f);
   for (int s = max (-r, -y); s <= min (r, h - 1 - y); s++) {
     const float f = taps[abs (s)];
     for (int k = 0; k < C8; k++)
-      acc[k] += f * vload8 (k, gtmp + ((size_t) (y + s) * w + x) * CP);
+      if (k < n8)
+        acc[k] += f * vload8 (k, gtmp + ((size_t) (y + s) * w + x) * CP);
   }
   const float n = norm[i];
   for (int k = 0; k < C8; k++)
-    t[k] = -vload8 (k, unary + i * CP) + g_weight * (n * acc[k]);
-  slice_softmax (t, i, vb, ob, wb, q);
+    if (k < n8)
+      tc[k] = -act_load (unary + i * CP, k, act, ident)
+          + g_weight * (n * acc[k]);
+  slice_softmax (tc, i, unary, vb, ob, wb, act, q);
 }
 
 __kernel void

@@ -10,7 +10,8 @@
  *     agreement >= 99.5 %.
  *  2. Degenerate inputs: all-equal unary (Q exactly uniform up to 1e-6, map
  *     all 0), one class (Q = 1), on both paths.
- *  3. Bad values: zero sizes and out-of-range parameters are refused with
+ *  3. Bad values: zero sizes and out-of-range parameters (also the class
+ *     pruning's eps: above 0.01, negative, NaN, Inf) are refused with
  *     an error; a CRF too large to allocate is NULL, not an abort.
  *  4. The engine with the CRF on, both backends, synthetic one-node models:
  *     a single-class model, an all-zero-logits model, and a 3-class one;
@@ -257,6 +258,12 @@ bad_values (void)
       dls_crf_params_init (&p);
       p.gaussian_weight = bad[i] == 0.0f ? -0.5f : bad[i];
       CHECK (!dls_crf_params_valid (&p, &err) && err, "weight accepted");
+      g_clear_error (&err);
+      dls_crf_params_init (&p);
+      p.min_class_probability = bad[i] == 0.0f ? 0.0101f : bad[i];
+      CHECK (!dls_crf_params_valid (&p, &err) && err,
+          "minimum class probability %g accepted",
+          p.min_class_probability);
       g_clear_error (&err);
     }
     dls_crf_params_init (&p);

@@ -23,6 +23,7 @@ dls_crf_params_init (DlsCrfParams * p)
   p->warm_start = DLS_CRF_DEFAULT_WARM_START;
   p->warm_iterations = DLS_CRF_DEFAULT_WARM_ITERATIONS;
   p->scale = 1.0f;
+  p->min_class_probability = DLS_CRF_DEFAULT_MIN_CLASS_PROBABILITY;
 }
 
 void
@@ -54,10 +55,13 @@ dls_crf_params_valid (const DlsCrfParams * p, GError ** error)
       || !(p->bilateral_weight >= 0.0f && p->bilateral_weight <= 1000.0f)
       || !(p->gaussian_sxy <= 1e4f) || !(p->bilateral_sxy <= 1e4f)
       || !(p->bilateral_srgb <= 1e4f)
-      || !(p->scale >= 0.05f && p->scale <= 1.0f)) {
+      || !(p->scale >= 0.05f && p->scale <= 1.0f)
+      || !(p->min_class_probability >= 0.0f
+          && p->min_class_probability <= DLS_CRF_MAX_MIN_CLASS_PROBABILITY)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
         "CRF parameters out of range (iterations 0..100, standard "
-        "deviations 0.01..1e4, weights 0..1000, scale 0.05..1)");
+        "deviations 0.01..1e4, weights 0..1000, scale 0.05..1, minimum "
+        "class probability 0..0.01)");
     return FALSE;
   }
   return TRUE;
@@ -931,6 +935,9 @@ struct _DlsCrf
 {
   int w, h, n, m;
   float *unary, *q, *tmp, *msg, *tmp2;
+  float eps;                    /* class pruning (crf.h) */
+  int n_active;                 /* classes of the last step */
+  int active[256];              /* their indices, increasing */
   float *features;              /* n x DLS_LATTICE_MAX_DIM */
   Pairwise pw[DLS_CRF_MAX_PAIRWISE];
   int n_pw;
@@ -950,6 +957,8 @@ dls_crf_new (int width, int height, int n_classes)
   c->h = height;
   c->n = width * height;
   c->m = n_classes;
+  c->eps = DLS_CRF_DEFAULT_MIN_CLASS_PROBABILITY;
+  c->n_active = n_classes;
   nm = (gsize) c->n * c->m;
   if (!(c->unary = dls_crf_alloc (nm, sizeof (float)))
       || !(c->q = dls_crf_alloc (nm, sizeof (float)))
@@ -1156,31 +1165,68 @@ dls_crf_set_q (DlsCrf * c, const float *q)
   memcpy (c->q, q, sizeof (float) * c->n * c->m);
 }
 
+void
+dls_crf_set_min_class_probability (DlsCrf * c, float eps)
+{
+  c->eps = eps;
+}
+
+int
+dls_crf_n_active (const DlsCrf * c)
+{
+  return c->n_active;
+}
+
+/* c->active[0..n_active): the classes whose Q reaches c->eps somewhere
+ * (all of them when eps is 0), increasing (crf.h: class pruning). */
+static void
+active_classes (DlsCrf * c)
+{
+  const int m = c->m;
+  float mx[256] = { 0.0f };
+
+  if (c->eps > 0.0f)
+    for (gsize i = 0; i < (gsize) c->n; i++)
+      for (int k = 0; k < m; k++)
+        mx[k] = MAX (mx[k], c->q[i * m + k]);
+  c->n_active = 0;
+  for (int k = 0; k < m; k++)
+    if (c->eps <= 0.0f || mx[k] >= c->eps)
+      c->active[c->n_active++] = k;
+}
+
 gboolean
 dls_crf_step (DlsCrf * c)
 {
   const int n = c->n, m = c->m;
   const gsize nm = (gsize) n * m;
+  const int *act = c->active;
+  int na;
 
+  active_classes (c);
+  na = c->n_active;
   for (gsize i = 0; i < nm; i++)
     c->tmp[i] = -c->unary[i];
-  for (int p = 0; p < c->n_pw; p++) {
+  for (int p = 0; p < c->n_pw && na > 0; p++) {
     const Pairwise *pw = &c->pw[p];
 
-    /* Symmetric normalisation: n (K (n Q)). */
+    /* Symmetric normalisation: n (K (n Q)), on the active classes only
+     * (msg holds na values a pixel; each class is filtered on its own,
+     * so its message is the same as with every class). */
     for (int i = 0; i < n; i++)
-      for (int k = 0; k < m; k++)
-        c->msg[(gsize) i * m + k] = c->q[(gsize) i * m + k] * pw->norm[i];
+      for (int k = 0; k < na; k++)
+        c->msg[(gsize) i * na + k] = c->q[(gsize) i * m + act[k]]
+            * pw->norm[i];
     if (pw->radius > 0)
       dls_crf_gaussian_apply (c->w, c->h, pw->taps, pw->radius, c->msg,
-          c->msg, c->tmp2, m);
-    else if (!dls_lattice_apply (pw->lattice, c->msg, c->msg, m))
+          c->msg, c->tmp2, na);
+    else if (!dls_lattice_apply (pw->lattice, c->msg, c->msg, na))
       return FALSE;
     /* Potts: the message is -w * filtered, subtracted. */
     for (int i = 0; i < n; i++)
-      for (int k = 0; k < m; k++)
-        c->tmp[(gsize) i * m + k] -= -pw->weight
-            * (c->msg[(gsize) i * m + k] * pw->norm[i]);
+      for (int k = 0; k < na; k++)
+        c->tmp[(gsize) i * m + act[k]] -= -pw->weight
+            * (c->msg[(gsize) i * na + k] * pw->norm[i]);
   }
   exp_normalize (c->q, c->tmp, n, m);
   return TRUE;

@@ -46,6 +46,33 @@
  *     kernel, missing neighbours count 0), slice out_i = alpha sum_j b_ij
  *     v_m(ij) with alpha = 1 / (1 + 2^-d).
  *
+ * Class pruning (the crf-min-class-probability property, eps):
+ * DeepLab's softmax is peaked, most of the 21 classes have Q ~ 0 over the
+ * whole frame. Each step first takes the active classes A = {l :
+ * max_i Q^t_i(l) >= eps} of the current Q; only they get messages (the
+ * filters run on |A| values a point instead of the class count), the
+ * others' pairwise term is dropped: t_i(l) = -U_i(l) for l not in A.
+ * eps = 0 keeps every class (the exact update above, bit for bit).
+ * The error of one step, from the same Q^t: the message to class l is
+ *   M_i(l) = sum_m w_m n_m(i) sum_j K_m(i, j) n_m(j) Q^t_j(l)
+ * (K_m has no negative entries, the lattice's too), so for l not in A
+ *   0 <= M_i(l) < eps sum_m w_m s_m(i) <= B,  s_m(i) = n_m(i) [K_m n_m]_i,
+ *   B = eps sum_m w_m max_i s_m(i)
+ * (s ~ 1 under the symmetric normalisation). Dropping logits by
+ * delta_l in [0, B) gives, with Q_i the exact update, Q'_i the pruned one
+ * and P_i = sum_{l not in A} Q_i(l) (Q' = Q e^{-delta} / D,
+ * D = sum_k Q_i(k) e^{-delta_k} in [1 - P_i (1 - e^{-B}), 1]):
+ *   k in A:      0 <= Q'_i(k) - Q_i(k) <= Q_i(k) P_i (e^B - 1)
+ *   l not in A:  |Q'_i(l) - Q_i(l)| <= Q_i(l) (e^B - 1)
+ * hence the argmax is kept wherever the top two Q differ by more than
+ * the sum of their bounds. With eps = 1e-3, the default weights 3 and 4
+ * and max s 1.01 and 1.30 (DAVIS frames): B = 8.3e-3, and an active
+ * class moves by at most 8.3e-3 Q P_i (P_i, the pruned classes' mass,
+ * stays below 1e-3 on DeepLab's Q there). Later steps start
+ * from a Q' that differs; this bound is per step (test_crf_prune.py
+ * checks it on real frames). Both paths (crf.c, kernels/crf.cl) apply
+ * the same rule; the OpenCL path decides A on the device.
+ *
  * Layouts: every per-pixel array is pixel-major with the n_classes values
  * of a pixel contiguous (densecrf's Eigen M x N column-major), pixels in
  * row-major order; RGB images are 3 bytes a pixel, rows @stride apart.
@@ -71,6 +98,8 @@ typedef struct
   int warm_iterations;          /* iterations a warm frame */
   float scale;                  /* CRF grid / frame size (0.05..1); the sxy
                                  * are in frame pixels */
+  float min_class_probability;  /* eps of the class pruning (0..0.01, 0 =
+                                 * every class), see above */
 } DlsCrfParams;
 
 /* The defaults of the element's crf-* properties (the one definition;
@@ -90,6 +119,11 @@ typedef struct
 #define DLS_CRF_DEFAULT_WARM_START TRUE
 #define DLS_CRF_DEFAULT_WARM_ITERATIONS 1
 #define DLS_CRF_DEFAULT_SCALE 0.5f
+/* Class pruning: a class gets messages while its Q reaches 1e-3
+ * somewhere (docs/performance.md, Dense CRF: the choice). Also the
+ * default of dls_crf_new() and of every dls_crf_params_init*(). */
+#define DLS_CRF_DEFAULT_MIN_CLASS_PROBABILITY 1e-3f
+#define DLS_CRF_MAX_MIN_CLASS_PROBABILITY 0.01f
 
 /* The pydensecrf demo's setting (DeepLab's VOC CRF): Gaussian sxy 3, w 3;
  * bilateral sxy 80, srgb 13, w 10; 5 iterations; scale 1. */
@@ -165,6 +199,11 @@ void dls_crf_start (DlsCrf * c);
 void dls_crf_set_q (DlsCrf * c, const float *q);
 /* One mean-field update of Q (stepInference). */
 gboolean dls_crf_step (DlsCrf * c);
+/* The class pruning's eps (crf.h top; 0..0.01, 0 = every class);
+ * dls_crf_new() sets DLS_CRF_DEFAULT_MIN_CLASS_PROBABILITY. */
+void dls_crf_set_min_class_probability (DlsCrf * c, float eps);
+/* Classes that got messages in the last step (all before any step). */
+int dls_crf_n_active (const DlsCrf * c);
 /* start + @n steps. */
 gboolean dls_crf_inference (DlsCrf * c, int n);
 const float *dls_crf_q (const DlsCrf * c);

@@ -12,6 +12,11 @@
 #include <string.h>
 
 #define DIM_B 5
+/* The class pruning's maxima: Q in this many chunks of pixels
+ * (crf_class_max), then one work-item reduces them (crf_class_list). */
+#define CLASS_CHUNKS 64
+/* Ints of the active-class list (kernels/crf.cl: act). */
+#define ACT_INTS(cp) (4 + (cp))
 /* Vertex buffers grow to 5/4 of the largest lattice seen. */
 #define GROW(n) ((n) + (n) / 4 + 64)
 
@@ -37,7 +42,10 @@ struct _DlsCrfCl
   cl_command_queue queue;
   int w, h, n, n_classes, cp;
   cl_kernel k_init, k_splat, k_blur, k_slice, k_argmax, k_gx, k_gys;
+  cl_kernel k_cmax, k_clist;
   cl_mem d_unary, d_q;
+  cl_mem d_cmax, d_act;         /* class pruning: chunk maxima, the list */
+  float eps;                    /* its threshold (set_image's params) */
   float *features;              /* n * DIM_B */
   Lat b;                        /* the bilateral lattice */
   Lat g;                        /* the Gaussian one, for a large sxy */
@@ -94,9 +102,11 @@ static void
 release_kernels (DlsCrfCl * c)
 {
   cl_kernel *ks[] = { &c->k_init, &c->k_splat, &c->k_blur, &c->k_slice,
-    &c->k_argmax, &c->k_gx, &c->k_gys, &c->k_gmsg
+    &c->k_argmax, &c->k_gx, &c->k_gys, &c->k_gmsg, &c->k_cmax, &c->k_clist
   };
-  cl_mem *ms[] = { &c->d_taps, &c->d_gnorm, &c->d_gtmp, &c->d_gval };
+  cl_mem *ms[] = { &c->d_taps, &c->d_gnorm, &c->d_gtmp, &c->d_gval,
+    &c->d_cmax, &c->d_act
+  };
   for (guint i = 0; i < G_N_ELEMENTS (ks); i++)
     if (*ks[i]) {
       clReleaseKernel (*ks[i]);
@@ -255,6 +265,14 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
               "crf Gaussian pass", error))
       || !(c->d_gval = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
               "crf Gaussian pass", error))
+      || !(c->k_cmax = dls_cl_kernel (c->cl, "crf", opts, "crf_class_max",
+              error))
+      || !(c->k_clist = dls_cl_kernel (c->cl, "crf", opts, "crf_class_list",
+              error))
+      || !(c->d_cmax = new_buffer (c, (gsize) CLASS_CHUNKS * c->cp
+              * sizeof (float), "crf class maxima", error))
+      || !(c->d_act = new_buffer (c, ACT_INTS (c->cp) * sizeof (int),
+              "crf class list", error))
       || !lat_init (c, &c->b, DIM_B, error)) {
     clear_size (c);
     return FALSE;
@@ -422,6 +440,7 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
     c->g_valid = TRUE;
   }
   c->g_weight = p->gaussian_weight;
+  c->eps = p->min_class_probability;
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
   return lat_tables (c, &c->b, p->bilateral_weight, error)
@@ -455,6 +474,7 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
   SET (c->k_splat, 3, l->d_wt);
   SET (c->k_splat, 4, l->d_val[0]);
   SET (c->k_splat, 5, count);
+  SET (c->k_splat, 6, c->d_act);
   st |= clEnqueueNDRangeKernel (c->queue, c->k_splat, 1, NULL, &gv, &lv, 0,
       NULL, NULL);
   for (int j = 0; j <= l->d && st == CL_SUCCESS; j++) {
@@ -465,6 +485,7 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
     SET (c->k_blur, 2, l->d_nb);
     SET (c->k_blur, 3, nb_off);
     SET (c->k_blur, 4, l->m);
+    SET (c->k_blur, 5, c->d_act);
     st |= clEnqueueNDRangeKernel (c->queue, c->k_blur, 1, NULL, &gv, &lv, 0,
         NULL, NULL);
     cur = 1 - cur;
@@ -472,6 +493,37 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
   if (!dls_cl_check (st, "crf splat/blur", error))
     return NULL;
   return l->d_val[cur];
+}
+
+/* Enqueues the active classes of the current Q (kernels/crf.cl: act;
+ * crf.h: class pruning). With eps 0 the list is every class, whatever Q:
+ * written once a run (@first), not read back. */
+static gboolean
+class_list (DlsCrfCl * c, gboolean first, GError ** error)
+{
+  const size_t chunks = CLASS_CHUNKS, one = 1;
+  const int n_chunks = CLASS_CHUNKS;
+  cl_int st = CL_SUCCESS;
+
+  if (c->eps <= 0.0f && !first)
+    return TRUE;
+  SET (c->k_cmax, 0, c->d_q);
+  SET (c->k_cmax, 1, c->n);
+  SET (c->k_cmax, 2, c->d_cmax);
+  SET (c->k_clist, 0, c->d_cmax);
+  SET (c->k_clist, 1, n_chunks);
+  SET (c->k_clist, 2, c->eps);
+  SET (c->k_clist, 3, c->n_classes);
+  SET (c->k_clist, 4, c->d_act);
+  if (!dls_cl_check (st, "crf class list args", error))
+    return FALSE;
+  if (c->eps > 0.0f)
+    st = clEnqueueNDRangeKernel (c->queue, c->k_cmax, 1, NULL, &chunks,
+        NULL, 0, NULL, NULL);
+  if (st == CL_SUCCESS)
+    st = clEnqueueNDRangeKernel (c->queue, c->k_clist, 1, NULL, &one, NULL,
+        0, NULL, NULL);
+  return dls_cl_check (st, "crf_class_max/list", error);
 }
 
 gboolean
@@ -498,13 +550,17 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
   SET (c->k_gx, 2, c->d_taps);
   SET (c->k_gx, 3, c->g_r);
   SET (c->k_gx, 4, c->d_gtmp);
-  if (!dls_cl_check (st, "crf_gauss_x args", error))
+  SET (c->k_gx, 5, c->d_act);
+  if (!dls_cl_check (st, "crf_gauss_x args", error)
+      || !class_list (c, TRUE, error))
     return FALSE;
   for (int it = 0; it < iterations; it++) {
     cl_mem vb;
     cl_kernel ks = c->g_sep ? c->k_gys : c->k_slice;
     int a = 0;
 
+    if (it > 0 && !class_list (c, FALSE, error))
+      return FALSE;
     if (c->g_sep) {
       if (!dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gx, 2, NULL,
                   g2, NULL, 0, NULL, NULL), "crf_gauss_x", error))
@@ -520,6 +576,7 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
       SET (c->k_gmsg, 2, c->g.d_ws);
       SET (c->k_gmsg, 3, d1);
       SET (c->k_gmsg, 4, c->d_gval);
+      SET (c->k_gmsg, 5, c->d_act);
       if (!dls_cl_check (st, "crf_lattice_message args", error)
           || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gmsg, 1,
                   NULL, &gn, NULL, 0, NULL, NULL), "crf_lattice_message",
@@ -544,6 +601,7 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
     SET (ks, a++, c->b.d_off);
     SET (ks, a++, c->b.d_ws);
     SET (ks, a++, c->d_q);
+    SET (ks, a++, c->d_act);
     if (!dls_cl_check (st, "crf_slice_softmax args", error)
         || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, ks,
                 c->g_sep ? 2 : 1, NULL, c->g_sep ? g2 : &gn, NULL, 0, NULL,
@@ -571,6 +629,19 @@ dls_crf_cl_argmax (DlsCrfCl * c, cl_mem map, cl_mem conf, GError ** error)
 }
 
 #undef SET
+
+gboolean
+dls_crf_cl_read_n_active (DlsCrfCl * c, int *n_active, GError ** error)
+{
+  int act[ACT_INTS (256)];
+
+  if (!dls_cl_check (clEnqueueReadBuffer (c->queue, c->d_act, CL_TRUE, 0,
+              ACT_INTS (c->cp) * sizeof (int), act, 0, NULL, NULL),
+          "clEnqueueReadBuffer (crf class list)", error))
+    return FALSE;
+  *n_active = act[1];
+  return TRUE;
+}
 
 gboolean
 dls_crf_cl_read_q (DlsCrfCl * c, float *q, GError ** error)

@@ -50,6 +50,10 @@ void dls_crf_cl_reset (DlsCrfCl * c);
 gboolean dls_crf_cl_has_q (const DlsCrfCl * c);
 /* Q (pixels x row floats), e.g. for upsampling it to a larger map. */
 cl_mem dls_crf_cl_q (DlsCrfCl * c);
+/* For tests: blocking read of the number of classes that got messages in
+ * the last iteration (crf.h: class pruning; the last run's eps). */
+gboolean dls_crf_cl_read_n_active (DlsCrfCl * c, int *n_active,
+    GError ** error);
 /* For tests: blocking read of Q (pixels x n_classes, dense). */
 gboolean dls_crf_cl_read_q (DlsCrfCl * c, float *q, GError ** error);
 

@@ -997,6 +997,7 @@ dls_engine_process_full (DlsEngine * e, const DlsImage * frame, guint8 * map,
     dls_ref_upsample_unary (e->logits, e->out_w, e->out_h, e->n_classes,
         gw, gh, e->n_classes, e->crf_unary);
     dls_crf_set_unary (e->crf_ref, e->crf_unary);
+    dls_crf_set_min_class_probability (e->crf_ref, p->min_class_probability);
     dls_crf_clear_pairwise (e->crf_ref);
     if (!dls_crf_add_pairwise_gaussian (e->crf_ref, p->gaussian_sxy,
             p->gaussian_weight)

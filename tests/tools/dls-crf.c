@@ -5,12 +5,18 @@
  *           [--backend ref|opencl] [--device D] [--iterations N]
  *           [--gaussian-sxy S --gaussian-weight W --bilateral-sxy S
  *            --bilateral-srgb S --bilateral-weight W]
+ *           [--min-class-probability E] [--q-init q0.f32] [--print-active]
  *           [--q out.f32] [--map out.u8] [--repeat R]
  *
  * in.u8: H x W x 3 bytes (RGB); in.f32: H x W x C float32 unary energies
  * U (pydensecrf's setUnaryEnergy, transposed to pixel-major); out.f32: Q
  * (H x W x C float32); out.u8: argmax map. Parameters default to the
- * pydensecrf demo's (Gaussian 3/3, bilateral 80/13/10, 5 iterations).
+ * pydensecrf demo's (Gaussian 3/3, bilateral 80/13/10, 5 iterations) and
+ * the element's class pruning (--min-class-probability, crf.h; 0 = every
+ * class). --q-init: the N iterations start from this Q (H x W x C
+ * float32, a warm start) instead of softmax (-U). --print-active: prints
+ * "active: A1 A2 ..." (the classes that got messages in each iteration;
+ * the OpenCL path: the last iteration's only).
  * --repeat R: after one warm-up, R timed runs of each phase; prints one
  * JSON line {"backend","width","height","classes","setup_ms" (lattices
  * built and uploaded), "iteration_ms" (one mean-field update),
@@ -28,9 +34,11 @@
 static int opt_w, opt_h, opt_c, opt_repeat;
 static int opt_iterations = -1;
 static char *opt_rgb, *opt_unary, *opt_q, *opt_map, *opt_backend,
-    *opt_device;
+    *opt_device, *opt_q_init;
 static double opt_gs = -1, opt_gw = -1, opt_bs = -1, opt_br = -1,
-    opt_bw = -1;
+    opt_bw = -1, opt_eps = -1;
+static gboolean opt_print_active;
+static float *q_init;
 
 static GOptionEntry entries[] = {
   {"width", 0, 0, G_OPTION_ARG_INT, &opt_w, "Width", "W"},
@@ -49,6 +57,12 @@ static GOptionEntry entries[] = {
   {"bilateral-sxy", 0, 0, G_OPTION_ARG_DOUBLE, &opt_bs, "", "S"},
   {"bilateral-srgb", 0, 0, G_OPTION_ARG_DOUBLE, &opt_br, "", "S"},
   {"bilateral-weight", 0, 0, G_OPTION_ARG_DOUBLE, &opt_bw, "", "W"},
+  {"min-class-probability", 0, 0, G_OPTION_ARG_DOUBLE, &opt_eps,
+      "Class pruning threshold (0 = every class)", "E"},
+  {"q-init", 0, 0, G_OPTION_ARG_FILENAME, &opt_q_init,
+      "Start from this Q (float32 HxWxC)", "F"},
+  {"print-active", 0, 0, G_OPTION_ARG_NONE, &opt_print_active,
+      "Print the active classes of each iteration", NULL},
   {"q", 0, 0, G_OPTION_ARG_FILENAME, &opt_q, "Write Q (float32)", "F"},
   {"map", 0, 0, G_OPTION_ARG_FILENAME, &opt_map, "Write the map (u8)", "F"},
   {"repeat", 0, 0, G_OPTION_ARG_INT, &opt_repeat, "Time R runs", "R"},
@@ -110,8 +124,25 @@ run_ref (const DlsCrfParams * p, const guint8 * rgb, const float *unary,
   int r = MAX (opt_repeat, 1);
 
   dls_crf_set_unary (crf, unary);
+  dls_crf_set_min_class_probability (crf, p->min_class_probability);
   ref_setup (crf, p, rgb);
-  dls_crf_inference (crf, p->iterations);
+  if (q_init)
+    dls_crf_set_q (crf, q_init);
+  else
+    dls_crf_start (crf);
+  if (opt_print_active)
+    printf ("active:");
+  for (int i = 0; i < p->iterations; i++) {
+    if (!dls_crf_step (crf)) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "CRF step");
+      dls_crf_free (crf);
+      return FALSE;
+    }
+    if (opt_print_active)
+      printf (" %d", dls_crf_n_active (crf));
+  }
+  if (opt_print_active)
+    printf ("\n");
   memcpy (q, dls_crf_q (crf), sizeof (float) * opt_w * opt_h * opt_c);
   dls_crf_map (crf, map, opt_w, NULL, 0);
   if (opt_repeat > 0) {
@@ -200,11 +231,30 @@ run_opencl (const DlsCrfParams * p, const guint8 * rgb, const float *unary,
       padded[i * cp + k] = k < opt_c ? unary[i * opt_c + k] : 1e30f;
   if (!dls_cl_check (clEnqueueWriteBuffer (queue, dls_crf_cl_unary (crf),
               CL_TRUE, 0, n * cp * sizeof (float), padded, 0, NULL, NULL),
-          "write unary", error)
-      || !cl_frame (crf, queue, p, rgb, p->iterations, FALSE, map_mem, map,
-          error)
+          "write unary", error))
+    goto done;
+  if (q_init) {
+    /* the padded lanes of Q are 0 */
+    for (gsize i = 0; i < n; i++)
+      for (int k = 0; k < cp; k++)
+        padded[i * cp + k] = k < opt_c ? q_init[i * opt_c + k] : 0.0f;
+    if (!dls_crf_cl_set_image (crf, rgb, opt_w * 3, p, error)
+        || !dls_crf_cl_run (crf, 0, FALSE, error)
+        || !dls_cl_check (clEnqueueWriteBuffer (queue, dls_crf_cl_q (crf),
+                CL_TRUE, 0, n * cp * sizeof (float), padded, 0, NULL, NULL),
+            "write Q", error))
+      goto done;
+  }
+  if (!cl_frame (crf, queue, p, rgb, p->iterations, q_init != NULL, map_mem,
+          map, error)
       || !dls_crf_cl_read_q (crf, q, error))
     goto done;
+  if (opt_print_active) {
+    int na;
+    if (!dls_crf_cl_read_n_active (crf, &na, error))
+      goto done;
+    printf ("active: %d\n", na);
+  }
   if (opt_repeat > 0) {
     for (int i = 0; i < 4; i++)
       t[i] = g_new (double, r);
@@ -285,6 +335,7 @@ main (int argc, char **argv)
   OPT (opt_bs, bilateral_sxy);
   OPT (opt_br, bilateral_srgb);
   OPT (opt_bw, bilateral_weight);
+  OPT (opt_eps, min_class_probability);
 #undef OPT
   if (!dls_crf_params_valid (&p, &err))
     goto out;
@@ -296,6 +347,11 @@ main (int argc, char **argv)
   if (!read_exact (opt_rgb, rgb, n * 3, &err)
       || !read_exact (opt_unary, unary, n * opt_c * sizeof (float), &err))
     goto out;
+  if (opt_q_init) {
+    q_init = g_new (float, n * opt_c);
+    if (!read_exact (opt_q_init, q_init, n * opt_c * sizeof (float), &err))
+      goto out;
+  }
   if (!opt_backend || strcmp (opt_backend, "opencl") == 0)
     ok = run_opencl (&p, rgb, unary, q, map, &err);
   else if (strcmp (opt_backend, "ref") == 0)
@@ -321,6 +377,7 @@ out:
   g_free (rgb);
   g_free (unary);
   g_free (q);
+  g_free (q_init);
   g_free (map);
   return ret;
 }
