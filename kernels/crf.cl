@@ -12,8 +12,10 @@
  *                      class (then cmax is not read).   global: (1)
  * Every per-class array between Q and the slice (tmp, gval, the lattice
  * values) holds the active classes compacted: lane k of a row is class
- * act[ACT_LIST + k], for the act[0] float8 groups only (rows keep their CP
- * stride; lanes past the count are don't-care). Then the Gaussian
+ * act[ACT_LIST + k], rows of G float8 groups (G = the list's group count
+ * where BY_GROUPS has a case for it, else C8; lanes past the count are
+ * don't-care): the filters read a third of the bytes when one group is
+ * active. Then the Gaussian
  * (position) kernel, exact and separable, normalisation n(i) folded in:
  *   crf_gauss_x        tmp[x, y] = sum_t taps[|t|] n(x+t, y) Q[x+t, y]
  *                      global: (width, height)
@@ -83,7 +85,7 @@
 #define ACT_LIST 4
 
 /* The k-th float8 group of the active classes of @row (CP floats). */
-inline float8
+inline __attribute__ ((always_inline)) float8
 act_load (__global const float *row, int k, __global const int *act,
     int ident)
 {
@@ -170,6 +172,38 @@ crf_init (__global const float *unary, __global float *q)
   softmax_store (t, q + i * CP);
 }
 
+/* Runs CALL with G (float8 groups, a constant) and I (1: the active
+ * classes are all the classes, rows are read without a gather) for the
+ * list in act: the loops over the groups unroll, with no test inside.
+ * Groups past the count are don't-care, so a count with no case of its
+ * own runs with G = C8. */
+#define GMAX (C8 > 2 ? C8 : 2)
+#define BY_GROUPS(act, CALL) do { \
+    const int n8_ = act[ACT_GROUPS]; \
+    if (act[ACT_IDENT]) { const int G = C8, I = 1; CALL; } \
+    else if (n8_ == 1) { const int G = 1, I = 0; CALL; } \
+    else if (C8 > 2 && n8_ == 2) { const int G = 2, I = 0; CALL; } \
+    else { const int G = C8, I = 0; CALL; } } while (0)
+
+inline __attribute__ ((always_inline)) void
+splat_rows (const int G, const int I, __global const float *q,
+    __global const int *pix, __global const float *wt, int e0, int e1,
+    __global float *out, __global const int *act)
+{
+  float8 acc[GMAX];
+
+  for (int k = 0; k < G; k++)
+    acc[k] = (float8) (0.0f);
+  for (int e = e0; e < e1; e++) {
+    __global const float *qi = q + (size_t) pix[e] * CP;
+    const float w = wt[e];
+    for (int k = 0; k < G; k++)
+      acc[k] += w * act_load (qi, k, act, I);
+  }
+  for (int k = 0; k < G; k++)
+    vstore8 (acc[k], k, out);
+}
+
 __kernel void
 crf_splat (__global const float *q, __global const int *start,
     __global const int *pix, __global const float *wt,
@@ -179,21 +213,28 @@ crf_splat (__global const float *q, __global const int *start,
   if (v >= count)
     return;                     /* the global size is padded (host) */
   const int e0 = start[v], e1 = start[v + 1];
-  const int n8 = act[ACT_GROUPS], ident = act[ACT_IDENT];
-  float8 acc[C8];
 
-  for (int k = 0; k < C8; k++)
-    acc[k] = (float8) (0.0f);
-  for (int e = e0; e < e1; e++) {
-    __global const float *qi = q + (size_t) pix[e] * CP;
-    const float w = wt[e];
-    for (int k = 0; k < C8; k++)
-      if (k < n8)
-        acc[k] += w * act_load (qi, k, act, ident);
+  BY_GROUPS (act, splat_rows (G, I, q, pix, wt, e0, e1,
+          values + (size_t) v * 8 * G, act));
+}
+
+inline __attribute__ ((always_inline)) void
+blur_rows (const int G, __global const float *in, __global float *out,
+    __global const int *nb, int nb_off, int m, int v)
+{
+  __global float *o = out + (size_t) v * 8 * G;
+
+  if (v == m) {
+    for (int k = 0; k < G; k++)
+      vstore8 ((float8) (0.0f), k, o);
+    return;
   }
-  for (int k = 0; k < C8; k++)
-    if (k < n8)
-      vstore8 (acc[k], k, values + (size_t) v * CP);
+  __global const float *a = in + (size_t) v * 8 * G;
+  const int n1 = nb[nb_off + 2 * v], n2 = nb[nb_off + 2 * v + 1];
+  __global const float *b1 = in + (size_t) (n1 < 0 ? m : n1) * 8 * G;
+  __global const float *b2 = in + (size_t) (n2 < 0 ? m : n2) * 8 * G;
+  for (int k = 0; k < G; k++)
+    vstore8 (vload8 (k, a) + 0.5f * (vload8 (k, b1) + vload8 (k, b2)), k, o);
 }
 
 __kernel void
@@ -201,25 +242,29 @@ crf_blur (__global const float *in, __global float *out,
     __global const int *nb, int nb_off, int m, __global const int *act)
 {
   const int v = get_global_id (0);
-  const int n8 = act[ACT_GROUPS];
-  __global float *o = out + (size_t) v * CP;
 
   if (v > m)
     return;                     /* the global size is padded (host) */
-  if (v == m) {
-    for (int k = 0; k < C8; k++)
-      if (k < n8)
-        vstore8 ((float8) (0.0f), k, o);
-    return;
+  BY_GROUPS (act, blur_rows (G, in, out, nb, nb_off, m, v));
+}
+
+inline __attribute__ ((always_inline)) void
+gauss_x_rows (const int G, const int I, __global const float *q,
+    __global const float *norm, __constant float *taps, int r, int x, int w,
+    size_t row, __global float *out, __global const int *act)
+{
+  float8 acc[GMAX];
+
+  for (int k = 0; k < G; k++)
+    acc[k] = (float8) (0.0f);
+  for (int t = max (-r, -x); t <= min (r, w - 1 - x); t++) {
+    const size_t j = row + x + t;
+    const float f = taps[abs (t)] * norm[j];
+    for (int k = 0; k < G; k++)
+      acc[k] += f * act_load (q + j * CP, k, act, I);
   }
-  __global const float *a = in + (size_t) v * CP;
-  const int n1 = nb[nb_off + 2 * v], n2 = nb[nb_off + 2 * v + 1];
-  __global const float *b1 = in + (size_t) (n1 < 0 ? m : n1) * CP;
-  __global const float *b2 = in + (size_t) (n2 < 0 ? m : n2) * CP;
-  for (int k = 0; k < C8; k++)
-    if (k < n8)
-      vstore8 (vload8 (k, a) + 0.5f * (vload8 (k, b1) + vload8 (k, b2)), k,
-          o);
+  for (int k = 0; k < G; k++)
+    vstore8 (acc[k], k, out + (row + x) * 8 * G);
 }
 
 __kernel void
@@ -229,22 +274,28 @@ crf_gauss_x (__global const float *q, __global const float *norm,
 {
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0);
-  const size_t row = (size_t) y * w;
-  const int n8 = act[ACT_GROUPS], ident = act[ACT_IDENT];
-  float8 acc[C8];
 
-  for (int k = 0; k < C8; k++)
+  BY_GROUPS (act, gauss_x_rows (G, I, q, norm, taps, r, x, w, (size_t) y * w,
+          out, act));
+}
+
+inline __attribute__ ((always_inline)) void
+message_rows (const int G, __global const float *values,
+    __global const int *off, __global const float *ws, int d1, size_t i,
+    __global float *out)
+{
+  float8 acc[GMAX];
+
+  for (int k = 0; k < G; k++)
     acc[k] = (float8) (0.0f);
-  for (int t = max (-r, -x); t <= min (r, w - 1 - x); t++) {
-    const size_t j = row + x + t;
-    const float f = taps[abs (t)] * norm[j];
-    for (int k = 0; k < C8; k++)
-      if (k < n8)
-        acc[k] += f * act_load (q + j * CP, k, act, ident);
+  for (int j = 0; j < d1; j++) {
+    __global const float *v = values + (size_t) off[i * d1 + j] * 8 * G;
+    const float w = ws[i * d1 + j];
+    for (int k = 0; k < G; k++)
+      acc[k] += w * vload8 (k, v);
   }
-  for (int k = 0; k < C8; k++)
-    if (k < n8)
-      vstore8 (acc[k], k, out + (row + x) * CP);
+  for (int k = 0; k < G; k++)
+    vstore8 (acc[k], k, out + i * 8 * G);
 }
 
 __kernel void
@@ -253,53 +304,38 @@ crf_lattice_message (__global const float *values, __global const int *off,
     __global const int *act)
 {
   const size_t i = get_global_id (0);
-  const int n8 = act[ACT_GROUPS];
-  float8 acc[C8];
 
-  for (int k = 0; k < C8; k++)
-    acc[k] = (float8) (0.0f);
-  for (int j = 0; j < d1; j++) {
-    __global const float *v = values + (size_t) off[i * d1 + j] * CP;
-    const float w = ws[i * d1 + j];
-    for (int k = 0; k < C8; k++)
-      if (k < n8)
-        acc[k] += w * vload8 (k, v);
-  }
-  for (int k = 0; k < C8; k++)
-    if (k < n8)
-      vstore8 (acc[k], k, out + i * CP);
+  BY_GROUPS (act, message_rows (G, values, off, ws, d1, i, out));
 }
 
-/* tc (the active classes' t, compacted) += sum_j wb_ij values_b[ob_ij]
+/* tc (the active classes' t, G groups) += sum_j wb_ij values_b[ob_ij]
  * (the bilateral message of pixel i); t = -U[i] with tc put in the active
  * classes' lanes; Q[i] = softmax (t). */
-inline void
-slice_softmax (float8 * tc, size_t i, __global const float *unary,
-    __global const float *vb, __global const int *ob,
-    __global const float *wb, __global const int *act, __global float *q)
+inline __attribute__ ((always_inline)) void
+slice_softmax (const int G, const int I, float8 * tc, size_t i,
+    __global const float *unary, __global const float *vb,
+    __global const int *ob, __global const float *wb,
+    __global const int *act, __global float *q)
 {
-  const int n8 = act[ACT_GROUPS];
   float8 t[C8];
 
   for (int j = 0; j <= DB; j++) {
-    __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * CP;
+    __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * 8 * G;
     const float w = wb[i * (DB + 1) + j];
-    for (int k = 0; k < C8; k++)
-      if (k < n8)
-        tc[k] += w * vload8 (k, v);
+    for (int k = 0; k < G; k++)
+      tc[k] += w * vload8 (k, v);
   }
-  if (act[ACT_IDENT]) {
+  if (I) {
     for (int k = 0; k < C8; k++)
       t[k] = tc[k];
   } else {
-    float tt[CP], ts[CP];
+    float tt[CP], ts[8 * GMAX];
     const int na = act[ACT_COUNT];
 
-    for (int k = 0; k < C8; k++) {
+    for (int k = 0; k < C8; k++)
       vstore8 (-vload8 (k, unary + i * CP), k, tt);
-      if (k < n8)
-        vstore8 (tc[k], k, ts);
-    }
+    for (int k = 0; k < G; k++)
+      vstore8 (tc[k], k, ts);
     for (int k = 0; k < na; k++)
       tt[act[ACT_LIST + k]] = ts[k];
     for (int k = 0; k < C8; k++)
@@ -308,20 +344,52 @@ slice_softmax (float8 * tc, size_t i, __global const float *unary,
   softmax_store (t, q + i * CP);
 }
 
+inline __attribute__ ((always_inline)) void
+slice_rows (const int G, const int I, size_t i, __global const float *unary,
+    __global const float *gval, float g_weight, __global const float *vb,
+    __global const int *ob, __global const float *wb, __global float *q,
+    __global const int *act)
+{
+  float8 tc[GMAX];
+
+  for (int k = 0; k < G; k++)
+    tc[k] = -act_load (unary + i * CP, k, act, I)
+        + g_weight * vload8 (k, gval + i * 8 * G);
+  slice_softmax (G, I, tc, i, unary, vb, ob, wb, act, q);
+}
+
 __kernel void
 crf_slice_softmax (__global const float *unary, __global const float *gval,
     float g_weight, __global const float *vb, __global const int *ob,
     __global const float *wb, __global float *q, __global const int *act)
 {
   const size_t i = get_global_id (0);
-  const int n8 = act[ACT_GROUPS], ident = act[ACT_IDENT];
-  float8 tc[C8];
 
-  for (int k = 0; k < C8; k++)
-    if (k < n8)
-      tc[k] = -act_load (unary + i * CP, k, act, ident)
-          + g_weight * vload8 (k, gval + i * CP);
-  slice_softmax (tc, i, unary, vb, ob, wb, act, q);
+  BY_GROUPS (act, slice_rows (G, I, i, unary, gval, g_weight, vb, ob, wb, q,
+          act));
+}
+
+inline __attribute__ ((always_inline)) void
+gauss_y_slice_rows (const int G, const int I, int x, int y, int w, int h,
+    __global const float *unary, __global const float *gtmp,
+    __global const float *norm, __constant float *taps, int r,
+    float g_weight, __global const float *vb, __global const int *ob,
+    __global const float *wb, __global float *q, __global const int *act)
+{
+  const size_t i = (size_t) y * w + x;
+  float8 acc[GMAX], tc[GMAX];
+
+  for (int k = 0; k < G; k++)
+    acc[k] = (float8) (0.0f);
+  for (int s = max (-r, -y); s <= min (r, h - 1 - y); s++) {
+    const float f = taps[abs (s)];
+    for (int k = 0; k < G; k++)
+      acc[k] += f * vload8 (k, gtmp + ((size_t) (y + s) * w + x) * 8 * G);
+  }
+  const float n = norm[i];
+  for (int k = 0; k < G; k++)
+    tc[k] = -act_load (unary + i * CP, k, act, I) + g_weight * (n * acc[k]);
+  slice_softmax (G, I, tc, i, unary, vb, ob, wb, act, q);
 }
 
 __kernel void
@@ -333,24 +401,9 @@ crf_gauss_y_slice_softmax (__global const float *unary,
 {
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0), h = get_global_size (1);
-  const size_t i = (size_t) y * w + x;
-  const int n8 = act[ACT_GROUPS], ident = act[ACT_IDENT];
-  float8 acc[C8], tc[C8];
 
-  for (int k = 0; k < C8; k++)
-    acc[k] = (float8) (0.0f);
-  for (int s = max (-r, -y); s <= min (r, h - 1 - y); s++) {
-    const float f = taps[abs (s)];
-    for (int k = 0; k < C8; k++)
-      if (k < n8)
-        acc[k] += f * vload8 (k, gtmp + ((size_t) (y + s) * w + x) * CP);
-  }
-  const float n = norm[i];
-  for (int k = 0; k < C8; k++)
-    if (k < n8)
-      tc[k] = -act_load (unary + i * CP, k, act, ident)
-          + g_weight * (n * acc[k]);
-  slice_softmax (tc, i, unary, vb, ob, wb, act, q);
+  BY_GROUPS (act, gauss_y_slice_rows (G, I, x, y, w, h, unary, gtmp, norm,
+          taps, r, g_weight, vb, ob, wb, q, act));
 }
 
 __kernel void
