@@ -10,6 +10,10 @@
  *                      pixels.   global: (chunks)
  *   crf_class_list     act (below) from the chunks' maxima; eps 0: every
  *                      class (then cmax is not read).   global: (1)
+ *   crf_compact        qc[i] = Q[i]'s active classes (a gather by the
+ *                      list, once, instead of in each of the splat's and
+ *                      the x pass's reads); nothing when all are active
+ *                      (the filters then read Q).   global: (pixels)
  * Every per-class array between Q and the slice (tmp, gval, the lattice
  * values) holds the active classes compacted: lane k of a row is class
  * act[ACT_LIST + k], rows of G float8 groups (G = the list's group count
@@ -64,7 +68,8 @@
  * classes, act (ints): act[ACT_GROUPS] float8 groups, act[ACT_COUNT]
  * classes, act[ACT_IDENT] 1 when they are all the classes (rows need no
  * gather), act[ACT_LIST + k] (k < CP) the k-th, increasing, 0 past the
- * count.
+ * count, act[ACT_POS + l] (l < CP) class l's position in the list, -1 when
+ * it is not active.
  *
  * -D options (host side: crf_cl.c):
  *   CP  classes padded to a multiple of 8 (default 24): rows of float8
@@ -83,6 +88,7 @@
 #define ACT_COUNT 1
 #define ACT_IDENT 2
 #define ACT_LIST 4
+#define ACT_POS (ACT_LIST + CP)
 
 /* The k-th float8 group of the active classes of @row (CP floats). */
 inline __attribute__ ((always_inline)) float8
@@ -122,13 +128,16 @@ crf_class_list (__global const float *cmax, int chunks, float eps, int nc,
 {
   int na = 0;
 
-  for (int l = 0; l < nc; l++) {
+  for (int l = 0; l < CP; l++) {
     float m = 0.0f;
     if (eps > 0.0f)
       for (int c = 0; c < chunks; c++)
         m = fmax (m, cmax[c * CP + l]);
-    if (eps <= 0.0f || m >= eps)
+    act[ACT_POS + l] = -1;
+    if (l < nc && (eps <= 0.0f || m >= eps)) {
+      act[ACT_POS + l] = na;
       act[ACT_LIST + na++] = l;
+    }
   }
   for (int k = na; k < CP; k++)
     act[ACT_LIST + k] = 0;
@@ -185,37 +194,62 @@ crf_init (__global const float *unary, __global float *q)
     else if (C8 > 2 && n8_ == 2) { const int G = 2, I = 0; CALL; } \
     else { const int G = C8, I = 0; CALL; } } while (0)
 
+/* The filters' input: Q itself when every class is active (rows of CP),
+ * else Q compacted by crf_compact (rows of G groups). */
+#define QROW(I, q, qc, i, G) ((I) ? (q) + (size_t) (i) * CP \
+    : (qc) + (size_t) (i) * 8 * (G))
+
+inline __attribute__ ((always_inline)) void
+compact_rows (const int G, __global const float *q, __global float *qc,
+    size_t i, __global const int *act)
+{
+  for (int k = 0; k < G; k++)
+    vstore8 (act_load (q + i * CP, k, act, 0), k, qc + i * 8 * G);
+}
+
+/* qc[i] = Q[i]'s active classes (nothing to do when all are). */
+__kernel void
+crf_compact (__global const float *q, __global float *qc,
+    __global const int *act)
+{
+  const size_t i = get_global_id (0);
+
+  if (!act[ACT_IDENT])
+    BY_GROUPS (act, compact_rows (G, q, qc, i, act));
+}
+
 inline __attribute__ ((always_inline)) void
 splat_rows (const int G, const int I, __global const float *q,
-    __global const int *pix, __global const float *wt, int e0, int e1,
-    __global float *out, __global const int *act)
+    __global const float *qc, __global const int *pix,
+    __global const float *wt, int e0, int e1, __global float *out)
 {
   float8 acc[GMAX];
 
   for (int k = 0; k < G; k++)
     acc[k] = (float8) (0.0f);
   for (int e = e0; e < e1; e++) {
-    __global const float *qi = q + (size_t) pix[e] * CP;
+    __global const float *qi = QROW (I, q, qc, pix[e], G);
     const float w = wt[e];
     for (int k = 0; k < G; k++)
-      acc[k] += w * act_load (qi, k, act, I);
+      acc[k] += w * vload8 (k, qi);
   }
   for (int k = 0; k < G; k++)
     vstore8 (acc[k], k, out);
 }
 
 __kernel void
-crf_splat (__global const float *q, __global const int *start,
-    __global const int *pix, __global const float *wt,
-    __global float *values, int count, __global const int *act)
+crf_splat (__global const float *q, __global const float *qc,
+    __global const int *start, __global const int *pix,
+    __global const float *wt, __global float *values, int count,
+    __global const int *act)
 {
   const int v = get_global_id (0);
   if (v >= count)
     return;                     /* the global size is padded (host) */
   const int e0 = start[v], e1 = start[v + 1];
 
-  BY_GROUPS (act, splat_rows (G, I, q, pix, wt, e0, e1,
-          values + (size_t) v * 8 * G, act));
+  BY_GROUPS (act, splat_rows (G, I, q, qc, pix, wt, e0, e1,
+          values + (size_t) v * 8 * G));
 }
 
 inline __attribute__ ((always_inline)) void
@@ -250,8 +284,9 @@ crf_blur (__global const float *in, __global float *out,
 
 inline __attribute__ ((always_inline)) void
 gauss_x_rows (const int G, const int I, __global const float *q,
-    __global const float *norm, __constant float *taps, int r, int x, int w,
-    size_t row, __global float *out, __global const int *act)
+    __global const float *qc, __global const float *norm,
+    __constant float *taps, int r, int x, int w, size_t row,
+    __global float *out)
 {
   float8 acc[GMAX];
 
@@ -261,22 +296,22 @@ gauss_x_rows (const int G, const int I, __global const float *q,
     const size_t j = row + x + t;
     const float f = taps[abs (t)] * norm[j];
     for (int k = 0; k < G; k++)
-      acc[k] += f * act_load (q + j * CP, k, act, I);
+      acc[k] += f * vload8 (k, QROW (I, q, qc, j, G));
   }
   for (int k = 0; k < G; k++)
     vstore8 (acc[k], k, out + (row + x) * 8 * G);
 }
 
 __kernel void
-crf_gauss_x (__global const float *q, __global const float *norm,
-    __constant float *taps, int r, __global float *out,
-    __global const int *act)
+crf_gauss_x (__global const float *q, __global const float *qc,
+    __global const float *norm, __constant float *taps, int r,
+    __global float *out, __global const int *act)
 {
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0);
 
-  BY_GROUPS (act, gauss_x_rows (G, I, q, norm, taps, r, x, w, (size_t) y * w,
-          out, act));
+  BY_GROUPS (act, gauss_x_rows (G, I, q, qc, norm, taps, r, x, w,
+          (size_t) y * w, out));
 }
 
 inline __attribute__ ((always_inline)) void
@@ -329,17 +364,18 @@ slice_softmax (const int G, const int I, float8 * tc, size_t i,
     for (int k = 0; k < C8; k++)
       t[k] = tc[k];
   } else {
-    float tt[CP], ts[8 * GMAX];
-    const int na = act[ACT_COUNT];
+    /* Lane l of group g: tc's lane pos (l) if active, else -U; by
+     * shuffles in registers (scalar stores into an array read back as
+     * vectors stalled the store forwarding: a fifth of the kernel). */
+    for (int g = 0; g < C8; g++) {
+      const int8 pos = vload8 (g, act + ACT_POS);
+      const uint8 lane = as_uint8 (pos & 7);
+      float8 v = -vload8 (g, unary + i * CP);
 
-    for (int k = 0; k < C8; k++)
-      vstore8 (-vload8 (k, unary + i * CP), k, tt);
-    for (int k = 0; k < G; k++)
-      vstore8 (tc[k], k, ts);
-    for (int k = 0; k < na; k++)
-      tt[act[ACT_LIST + k]] = ts[k];
-    for (int k = 0; k < C8; k++)
-      t[k] = vload8 (k, tt);
+      for (int k = 0; k < G; k++)
+        v = select (v, shuffle (tc[k], lane), (pos >> 3) == k);
+      t[g] = v;
+    }
   }
   softmax_store (t, q + i * CP);
 }

@@ -16,7 +16,7 @@
  * (crf_class_max), then one work-item reduces them (crf_class_list). */
 #define CLASS_CHUNKS 64
 /* Ints of the active-class list (kernels/crf.cl: act). */
-#define ACT_INTS(cp) (4 + (cp))
+#define ACT_INTS(cp) (4 + 2 * (cp))
 /* Vertex buffers grow to 5/4 of the largest lattice seen. */
 #define GROW(n) ((n) + (n) / 4 + 64)
 
@@ -42,9 +42,10 @@ struct _DlsCrfCl
   cl_command_queue queue;
   int w, h, n, n_classes, cp;
   cl_kernel k_init, k_splat, k_blur, k_slice, k_argmax, k_gx, k_gys;
-  cl_kernel k_cmax, k_clist;
+  cl_kernel k_cmax, k_clist, k_compact;
   cl_mem d_unary, d_q;
   cl_mem d_cmax, d_act;         /* class pruning: chunk maxima, the list */
+  cl_mem d_qc;                  /* Q's active classes (crf_compact) */
   float eps;                    /* its threshold (set_image's params) */
   float *features;              /* n * DIM_B */
   Lat b;                        /* the bilateral lattice */
@@ -102,10 +103,11 @@ static void
 release_kernels (DlsCrfCl * c)
 {
   cl_kernel *ks[] = { &c->k_init, &c->k_splat, &c->k_blur, &c->k_slice,
-    &c->k_argmax, &c->k_gx, &c->k_gys, &c->k_gmsg, &c->k_cmax, &c->k_clist
+    &c->k_argmax, &c->k_gx, &c->k_gys, &c->k_gmsg, &c->k_cmax, &c->k_clist,
+    &c->k_compact
   };
   cl_mem *ms[] = { &c->d_taps, &c->d_gnorm, &c->d_gtmp, &c->d_gval,
-    &c->d_cmax, &c->d_act
+    &c->d_cmax, &c->d_act, &c->d_qc
   };
   for (guint i = 0; i < G_N_ELEMENTS (ks); i++)
     if (*ks[i]) {
@@ -273,6 +275,10 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
               * sizeof (float), "crf class maxima", error))
       || !(c->d_act = new_buffer (c, ACT_INTS (c->cp) * sizeof (int),
               "crf class list", error))
+      || !(c->k_compact = dls_cl_kernel (c->cl, "crf", opts, "crf_compact",
+              error))
+      || !(c->d_qc = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
+              "crf compacted Q", error))
       || !lat_init (c, &c->b, DIM_B, error)) {
     clear_size (c);
     return FALSE;
@@ -469,12 +475,13 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
   int cur = 0;
 
   SET (c->k_splat, 0, c->d_q);
-  SET (c->k_splat, 1, l->d_start);
-  SET (c->k_splat, 2, l->d_pix);
-  SET (c->k_splat, 3, l->d_wt);
-  SET (c->k_splat, 4, l->d_val[0]);
-  SET (c->k_splat, 5, count);
-  SET (c->k_splat, 6, c->d_act);
+  SET (c->k_splat, 1, c->d_qc);
+  SET (c->k_splat, 2, l->d_start);
+  SET (c->k_splat, 3, l->d_pix);
+  SET (c->k_splat, 4, l->d_wt);
+  SET (c->k_splat, 5, l->d_val[0]);
+  SET (c->k_splat, 6, count);
+  SET (c->k_splat, 7, c->d_act);
   st |= clEnqueueNDRangeKernel (c->queue, c->k_splat, 1, NULL, &gv, &lv, 0,
       NULL, NULL);
   for (int j = 0; j <= l->d && st == CL_SUCCESS; j++) {
@@ -496,12 +503,12 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
 }
 
 /* Enqueues the active classes of the current Q (kernels/crf.cl: act;
- * crf.h: class pruning). With eps 0 the list is every class, whatever Q:
- * written once a run (@first), not read back. */
+ * crf.h: class pruning) and Q compacted to them. With eps 0 the list is
+ * every class, whatever Q: written once a run (@first), no compaction. */
 static gboolean
 class_list (DlsCrfCl * c, gboolean first, GError ** error)
 {
-  const size_t chunks = CLASS_CHUNKS, one = 1;
+  const size_t chunks = CLASS_CHUNKS, one = 1, gn = c->n;
   const int n_chunks = CLASS_CHUNKS;
   cl_int st = CL_SUCCESS;
 
@@ -515,6 +522,9 @@ class_list (DlsCrfCl * c, gboolean first, GError ** error)
   SET (c->k_clist, 2, c->eps);
   SET (c->k_clist, 3, c->n_classes);
   SET (c->k_clist, 4, c->d_act);
+  SET (c->k_compact, 0, c->d_q);
+  SET (c->k_compact, 1, c->d_qc);
+  SET (c->k_compact, 2, c->d_act);
   if (!dls_cl_check (st, "crf class list args", error))
     return FALSE;
   if (c->eps > 0.0f)
@@ -523,7 +533,10 @@ class_list (DlsCrfCl * c, gboolean first, GError ** error)
   if (st == CL_SUCCESS)
     st = clEnqueueNDRangeKernel (c->queue, c->k_clist, 1, NULL, &one, NULL,
         0, NULL, NULL);
-  return dls_cl_check (st, "crf_class_max/list", error);
+  if (st == CL_SUCCESS && c->eps > 0.0f)
+    st = clEnqueueNDRangeKernel (c->queue, c->k_compact, 1, NULL, &gn, NULL,
+        0, NULL, NULL);
+  return dls_cl_check (st, "crf_class_max/list/compact", error);
 }
 
 gboolean
@@ -546,11 +559,12 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
       return FALSE;
   }
   SET (c->k_gx, 0, c->d_q);
-  SET (c->k_gx, 1, c->d_gnorm);
-  SET (c->k_gx, 2, c->d_taps);
-  SET (c->k_gx, 3, c->g_r);
-  SET (c->k_gx, 4, c->d_gtmp);
-  SET (c->k_gx, 5, c->d_act);
+  SET (c->k_gx, 1, c->d_qc);
+  SET (c->k_gx, 2, c->d_gnorm);
+  SET (c->k_gx, 3, c->d_taps);
+  SET (c->k_gx, 4, c->g_r);
+  SET (c->k_gx, 5, c->d_gtmp);
+  SET (c->k_gx, 6, c->d_act);
   if (!dls_cl_check (st, "crf_gauss_x args", error)
       || !class_list (c, TRUE, error))
     return FALSE;
