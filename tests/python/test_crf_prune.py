@@ -33,6 +33,8 @@ Per frame:
      step 2 (from step 1's pruned Q) obeys the bound as in 2.
   4. Printed only: the whole cold run (5 iterations) pruned vs exact
      (max |dQ|, argmax agreement), where the per-step errors compound.
+  5. On the first frame, steps 1 and 2 as in 2 with the Gaussian on its
+     2-d lattice (sxy 5, above the separable limit).
 Exit 0 pass, 1 fail, 77 skip (a failure under CI=true).
 """
 import math
@@ -89,12 +91,12 @@ def run(img, U, n, p, iters, be, tmp, eps, q0=None):
     return q.astype(np.float64), act
 
 
-def s_factor(img, tmp, kernel):
+def s_factor(img, tmp, kernel, params):
     """s = n K n of one kernel (ours, ref backend; and pydensecrf's)."""
     n = GW * GH
     U = np.zeros((2, n), np.float32)
     U[1] = 20.0
-    p = dict(PARAMS)
+    p = dict(params)
     p["gaussian_weight" if kernel == "b" else "bilateral_weight"] = 0
     p["bilateral_weight" if kernel == "b" else "gaussian_weight"] = 1
     q0 = np.exp(-U - np.log(np.exp(-U).sum(0)))
@@ -141,6 +143,18 @@ def check_step(what, qt, qe, qp, act, B, fails):
     return float(np.abs(d).max())
 
 
+def bound(what, img, tmp, p):
+    """B = eps sum_m w_m max s_m."""
+    s = {k: s_factor(img, tmp, k, p) for k in ("g", "b")}
+    B = EPS * (p["gaussian_weight"] * s["g"]["ours"].max()
+               + p["bilateral_weight"] * s["b"]["ours"].max())
+    print(f"{what}: max s_g {s['g']['ours'].max():.4f} (pydensecrf "
+          f"{s['g']['pydensecrf'].max():.4f}), max s_b "
+          f"{s['b']['ours'].max():.4f} (pydensecrf "
+          f"{s['b']['pydensecrf'].max():.4f}), B {B:.3e}", flush=True)
+    return B
+
+
 def main():
     shared = cc.shared_dir()
     model = cc.need_file(os.path.join(shared, "models",
@@ -154,14 +168,7 @@ def main():
             frame = Image.open(path).convert("RGB")
             img = np.array(frame.resize((GW, GH), Image.BILINEAR))
             U = -logits_of(model, frame).reshape(21, -1).astype(np.float32)
-            s = {k: s_factor(img, tmp, k) for k in ("g", "b")}
-            B = EPS * (PARAMS["gaussian_weight"] * s["g"]["ours"].max()
-                       + PARAMS["bilateral_weight"] * s["b"]["ours"].max())
-            print(f"{seq}: max s_g {s['g']['ours'].max():.4f} (pydensecrf "
-                  f"{s['g']['pydensecrf'].max():.4f}), max s_b "
-                  f"{s['b']['ours'].max():.4f} (pydensecrf "
-                  f"{s['b']['pydensecrf'].max():.4f}), B {B:.3e}",
-                  flush=True)
+            B = bound(seq, img, tmp, PARAMS)
             qs = [run(img, U, 21, PARAMS, t, "ref", tmp, 0.0)[0]
                   for t in range(5)]
             for t, qt in enumerate(qs):
@@ -204,6 +211,20 @@ def main():
                 print(f"  {be} 5 iterations cold: active {act}, max |dQ| "
                       f"{np.abs(qp - qe).max():.2e}, argmax agreement "
                       f"{agree:.4f} %", flush=True)
+
+            # 5. the Gaussian on its 2-d lattice (sxy 5 > 2): steps 1, 2
+            if seq != SEQS[0]:
+                continue
+            p5 = dict(PARAMS, gaussian_sxy=5)
+            B5 = bound(f"{seq}, Gaussian sxy 5", img, tmp, p5)
+            qt = run(img, U, 21, p5, 0, "ref", tmp, 0.0)[0]
+            for t in range(2):
+                for be in ("ref", "opencl"):
+                    qe, _ = run(img, U, 21, p5, 1, be, tmp, 0.0, qt)
+                    qp, act = run(img, U, 21, p5, 1, be, tmp, EPS, qt)
+                    check_step(f"{be} step {t + 1}, sxy 5", qt, qe, qp,
+                               act[-1], B5, fails)
+                qt = run(img, U, 21, p5, 1, "ref", tmp, 0.0, qt)[0]
     if not pruned_somewhere:
         fails.append("no step pruned a class: the test exercised nothing")
     return cc.finish(fails)
