@@ -6,7 +6,11 @@ Sizes 513x513 and 640x480 with 21 classes: the image is a real photo
 (voc-dev voc_000.png; DAVIS blackswan frame 0 resized to 640x480), the
 unary a smooth random one (21 classes); and what the element runs for a
 640x480 frame by default (crf-scale 0.5: a 320x240 grid, position
-deviations halved; the final bilinear upsampling of Q is not included). Parameter sets: the element's
+deviations halved; the final bilinear upsampling of Q is not included),
+that grid also with the real unary: U = -logits of the shared model
+(LiteRT) on the frame, peaked as the element's are, so the class pruning
+(crf-min-class-probability, default) leaves 4-9 of 21 classes active.
+Parameter sets: the element's
 default (DeepLab-v2: Gaussian 1/3, bilateral 67/3/4) and the pydensecrf
 demo's (3/3, 80/13/10). 5 iterations.
 
@@ -56,7 +60,8 @@ def images():
             "RGB").resize((640, 480), Image.BILINEAR))
     c = np.array(Image.fromarray(b).resize((320, 240), Image.BILINEAR))
     return {"513x513x21": a[:513, :513], "640x480x21": b,
-            "640x480 at crf-scale 0.5 (grid 320x240x21)": c}
+            "640x480 at crf-scale 0.5 (grid 320x240x21)": c,
+            "grid 320x240x21, DeepLab's unary": c}
 
 
 def smooth_unary(h, w, c, seed):
@@ -100,10 +105,13 @@ def main():
         for size, img in images().items():
             img = np.ascontiguousarray(img)
             h, w = img.shape[:2]
-            U = smooth_unary(h, w, 21, 1)
+            if "DeepLab" in size:
+                U = cc.deeplab_unary(Image.fromarray(img), w, h)
+            else:
+                U = smooth_unary(h, w, 21, 1)
             for pname, pp in PARAMS.items():
                 p = dict(cc.DEMO, **pp)
-                if "crf-scale" in size:
+                if "crf-scale" in size or "DeepLab" in size:
                     if "default" not in pname:
                         continue
                     # The element scales the position deviations with the

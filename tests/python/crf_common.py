@@ -106,6 +106,34 @@ def pydensecrf_q(img, U, n_labels, p, iterations):
     return np.array(d.inference(iterations))
 
 
+def deeplab_unary(frame, w, h):
+    """U = -logits of the shared DeepLab model (LiteRT) on the PIL image
+    @frame (resized to the model's input, x / 127.5 - 1), the logits
+    bilinear to w x h; (21, h * w) float32, as the engine's CRF unary."""
+    import numpy as np
+    from PIL import Image
+    try:
+        from ai_edge_litert import interpreter as litert
+    except ImportError:
+        try:
+            from tflite_runtime import interpreter as litert
+        except ImportError as exc:
+            skip(f"{exc}: LiteRT missing, run scripts/setup.sh")
+    model = need_file(os.path.join(shared_dir(), "models",
+                                   "deeplabv3_257_mv_gpu.tflite"))
+    it = litert.Interpreter(model_path=model, num_threads=2)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    _, ih, iw, _ = inp["shape"]
+    x = np.asarray(frame.resize((iw, ih), Image.BILINEAR), np.float32)
+    it.set_tensor(inp["index"], (x / 127.5 - 1.0)[None])
+    it.invoke()
+    lg = it.get_tensor(out["index"])[0]
+    up = np.stack([np.asarray(Image.fromarray(lg[:, :, k]).resize(
+        (w, h), Image.BILINEAR)) for k in range(lg.shape[2])])
+    return -up.reshape(lg.shape[2], -1).astype(np.float32)
+
+
 def dls_crf_tool():
     tool = os.environ.get("DLS_CRF") or os.path.join(build_dir(), "tests",
                                                       "tools", "dls-crf")

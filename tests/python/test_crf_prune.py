@@ -49,33 +49,12 @@ cc.need_venv(["numpy", "PIL", "pydensecrf.densecrf"])
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-try:
-    from ai_edge_litert import interpreter as litert
-except ImportError:
-    try:
-        from tflite_runtime import interpreter as litert
-    except ImportError as exc:
-        cc.skip(f"{exc}: LiteRT missing, run scripts/setup.sh")
-
 EPS = 1e-3                      # DLS_CRF_DEFAULT_MIN_CLASS_PROBABILITY
 GW, GH = 320, 240
 PARAMS = dict(gaussian_sxy=0.5, gaussian_weight=3, bilateral_sxy=33.5,
               bilateral_srgb=3, bilateral_weight=4)
 SLACK = 1e-6                    # float rounding of the two softmaxes
 SEQS = ("blackswan", "car-shadow")
-
-
-def logits_of(model, img):
-    it = litert.Interpreter(model_path=model, num_threads=2)
-    it.allocate_tensors()
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    _, h, w, _ = inp["shape"]
-    x = np.asarray(img.resize((w, h), Image.BILINEAR), np.float32)
-    it.set_tensor(inp["index"], (x / 127.5 - 1.0)[None])
-    it.invoke()
-    lg = it.get_tensor(out["index"])[0]
-    return np.stack([np.asarray(Image.fromarray(lg[:, :, k]).resize(
-        (GW, GH), Image.BILINEAR)) for k in range(lg.shape[2])])
 
 
 def run(img, U, n, p, iters, be, tmp, eps, q0=None):
@@ -157,8 +136,6 @@ def bound(what, img, tmp, p):
 
 def main():
     shared = cc.shared_dir()
-    model = cc.need_file(os.path.join(shared, "models",
-                                      "deeplabv3_257_mv_gpu.tflite"))
     fails = []
     pruned_somewhere = False
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,7 +144,7 @@ def main():
                                              "JPEGImages", "00000.jpg"))
             frame = Image.open(path).convert("RGB")
             img = np.array(frame.resize((GW, GH), Image.BILINEAR))
-            U = -logits_of(model, frame).reshape(21, -1).astype(np.float32)
+            U = cc.deeplab_unary(frame, GW, GH)
             B = bound(seq, img, tmp, PARAMS)
             qs = [run(img, U, 21, PARAMS, t, "ref", tmp, 0.0)[0]
                   for t in range(5)]
