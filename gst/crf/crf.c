@@ -129,11 +129,9 @@ struct _DlsLattice
   const float *features;        /* of the running build */
   int part_begin, part_end;     /* the worker's range */
   int part;                     /* PART_* */
-  /* The simplices' range of rem0 / (d + 1) per coordinate, and whether
-   * every rem0 was a multiple of d + 1, per half of the points (the
-   * points it covered: 0 when the build ran on one thread). */
+  /* The simplices' range of rem0 per coordinate, per half of the points
+   * (the points it covered: 0 when the build ran on one thread). */
   int q_lo[2][DLS_LATTICE_MAX_DIM], q_hi[2][DLS_LATTICE_MAX_DIM];
-  gboolean q_ok[2];
   int q_points[2];
   /* The sorted build (lattice_sorted()): a vertex key k (all coordinates
    * = r mod (d + 1)) packed as the fields q_0, r, q_1, .., q_{d-1}, most
@@ -315,56 +313,78 @@ lattice_insert (DlsLattice * l, const int *k, gsize hash, int d)
   }
 }
 
-/* floorf and ceilf without libm calls (the baseline x86-64 has no
- * roundss): exact for |v| < 2^31, the features' range (crf.h). */
-static inline float
-floor_fast (float v)
-{
-  const int i = (int) v;
-  return (float) (i - ((float) i > v));
-}
+/* The simplices are computed for 4 points at a time, one lane a point
+ * (GCC vector extensions: an SSE register on the baseline x86-64; 8
+ * lanes, two registers, made GCC spill and ran slower than the scalar
+ * code), each lane with the scalar code's operations in its order, so
+ * the results are the same bits; no branches (their mispredictions were
+ * most of the scalar code's time). */
+#define LANES 4
+typedef float VecF __attribute__ ((vector_size (LANES * 4)));
+typedef int VecI __attribute__ ((vector_size (LANES * 4)));
 
-static inline float
-ceil_fast (float v)
-{
-  const int i = (int) v;
-  return (float) (i + ((float) i < v));
-}
+/* Macros, not functions: 32-byte vector arguments would change the ABI
+ * without AVX (GCC warns). SEL: @m (lanes all ones or zeros) ? a : b. */
+#define SEL_I(m, a, b) (((m) & (a)) | (~(m) & (b)))
+#define SEL_F(m, a, b) ((VecF) SEL_I ((m), (VecI) (a), (VecI) (b)))
+#define TO_F(x) __builtin_convertvector ((x), VecF)
+#define TO_I(x) __builtin_convertvector ((x), VecI)
+/* floorf and ceilf of @x as ints without libm calls (the baseline x86-64
+ * has no roundps): exact for |x| < 2^31, the features' range (crf.h); a
+ * true comparison is -1; @i is scratch. */
+#define FLOOR_I(x, i) ((i) = TO_I (x), (i) + (TO_F (i) > (x)))
+#define CEIL_I(x, i) ((i) = TO_I (x), (i) - (TO_F (i) < (x)))
 
 /* The simplex enclosing each point of [k0, k1) and its barycentric
  * weights (Adams et al. 2010, p. 5-6 and 10; densecrf's
  * PermutohedralLattice::init, same operations in the same order); the
- * range of rem0 / (d + 1) into q_lo, q_hi and q_ok of half @k0 > 0. */
+ * range of rem0 into q_lo, q_hi of half @k0 > 0 (rem0 / (d + 1) there
+ * after lattice_sorted()). */
 static inline __attribute__ ((always_inline)) void
 points_simplices (DlsLattice * l, const float *features, int k0, int k1,
     const int d)
 {
   const int d1 = d + 1, half = k0 > 0;
-  int q_lo[DLS_LATTICE_MAX_DIM], q_hi[DLS_LATTICE_MAX_DIM];
-  int bad = 0;
   float scale_factor[DLS_LATTICE_MAX_DIM];
   /* Expected standard deviation of the filter (ibid., p. 6). */
   const float inv_std_dev = sqrtf (2.0f / 3.0f) * (float) d1;
   const float down_factor = 1.0f / (float) d1;
   const float up_factor = (float) d1;
+  VecI lo[DLS_LATTICE_MAX_DIM], hi[DLS_LATTICE_MAX_DIM];
 
   /* The diagonal part of E (p. 5). */
-  for (int i = 0; i < d; i++)
+  for (int i = 0; i < d; i++) {
     scale_factor[i] = (float) (1.0 / sqrt ((double) ((i + 2) * (i + 1))))
         * inv_std_dev;
+    lo[i] = (VecI) { } + G_MAXINT;
+    hi[i] = (VecI) { } + G_MININT;
+  }
 
-  for (int k = k0; k < k1; k++) {
-    const float *f = features + (gsize) k * d;
-    Simplex *s = &l->simplex[k];
-    float elevated[DLS_LATTICE_MAX_DIM + 1], rem0[DLS_LATTICE_MAX_DIM + 1];
-    float barycentric[DLS_LATTICE_MAX_DIM + 2];
-    int rank[DLS_LATTICE_MAX_DIM + 1];
-    float sm = 0.0f;
-    int sum = 0;
+  for (int k = k0; k < k1; k += LANES) {
+    /* lanes past k1 repeat the last point */
+    const int nl = MIN (LANES, k1 - k);
+    /* (zeroed: GCC cannot tell that a runtime d fills what it reads) */
+    VecF f[DLS_LATTICE_MAX_DIM], elevated[DLS_LATTICE_MAX_DIM + 1] = { };
+    VecF rem0[DLS_LATTICE_MAX_DIM + 1] = { }, v[DLS_LATTICE_MAX_DIM + 1];
+    VecF bary[DLS_LATTICE_MAX_DIM + 1];
+    VecF by_rank[DLS_LATTICE_MAX_DIM + 1] = { };
+    VecI rank[DLS_LATTICE_MAX_DIM + 1] = { };
+    VecI index[DLS_LATTICE_MAX_DIM + 1] = { };
+    VecI rem0_i[DLS_LATTICE_MAX_DIM + 1];
+    VecF sm = { };
+    VecI sum = { };
+
+    for (int c = 0; c < d; c++) {
+      float lane[LANES];
+
+      for (int t = 0; t < LANES; t++)
+        lane[t] = features[(gsize) (k + MIN (t, nl - 1)) * d + c];
+      memcpy (&f[c], lane, sizeof (lane));
+    }
 
     /* Elevate onto H_d: y = E f. */
     for (int j = d; j > 0; j--) {
-      float cf = f[j - 1] * scale_factor[j - 1];
+      VecF cf = f[j - 1] * scale_factor[j - 1];
       elevated[j] = sm - (float) j *cf;
       sm += cf;
     }
@@ -372,66 +392,83 @@ points_simplices (DlsLattice * l, const float *features, int k0, int k1,
 
     /* The closest remainder-0 point, by rounding. */
     for (int i = 0; i <= d; i++) {
-      float v = down_factor * elevated[i];
-      float up = ceil_fast (v) * up_factor;
-      float down = floor_fast (v) * up_factor;
-      int rd = (up - elevated[i] < elevated[i] - down) ? (int) up :
-          (int) down;
+      const VecF x = down_factor * elevated[i];
+      VecI t;
+      const VecF up = TO_F (CEIL_I (x, t)) * up_factor;
+      const VecF down = TO_F (FLOOR_I (x, t)) * up_factor;
+      const VecI rd = SEL_I (up - elevated[i] < elevated[i] - down,
+          TO_I (up), TO_I (down));
 
-      rem0[i] = (float) rd;
-      sum = (int) ((float) sum + (float) rd * down_factor);
+      rem0[i] = TO_F (rd);
+      sum = TO_I (TO_F (sum) + TO_F (rd) * down_factor);
     }
 
     /* The simplex: rank of each coordinate's remainder (p. 5). */
-    for (int i = 0; i <= d; i++)
-      rank[i] = 0;
     for (int i = 0; i < d; i++) {
-      double di = elevated[i] - rem0[i];
-      for (int j = i + 1; j <= d; j++)
-        if (di < elevated[j] - rem0[j])
-          rank[i]++;
-        else
-          rank[j]++;
+      const VecF di = elevated[i] - rem0[i];
+      for (int j = i + 1; j <= d; j++) {
+        const VecI lt = di < elevated[j] - rem0[j];
+        rank[i] -= lt;
+        rank[j] += lt + 1;
+      }
     }
     /* Back onto the plane if the rounded point is not on it. */
     for (int i = 0; i <= d; i++) {
+      VecI neg, big;
+
       rank[i] += sum;
-      if (rank[i] < 0) {
-        rank[i] += d1;
-        rem0[i] += d1;
-      } else if (rank[i] > d) {
-        rank[i] -= d1;
-        rem0[i] -= d1;
+      neg = rank[i] < 0;
+      big = rank[i] > d;
+      rank[i] += (neg & d1) - (big & d1);
+      rem0[i] = SEL_F (neg, rem0[i] + (float) d1, SEL_F (big,
+              rem0[i] - (float) d1, rem0[i]));
+    }
+
+    /* Barycentric coordinates (p. 10): the scalar code adds v_i to
+     * b[d - rank_i] and subtracts it from b[d - rank_i + 1] for i in
+     * order, from zeros, then b[0] += 1 + b[d + 1]; so b[x] sums the v
+     * of ranks d - x and d - x + 1 in the order of their coordinates. */
+    for (int i = 0; i <= d; i++) {
+      v[i] = (elevated[i] - rem0[i]) * down_factor;
+      for (int r = 0; r <= d; r++) {
+        const VecI is = rank[i] == r;
+        by_rank[r] = (VecF) ((VecI) by_rank[r] | (is & (VecI) v[i]));
+        index[r] |= is & i;
       }
     }
+    bary[0] = (0.0f + by_rank[d]) + (1.0f + (0.0f - by_rank[0]));
+    for (int x = 1; x <= d; x++) {
+      const VecF add = by_rank[d - x], take = by_rank[d - x + 1];
+      bary[x] = SEL_F (index[d - x] < index[d - x + 1], (0.0f + add) - take,
+          (0.0f - take) + add);
+    }
 
-    /* Barycentric coordinates (p. 10). */
-    for (int i = 0; i <= d + 1; i++)
-      barycentric[i] = 0.0f;
-    for (int i = 0; i <= d; i++) {
-      float v = (elevated[i] - rem0[i]) * down_factor;
-      barycentric[d - rank[i]] += v;
-      barycentric[d - rank[i] + 1] -= v;
-    }
-    barycentric[0] += 1.0f + barycentric[d + 1];
-    for (int r = 0; r <= d; r++)
-      l->weights[(gsize) k * d1 + r] = barycentric[r];
-    memset (s, 0, sizeof (*s));
-    for (int i = 0; i <= d; i++) {
-      s->rem0[i] = (int) rem0[i];
-      s->rank[i] = (guint8) rank[i];
-    }
+    for (int i = 0; i <= d; i++)
+      rem0_i[i] = TO_I (rem0[i]);
     for (int i = 0; i < d; i++) {
-      const int q = s->rem0[i] / d1;
+      lo[i] = SEL_I (rem0_i[i] < lo[i], rem0_i[i], lo[i]);
+      hi[i] = SEL_I (rem0_i[i] > hi[i], rem0_i[i], hi[i]);
+    }
+    for (int t = 0; t < nl; t++) {
+      Simplex *s = &l->simplex[k + t];
+      float *w = l->weights + (gsize) (k + t) * d1;
 
-      bad |= s->rem0[i] - q * d1;
-      q_lo[i] = k == k0 ? q : MIN (q_lo[i], q);
-      q_hi[i] = k == k0 ? q : MAX (q_hi[i], q);
+      memset (s, 0, sizeof (*s));
+      for (int i = 0; i <= d; i++) {
+        s->rem0[i] = rem0_i[i][t];
+        s->rank[i] = (guint8) rank[i][t];
+        w[i] = bary[i][t];
+      }
     }
   }
-  memcpy (l->q_lo[half], q_lo, sizeof (int) * d);
-  memcpy (l->q_hi[half], q_hi, sizeof (int) * d);
-  l->q_ok[half] = bad == 0;
+  for (int i = 0; i < d; i++) {
+    l->q_lo[half][i] = lo[i][0];
+    l->q_hi[half][i] = hi[i][0];
+    for (int t = 1; t < LANES; t++) {
+      l->q_lo[half][i] = MIN (l->q_lo[half][i], lo[i][t]);
+      l->q_hi[half][i] = MAX (l->q_hi[half][i], hi[i][t]);
+    }
+  }
   l->q_points[half] = k1 - k0;
 }
 
@@ -806,9 +843,9 @@ place_field (DlsLattice * l, int c, int lo, int hi, int bits)
  * (neighbours_merge). The ids are those of the lexicographic order of
  * the vertex keys, whatever the construction; no hashing (its lookups
  * missed the cache on real video) and no separate renumbering.
- * FALSE, with nothing changed, when the key and e do not fit 64 bits or a
- * rem0 is not a multiple of d + 1 (features beyond the float's integers):
- * the caller hashes then. */
+ * FALSE, with nothing changed, when the key and e do not fit 64 bits or
+ * the rem0 may be beyond the float's integers (then maybe not multiples
+ * of d + 1): the caller hashes then. */
 static gboolean
 lattice_sorted (DlsLattice * l)
 {
@@ -816,8 +853,6 @@ lattice_sorted (DlsLattice * l)
   int lo[DLS_LATTICE_MAX_DIM], hi[DLS_LATTICE_MAX_DIM];
   int bits = 0;
 
-  if (!l->q_ok[0] || (l->q_points[1] > 0 && !l->q_ok[1]))
-    return FALSE;
   for (int c = 0; c < d; c++) {
     lo[c] = l->q_lo[0][c];
     hi[c] = l->q_hi[0][c];
@@ -825,6 +860,12 @@ lattice_sorted (DlsLattice * l)
       lo[c] = MIN (lo[c], l->q_lo[1][c]);
       hi[c] = MAX (hi[c], l->q_hi[1][c]);
     }
+    /* rem0 is (d + 1) x an integer, computed in floats: exact below
+     * 2^24 */
+    if (lo[c] < -(1 << 23) || hi[c] > (1 << 23))
+      return FALSE;
+    lo[c] /= d1;
+    hi[c] /= d1;
   }
   /* Fields q_{d-1} .. q_1, r, q_0 from the least significant bit. */
   l->ebits = g_bit_storage ((gulong) ((gsize) n * d1 - 1));
