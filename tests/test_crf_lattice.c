@@ -10,7 +10,10 @@
  *     both fell back to hashing), the same number of vertices;
  *   - sorted ids are the lexicographic order of the keys (strictly
  *     increasing), and every hashed key is one of them;
- *   - each point's d + 1 vertices are the same keys, weights the same bits;
+ *   - each point's d + 1 vertices are the same keys, weights the same bits,
+ *     and they are densecrf's (its scalar PermutohedralLattice::init
+ *     here: the lattice computes the simplices four points at a time,
+ *     which both builds share);
  *   - each vertex's n1 / n2 along each of the d + 1 directions are the
  *     same vertices (or both absent), and n1 = key + e_j;
  *   - each vertex's gather list (points in increasing order, weights) is
@@ -20,8 +23,9 @@
  * Feature sets: a DAVIS blackswan frame at 320x240 (the element's default
  * bilateral parameters at crf-scale 0.5: sxy 33.5, srgb 3) and its 2-d
  * Gaussian lattice (sxy 5); random features for d = 1..5 on two threads
- * and on one (below 4,096 points), negative and offset ones; features too
- * spread to pack (both builds hashed).
+ * and on one (below 4,096 points), negative and offset ones, counts that
+ * leave partial blocks of four; features too spread to pack (both builds
+ * hashed).
  */
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
@@ -63,11 +67,75 @@ find_key (const int *keys, int m, int d, const int *k)
   return -1;
 }
 
+/* densecrf's PermutohedralLattice::init for one point @f, in scalar code
+ * (Adams et al. 2010, p. 5-6 and 10): the keys of its d + 1 vertices
+ * (@key, (d + 1) x d) and its barycentric weights (@bary, d + 1). The
+ * lattice computes four points at a time; this is the independent check
+ * of its simplices, which both of its builds share. */
+static void
+densecrf_simplex (const float *f, int d, int *key, float *bary)
+{
+  const int d1 = d + 1;
+  const float inv_std_dev = sqrtf (2.0f / 3.0f) * (float) d1;
+  float elevated[DLS_LATTICE_MAX_DIM + 1], rem0[DLS_LATTICE_MAX_DIM + 1];
+  float b[DLS_LATTICE_MAX_DIM + 2] = { 0 };
+  int rank[DLS_LATTICE_MAX_DIM + 1] = { 0 };
+  float sm = 0.0f;
+  int sum = 0;
+
+  for (int j = d; j > 0; j--) {
+    float cf = f[j - 1] * ((float) (1.0 / sqrt ((double) ((j + 1) * j)))
+        * inv_std_dev);
+    elevated[j] = sm - (float) j *cf;
+    sm += cf;
+  }
+  elevated[0] = sm;
+  for (int i = 0; i <= d; i++) {
+    float v = (1.0f / (float) d1) * elevated[i];
+    float up = ceilf (v) * (float) d1, down = floorf (v) * (float) d1;
+    int rd = up - elevated[i] < elevated[i] - down ? (int) up : (int) down;
+
+    rem0[i] = (float) rd;
+    sum = (int) ((float) sum + (float) rd * (1.0f / (float) d1));
+  }
+  for (int i = 0; i < d; i++) {
+    double di = elevated[i] - rem0[i];
+    for (int j = i + 1; j <= d; j++)
+      if (di < elevated[j] - rem0[j])
+        rank[i]++;
+      else
+        rank[j]++;
+  }
+  for (int i = 0; i <= d; i++) {
+    rank[i] += sum;
+    if (rank[i] < 0) {
+      rank[i] += d1;
+      rem0[i] += d1;
+    } else if (rank[i] > d) {
+      rank[i] -= d1;
+      rem0[i] -= d1;
+    }
+  }
+  for (int i = 0; i <= d; i++) {
+    float v = (elevated[i] - rem0[i]) * (1.0f / (float) d1);
+    b[d - rank[i]] += v;
+    b[d - rank[i] + 1] -= v;
+  }
+  b[0] += 1.0f + b[d + 1];
+  for (int r = 0; r <= d; r++) {
+    bary[r] = b[r];
+    /* the canonical simplex's vertex r: r, or r - (d + 1) for the
+     * coordinates whose rank is above d - r */
+    for (int c = 0; c < d; c++)
+      key[r * d + c] = (int) rem0[c] + (rank[c] > d - r ? r - d1 : r);
+  }
+}
+
 /* @s (the default build) against @h (hashed); @packs: the sorted build
  * must have run. */
 static void
-compare_lattices (const char *what, DlsLattice * s, DlsLattice * h, int n,
-    int d, gboolean packs)
+compare_lattices (const char *what, const float *f, DlsLattice * s,
+    DlsLattice * h, int n, int d, gboolean packs)
 {
   const int d1 = d + 1, m = dls_lattice_n_vertices (s);
   const gsize nd = (gsize) n * d1;
@@ -151,6 +219,21 @@ compare_lattices (const char *what, DlsLattice * s, DlsLattice * h, int n,
           "vertices or another weight", what, v, sp[i]);
     }
   }
+  /* each point's vertices and weights: densecrf's scalar code */
+  for (int i = 0; i < n; i++) {
+    int want[(DLS_LATTICE_MAX_DIM + 1) * DLS_LATTICE_MAX_DIM];
+    float bary[DLS_LATTICE_MAX_DIM + 1];
+
+    densecrf_simplex (f + (gsize) i * d, d, want, bary);
+    for (int r = 0; r <= d; r++) {
+      dls_lattice_vertex_key (s, so[(gsize) i * d1 + r], k);
+      CHECK (key_cmp (k, want + r * d, d) == 0, "%s: point %d corner %d: "
+          "not densecrf's vertex", what, i, r);
+    }
+    CHECK (memcmp (bary, dls_lattice_weights (s) + (gsize) i * d1,
+            sizeof (float) * d1) == 0, "%s: point %d: not densecrf's "
+        "barycentric weights", what, i);
+  }
   /* the filter itself, 3 values a point: bit for bit */
   for (int i = 0; i < n * 3; i++)
     in[i] = (float) ((i * 7919) % 1000) / 1000.0f;
@@ -174,7 +257,7 @@ compare_builds (const char *what, const float *f, int n, int d,
   } else {
     int before = failures;
 
-    compare_lattices (what, s, h, n, d, packs);
+    compare_lattices (what, f, s, h, n, d, packs);
     printf ("%-46s %7d points %8d vertices, %s: %s\n", what, n,
         dls_lattice_n_vertices (s), dls_lattice_is_sorted (s) ? "sorted"
         : "hashed", failures == before ? "same" : "DIFFERENT");
@@ -249,12 +332,13 @@ main (int argc, char **argv)
     random_features (f, 20000, d, 0.0f, 12.0f, r);
     g_snprintf (what, sizeof (what), "random d %d [0, 12)", d);
     compare_builds (what, f, 20000, d, TRUE);
-    random_features (f, 1000, d, -3.0f, 3.0f, r);
+    random_features (f, 1001, d, -3.0f, 3.0f, r);
     g_snprintf (what, sizeof (what), "random d %d [-3, 3), 1 thread", d);
-    compare_builds (what, f, 1000, d, TRUE);
-    random_features (f, 5000, d, 900.0f, 1000.0f, r);
+    compare_builds (what, f, 1001, d, TRUE);
+    /* halves of 2,501 and 2,502 points: partial blocks of 4 */
+    random_features (f, 5003, d, 900.0f, 1000.0f, r);
     g_snprintf (what, sizeof (what), "random d %d [900, 1000)", d);
-    compare_builds (what, f, 5000, d, TRUE);
+    compare_builds (what, f, 5003, d, TRUE);
     random_features (f, 1, d, 0.0f, 1.0f, r);
     g_snprintf (what, sizeof (what), "random d %d, 1 point", d);
     compare_builds (what, f, 1, d, TRUE);
