@@ -91,6 +91,9 @@ typedef struct
 /* Radix digits of the sorted build: at most 11 bits, a 2,048-entry
  * histogram. */
 #define SORT_DIGIT 11
+/* pairs_vertices() prefetches the weights and offsets of the pair this
+ * many ahead. */
+#define SORT_AHEAD 32
 
 struct _DlsLattice
 {
@@ -732,6 +735,12 @@ pairs_vertices (DlsLattice * l, const int d)
   for (gsize p = 0; p < total; p++) {
     const guint64 x = pair[p], key = x >> ebits;
     const int e = (int) (x & emask);
+
+    /* the pairs' weights and offsets are scattered: fetch ahead */
+    if (p + SORT_AHEAD < total) {
+      __builtin_prefetch (&l->weights[pair[p + SORT_AHEAD] & emask]);
+      __builtin_prefetch (&l->offsets[pair[p + SORT_AHEAD] & emask], 1);
+    }
 
     v += key != prev;
     prev = key;
