@@ -22,7 +22,8 @@
  *     change any sum's terms or order).
  * Feature sets: a DAVIS blackswan frame at 320x240 (the element's default
  * bilateral parameters at crf-scale 0.5: sxy 33.5, srgb 3) and its 2-d
- * Gaussian lattice (sxy 5); random features for d = 1..5 on two threads
+ * Gaussian lattice (sxy 5); flat bars (runs of points with one simplex);
+ * random features for d = 1..5 on two threads
  * and on one (below 4,096 points), negative and offset ones, counts that
  * leave partial blocks of four; features too spread to pack (both builds
  * hashed).
@@ -327,6 +328,13 @@ main (int argc, char **argv)
   compare_builds ("DAVIS 320x240 bilateral sxy 80 srgb 13", f, n, 5, TRUE);
   dls_crf_gaussian_features (f, w, h, 5.0f);
   compare_builds ("320x240 Gaussian sxy 5", f, n, 2, TRUE);
+  /* seven flat bars (videotestsrc's): most points share the previous
+   * point's simplex, which the sorted build sorts once per run */
+  for (int i = 0; i < n * 3; i++)
+    rgb[i] = (guint8) ((((i / 3) % w) * 7 / w) & (1 << (2 - i % 3)) ? 191
+        : 0);
+  dls_crf_bilateral_features (f, w, h, 33.5f, 3.0f, rgb, w * 3);
+  compare_builds ("320x240 bars bilateral sxy 33.5 srgb 3", f, n, 5, TRUE);
   for (int d = 1; d <= DLS_LATTICE_MAX_DIM; d++) {
     /* two threads (>= 4,096 points), one; negative and offset features */
     random_features (f, 20000, d, 0.0f, 12.0f, r);

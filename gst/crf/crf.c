@@ -144,7 +144,17 @@ struct _DlsLattice
   guint64 *pair[2];             /* max_n * (d + 1) each, the radix's two */
   int q_base[DLS_LATTICE_MAX_DIM];
   int q_shift[DLS_LATTICE_MAX_DIM], q_bits[DLS_LATTICE_MAX_DIM];
-  int r_shift, r_bits, ebits, split;
+  int r_shift, r_bits, ebits;
+  /* A point whose simplex is the previous point's (neighbouring pixels
+   * often share it; every point of a flat region) has no pairs of its
+   * own: its run's first point (a head; the first of each half always)
+   * stands for the run, run[head] points long (heads: per half). Only
+   * when a quarter of the points or more are in runs (use_runs): else
+   * the lookups of the runs cost more than the pairs they save. */
+  int heads[2];
+  gboolean use_runs;
+  int *run;                     /* max_n */
+  gsize npairs, split;          /* pairs; the second half's first */
   int digit, pass, passes, cur;
   /* Radix counts [parity of the pass][writer][half of the source][digit]
    * and each writer's fill positions. */
@@ -192,6 +202,7 @@ dls_lattice_new (int d, int max_points)
       || !(l->splat_weight = dls_crf_alloc (l->max_m, sizeof (float)))
       || !(l->pair[0] = dls_crf_alloc (l->max_m, sizeof (guint64)))
       || !(l->pair[1] = dls_crf_alloc (l->max_m, sizeof (guint64)))
+      || !(l->run = dls_crf_alloc (max_points, sizeof (int)))
       || !(l->table = dls_crf_alloc (l->cap, sizeof (Slot)))) {
     dls_lattice_free (l);
     return NULL;
@@ -223,6 +234,7 @@ dls_lattice_free (DlsLattice * l)
   g_free (l->new_values);
   g_free (l->pair[0]);
   g_free (l->pair[1]);
+  g_free (l->run);
   g_free (l);
 }
 
@@ -354,6 +366,7 @@ points_simplices (DlsLattice * l, const float *features, int k0, int k1,
   const float down_factor = 1.0f / (float) d1;
   const float up_factor = (float) d1;
   VecI lo[DLS_LATTICE_MAX_DIM], hi[DLS_LATTICE_MAX_DIM];
+  int heads = 0;
 
   /* The diagonal part of E (p. 5). */
   for (int i = 0; i < d; i++) {
@@ -462,6 +475,7 @@ points_simplices (DlsLattice * l, const float *features, int k0, int k1,
         s->rank[i] = (guint8) rank[i][t];
         w[i] = bary[i][t];
       }
+      heads += k + t == k0 || memcmp (s, s - 1, sizeof (*s)) != 0;
     }
   }
   for (int i = 0; i < d; i++) {
@@ -473,6 +487,7 @@ points_simplices (DlsLattice * l, const float *features, int k0, int k1,
     }
   }
   l->q_points[half] = k1 - k0;
+  l->heads[half] = heads;
 }
 
 /* Points and vertices are hashed in blocks: first the keys of a block
@@ -649,9 +664,10 @@ neighbours_merge (DlsLattice * l, int j0, int j1)
     neighbours_walks (l, j0, 1);
 }
 
-/* The d + 1 pairs (packed vertex key << ebits | e) of each point of
- * [k0, k1), at e = point * (d + 1) + corner (so in e order), and the
- * first radix pass's counts of writer k0 > 0 by half of the pairs. Corner
+/* The d + 1 pairs (packed vertex key << ebits | e, e = point * (d + 1)
+ * + corner) of each head of [k0, k1) (their runs' lengths into run[]), in
+ * e order from the half's first pair, and the first radix pass's counts
+ * of writer k0 > 0 by half of the pairs. Corner
  * r's key is rem0 + canonical[r][rank] (points_vertices()): coordinate c
  * is rem0_c + r, less d + 1 when rank_c > d - r, so q_c = rem0_c / (d + 1)
  * less 1 for the coordinates whose rank is above d - r. */
@@ -664,6 +680,8 @@ points_pairs (DlsLattice * l, int k0, int k1, const int d)
   const guint64 r_one = (guint64) 1 << l->r_shift;
   guint (*count)[1 << SORT_DIGIT] = l->radix_count[0][k0 > 0];
   guint64 *pair = l->pair[0];
+  gsize pos = k0 > 0 ? split : 0;
+  int head = k0;
 
   for (int k = k0; k < k1; k++) {
     const Simplex *s = &l->simplex[k];
@@ -672,17 +690,22 @@ points_pairs (DlsLattice * l, int k0, int k1, const int d)
     guint64 key = 0;
     gsize e = (gsize) k * d1;
 
+    if (l->use_runs && k > k0 && memcmp (s, s - 1, sizeof (*s)) == 0)
+      continue;
+    l->run[head] = k - head;
+    head = k;
     for (int c = 0; c < d; c++) {
       key += (guint64) (s->rem0[c] / d1 - l->q_base[c]) << l->q_shift[c];
       sub[s->rank[c] & 7] = (guint64) 1 << l->q_shift[c];
     }
-    for (int r = 0; r <= d; r++, e++) {
+    for (int r = 0; r <= d; r++, e++, pos++) {
       if (r > 0)
         key += r_one - sub[d1 - r];
-      pair[e] = key << ebits | e;
-      count[e >= split][key & mask]++;
+      pair[pos] = key << ebits | e;
+      count[pos >= split][key & mask]++;
     }
   }
+  l->run[head] = k1 - head;
 }
 
 /* One stable LSD radix pass (digit l->pass of the keys) over the pairs
@@ -719,36 +742,43 @@ pairs_radix (DlsLattice * l, gsize b, gsize e)
 
 /* The vertices from the sorted pairs: ids in key order, their keys
  * (into the free radix buffer), the points' offsets and the gather
- * lists (a key's pairs are in e order: points increasing). */
+ * lists (a key's pairs are in e order, and runs are consecutive points:
+ * points increasing). */
 static inline __attribute__ ((always_inline)) void
-pairs_vertices (DlsLattice * l, const int d)
+pairs_vertices (DlsLattice * l, const gboolean runs, const int d)
 {
   const int d1 = d + 1, ebits = l->ebits;
-  const gsize total = (gsize) l->n * d1;
+  const gsize total = l->npairs;
   const guint64 emask = ((guint64) 1 << ebits) - 1;
   const guint64 *pair = l->pair[l->cur];
   guint64 *vkey = l->vkey = l->pair[1 - l->cur];
   guint64 prev = pair[0] >> ebits;
-  int v = 0;
+  int v = 0, q = 0;
 
   l->start[0] = 0;
   for (gsize p = 0; p < total; p++) {
     const guint64 x = pair[p], key = x >> ebits;
-    const int e = (int) (x & emask);
+    const int e = (int) (x & emask), i = e / d1, len = runs ? l->run[i] : 1;
 
-    /* the pairs' weights and offsets are scattered: fetch ahead */
+    /* the pairs' runs, weights and offsets are scattered: fetch ahead */
     if (p + SORT_AHEAD < total) {
-      __builtin_prefetch (&l->weights[pair[p + SORT_AHEAD] & emask]);
-      __builtin_prefetch (&l->offsets[pair[p + SORT_AHEAD] & emask], 1);
-    }
+      const int ahead = (int) (pair[p + SORT_AHEAD] & emask);
 
+      if (runs)
+        __builtin_prefetch (&l->run[ahead / d1]);
+      __builtin_prefetch (&l->weights[ahead]);
+      __builtin_prefetch (&l->offsets[ahead], 1);
+    }
     v += key != prev;
     prev = key;
     vkey[v] = key;
-    l->start[v + 1] = (int) p + 1;
-    l->offsets[e] = v;
-    l->splat_point[p] = e / d1;
-    l->splat_weight[p] = l->weights[e];
+    /* the head's run: the same corner of each of its points */
+    for (int t = 0; t < len; t++, q++) {
+      l->offsets[e + t * d1] = v;
+      l->splat_point[q] = i + t;
+      l->splat_weight[q] = l->weights[e + t * d1];
+    }
+    l->start[v + 1] = q;
   }
   l->m = v + 1;
   l->start[l->m + 1] = l->start[l->m];
@@ -786,7 +816,9 @@ run_part (DlsLattice * l, int part, int b, int e)
       WITH_DIM (d, points_pairs, l, b, e);
       break;
     default:
-      pairs_radix (l, (gsize) b * (d + 1), (gsize) e * (d + 1));
+      /* by halves of the pairs (split) */
+      pairs_radix (l, b == 0 ? 0 : l->split, e == l->n ? l->npairs
+          : l->split);
   }
 }
 
@@ -899,7 +931,9 @@ lattice_sorted (DlsLattice * l)
         l->merge_delta[1][j] -= (guint64) 1 << l->q_shift[c];
   }
 
-  l->split = (gsize) (n / 2) * d1;
+  l->use_runs = (gint64) (l->heads[0] + l->heads[1]) * 4 <= (gint64) n * 3;
+  l->split = (gsize) (l->use_runs ? l->heads[0] : l->q_points[0]) * d1;
+  l->npairs = (gsize) (l->use_runs ? l->heads[0] + l->heads[1] : n) * d1;
   memset (l->radix_count[0], 0, sizeof (l->radix_count[0]));
   run_parallel (l, PART_PAIRS, n);
   l->cur = 0;
@@ -920,7 +954,10 @@ lattice_sorted (DlsLattice * l)
     run_parallel (l, PART_RADIX, n);
     l->cur = 1 - l->cur;
   }
-  WITH_DIM (d, pairs_vertices, l);
+  if (l->use_runs)
+    WITH_DIM (d, pairs_vertices, l, TRUE);
+  else
+    WITH_DIM (d, pairs_vertices, l, FALSE);
   run_parallel (l, PART_MERGE, d1);
   l->sorted = TRUE;
   return TRUE;
@@ -973,7 +1010,7 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
   l->n = n;
   l->m = 0;
   l->features = features;
-  l->q_points[1] = 0;
+  l->q_points[1] = l->heads[1] = 0;
   run_parallel (l, PART_SIMPLICES, n);
   l->features = NULL;
   if ((!l->force_hash && lattice_sorted (l)) || lattice_hashed (l))
