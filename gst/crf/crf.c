@@ -353,8 +353,8 @@ typedef int VecI __attribute__ ((vector_size (LANES * 4)));
 /* The simplex enclosing each point of [k0, k1) and its barycentric
  * weights (Adams et al. 2010, p. 5-6 and 10; densecrf's
  * PermutohedralLattice::init, same operations in the same order); the
- * range of rem0 into q_lo, q_hi of half @k0 > 0 (rem0 / (d + 1) there
- * after lattice_sorted()). */
+ * range of rem0 per coordinate into q_lo, q_hi and the count of run
+ * heads into heads, of half @k0 > 0. */
 static inline __attribute__ ((always_inline)) void
 points_simplices (DlsLattice * l, const float *features, int k0, int k1,
     const int d)

@@ -112,8 +112,9 @@ gpointer dls_crf_alloc (gsize n, gsize size);
 
 typedef struct _DlsLattice DlsLattice;
 
-/* A lattice for up to @max_points points of dimension @d (1..5); all
- * memory for that many points is allocated here (NULL when it cannot be).
+/* A lattice for up to @max_points points of dimension @d (1..5); the
+ * memory for that many points is allocated here (NULL when it cannot be),
+ * but the hashed build's (below), allocated by a build that needs it.
  * Builds of 4096 points or more run on two threads (the lattice keeps a
  * worker thread). */
 DlsLattice *dls_lattice_new (int d, int max_points);
