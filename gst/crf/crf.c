@@ -1,7 +1,8 @@
 /* deeplabseg: fully connected CRF and permutohedral lattice, C reference.
  * The maths and the citations are in crf.h; this file follows densecrf's
  * permutohedral.cpp and densecrf.cpp step by step (same rounding, same
- * vertex order, same summation order), so pydensecrf is its check.
+ * summation order; the vertex ids are the lexicographic order of their
+ * keys, which changes no sum), so pydensecrf is its check.
  */
 #include "crf.h"
 
@@ -91,6 +92,13 @@ typedef struct
 /* Below this many points the build runs on the calling thread only. */
 #define PARALLEL_MIN_POINTS 4096
 
+/* Radix digits of the sorted build: at most 11 bits, a 2,048-entry
+ * histogram. */
+#define SORT_DIGIT 11
+/* pairs_vertices() prefetches the weights and offsets of the pair this
+ * many ahead. */
+#define SORT_AHEAD 32
+
 struct _DlsLattice
 {
   int d, max_n, n, m;           /* dimension, capacity, points, vertices */
@@ -98,11 +106,19 @@ struct _DlsLattice
   float *weights;               /* max_n * (d + 1) */
   int *neighbours;              /* (d + 1) * max_m * 2 */
   Simplex *simplex;             /* max_n */
-  /* Hash table of vertex keys (the first d coordinates), open addressing
-   * with linear probing, ids in insertion order (densecrf's HashTable);
-   * build scratch: lattice_sort() renumbers the vertices afterwards, and
-   * then keys and table hold the insertion-order ids. */
-  int *keys;                    /* max_m * d */
+  /* The splat's gather lists (CSR): the entries of vertex v are
+   * start[v] .. start[v + 1] - 1 of splat_point (a point) and
+   * splat_weight (its barycentric weight), points in increasing order;
+   * start[m + 1] = start[m]. */
+  int *start;                   /* max_m + 2 */
+  int *splat_point;             /* max_n * (d + 1) */
+  float *splat_weight;          /* max_n * (d + 1) */
+  gboolean sorted;              /* the last build was sorted (below) */
+  gboolean force_hash;          /* tests: always the hashed build */
+  /* The hashed build (keys that do not pack into 64 bits): hash table of
+   * vertex keys (the first d coordinates), open addressing with linear
+   * probing, ids in insertion order (densecrf's HashTable). */
+  int *keys;                    /* max_m * d, by the first hashed build */
   Slot *table;                  /* cap (a power of two) */
   gsize cap;
   guint gen;                    /* slots of older builds count as empty */
@@ -111,8 +127,8 @@ struct _DlsLattice
   float *values, *new_values;
   gsize values_cap;
   /* The build's second thread (created with the lattice, NULL when it
-   * could not be): it takes the second half of the points' simplices and
-   * of the vertices' neighbours. */
+   * could not be): it takes the second half of the points (simplices,
+   * pairs, radix passes) or of the neighbours' directions. */
   GThreadPool *pool;
   GMutex lock;
   GCond cond;
@@ -120,16 +136,38 @@ struct _DlsLattice
   const float *features;        /* of the running build */
   int part_begin, part_end;     /* the worker's range */
   int part;                     /* PART_* */
-  /* lattice_sort()'s merge: the sorted packed keys and delta_j. */
-  const guint64 *merge_key;
-  guint64 merge_delta[DLS_LATTICE_MAX_DIM + 1];
-  /* lattice_sort()'s packed keys and ids (two of each: a radix sort's
-   * source and destination) and the old id -> new id map, sort_cap
-   * vertices each, grown on demand. */
-  guint64 *sort_key[2];
-  int *sort_id[2];
-  int *sort_new;
-  gsize sort_cap;
+  /* The simplices' range of rem0 per coordinate, per half of the points
+   * (the points it covered: 0 when the build ran on one thread). */
+  int q_lo[2][DLS_LATTICE_MAX_DIM], q_hi[2][DLS_LATTICE_MAX_DIM];
+  int q_points[2];
+  /* The sorted build (lattice_sorted()): a vertex key k (all coordinates
+   * = r mod (d + 1)) packed as the fields q_0, r, q_1, .., q_{d-1}, most
+   * significant first, with q_c = (k_c - r) / (d + 1) stored as
+   * q_c - q_base[c] (>= 1): this order is the lexicographic order of the
+   * keys. A pair is key << ebits | e, e = point * (d + 1) + corner. */
+  guint64 *pair[2];             /* max_n * (d + 1) each, the radix's two */
+  int q_base[DLS_LATTICE_MAX_DIM];
+  int q_shift[DLS_LATTICE_MAX_DIM], q_bits[DLS_LATTICE_MAX_DIM];
+  int r_shift, r_bits, ebits;
+  /* A point whose simplex is the previous point's (neighbouring pixels
+   * often share it; every point of a flat region) has no pairs of its
+   * own: its run's first point (a head; the first of each half always)
+   * stands for the run, run[head] points long (heads: per half). Only
+   * when a quarter of the points or more are in runs (use_runs): else
+   * the lookups of the runs cost more than the pairs they save. */
+  int heads[2];
+  gboolean use_runs;
+  int *run;                     /* max_n */
+  gsize npairs, split;          /* pairs; the second half's first */
+  int digit, pass, passes, cur;
+  /* Radix counts [parity of the pass][writer][half of the source][digit]
+   * and each writer's fill positions. */
+  guint radix_count[2][2][2][1 << SORT_DIGIT];
+  int radix_pos[2][1 << SORT_DIGIT];
+  /* The vertices' packed keys in id order (sorted; the free radix
+   * buffer) and the merge's delta_j (n1 = k + e_j) for r > 0 and r = 0. */
+  guint64 *vkey;
+  guint64 merge_delta[2][DLS_LATTICE_MAX_DIM + 1];
 };
 
 static void lattice_worker (gpointer data, gpointer user_data);
@@ -163,7 +201,12 @@ dls_lattice_new (int d, int max_points)
       || !(l->simplex = dls_crf_alloc (max_points, sizeof (Simplex)))
       || !(l->neighbours = dls_crf_alloc ((gsize) l->max_m * (d + 1) * 2,
               sizeof (int)))
-      || !(l->keys = dls_crf_alloc ((gsize) l->max_m * d, sizeof (int)))
+      || !(l->start = dls_crf_alloc ((gsize) l->max_m + 2, sizeof (int)))
+      || !(l->splat_point = dls_crf_alloc (l->max_m, sizeof (int)))
+      || !(l->splat_weight = dls_crf_alloc (l->max_m, sizeof (float)))
+      || !(l->pair[0] = dls_crf_alloc (l->max_m, sizeof (guint64)))
+      || !(l->pair[1] = dls_crf_alloc (l->max_m, sizeof (guint64)))
+      || !(l->run = dls_crf_alloc (max_points, sizeof (int)))
       || !(l->table = dls_crf_alloc (l->cap, sizeof (Slot)))) {
     dls_lattice_free (l);
     return NULL;
@@ -186,15 +229,16 @@ dls_lattice_free (DlsLattice * l)
   g_free (l->weights);
   g_free (l->simplex);
   g_free (l->neighbours);
+  g_free (l->start);
+  g_free (l->splat_point);
+  g_free (l->splat_weight);
   g_free (l->keys);
   g_free (l->table);
   g_free (l->values);
   g_free (l->new_values);
-  for (int i = 0; i < 2; i++) {
-    g_free (l->sort_key[i]);
-    g_free (l->sort_id[i]);
-  }
-  g_free (l->sort_new);
+  g_free (l->pair[0]);
+  g_free (l->pair[1]);
+  g_free (l->run);
   g_free (l);
 }
 
@@ -288,53 +332,79 @@ lattice_insert (DlsLattice * l, const int *k, gsize hash, int d)
   }
 }
 
-/* floorf and ceilf without libm calls (the baseline x86-64 has no
- * roundss): exact for |v| < 2^31, the features' range (crf.h). */
-static inline float
-floor_fast (float v)
-{
-  const int i = (int) v;
-  return (float) (i - ((float) i > v));
-}
+/* The simplices are computed for 4 points at a time, one lane a point
+ * (GCC vector extensions: an SSE register on the baseline x86-64; 8
+ * lanes, two registers, made GCC spill and ran slower than the scalar
+ * code), each lane with the scalar code's operations in its order, so
+ * the results are the same bits; no branches (their mispredictions were
+ * most of the scalar code's time). */
+#define LANES 4
+typedef float VecF __attribute__ ((vector_size (LANES * 4)));
+typedef int VecI __attribute__ ((vector_size (LANES * 4)));
 
-static inline float
-ceil_fast (float v)
-{
-  const int i = (int) v;
-  return (float) (i + ((float) i < v));
-}
+/* Macros, not functions: 32-byte vector arguments would change the ABI
+ * without AVX (GCC warns). SEL: @m (lanes all ones or zeros) ? a : b. */
+#define SEL_I(m, a, b) (((m) & (a)) | (~(m) & (b)))
+#define SEL_F(m, a, b) ((VecF) SEL_I ((m), (VecI) (a), (VecI) (b)))
+#define TO_F(x) __builtin_convertvector ((x), VecF)
+#define TO_I(x) __builtin_convertvector ((x), VecI)
+/* floorf and ceilf of @x as ints without libm calls (the baseline x86-64
+ * has no roundps): exact for |x| < 2^31, the features' range (crf.h); a
+ * true comparison is -1; @i is scratch. */
+#define FLOOR_I(x, i) ((i) = TO_I (x), (i) + (TO_F (i) > (x)))
+#define CEIL_I(x, i) ((i) = TO_I (x), (i) - (TO_F (i) < (x)))
 
 /* The simplex enclosing each point of [k0, k1) and its barycentric
  * weights (Adams et al. 2010, p. 5-6 and 10; densecrf's
- * PermutohedralLattice::init, same operations in the same order). */
+ * PermutohedralLattice::init, same operations in the same order); the
+ * range of rem0 per coordinate into q_lo, q_hi and the count of run
+ * heads into heads, of half @k0 > 0. */
 static inline __attribute__ ((always_inline)) void
 points_simplices (DlsLattice * l, const float *features, int k0, int k1,
     const int d)
 {
-  const int d1 = d + 1;
+  const int d1 = d + 1, half = k0 > 0;
   float scale_factor[DLS_LATTICE_MAX_DIM];
   /* Expected standard deviation of the filter (ibid., p. 6). */
   const float inv_std_dev = sqrtf (2.0f / 3.0f) * (float) d1;
   const float down_factor = 1.0f / (float) d1;
   const float up_factor = (float) d1;
+  VecI lo[DLS_LATTICE_MAX_DIM], hi[DLS_LATTICE_MAX_DIM];
+  int heads = 0;
 
   /* The diagonal part of E (p. 5). */
-  for (int i = 0; i < d; i++)
+  for (int i = 0; i < d; i++) {
     scale_factor[i] = (float) (1.0 / sqrt ((double) ((i + 2) * (i + 1))))
         * inv_std_dev;
+    lo[i] = (VecI) { } + G_MAXINT;
+    hi[i] = (VecI) { } + G_MININT;
+  }
 
-  for (int k = k0; k < k1; k++) {
-    const float *f = features + (gsize) k * d;
-    Simplex *s = &l->simplex[k];
-    float elevated[DLS_LATTICE_MAX_DIM + 1], rem0[DLS_LATTICE_MAX_DIM + 1];
-    float barycentric[DLS_LATTICE_MAX_DIM + 2];
-    int rank[DLS_LATTICE_MAX_DIM + 1];
-    float sm = 0.0f;
-    int sum = 0;
+  for (int k = k0; k < k1; k += LANES) {
+    /* lanes past k1 repeat the last point */
+    const int nl = MIN (LANES, k1 - k);
+    /* (zeroed: GCC cannot tell that a runtime d fills what it reads) */
+    VecF f[DLS_LATTICE_MAX_DIM], elevated[DLS_LATTICE_MAX_DIM + 1] = { };
+    VecF rem0[DLS_LATTICE_MAX_DIM + 1] = { }, v[DLS_LATTICE_MAX_DIM + 1];
+    VecF bary[DLS_LATTICE_MAX_DIM + 1];
+    VecF by_rank[DLS_LATTICE_MAX_DIM + 1] = { };
+    VecI rank[DLS_LATTICE_MAX_DIM + 1] = { };
+    VecI index[DLS_LATTICE_MAX_DIM + 1] = { };
+    VecI rem0_i[DLS_LATTICE_MAX_DIM + 1];
+    VecF sm = { };
+    VecI sum = { };
+
+    for (int c = 0; c < d; c++) {
+      float lane[LANES];
+
+      for (int t = 0; t < LANES; t++)
+        lane[t] = features[(gsize) (k + MIN (t, nl - 1)) * d + c];
+      memcpy (&f[c], lane, sizeof (lane));
+    }
 
     /* Elevate onto H_d: y = E f. */
     for (int j = d; j > 0; j--) {
-      float cf = f[j - 1] * scale_factor[j - 1];
+      VecF cf = f[j - 1] * scale_factor[j - 1];
       elevated[j] = sm - (float) j *cf;
       sm += cf;
     }
@@ -342,56 +412,86 @@ points_simplices (DlsLattice * l, const float *features, int k0, int k1,
 
     /* The closest remainder-0 point, by rounding. */
     for (int i = 0; i <= d; i++) {
-      float v = down_factor * elevated[i];
-      float up = ceil_fast (v) * up_factor;
-      float down = floor_fast (v) * up_factor;
-      int rd = (up - elevated[i] < elevated[i] - down) ? (int) up :
-          (int) down;
+      const VecF x = down_factor * elevated[i];
+      VecI t;
+      const VecF up = TO_F (CEIL_I (x, t)) * up_factor;
+      const VecF down = TO_F (FLOOR_I (x, t)) * up_factor;
+      const VecI rd = SEL_I (up - elevated[i] < elevated[i] - down,
+          TO_I (up), TO_I (down));
 
-      rem0[i] = (float) rd;
-      sum = (int) ((float) sum + (float) rd * down_factor);
+      rem0[i] = TO_F (rd);
+      sum = TO_I (TO_F (sum) + TO_F (rd) * down_factor);
     }
 
     /* The simplex: rank of each coordinate's remainder (p. 5). */
-    for (int i = 0; i <= d; i++)
-      rank[i] = 0;
     for (int i = 0; i < d; i++) {
-      double di = elevated[i] - rem0[i];
-      for (int j = i + 1; j <= d; j++)
-        if (di < elevated[j] - rem0[j])
-          rank[i]++;
-        else
-          rank[j]++;
+      const VecF di = elevated[i] - rem0[i];
+      for (int j = i + 1; j <= d; j++) {
+        const VecI lt = di < elevated[j] - rem0[j];
+        rank[i] -= lt;
+        rank[j] += lt + 1;
+      }
     }
     /* Back onto the plane if the rounded point is not on it. */
     for (int i = 0; i <= d; i++) {
+      VecI neg, big;
+
       rank[i] += sum;
-      if (rank[i] < 0) {
-        rank[i] += d1;
-        rem0[i] += d1;
-      } else if (rank[i] > d) {
-        rank[i] -= d1;
-        rem0[i] -= d1;
-      }
+      neg = rank[i] < 0;
+      big = rank[i] > d;
+      rank[i] += (neg & d1) - (big & d1);
+      rem0[i] = SEL_F (neg, rem0[i] + (float) d1, SEL_F (big,
+              rem0[i] - (float) d1, rem0[i]));
     }
 
-    /* Barycentric coordinates (p. 10). */
-    for (int i = 0; i <= d + 1; i++)
-      barycentric[i] = 0.0f;
+    /* Barycentric coordinates (p. 10): the scalar code adds v_i to
+     * b[d - rank_i] and subtracts it from b[d - rank_i + 1] for i in
+     * order, from zeros, then b[0] += 1 + b[d + 1]; so b[x] sums the v
+     * of ranks d - x and d - x + 1 in the order of their coordinates. */
     for (int i = 0; i <= d; i++) {
-      float v = (elevated[i] - rem0[i]) * down_factor;
-      barycentric[d - rank[i]] += v;
-      barycentric[d - rank[i] + 1] -= v;
+      v[i] = (elevated[i] - rem0[i]) * down_factor;
+      for (int r = 0; r <= d; r++) {
+        const VecI is = rank[i] == r;
+        by_rank[r] = (VecF) ((VecI) by_rank[r] | (is & (VecI) v[i]));
+        index[r] |= is & i;
+      }
     }
-    barycentric[0] += 1.0f + barycentric[d + 1];
-    for (int r = 0; r <= d; r++)
-      l->weights[(gsize) k * d1 + r] = barycentric[r];
-    memset (s, 0, sizeof (*s));
-    for (int i = 0; i <= d; i++) {
-      s->rem0[i] = (int) rem0[i];
-      s->rank[i] = (guint8) rank[i];
+    bary[0] = (0.0f + by_rank[d]) + (1.0f + (0.0f - by_rank[0]));
+    for (int x = 1; x <= d; x++) {
+      const VecF add = by_rank[d - x], take = by_rank[d - x + 1];
+      bary[x] = SEL_F (index[d - x] < index[d - x + 1], (0.0f + add) - take,
+          (0.0f - take) + add);
+    }
+
+    for (int i = 0; i <= d; i++)
+      rem0_i[i] = TO_I (rem0[i]);
+    for (int i = 0; i < d; i++) {
+      lo[i] = SEL_I (rem0_i[i] < lo[i], rem0_i[i], lo[i]);
+      hi[i] = SEL_I (rem0_i[i] > hi[i], rem0_i[i], hi[i]);
+    }
+    for (int t = 0; t < nl; t++) {
+      Simplex *s = &l->simplex[k + t];
+      float *w = l->weights + (gsize) (k + t) * d1;
+
+      memset (s, 0, sizeof (*s));
+      for (int i = 0; i <= d; i++) {
+        s->rem0[i] = rem0_i[i][t];
+        s->rank[i] = (guint8) rank[i][t];
+        w[i] = bary[i][t];
+      }
+      heads += k + t == k0 || memcmp (s, s - 1, sizeof (*s)) != 0;
     }
   }
+  for (int i = 0; i < d; i++) {
+    l->q_lo[half][i] = lo[i][0];
+    l->q_hi[half][i] = hi[i][0];
+    for (int t = 1; t < LANES; t++) {
+      l->q_lo[half][i] = MIN (l->q_lo[half][i], lo[i][t]);
+      l->q_hi[half][i] = MAX (l->q_hi[half][i], hi[i][t]);
+    }
+  }
+  l->q_points[half] = k1 - k0;
+  l->heads[half] = heads;
 }
 
 /* Points and vertices are hashed in blocks: first the keys of a block
@@ -498,67 +598,231 @@ vertices_neighbours (DlsLattice * l, int i0, int i1, const int d)
 }
 
 /* Neighbours along e_j = (-1, ..., d at j, ..., -1), j in [j0, j1), of
- * the vertices sorted by lattice_sort(): n1 = k + e_j and n2 = k - e_j
- * (u = n1 (v) exactly when v = n2 (u)) by one branch-free merge of the
- * shifted keys with the keys: a vertex's slot is written until the walk
+ * the vertices of a sorted build: n1 = k + e_j and n2 = k - e_j (u = n1
+ * (v) exactly when v = n2 (u)) by one branch-free merge of the shifted
+ * keys with the keys. A translation keeps the lexicographic order, so the
+ * shifted keys are sorted too; packed, k + e_j is k + merge_delta[r ==
+ * 0][j] (lattice_sorted()). A vertex's slot is written until the walk
  * moves past it, so the last write is the answer. */
+static inline __attribute__ ((always_inline)) void
+merge_step (const guint64 * key, int r_shift, guint64 r_mask,
+    guint64 delta_r, guint64 delta_0, int *o, int *r, int *p)
+{
+  const guint64 k = key[*r], b = key[*p];
+  /* arithmetic, not ?: (GCC made branches of those, mispredicted) */
+  const guint64 a = k + delta_0
+      + ((delta_r - delta_0) & -(guint64) (((k >> r_shift) & r_mask) != 0));
+  const int eq = -(int) (a == b);
+
+  o[(gsize) * r * 2] = ((*p + 1) & eq) - 1;
+  o[(gsize) * p * 2 + 1] = ((*r + 1) & eq) - 1;
+  *r += a <= b;
+  *p += a >= b;
+}
+
+/* The walks of directions j0 .. j0 + nw - 1: their steps interleaved
+ * while all run (independent chains of loads), then each to its end. */
+static inline __attribute__ ((always_inline)) void
+neighbours_walks (DlsLattice * l, int j0, const int nw)
+{
+  const int m = l->m, r_shift = l->r_shift;
+  const guint64 r_mask = ((guint64) 1 << l->r_bits) - 1;
+  const guint64 *key = l->vkey;
+  const guint64 *delta_r = l->merge_delta[0] + j0;
+  const guint64 *delta_0 = l->merge_delta[1] + j0;
+  int r[3] = { 0, 0, 0 }, p[3] = { 0, 0, 0 };
+  int *o[3];
+
+  for (int i = 0; i < nw; i++)
+    o[i] = l->neighbours + (gsize) (j0 + i) * m * 2;
+  for (;;) {
+    gboolean run = TRUE;
+
+    for (int i = 0; i < nw; i++)
+      run &= r[i] < m && p[i] < m;
+    if (!run)
+      break;
+    for (int i = 0; i < nw; i++)
+      merge_step (key, r_shift, r_mask, delta_r[i], delta_0[i], o[i],
+          &r[i], &p[i]);
+  }
+  for (int i = 0; i < nw; i++) {
+    while (r[i] < m && p[i] < m)
+      merge_step (key, r_shift, r_mask, delta_r[i], delta_0[i], o[i],
+          &r[i], &p[i]);
+    for (; r[i] < m; r[i]++)
+      o[i][(gsize) r[i] * 2] = -1;
+    for (; p[i] < m; p[i]++)
+      o[i][(gsize) p[i] * 2 + 1] = -1;
+  }
+}
+
 static void
 neighbours_merge (DlsLattice * l, int j0, int j1)
 {
-  const int m = l->m;
-  const guint64 *key = l->merge_key;
+  for (; j0 + 3 <= j1; j0 += 3)
+    neighbours_walks (l, j0, 3);
+  if (j1 - j0 == 2)
+    neighbours_walks (l, j0, 2);
+  else if (j1 - j0 == 1)
+    neighbours_walks (l, j0, 1);
+}
 
-  for (int j = j0; j < j1; j++) {
-    const guint64 delta = l->merge_delta[j];
-    int *o = l->neighbours + (gsize) j * m * 2;
-    int r = 0, p = 0;
+/* The d + 1 pairs (packed vertex key << ebits | e, e = point * (d + 1)
+ * + corner) of each head of [k0, k1) (their runs' lengths into run[]), in
+ * e order from the half's first pair, and the first radix pass's counts
+ * of writer k0 > 0 by half of the pairs. Corner
+ * r's key is rem0 + canonical[r][rank] (points_vertices()): coordinate c
+ * is rem0_c + r, less d + 1 when rank_c > d - r, so q_c = rem0_c / (d + 1)
+ * less 1 for the coordinates whose rank is above d - r. */
+static inline __attribute__ ((always_inline)) void
+points_pairs (DlsLattice * l, int k0, int k1, const int d)
+{
+  const int d1 = d + 1, ebits = l->ebits;
+  const gsize split = l->split;
+  const guint64 mask = ((guint64) 1 << l->digit) - 1;
+  const guint64 r_one = (guint64) 1 << l->r_shift;
+  guint (*count)[1 << SORT_DIGIT] = l->radix_count[0][k0 > 0];
+  guint64 *pair = l->pair[0];
+  gsize pos = k0 > 0 ? split : 0;
+  int head = k0;
 
-    while (r < m && p < m) {
-      const guint64 a = key[r] + delta, b = key[p];
+  for (int k = k0; k < k1; k++) {
+    const Simplex *s = &l->simplex[k];
+    /* sub[rank]: the field of the coordinate of that rank */
+    guint64 sub[8] = { 0 };
+    guint64 key = 0;
+    gsize e = (gsize) k * d1;
 
-      o[(gsize) r * 2] = a == b ? p : -1;
-      o[(gsize) p * 2 + 1] = a == b ? r : -1;
-      r += a <= b;
-      p += a >= b;
+    if (l->use_runs && k > k0 && memcmp (s, s - 1, sizeof (*s)) == 0)
+      continue;
+    l->run[head] = k - head;
+    head = k;
+    for (int c = 0; c < d; c++) {
+      key += (guint64) (s->rem0[c] / d1 - l->q_base[c]) << l->q_shift[c];
+      sub[s->rank[c] & 7] = (guint64) 1 << l->q_shift[c];
     }
-    for (; r < m; r++)
-      o[(gsize) r * 2] = -1;
-    for (; p < m; p++)
-      o[(gsize) p * 2 + 1] = -1;
+    for (int r = 0; r <= d; r++, e++, pos++) {
+      if (r > 0)
+        key += r_one - sub[d1 - r];
+      pair[pos] = key << ebits | e;
+      count[pos >= split][key & mask]++;
+    }
   }
+  l->run[head] = k1 - head;
+}
+
+/* One stable LSD radix pass (digit l->pass of the keys) over the pairs
+ * [b, e) of writer b > 0, at the writer's fill positions; counts the next
+ * pass's digits by half of the destination. */
+static void
+pairs_radix (DlsLattice * l, gsize b, gsize e)
+{
+  const int w = b > 0, shift = l->ebits + l->pass * l->digit;
+  const guint64 mask = ((guint64) 1 << l->digit) - 1;
+  const guint64 *src = l->pair[l->cur];
+  guint64 *dst = l->pair[1 - l->cur];
+  int *pos = l->radix_pos[w];
+
+  if (l->pass + 1 < l->passes) {
+    guint (*count)[1 << SORT_DIGIT] = l->radix_count[(l->pass + 1) & 1][w];
+    const int next = shift + l->digit;
+    const gsize split = l->split;
+
+    for (gsize i = b; i < e; i++) {
+      const guint64 x = src[i];
+      const int p = pos[(x >> shift) & mask]++;
+
+      dst[p] = x;
+      count[(gsize) p >= split][(x >> next) & mask]++;
+    }
+  } else
+    for (gsize i = b; i < e; i++) {
+      const guint64 x = src[i];
+
+      dst[pos[(x >> shift) & mask]++] = x;
+    }
+}
+
+/* The vertices from the sorted pairs: ids in key order, their keys
+ * (into the free radix buffer), the points' offsets and the gather
+ * lists (a key's pairs are in e order, and runs are consecutive points:
+ * points increasing). */
+static inline __attribute__ ((always_inline)) void
+pairs_vertices (DlsLattice * l, const gboolean runs, const int d)
+{
+  const int d1 = d + 1, ebits = l->ebits;
+  const gsize total = l->npairs;
+  const guint64 emask = ((guint64) 1 << ebits) - 1;
+  const guint64 *pair = l->pair[l->cur];
+  guint64 *vkey = l->vkey = l->pair[1 - l->cur];
+  guint64 prev = pair[0] >> ebits;
+  int v = 0, q = 0;
+
+  l->start[0] = 0;
+  for (gsize p = 0; p < total; p++) {
+    const guint64 x = pair[p], key = x >> ebits;
+    const int e = (int) (x & emask), i = e / d1, len = runs ? l->run[i] : 1;
+
+    /* the pairs' runs, weights and offsets are scattered: fetch ahead */
+    if (p + SORT_AHEAD < total) {
+      const int ahead = (int) (pair[p + SORT_AHEAD] & emask);
+
+      if (runs)
+        __builtin_prefetch (&l->run[ahead / d1]);
+      __builtin_prefetch (&l->weights[ahead]);
+      __builtin_prefetch (&l->offsets[ahead], 1);
+    }
+    v += key != prev;
+    prev = key;
+    vkey[v] = key;
+    /* the head's run: the same corner of each of its points */
+    for (int t = 0; t < len; t++, q++) {
+      l->offsets[e + t * d1] = v;
+      l->splat_point[q] = i + t;
+      l->splat_weight[q] = l->weights[e + t * d1];
+    }
+    l->start[v + 1] = q;
+  }
+  l->m = v + 1;
+  l->start[l->m + 1] = l->start[l->m];
 }
 
 /* The parallel parts of a build. */
 #define PART_SIMPLICES 0
 #define PART_NEIGHBOURS 1       /* hashed (vertices_neighbours) */
 #define PART_MERGE 2            /* sorted (neighbours_merge), by direction */
+#define PART_PAIRS 3            /* sorted (points_pairs) */
+#define PART_RADIX 4            /* sorted (pairs_radix), by points' pairs */
 
-/* Part @part over [b, e), with a constant @d where it matters. */
+/* f (args..., d) with d a constant for the lattices in use (5: bilateral,
+ * 2: Gaussian). */
+#define WITH_DIM(d, f, ...) ((d) == 5 ? f (__VA_ARGS__, 5) \
+    : (d) == 2 ? f (__VA_ARGS__, 2) : f (__VA_ARGS__, (d)))
+
+/* Part @part over [b, e). */
 static void
 run_part (DlsLattice * l, int part, int b, int e)
 {
-  if (part == PART_MERGE) {
-    neighbours_merge (l, b, e);
-    return;
-  }
-  switch (part == PART_NEIGHBOURS ? l->d : -l->d) {
-    case 5:
-      vertices_neighbours (l, b, e, 5);
+  const int d = l->d;
+
+  switch (part) {
+    case PART_SIMPLICES:
+      WITH_DIM (d, points_simplices, l, l->features, b, e);
       break;
-    case 2:
-      vertices_neighbours (l, b, e, 2);
+    case PART_NEIGHBOURS:
+      WITH_DIM (d, vertices_neighbours, l, b, e);
       break;
-    case -5:
-      points_simplices (l, l->features, b, e, 5);
+    case PART_MERGE:
+      neighbours_merge (l, b, e);
       break;
-    case -2:
-      points_simplices (l, l->features, b, e, 2);
+    case PART_PAIRS:
+      WITH_DIM (d, points_pairs, l, b, e);
       break;
     default:
-      if (part == PART_NEIGHBOURS)
-        vertices_neighbours (l, b, e, l->d);
-      else
-        points_simplices (l, l->features, b, e, l->d);
+      /* by halves of the pairs (split) */
+      pairs_radix (l, b == 0 ? 0 : l->split, e == l->n ? l->npairs
+          : l->split);
   }
 }
 
@@ -604,153 +868,159 @@ run_parallel (DlsLattice * l, int part, int count)
   g_mutex_unlock (&l->lock);
 }
 
-/* Radix digits of lattice_sort(): 11 bits, a 2,048-entry histogram. */
-#define SORT_DIGIT 11
-
-/* Renumbers the vertices in the lexicographic order of their keys and
- * finds their neighbours by merging: lexicographic order does not change
- * under a translation, so the keys shifted by +-e_j, in vertex order, are
- * sorted too and one sequential walk over the sorted keys finds each
- * neighbour (neighbours_merge, the directions split over the two threads;
- * no hashing: the d + 1 hash lookups a vertex missed the cache). Key coordinate c is packed into a bit field holding
- * key[c] - min_c + d, wide enough for max_c - min_c + 2d, so packed
- * (k +- e_j) = packed (k) +- delta_j without a carry between fields.
- * Vertices whose keys are close in this order are close in the lattice,
- * which the blur's gathers of neighbour rows profit from. Only ids change:
- * every vertex sums the same terms in the same order as before.
- * FALSE, with nothing changed, when the fields do not fit 64 bits or the
- * scratch cannot grow: the caller looks the neighbours up in the hash
- * table then. */
-static gboolean
-lattice_sort (DlsLattice * l, const int d)
+/* Places field @c (q_c) at bit @bits of the packed key; the new bit
+ * count. Stored: q_c - q_base[c], q_c from lo - 1 (a corner's -1) to hi,
+ * and the merge's k + e_j moves it by -1 or +1: 0 .. hi - lo + 3. */
+static int
+place_field (DlsLattice * l, int c, int lo, int hi, int bits)
 {
-  const int m = l->m, d1 = d + 1;
+  l->q_base[c] = lo - 2;
+  l->q_shift[c] = bits;
+  l->q_bits[c] = g_bit_storage ((gulong) ((gint64) hi - lo + 3));
+  return bits + l->q_bits[c];
+}
+
+/* The sorted build: every point's d + 1 pairs (packed vertex key, e)
+ * sorted by key, stably (LSD radix on the key bits only, the pairs
+ * starting in e order; the passes split over the two threads by halves of
+ * the pairs); equal keys are one vertex, ids in key order, and the sorted
+ * pairs are the splat's gather lists; the neighbours by merging
+ * (neighbours_merge). The ids are those of the lexicographic order of
+ * the vertex keys, whatever the construction; no hashing (its lookups
+ * missed the cache on real video) and no separate renumbering.
+ * FALSE, with nothing changed, when the key and e do not fit 64 bits or
+ * the rem0 may be beyond the float's integers (then maybe not multiples
+ * of d + 1): the caller hashes then. */
+static gboolean
+lattice_sorted (DlsLattice * l)
+{
+  const int d = l->d, d1 = d + 1, n = l->n;
   int lo[DLS_LATTICE_MAX_DIM], hi[DLS_LATTICE_MAX_DIM];
-  int shift[DLS_LATTICE_MAX_DIM];
-  int bits = 0, cur = 0;
-  guint64 *key;
-  int *id;
+  int bits = 0;
 
-  for (int c = 0; c < d; c++)
-    lo[c] = hi[c] = l->keys[c];
-  for (gsize e = 0; e < (gsize) m * d; e += d)
-    for (int c = 0; c < d; c++) {
-      lo[c] = MIN (lo[c], l->keys[e + c]);
-      hi[c] = MAX (hi[c], l->keys[e + c]);
+  for (int c = 0; c < d; c++) {
+    lo[c] = l->q_lo[0][c];
+    hi[c] = l->q_hi[0][c];
+    if (l->q_points[1] > 0) {
+      lo[c] = MIN (lo[c], l->q_lo[1][c]);
+      hi[c] = MAX (hi[c], l->q_hi[1][c]);
     }
-  for (int c = d - 1; c >= 0; c--) {
-    const gint64 span = (gint64) hi[c] - lo[c] + 2 * d;
-
-    shift[c] = bits;
-    bits += g_bit_storage ((gulong) span);
-    if (bits > 64)
+    /* rem0 is (d + 1) x an integer, computed in floats: exact below
+     * 2^24 */
+    if (lo[c] < -(1 << 23) || hi[c] > (1 << 23))
       return FALSE;
+    lo[c] /= d1;
+    hi[c] /= d1;
   }
-  if ((gsize) m > l->sort_cap) {
-    const gsize cap = (gsize) m + m / 4;
+  /* Fields q_{d-1} .. q_1, r, q_0 from the least significant bit. */
+  l->ebits = g_bit_storage ((gulong) ((gsize) n * d1 - 1));
+  for (int c = d - 1; c >= 1; c--)
+    bits = place_field (l, c, lo[c], hi[c], bits);
+  l->r_shift = bits;
+  l->r_bits = g_bit_storage ((gulong) d);
+  bits = place_field (l, 0, lo[0], hi[0], bits + l->r_bits);
+  if (bits + l->ebits > 64)
+    return FALSE;
 
-    for (int i = 0; i < 2; i++) {
-      g_clear_pointer (&l->sort_key[i], g_free);
-      g_clear_pointer (&l->sort_id[i], g_free);
-    }
-    g_clear_pointer (&l->sort_new, g_free);
-    l->sort_cap = 0;
-    if (!(l->sort_key[0] = dls_crf_alloc (cap, sizeof (guint64)))
-        || !(l->sort_key[1] = dls_crf_alloc (cap, sizeof (guint64)))
-        || !(l->sort_id[0] = dls_crf_alloc (cap, sizeof (int)))
-        || !(l->sort_id[1] = dls_crf_alloc (cap, sizeof (int)))
-        || !(l->sort_new = dls_crf_alloc (cap, sizeof (int))))
-      return FALSE;
-    l->sort_cap = cap;
-  }
-  for (int v = 0; v < m; v++) {
-    const int *k = l->keys + (gsize) v * d;
-    guint64 p = 0;
-
+  l->passes = (bits + SORT_DIGIT - 1) / SORT_DIGIT;
+  l->digit = (bits + l->passes - 1) / l->passes;
+  for (int j = 0; j <= d; j++) {
+    /* r > 0: r - 1, q_j + 1; r = 0: r = d, every other q_c - 1 */
+    l->merge_delta[0][j] = -((guint64) 1 << l->r_shift);
+    l->merge_delta[1][j] = (guint64) d << l->r_shift;
     for (int c = 0; c < d; c++)
-      p |= (guint64) (k[c] - lo[c] + d) << shift[c];
-    l->sort_key[0][v] = p;
-    l->sort_id[0][v] = v;
+      if (c == j)
+        l->merge_delta[0][j] += (guint64) 1 << l->q_shift[c];
+      else
+        l->merge_delta[1][j] -= (guint64) 1 << l->q_shift[c];
   }
-  /* LSD radix sort, stable. */
-  for (int s = 0; s < bits; s += SORT_DIGIT) {
-    int count[1 << SORT_DIGIT];
-    const guint64 *ks = l->sort_key[cur];
-    const int *is = l->sort_id[cur];
-    guint64 *kd = l->sort_key[1 - cur];
-    int *id_d = l->sort_id[1 - cur];
+
+  l->use_runs = (gint64) (l->heads[0] + l->heads[1]) * 4 <= (gint64) n * 3;
+  l->split = (gsize) (l->use_runs ? l->heads[0] : l->q_points[0]) * d1;
+  l->npairs = (gsize) (l->use_runs ? l->heads[0] + l->heads[1] : n) * d1;
+  memset (l->radix_count[0], 0, sizeof (l->radix_count[0]));
+  run_parallel (l, PART_PAIRS, n);
+  l->cur = 0;
+  for (l->pass = 0; l->pass < l->passes; l->pass++) {
+    guint (*count)[2][1 << SORT_DIGIT] = l->radix_count[l->pass & 1];
     int sum = 0;
 
-    memset (count, 0, sizeof (count));
-    for (int v = 0; v < m; v++)
-      count[(ks[v] >> s) & ((1 << SORT_DIGIT) - 1)]++;
-    for (int b = 0; b < (1 << SORT_DIGIT); b++) {
-      const int t = count[b];
-      count[b] = sum;
-      sum += t;
+    /* writer 0 takes the first half of the source, writer 1 the second */
+    for (int b = 0; b < 1 << l->digit; b++) {
+      const int h0 = count[0][0][b] + count[1][0][b];
+
+      l->radix_pos[0][b] = sum;
+      l->radix_pos[1][b] = sum + h0;
+      sum += h0 + count[0][1][b] + count[1][1][b];
     }
-    for (int v = 0; v < m; v++) {
-      const int pos = count[(ks[v] >> s) & ((1 << SORT_DIGIT) - 1)]++;
-      kd[pos] = ks[v];
-      id_d[pos] = is[v];
-    }
-    cur = 1 - cur;
+    memset (l->radix_count[(l->pass + 1) & 1], 0,
+        sizeof (l->radix_count[0]));
+    run_parallel (l, PART_RADIX, n);
+    l->cur = 1 - l->cur;
   }
-  key = l->sort_key[cur];
-  id = l->sort_id[cur];
-  for (int r = 0; r < m; r++)
-    l->sort_new[id[r]] = r;
-  for (gsize e = 0; e < (gsize) l->n * d1; e++)
-    l->offsets[e] = l->sort_new[l->offsets[e]];
-  l->merge_key = key;
-  for (int j = 0; j <= d; j++) {
-    l->merge_delta[j] = 0;
-    for (int c = 0; c < d; c++)
-      l->merge_delta[j] += (guint64) (c == j ? d : -1) << shift[c];
-  }
+  if (l->use_runs)
+    WITH_DIM (d, pairs_vertices, l, TRUE);
+  else
+    WITH_DIM (d, pairs_vertices, l, FALSE);
   run_parallel (l, PART_MERGE, d1);
-  l->merge_key = NULL;
+  l->sorted = TRUE;
+  return TRUE;
+}
+
+/* The hashed build (densecrf's way, ids in insertion order), for keys
+ * that do not pack; FALSE when out of memory. */
+static gboolean
+lattice_hashed (DlsLattice * l)
+{
+  const int d1 = l->d + 1;
+  const gsize total = (gsize) l->n * d1;
+  int *nb = l->neighbours, *start = l->start;
+
+  if (!l->keys && !(l->keys = dls_crf_alloc ((gsize) l->max_m * l->d,
+              sizeof (int))))
+    return FALSE;
+  /* A new generation empties the table; after 2^32 builds, clear it. */
+  if (++l->gen == 0) {
+    memset (l->table, 0, sizeof (Slot) * l->cap);
+    l->gen = 1;
+  }
+  if (!WITH_DIM (l->d, points_vertices, l))
+    return FALSE;
+  for (gsize e = 0; e < (gsize) d1 * l->m; e++)
+    nb[e * 2 + 1] = -1;
+  run_parallel (l, PART_NEIGHBOURS, l->m);
+  /* The gather lists: a counting sort of the pairs by vertex. */
+  memset (start, 0, sizeof (int) * (l->m + 2));
+  for (gsize e = 0; e < total; e++)
+    start[l->offsets[e] + 2]++;
+  for (int v = 0; v < l->m; v++)
+    start[v + 2] += start[v + 1];
+  /* start[v + 1] is now the fill position of vertex v. */
+  for (gsize e = 0; e < total; e++) {
+    const int pos = start[l->offsets[e] + 1]++;
+
+    l->splat_point[pos] = (int) (e / d1);
+    l->splat_weight[pos] = l->weights[e];
+  }
+  l->sorted = FALSE;
   return TRUE;
 }
 
 gboolean
 dls_lattice_build (DlsLattice * l, const float *features, int n)
 {
-  gboolean ok;
-  int *nb = l->neighbours;
-
   if (n < 1 || n > l->max_n)
     return FALSE;
   l->n = n;
   l->m = 0;
-  /* A new generation empties the table; after 2^32 builds, clear it. */
-  if (++l->gen == 0) {
-    memset (l->table, 0, sizeof (Slot) * l->cap);
-    l->gen = 1;
-  }
   l->features = features;
+  l->q_points[1] = l->heads[1] = 0;
   run_parallel (l, PART_SIMPLICES, n);
-  switch (l->d) {
-    case 5:
-      ok = points_vertices (l, 5);
-      break;
-    case 2:
-      ok = points_vertices (l, 2);
-      break;
-    default:
-      ok = points_vertices (l, l->d);
-  }
   l->features = NULL;
-  if (!ok) {
-    l->n = l->m = 0;
-    return FALSE;
-  }
-  if (lattice_sort (l, l->d))
+  if ((!l->force_hash && lattice_sorted (l)) || lattice_hashed (l))
     return TRUE;
-  for (gsize e = 0; e < (gsize) (l->d + 1) * l->m; e++)
-    nb[e * 2 + 1] = -1;
-  run_parallel (l, PART_NEIGHBOURS, l->m);
-  return TRUE;
+  l->n = l->m = 0;
+  return FALSE;
 }
 
 /* out = K in with the scratch allocated; @d and @vs constants where it
@@ -872,6 +1142,56 @@ const int *
 dls_lattice_neighbours (const DlsLattice * l)
 {
   return l->neighbours;
+}
+
+const int *
+dls_lattice_splat_start (const DlsLattice * l)
+{
+  return l->start;
+}
+
+const int *
+dls_lattice_splat_points (const DlsLattice * l)
+{
+  return l->splat_point;
+}
+
+const float *
+dls_lattice_splat_weights (const DlsLattice * l)
+{
+  return l->splat_weight;
+}
+
+void
+dls_lattice_vertex_key (const DlsLattice * l, int v, int *key)
+{
+  const int d1 = l->d + 1;
+
+  g_return_if_fail (v >= 0 && v < l->m);
+  if (!l->sorted) {
+    memcpy (key, l->keys + (gsize) v * l->d, sizeof (int) * l->d);
+    return;
+  }
+  for (int c = 0; c < l->d; c++) {
+    const guint64 q = (l->vkey[v] >> l->q_shift[c])
+        & (((guint64) 1 << l->q_bits[c]) - 1);
+    const guint64 r = (l->vkey[v] >> l->r_shift)
+        & (((guint64) 1 << l->r_bits) - 1);
+
+    key[c] = ((int) q + l->q_base[c]) * d1 + (int) r;
+  }
+}
+
+void
+dls_lattice_set_hashed (DlsLattice * l, gboolean hashed)
+{
+  l->force_hash = hashed;
+}
+
+gboolean
+dls_lattice_is_sorted (const DlsLattice * l)
+{
+  return l->sorted;
 }
 
 /* ---- features and normalisation ---- */

@@ -146,8 +146,9 @@ gpointer dls_crf_alloc (gsize n, gsize size);
 
 typedef struct _DlsLattice DlsLattice;
 
-/* A lattice for up to @max_points points of dimension @d (1..5); all
- * memory for that many points is allocated here (NULL when it cannot be).
+/* A lattice for up to @max_points points of dimension @d (1..5); the
+ * memory for that many points is allocated here (NULL when it cannot be),
+ * but the hashed build's (below), allocated by a build that needs it.
  * Builds of 4096 points or more run on two threads (the lattice keeps a
  * worker thread). */
 DlsLattice *dls_lattice_new (int d, int max_points);
@@ -172,6 +173,21 @@ int dls_lattice_n_vertices (const DlsLattice * l);
 const int *dls_lattice_offsets (const DlsLattice * l);
 const float *dls_lattice_weights (const DlsLattice * l);
 const int *dls_lattice_neighbours (const DlsLattice * l);
+/* The splat's gather lists (CSR) of the last build: the entries of
+ * vertex v are start[v] .. start[v + 1] - 1 of points (a point splatting
+ * onto v, in increasing order) and weights (its barycentric weight);
+ * start has m + 2 entries, start[m + 1] = start[m] (an empty list). */
+const int *dls_lattice_splat_start (const DlsLattice * l);
+const int *dls_lattice_splat_points (const DlsLattice * l);
+const float *dls_lattice_splat_weights (const DlsLattice * l);
+/* The lattice coordinates (d ints) of vertex @v of the last build. */
+void dls_lattice_vertex_key (const DlsLattice * l, int v, int *key);
+/* The vertex ids are the lexicographic order of the vertex keys (the
+ * sorted build) unless the keys do not pack into 64 bits: then the hashed
+ * build's insertion order (densecrf's), which tests can force with
+ * dls_lattice_set_hashed(); dls_lattice_is_sorted() tells which ran. */
+void dls_lattice_set_hashed (DlsLattice * l, gboolean hashed);
+gboolean dls_lattice_is_sorted (const DlsLattice * l);
 
 /* ---- mean-field CRF (densecrf's DenseCRF2D API) ---- */
 

@@ -1,7 +1,8 @@
 /* deeplabseg: dense CRF on OpenCL (see crf_cl.h; kernels/crf.cl has the
- * layouts). Host side per frame: bilateral lattice build (crf.c), its
- * normalisation, the gather lists of the splat and the slice weights, all
- * into arrays allocated in set_size(); then non-blocking uploads. The
+ * layouts). Host side per frame: bilateral lattice build (crf.c, which
+ * also gives the splat's gather lists), its normalisation, the gather
+ * and slice weights, all into arrays allocated in set_size(); then
+ * non-blocking uploads. The
  * Gaussian kernel depends on the frame size and sxy only: its taps and
  * normalisation (separable, sxy <= DLS_CRF_SEPARABLE_MAX_SXY) or its 2-d
  * lattice are rebuilt only when they change.
@@ -26,9 +27,7 @@ typedef struct
   int d;
   DlsLattice *lattice;
   float *norm;                  /* n */
-  int *start;                   /* max vertices + 2: CSR of the splat */
-  int *pix;                     /* n * (d + 1) */
-  float *wt;                    /* n * (d + 1) */
+  float *wt;                    /* n * (d + 1): gather weights */
   float *ws;                    /* n * (d + 1): slice weights */
   int m;                        /* vertices of the current build */
   int m_cap;                    /* vertices the device buffers hold */
@@ -92,8 +91,6 @@ lat_clear (Lat * l)
     clReleaseMemObject (l->d_wt);
   dls_lattice_free (l->lattice);
   g_free (l->norm);
-  g_free (l->start);
-  g_free (l->pix);
   g_free (l->wt);
   g_free (l->ws);
   memset (l, 0, sizeof (*l));
@@ -200,8 +197,6 @@ lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
   }
   return (l->norm = host_alloc (c->n, sizeof (float), "lattice norm",
           error))
-      && (l->start = host_alloc (nd + 2, sizeof (int), "splat lists", error))
-      && (l->pix = host_alloc (nd, sizeof (int), "splat lists", error))
       && (l->wt = host_alloc (nd, sizeof (float), "splat weights", error))
       && (l->ws = host_alloc (nd, sizeof (float), "slice weights", error))
       && (l->d_off = new_buffer (c, nd * sizeof (int), "crf offsets", error))
@@ -317,16 +312,16 @@ dls_crf_cl_has_q (const DlsCrfCl * c)
 }
 
 /* Builds @l from c->features and fills its host tables: normalisation,
- * gather lists (points in increasing order per vertex, weight b * n(i)),
- * slice weights b * n(i) * alpha * @weight. */
+ * the splat's gather weights b * n(i) (the lattice's gather lists: points
+ * in increasing order per vertex), slice weights b * n(i) * alpha *
+ * @weight. */
 static gboolean
 lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
 {
   const int d1 = l->d + 1, n = c->n;
   const float alpha = 1.0f / (1.0f + powf (2.0f, (float) -l->d));
-  const int *off;
-  const float *bw;
-  int m;
+  const int *pix;
+  const float *bw, *sw;
 
   if (!dls_lattice_build (l->lattice, c->features, n)
       || !dls_crf_lattice_norm (l->lattice, l->norm)) {
@@ -334,26 +329,17 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
         "CRF: out of memory building a %d-d lattice", l->d);
     return FALSE;
   }
-  off = dls_lattice_offsets (l->lattice);
   bw = dls_lattice_weights (l->lattice);
-  m = l->m = dls_lattice_n_vertices (l->lattice);
-
-  memset (l->start, 0, sizeof (int) * (m + 2));
+  pix = dls_lattice_splat_points (l->lattice);
+  sw = dls_lattice_splat_weights (l->lattice);
+  l->m = dls_lattice_n_vertices (l->lattice);
   for (gsize e = 0; e < (gsize) n * d1; e++)
-    l->start[off[e] + 2]++;
-  for (int v = 0; v < m; v++)
-    l->start[v + 2] += l->start[v + 1];
-  /* start[v + 1] is now the fill position of vertex v. */
+    l->wt[e] = sw[e] * l->norm[pix[e]];
   for (int i = 0; i < n; i++)
     for (int j = 0; j < d1; j++) {
       const gsize e = (gsize) i * d1 + j;
-      const int pos = l->start[off[e] + 1]++;
-      l->pix[pos] = i;
-      l->wt[pos] = bw[e] * l->norm[i];
       l->ws[e] = bw[e] * l->norm[i] * alpha * weight;
     }
-  /* Vertex m (the zero row) has an empty list. */
-  l->start[m + 1] = l->start[m];
   return TRUE;
 }
 
@@ -391,11 +377,13 @@ lat_upload (DlsCrfCl * c, Lat * l, GError ** error)
   st |= clEnqueueWriteBuffer (c->queue, l->d_ws, CL_FALSE, 0,
       nd * sizeof (float), l->ws, 0, NULL, NULL);
   st |= clEnqueueWriteBuffer (c->queue, l->d_pix, CL_FALSE, 0,
-      nd * sizeof (int), l->pix, 0, NULL, NULL);
+      nd * sizeof (int), dls_lattice_splat_points (l->lattice), 0, NULL,
+      NULL);
   st |= clEnqueueWriteBuffer (c->queue, l->d_wt, CL_FALSE, 0,
       nd * sizeof (float), l->wt, 0, NULL, NULL);
   st |= clEnqueueWriteBuffer (c->queue, l->d_start, CL_FALSE, 0,
-      (gsize) (m + 2) * sizeof (int), l->start, 0, NULL, NULL);
+      (gsize) (m + 2) * sizeof (int), dls_lattice_splat_start (l->lattice),
+      0, NULL, NULL);
   st |= clEnqueueWriteBuffer (c->queue, l->d_nb, CL_FALSE, 0,
       (gsize) d1 * m * 2 * sizeof (int), dls_lattice_neighbours (l->lattice),
       0, NULL, &c->last_write);
