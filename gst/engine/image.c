@@ -171,19 +171,37 @@ clamp255 (float v)
   return v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
 }
 
-/* The source pixel (x, y) of @img as R, G, B in 0..255. */
-static void
-read_rgb (const DlsImage * img, int x, int y, float rgb[3])
+/* read_rgb()'s format lookup, done once a frame. */
+typedef struct
 {
+  const DlsImage *img;
+  gboolean packed;
   int bpp, ro, go, bo;
+} RgbReader;
 
-  if (dls_pixel_format_packed (img->format, &bpp, &ro, &go, &bo)) {
+static void
+rgb_reader_init (RgbReader * rd, const DlsImage * img)
+{
+  rd->img = img;
+  rd->packed = dls_pixel_format_packed (img->format, &rd->bpp, &rd->ro,
+      &rd->go, &rd->bo);
+}
+
+/* The source pixel (x, y) of @rd's image as R, G, B in 0..255; @packed is
+ * rd->packed, a constant where the caller is specialised on it. */
+static inline __attribute__ ((always_inline)) void
+read_rgb (const RgbReader * rd, const gboolean packed, int x, int y,
+    float rgb[3])
+{
+  const DlsImage *img = rd->img;
+
+  if (packed) {
     const guint8 *p = img->planes[0] + (gsize) y * img->strides[0]
-        + (gsize) x * bpp;
+        + (gsize) x * rd->bpp;
 
-    rgb[0] = p[ro];
-    rgb[1] = p[go];
-    rgb[2] = p[bo];
+    rgb[0] = p[rd->ro];
+    rgb[1] = p[rd->go];
+    rgb[2] = p[rd->bo];
   } else {
     const DlsYuvMatrix *m = &img->yuv;
     float Y = img->planes[0][(gsize) y * img->strides[0] + x];
@@ -247,12 +265,14 @@ void
 dls_ref_preprocess (const DlsImage * img, int out_w, int out_h,
     float mean, float std, float *out_nhwc)
 {
+  RgbReader rd;
   int ox, oy, c;
 
   g_return_if_fail (img != NULL && out_nhwc != NULL);
   g_return_if_fail (img->width > 0 && img->height > 0);
   g_return_if_fail (out_w > 0 && out_h > 0);
 
+  rgb_reader_init (&rd, img);
   for (oy = 0; oy < out_h; oy++) {
     int y0, y1;
     float fy;
@@ -265,10 +285,10 @@ dls_ref_preprocess (const DlsImage * img, int out_w, int out_h,
       float fx;
 
       half_pixel (ox, img->width, out_w, &x0, &x1, &fx);
-      read_rgb (img, x0, y0, p00);
-      read_rgb (img, x1, y0, p01);
-      read_rgb (img, x0, y1, p10);
-      read_rgb (img, x1, y1, p11);
+      read_rgb (&rd, rd.packed, x0, y0, p00);
+      read_rgb (&rd, rd.packed, x1, y0, p01);
+      read_rgb (&rd, rd.packed, x0, y1, p10);
+      read_rgb (&rd, rd.packed, x1, y1, p11);
       for (c = 0; c < 3; c++)
         o[c] = (bilerp (p00[c], p01[c], p10[c], p11[c], fx, fy) - mean) / std;
     }
@@ -345,19 +365,12 @@ dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
 
 /* ---- for the dense CRF (gst/crf/) ---- */
 
-/**
- * dls_ref_frame_rgb:
- * @rgb: (out caller-allocates): @out_h rows of @stride bytes, 3 a pixel
- *
- * The frame as RGB bytes at @out_w x @out_h (YUV converted as in the
- * banner; half-pixel bilinear when the size differs, after conversion;
- * rounded to the nearest integer): the colour features of the CRF's
- * bilateral kernel, on the CRF's grid.
- */
-void
-dls_ref_frame_rgb (const DlsImage * img, int out_w, int out_h, guint8 * rgb,
-    int stride)
+/* dls_ref_frame_rgb() with @packed = rd->packed a constant. */
+static inline __attribute__ ((always_inline)) void
+frame_rgb (const RgbReader * rd, const gboolean packed, int out_w,
+    int out_h, guint8 * rgb, int stride)
 {
+  const DlsImage *img = rd->img;
   const gboolean same = out_w == img->width && out_h == img->height;
 
   for (int y = 0; y < out_h; y++) {
@@ -371,16 +384,16 @@ dls_ref_frame_rgb (const DlsImage * img, int out_w, int out_h, guint8 * rgb,
       float c[3];
 
       if (same) {
-        read_rgb (img, x, y, c);
+        read_rgb (rd, packed, x, y, c);
       } else {
         float c00[3], c01[3], c10[3], c11[3], fx;
         int x0, x1;
 
         half_pixel (x, img->width, out_w, &x0, &x1, &fx);
-        read_rgb (img, x0, y0, c00);
-        read_rgb (img, x1, y0, c01);
-        read_rgb (img, x0, y1, c10);
-        read_rgb (img, x1, y1, c11);
+        read_rgb (rd, packed, x0, y0, c00);
+        read_rgb (rd, packed, x1, y0, c01);
+        read_rgb (rd, packed, x0, y1, c10);
+        read_rgb (rd, packed, x1, y1, c11);
         for (int i = 0; i < 3; i++)
           c[i] = bilerp (c00[i], c01[i], c10[i], c11[i], fx, fy);
       }
@@ -388,6 +401,28 @@ dls_ref_frame_rgb (const DlsImage * img, int out_w, int out_h, guint8 * rgb,
         o[i] = (guint8) (c[i] + 0.5f);
     }
   }
+}
+
+/**
+ * dls_ref_frame_rgb:
+ * @rgb: (out caller-allocates): @out_h rows of @stride bytes, 3 a pixel
+ *
+ * The frame as RGB bytes at @out_w x @out_h (YUV converted as in the
+ * banner; half-pixel bilinear when the size differs, after conversion;
+ * rounded to the nearest integer): the colour features of the CRF's
+ * bilateral kernel, on the CRF's grid.
+ */
+void
+dls_ref_frame_rgb (const DlsImage * img, int out_w, int out_h, guint8 * rgb,
+    int stride)
+{
+  RgbReader rd;
+
+  rgb_reader_init (&rd, img);
+  if (rd.packed)
+    frame_rgb (&rd, TRUE, out_w, out_h, rgb, stride);
+  else
+    frame_rgb (&rd, FALSE, out_w, out_h, rgb, stride);
 }
 
 /**
