@@ -95,6 +95,18 @@
 #define ACT_LIST 4
 #define ACT_POS (ACT_LIST + CP)
 
+/* LANES (a, l): lane i is a's lane l.si (l: uint8, each < 8), i.e.
+ * shuffle (a, l). With a variable mask PoCL lowers shuffle through the
+ * stack (an extract and an insert a lane, 54 in the slice); with AVX2
+ * (PoCL's CPU device defines __AVX2__ when the host has it) one vpermps:
+ * the slice -10..-20 %, the lanes moved the same (docs/performance.md). */
+#ifdef __AVX2__
+#define LANES(a, l) as_float8 (__builtin_ia32_permvarsf256 ((a), \
+          as_int8 (l)))
+#else
+#define LANES(a, l) shuffle ((a), (l))
+#endif
+
 /* The k-th float8 group of the active classes of @row (CP floats). */
 inline __attribute__ ((always_inline)) float8
 act_load (__global const float *row, int k, __global const int *act,
@@ -103,8 +115,17 @@ act_load (__global const float *row, int k, __global const int *act,
   if (ident)
     return vload8 (k, row);
   const int8 ix = vload8 (k, act + ACT_LIST);
+#ifdef __AVX2__
+  /* by permutes of the row's groups: no scalar loads */
+  const uint8 lane = as_uint8 (ix & 7);
+  float8 v = LANES (vload8 (0, row), lane);
+  for (int g = 1; g < C8; g++)
+    v = select (v, LANES (vload8 (g, row), lane), (ix >> 3) == g);
+  return v;
+#else
   return (float8) (row[ix.s0], row[ix.s1], row[ix.s2], row[ix.s3],
       row[ix.s4], row[ix.s5], row[ix.s6], row[ix.s7]);
+#endif
 }
 
 /* cmax[c] = max of Q over the pixels [c n / chunks, (c + 1) n / chunks). */
@@ -382,7 +403,7 @@ slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
       float8 v = -vload8 (g, unary + i * CP);
 
       for (int k = 0; k < G; k++)
-        v = select (v, shuffle (tc[k], lane), (pos >> 3) == k);
+        v = select (v, LANES (tc[k], lane), (pos >> 3) == k);
       t[g] = v;
     }
   }
