@@ -83,12 +83,36 @@
 #define DB 5
 #endif
 #define C8 (CP / 8)
+/* The slice prefetches the bilateral vertex rows of the pixel this far
+ * ahead: its six gathers scatter over the lattice values (4.4 MB on a
+ * 320x240 DAVIS grid) and waited on the cache misses (40 % of the slice's
+ * samples); 8 measured as good as 4-32 (docs/performance.md). */
+#define SLICE_AHEAD 8
+/* A cache-line prefetch with clang's builtin (PoCL compiles with clang);
+ * other OpenCL compilers get none (the slice is correct either way). */
+#ifdef __clang__
+#define PREFETCH(p) __builtin_prefetch (p)
+#else
+#define PREFETCH(p) ((void) (p))
+#endif
 
 #define ACT_GROUPS 0
 #define ACT_COUNT 1
 #define ACT_IDENT 2
 #define ACT_LIST 4
 #define ACT_POS (ACT_LIST + CP)
+
+/* LANES (a, l): lane i is a's lane l.si (l: uint8, each < 8), i.e.
+ * shuffle (a, l). With a variable mask PoCL lowers shuffle through the
+ * stack (an extract and an insert a lane, 54 in the slice); with AVX2
+ * (PoCL's CPU device defines __AVX2__ when the host has it) one vpermps:
+ * the slice -10..-20 %, the lanes moved the same (docs/performance.md). */
+#ifdef __AVX2__
+#define LANES(a, l) as_float8 (__builtin_ia32_permvarsf256 ((a), \
+          as_int8 (l)))
+#else
+#define LANES(a, l) shuffle ((a), (l))
+#endif
 
 /* The k-th float8 group of the active classes of @row (CP floats). */
 inline __attribute__ ((always_inline)) float8
@@ -98,8 +122,17 @@ act_load (__global const float *row, int k, __global const int *act,
   if (ident)
     return vload8 (k, row);
   const int8 ix = vload8 (k, act + ACT_LIST);
+#ifdef __AVX2__
+  /* by permutes of the row's groups: no scalar loads */
+  const uint8 lane = as_uint8 (ix & 7);
+  float8 v = LANES (vload8 (0, row), lane);
+  for (int g = 1; g < C8; g++)
+    v = select (v, LANES (vload8 (g, row), lane), (ix >> 3) == g);
+  return v;
+#else
   return (float8) (row[ix.s0], row[ix.s1], row[ix.s2], row[ix.s3],
       row[ix.s4], row[ix.s5], row[ix.s6], row[ix.s7]);
+#endif
 }
 
 /* cmax[c] = max of Q over the pixels [c n / chunks, (c + 1) n / chunks). */
@@ -344,16 +377,19 @@ crf_lattice_message (__global const float *values, __global const int *off,
 }
 
 /* tc (the active classes' t, G groups) += sum_j wb_ij values_b[ob_ij]
- * (the bilateral message of pixel i); t = -U[i] with tc put in the active
- * classes' lanes; Q[i] = softmax (t). */
+ * (the bilateral message of pixel i of n); t = -U[i] with tc put in the
+ * active classes' lanes; Q[i] = softmax (t). */
 inline __attribute__ ((always_inline)) void
-slice_softmax (const int G, const int I, float8 * tc, size_t i,
+slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
     __global const float *unary, __global const float *vb,
     __global const int *ob, __global const float *wb,
     __global const int *act, __global float *q)
 {
   float8 t[C8];
 
+  if (i + SLICE_AHEAD < n)
+    for (int j = 0; j <= DB; j++)
+      PREFETCH (vb + (size_t) ob[(i + SLICE_AHEAD) * (DB + 1) + j] * 8 * G);
   for (int j = 0; j <= DB; j++) {
     __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * 8 * G;
     const float w = wb[i * (DB + 1) + j];
@@ -373,7 +409,7 @@ slice_softmax (const int G, const int I, float8 * tc, size_t i,
       float8 v = -vload8 (g, unary + i * CP);
 
       for (int k = 0; k < G; k++)
-        v = select (v, shuffle (tc[k], lane), (pos >> 3) == k);
+        v = select (v, LANES (tc[k], lane), (pos >> 3) == k);
       t[g] = v;
     }
   }
@@ -386,12 +422,13 @@ slice_rows (const int G, const int I, size_t i, __global const float *unary,
     __global const int *ob, __global const float *wb, __global float *q,
     __global const int *act)
 {
+  const size_t n = get_global_size (0);
   float8 tc[GMAX];
 
   for (int k = 0; k < G; k++)
     tc[k] = -act_load (unary + i * CP, k, act, I)
         + g_weight * vload8 (k, gval + i * 8 * G);
-  slice_softmax (G, I, tc, i, unary, vb, ob, wb, act, q);
+  slice_softmax (G, I, tc, i, n, unary, vb, ob, wb, act, q);
 }
 
 __kernel void
@@ -412,7 +449,7 @@ gauss_y_slice_rows (const int G, const int I, int x, int y, int w, int h,
     float g_weight, __global const float *vb, __global const int *ob,
     __global const float *wb, __global float *q, __global const int *act)
 {
-  const size_t i = (size_t) y * w + x;
+  const size_t i = (size_t) y * w + x, np = (size_t) w * h;
   float8 acc[GMAX], tc[GMAX];
 
   for (int k = 0; k < G; k++)
@@ -425,7 +462,7 @@ gauss_y_slice_rows (const int G, const int I, int x, int y, int w, int h,
   const float n = norm[i];
   for (int k = 0; k < G; k++)
     tc[k] = -act_load (unary + i * CP, k, act, I) + g_weight * (n * acc[k]);
-  slice_softmax (G, I, tc, i, unary, vb, ob, wb, act, q);
+  slice_softmax (G, I, tc, i, np, unary, vb, ob, wb, act, q);
 }
 
 __kernel void
