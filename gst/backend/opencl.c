@@ -353,6 +353,9 @@ dls_cl_buffer (DlsCl * cl, cl_mem_flags flags, gsize bytes, void *host,
   m = clCreateBuffer (cl->context, flags, bytes, host, &st);
   if (!dls_cl_check (st, what, error))
     return NULL;
+  /* Around the caller's memory: counted with the host's, not here. */
+  if (flags & CL_MEM_USE_HOST_PTR)
+    return m;
   if (clSetMemObjectDestructorCallback (m, buffer_freed,
           GSIZE_TO_POINTER (bytes)) == CL_SUCCESS)
     g_atomic_pointer_add (&buffer_bytes, (gssize) bytes);

@@ -26,7 +26,8 @@ void dls_cl_stats (guint * n_runtimes, guint * n_programs);
 void dls_cl_weight_stats (guint * n_sets, guint64 * bytes);
 cl_context dls_cl_context (const DlsCl * cl);
 /* clCreateBuffer in @cl's context that counts its bytes (@what names the
- * buffer in the error); every device buffer of the engine, the backend and
+ * buffer in the error; buffers around host memory, CL_MEM_USE_HOST_PTR,
+ * are not counted); every device buffer of the engine, the backend and
  * the CRF is made by it. */
 cl_mem dls_cl_buffer (DlsCl * cl, cl_mem_flags flags, gsize bytes,
     void *host, const char *what, GError ** error);

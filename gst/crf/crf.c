@@ -1126,6 +1126,12 @@ dls_lattice_n_vertices (const DlsLattice * l)
   return l->m;
 }
 
+int
+dls_lattice_max_vertices (const DlsLattice * l)
+{
+  return l->max_m;
+}
+
 const int *
 dls_lattice_offsets (const DlsLattice * l)
 {

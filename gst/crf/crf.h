@@ -165,11 +165,18 @@ int dls_lattice_dim (const DlsLattice * l);
 int dls_lattice_n_points (const DlsLattice * l);
 /* Number of lattice points (vertices) of the last build. */
 int dls_lattice_n_vertices (const DlsLattice * l);
+/* The most vertices a build can have: max_points * (d + 1). */
+int dls_lattice_max_vertices (const DlsLattice * l);
 /* Tables of the last build, for the OpenCL path:
  *   offsets[i * (d + 1) + j]: vertex of point i's j-th simplex corner;
  *   weights[i * (d + 1) + j]: its barycentric weight;
  *   neighbours[(j * M + m) * 2 + 0/1]: n1/n2 of vertex m along direction
- *     j, -1 when absent. */
+ *     j, -1 when absent.
+ * These and the splat's tables below are allocated by dls_lattice_new()
+ * at their largest (offsets, weights, splat points and weights: V =
+ * dls_lattice_max_vertices() entries; start V + 2; neighbours V * (d + 1)
+ * * 2) and never move: every build writes into the same arrays, so the
+ * OpenCL path wraps them in device buffers once (crf_cl.c). */
 const int *dls_lattice_offsets (const DlsLattice * l);
 const float *dls_lattice_weights (const DlsLattice * l);
 const int *dls_lattice_neighbours (const DlsLattice * l);

@@ -1,8 +1,11 @@
 /* deeplabseg: dense CRF on OpenCL (see crf_cl.h; kernels/crf.cl has the
  * layouts). Host side per frame: bilateral lattice build (crf.c, which
  * also gives the splat's gather lists), its normalisation, the gather
- * and slice weights, all into arrays allocated in set_size(); then
- * non-blocking uploads. The
+ * and slice weights, all into arrays allocated in set_size() that the
+ * kernels read in place: device buffers made once around them
+ * (CL_MEM_USE_HOST_PTR), written by the host between a map and an unmap
+ * (on PoCL's CPU device neither copies; on a device with memory of its
+ * own the unmap uploads). The
  * Gaussian kernel depends on the frame size and sxy only: its taps and
  * normalisation (separable, sxy <= DLS_CRF_SEPARABLE_MAX_SXY) or its 2-d
  * lattice are rebuilt only when they change.
@@ -21,6 +24,11 @@
 /* Vertex buffers grow to 5/4 of the largest lattice seen. */
 #define GROW(n) ((n) + (n) / 4 + 64)
 
+/* A lattice's tables the kernels read: the lattice's own offsets, splat
+ * points, splat lists' starts and neighbours (crf.h), and Lat's ws and wt. */
+enum
+{ TAB_OFF, TAB_WS, TAB_PIX, TAB_WT, TAB_START, TAB_NB, N_TABS };
+
 /* One lattice's host tables and device buffers. */
 typedef struct
 {
@@ -30,8 +38,15 @@ typedef struct
   float *wt;                    /* n * (d + 1): gather weights */
   float *ws;                    /* n * (d + 1): slice weights */
   int m;                        /* vertices of the current build */
-  int m_cap;                    /* vertices the device buffers hold */
-  cl_mem d_off, d_ws, d_pix, d_wt, d_start, d_nb, d_val[2];
+  int m_cap;                    /* vertices d_val holds */
+  cl_mem d_tab[N_TABS];         /* around h_tab (CL_MEM_USE_HOST_PTR) */
+  void *h_tab[N_TABS];
+  gsize tab_bytes[N_TABS];
+  /* Mapped (the host may write h_tab once map_done has completed) or
+   * unmapped (the kernels may read d_tab). */
+  gboolean mapped;
+  cl_event map_done;
+  cl_mem d_val[2];
 } Lat;
 
 struct _DlsCrfCl
@@ -60,7 +75,7 @@ struct _DlsCrfCl
   float g_sxy, g_weight;        /* what the Gaussian tables were built for */
   gboolean g_valid;
   gboolean q_valid;
-  cl_event last_write;          /* host tables are busy until it completes */
+  cl_event g_write;             /* g_taps, g_norm busy until it completes */
 };
 
 static void
@@ -69,26 +84,26 @@ lat_release_vertex_buffers (Lat * l)
   for (int i = 0; i < 2; i++)
     if (l->d_val[i])
       clReleaseMemObject (l->d_val[i]);
-  if (l->d_start)
-    clReleaseMemObject (l->d_start);
-  if (l->d_nb)
-    clReleaseMemObject (l->d_nb);
-  l->d_val[0] = l->d_val[1] = l->d_start = l->d_nb = NULL;
+  l->d_val[0] = l->d_val[1] = NULL;
   l->m_cap = 0;
 }
 
+/* The queue must be idle: the kernels read the host arrays freed here. */
 static void
-lat_clear (Lat * l)
+lat_clear (DlsCrfCl * c, Lat * l)
 {
   lat_release_vertex_buffers (l);
-  if (l->d_off)
-    clReleaseMemObject (l->d_off);
-  if (l->d_ws)
-    clReleaseMemObject (l->d_ws);
-  if (l->d_pix)
-    clReleaseMemObject (l->d_pix);
-  if (l->d_wt)
-    clReleaseMemObject (l->d_wt);
+  if (l->map_done)
+    clReleaseEvent (l->map_done);
+  for (int i = 0; i < N_TABS; i++)
+    if (l->d_tab[i]) {
+      if (l->mapped)
+        clEnqueueUnmapMemObject (c->queue, l->d_tab[i], l->h_tab[i], 0,
+            NULL, NULL);
+      clReleaseMemObject (l->d_tab[i]);
+    }
+  if (l->mapped)
+    clFinish (c->queue);
   dls_lattice_free (l->lattice);
   g_free (l->norm);
   g_free (l->wt);
@@ -121,16 +136,17 @@ release_kernels (DlsCrfCl * c)
 static void
 clear_size (DlsCrfCl * c)
 {
-  if (c->last_write) {
-    clWaitForEvents (1, &c->last_write);
-    clReleaseEvent (c->last_write);
-    c->last_write = NULL;
+  if (c->queue)
+    clFinish (c->queue);
+  if (c->g_write) {
+    clReleaseEvent (c->g_write);
+    c->g_write = NULL;
   }
   release_kernels (c);
-  lat_clear (&c->g);
+  lat_clear (c, &c->g);
   g_clear_pointer (&c->g_norm, g_free);
   g_clear_pointer (&c->g_scratch, g_free);
-  lat_clear (&c->b);
+  lat_clear (c, &c->b);
   if (c->d_unary)
     clReleaseMemObject (c->d_unary);
   if (c->d_q)
@@ -157,8 +173,6 @@ dls_crf_cl_free (DlsCrfCl * c)
 {
   if (!c)
     return;
-  if (c->queue)
-    clFinish (c->queue);
   clear_size (c);
   g_free (c);
 }
@@ -184,10 +198,76 @@ host_alloc (gsize n, gsize size, const char *what, GError ** error)
   return p;
 }
 
+/* Enqueues the maps of @l's tables (the host may write them once
+ * l->map_done has completed). */
+static gboolean
+lat_map (DlsCrfCl * c, Lat * l, GError ** error)
+{
+  for (int i = 0; i < N_TABS; i++) {
+    cl_int st = CL_SUCCESS;
+    void *p = clEnqueueMapBuffer (c->queue, l->d_tab[i], CL_FALSE,
+        CL_MAP_WRITE_INVALIDATE_REGION, 0, l->tab_bytes[i], 0, NULL,
+        i == N_TABS - 1 ? &l->map_done : NULL, &st);
+
+    if (!dls_cl_check (st, "clEnqueueMapBuffer (crf lattice)", error))
+      return FALSE;
+    l->mapped = TRUE;
+    /* The spec's rule for CL_MEM_USE_HOST_PTR: the builds write there. */
+    if (p != l->h_tab[i]) {
+      g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
+          "CRF: the OpenCL device mapped a lattice table away from its "
+          "host memory");
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Makes @l's tables writable by the host: mapped, the maps completed. */
+static gboolean
+lat_begin_write (DlsCrfCl * c, Lat * l, GError ** error)
+{
+  if (!l->mapped && !lat_map (c, l, error))
+    return FALSE;
+  if (l->map_done) {
+    cl_int st = clWaitForEvents (1, &l->map_done);
+
+    clReleaseEvent (l->map_done);
+    l->map_done = NULL;
+    return dls_cl_check (st, "clWaitForEvents (crf lattice map)", error);
+  }
+  return TRUE;
+}
+
+/* Enqueues the unmaps of @l's tables: the kernels enqueued after them
+ * read what the host wrote. */
+static gboolean
+lat_end_write (DlsCrfCl * c, Lat * l, GError ** error)
+{
+  cl_int st = CL_SUCCESS;
+
+  if (!l->mapped)
+    return TRUE;
+  for (int i = 0; i < N_TABS; i++)
+    st |= clEnqueueUnmapMemObject (c->queue, l->d_tab[i], l->h_tab[i], 0,
+        NULL, NULL);
+  l->mapped = FALSE;
+  if (l->map_done) {
+    clReleaseEvent (l->map_done);
+    l->map_done = NULL;
+  }
+  return dls_cl_check (st, "clEnqueueUnmapMemObject (crf lattice)", error);
+}
+
 static gboolean
 lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
 {
+  static const char *names[N_TABS] = { "crf offsets", "crf slice weights",
+    "crf splat points", "crf splat weights", "crf splat lists",
+    "crf neighbours"
+  };
   const gsize nd = (gsize) c->n * (d + 1);
+  gsize max_m;
 
   l->d = d;
   if (!(l->lattice = dls_lattice_new (d, c->n))) {
@@ -195,14 +275,32 @@ lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
         "CRF: cannot allocate a %d-d lattice of %d points", d, c->n);
     return FALSE;
   }
-  return (l->norm = host_alloc (c->n, sizeof (float), "lattice norm",
-          error))
-      && (l->wt = host_alloc (nd, sizeof (float), "splat weights", error))
-      && (l->ws = host_alloc (nd, sizeof (float), "slice weights", error))
-      && (l->d_off = new_buffer (c, nd * sizeof (int), "crf offsets", error))
-      && (l->d_ws = new_buffer (c, nd * sizeof (float), "crf weights", error))
-      && (l->d_pix = new_buffer (c, nd * sizeof (int), "crf splat", error))
-      && (l->d_wt = new_buffer (c, nd * sizeof (float), "crf splat", error));
+  if (!(l->norm = host_alloc (c->n, sizeof (float), "lattice norm", error))
+      || !(l->wt = host_alloc (nd, sizeof (float), "splat weights", error))
+      || !(l->ws = host_alloc (nd, sizeof (float), "slice weights", error)))
+    return FALSE;
+  /* The lattice's arrays at their largest (crf.h), written in place by
+   * every build (so cast from const). */
+  max_m = dls_lattice_max_vertices (l->lattice);
+  l->h_tab[TAB_OFF] = (int *) dls_lattice_offsets (l->lattice);
+  l->tab_bytes[TAB_OFF] = nd * sizeof (int);
+  l->h_tab[TAB_WS] = l->ws;
+  l->tab_bytes[TAB_WS] = nd * sizeof (float);
+  l->h_tab[TAB_PIX] = (int *) dls_lattice_splat_points (l->lattice);
+  l->tab_bytes[TAB_PIX] = max_m * sizeof (int);
+  l->h_tab[TAB_WT] = l->wt;
+  l->tab_bytes[TAB_WT] = nd * sizeof (float);
+  l->h_tab[TAB_START] = (int *) dls_lattice_splat_start (l->lattice);
+  l->tab_bytes[TAB_START] = (max_m + 2) * sizeof (int);
+  l->h_tab[TAB_NB] = (int *) dls_lattice_neighbours (l->lattice);
+  l->tab_bytes[TAB_NB] = max_m * (d + 1) * 2 * sizeof (int);
+  for (int i = 0; i < N_TABS; i++)
+    if (!(l->d_tab[i] = dls_cl_buffer (c->cl,
+                CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, l->tab_bytes[i],
+                l->h_tab[i], names[i], error)))
+      return FALSE;
+  /* Mapped from the start: the first build waits only for this. */
+  return lat_map (c, l, error);
 }
 
 gboolean
@@ -314,7 +412,8 @@ dls_crf_cl_has_q (const DlsCrfCl * c)
 /* Builds @l from c->features and fills its host tables: normalisation,
  * the splat's gather weights b * n(i) (the lattice's gather lists: points
  * in increasing order per vertex), slice weights b * n(i) * alpha *
- * @weight. */
+ * @weight. Then the kernels' tables are unmapped for the device, and the
+ * vertex buffers grown if the lattice is larger than any before. */
 static gboolean
 lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
 {
@@ -323,6 +422,8 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
   const int *pix;
   const float *bw, *sw;
 
+  if (!lat_begin_write (c, l, error))
+    return FALSE;
   if (!dls_lattice_build (l->lattice, c->features, n)
       || !dls_crf_lattice_norm (l->lattice, l->norm)) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
@@ -340,54 +441,21 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
       const gsize e = (gsize) i * d1 + j;
       l->ws[e] = bw[e] * l->norm[i] * alpha * weight;
     }
-  return TRUE;
-}
+  if (!lat_end_write (c, l, error))
+    return FALSE;
+  if (l->m + 1 > l->m_cap) {
+    int cap = MIN (GROW (l->m + 1), n * d1 + 1);
 
-/* Uploads @l's tables (non-blocking; the host arrays stay untouched until
- * the next frame, which first waits for c->last_write). */
-static gboolean
-lat_upload (DlsCrfCl * c, Lat * l, GError ** error)
-{
-  const gsize nd = (gsize) c->n * (l->d + 1);
-  const int m = l->m, d1 = l->d + 1;
-  cl_int st = CL_SUCCESS;
-
-  if (m + 1 > l->m_cap) {
-    int cap = MIN (GROW (m + 1), c->n * d1 + 1);
     lat_release_vertex_buffers (l);
-    if (!(l->d_val[0] = new_buffer (c, (gsize) cap * c->cp * sizeof (float),
-                "crf lattice values", error))
-        || !(l->d_val[1] = new_buffer (c, (gsize) cap * c->cp *
-                sizeof (float), "crf lattice values", error))
-        || !(l->d_start = new_buffer (c, (gsize) (cap + 1) * sizeof (int),
-                "crf lattice lists", error))
-        || !(l->d_nb = new_buffer (c, (gsize) cap * d1 * 2 * sizeof (int),
-                "crf lattice neighbours", error))) {
-      lat_release_vertex_buffers (l);
-      return FALSE;
-    }
+    for (int i = 0; i < 2; i++)
+      if (!(l->d_val[i] = new_buffer (c, (gsize) cap * c->cp * sizeof (float),
+                  "crf lattice values", error))) {
+        lat_release_vertex_buffers (l);
+        return FALSE;
+      }
     l->m_cap = cap;
   }
-  if (c->last_write) {
-    clReleaseEvent (c->last_write);
-    c->last_write = NULL;
-  }
-  st |= clEnqueueWriteBuffer (c->queue, l->d_off, CL_FALSE, 0,
-      nd * sizeof (int), dls_lattice_offsets (l->lattice), 0, NULL, NULL);
-  st |= clEnqueueWriteBuffer (c->queue, l->d_ws, CL_FALSE, 0,
-      nd * sizeof (float), l->ws, 0, NULL, NULL);
-  st |= clEnqueueWriteBuffer (c->queue, l->d_pix, CL_FALSE, 0,
-      nd * sizeof (int), dls_lattice_splat_points (l->lattice), 0, NULL,
-      NULL);
-  st |= clEnqueueWriteBuffer (c->queue, l->d_wt, CL_FALSE, 0,
-      nd * sizeof (float), l->wt, 0, NULL, NULL);
-  st |= clEnqueueWriteBuffer (c->queue, l->d_start, CL_FALSE, 0,
-      (gsize) (m + 2) * sizeof (int), dls_lattice_splat_start (l->lattice),
-      0, NULL, NULL);
-  st |= clEnqueueWriteBuffer (c->queue, l->d_nb, CL_FALSE, 0,
-      (gsize) d1 * m * 2 * sizeof (int), dls_lattice_neighbours (l->lattice),
-      0, NULL, &c->last_write);
-  return dls_cl_check (st, "clEnqueueWriteBuffer (crf lattice)", error);
+  return TRUE;
 }
 
 gboolean
@@ -403,10 +471,6 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
   }
   if (!dls_crf_params_valid (p, error))
     return FALSE;
-  /* The previous frame's uploads read the host tables: wait for them. */
-  if (c->last_write && !dls_cl_check (clWaitForEvents (1, &c->last_write),
-          "clWaitForEvents (crf upload)", error))
-    return FALSE;
 
   g_new_tables = !c->g_valid || c->g_sxy != p->gaussian_sxy;
   c->g_sep = p->gaussian_sxy <= DLS_CRF_SEPARABLE_MAX_SXY;
@@ -414,20 +478,28 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
     /* Slice weights b * n(i) * alpha: the message comes out normalised
      * and the Potts weight is applied in the slice. */
     dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
-    if (!lat_tables (c, &c->g, 1.0f, error) || !lat_upload (c, &c->g, error))
+    if (!lat_tables (c, &c->g, 1.0f, error))
       return FALSE;
     c->g_sxy = p->gaussian_sxy;
     c->g_valid = TRUE;
   } else if (g_new_tables) {
     cl_int st;
 
+    /* An earlier upload may still read the host copies. */
+    if (c->g_write) {
+      st = clWaitForEvents (1, &c->g_write);
+      clReleaseEvent (c->g_write);
+      c->g_write = NULL;
+      if (!dls_cl_check (st, "clWaitForEvents (crf Gaussian)", error))
+        return FALSE;
+    }
     c->g_r = dls_crf_gaussian_taps (p->gaussian_sxy, c->g_taps);
     dls_crf_gaussian_norm (c->w, c->h, c->g_taps, c->g_r, c->g_norm,
         c->g_scratch);
     st = clEnqueueWriteBuffer (c->queue, c->d_taps, CL_FALSE, 0,
         sizeof (c->g_taps), c->g_taps, 0, NULL, NULL);
     st |= clEnqueueWriteBuffer (c->queue, c->d_gnorm, CL_FALSE, 0,
-        (gsize) c->n * sizeof (float), c->g_norm, 0, NULL, NULL);
+        (gsize) c->n * sizeof (float), c->g_norm, 0, NULL, &c->g_write);
     if (!dls_cl_check (st, "clEnqueueWriteBuffer (crf Gaussian)", error))
       return FALSE;
     c->g_sxy = p->gaussian_sxy;
@@ -437,8 +509,7 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
   c->eps = p->min_class_probability;
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
-  return lat_tables (c, &c->b, p->bilateral_weight, error)
-      && lat_upload (c, &c->b, error);
+  return lat_tables (c, &c->b, p->bilateral_weight, error);
 }
 
 /* Work-group size of the kernels whose global size follows the lattice
@@ -464,9 +535,9 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
 
   SET (c->k_splat, 0, c->d_q);
   SET (c->k_splat, 1, c->d_qc);
-  SET (c->k_splat, 2, l->d_start);
-  SET (c->k_splat, 3, l->d_pix);
-  SET (c->k_splat, 4, l->d_wt);
+  SET (c->k_splat, 2, l->d_tab[TAB_START]);
+  SET (c->k_splat, 3, l->d_tab[TAB_PIX]);
+  SET (c->k_splat, 4, l->d_tab[TAB_WT]);
   SET (c->k_splat, 5, l->d_val[0]);
   SET (c->k_splat, 6, count);
   SET (c->k_splat, 7, c->d_act);
@@ -477,7 +548,7 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
 
     SET (c->k_blur, 0, l->d_val[cur]);
     SET (c->k_blur, 1, l->d_val[1 - cur]);
-    SET (c->k_blur, 2, l->d_nb);
+    SET (c->k_blur, 2, l->d_tab[TAB_NB]);
     SET (c->k_blur, 3, nb_off);
     SET (c->k_blur, 4, l->m);
     SET (c->k_blur, 5, c->d_act);
@@ -538,6 +609,10 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
         "CRF: run before set_size/set_image");
     return FALSE;
   }
+  /* Mapped after the last run for the next build: a run on the same
+   * tables gives them back to the device. */
+  if (!lat_end_write (c, &c->b, error) || !lat_end_write (c, &c->g, error))
+    return FALSE;
   if (!warm || !c->q_valid) {
     SET (c->k_init, 0, c->d_unary);
     SET (c->k_init, 1, c->d_q);
@@ -574,8 +649,8 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
       if (!vg)
         return FALSE;
       SET (c->k_gmsg, 0, vg);
-      SET (c->k_gmsg, 1, c->g.d_off);
-      SET (c->k_gmsg, 2, c->g.d_ws);
+      SET (c->k_gmsg, 1, c->g.d_tab[TAB_OFF]);
+      SET (c->k_gmsg, 2, c->g.d_tab[TAB_WS]);
       SET (c->k_gmsg, 3, d1);
       SET (c->k_gmsg, 4, c->d_gval);
       SET (c->k_gmsg, 5, c->d_act);
@@ -600,8 +675,8 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
       SET (ks, a++, c->d_gval);
     SET (ks, a++, c->g_weight);
     SET (ks, a++, vb);
-    SET (ks, a++, c->b.d_off);
-    SET (ks, a++, c->b.d_ws);
+    SET (ks, a++, c->b.d_tab[TAB_OFF]);
+    SET (ks, a++, c->b.d_tab[TAB_WS]);
     SET (ks, a++, c->d_q);
     SET (ks, a++, c->d_act);
     if (!dls_cl_check (st, "crf_slice_softmax args", error)
@@ -611,7 +686,9 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
       return FALSE;
   }
   c->q_valid = TRUE;
-  return TRUE;
+  /* The next frame's build writes the bilateral tables while the device
+   * runs its network: map them now, behind this run's kernels. */
+  return lat_map (c, &c->b, error);
 }
 
 gboolean

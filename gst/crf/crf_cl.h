@@ -1,10 +1,11 @@
 /* deeplabseg: the dense CRF on OpenCL (kernels/crf.cl), driven by the
  * engine; same maths as the C reference in crf.h. The lattices are built
  * on the host with crf.c (the Gaussian kernel's tables only when the frame
- * size or its sxy changes), turned into gather lists and uploaded; every iteration runs
- * on the device. Buffers are sized in dls_crf_cl_set_size(); the vertex
- * buffers grow (with headroom) only when a frame's lattice is larger than
- * any before.
+ * size or its sxy changes) with their gather lists, into host arrays
+ * the kernels read in place (mapped and unmapped on the queue, no copy on
+ * a CPU device); every iteration runs on the device. Buffers are sized in
+ * dls_crf_cl_set_size(); the vertex value buffers grow (with headroom)
+ * only when a frame's lattice is larger than any before.
  */
 #ifndef DLS_CRF_CL_H
 #define DLS_CRF_CL_H
@@ -32,8 +33,9 @@ int dls_crf_cl_row (const DlsCrfCl * c);
 cl_mem dls_crf_cl_unary (DlsCrfCl * c);
 
 /* Builds the frame's lattices from @rgb (3 bytes a pixel, rows @stride
- * apart) and @p, and enqueues their upload. Host work only besides the
- * upload: call it while the device runs the network. */
+ * apart) and @p into their tables, and enqueues the tables' unmaps. Host
+ * work only (the tables were mapped behind the previous run): call it
+ * while the device runs the network. */
 gboolean dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
     const DlsCrfParams * p, GError ** error);
 /* Enqueues Q = softmax (-U) unless @warm and a previous Q exists, then
