@@ -168,6 +168,9 @@ struct _DlsLattice
    * buffer) and the merge's delta_j (n1 = k + e_j) for r > 0 and r = 0. */
   guint64 *vkey;
   guint64 merge_delta[2][DLS_LATTICE_MAX_DIM + 1];
+  /* pairs_vertices(): the id of the vertex before the second range, the
+   * last id */
+  int v_split, v_last;
 };
 
 static void lattice_worker (gpointer data, gpointer user_data);
@@ -744,23 +747,30 @@ pairs_radix (DlsLattice * l, gsize b, gsize e)
     }
 }
 
-/* The vertices from the sorted pairs: ids in key order, their keys
- * (into the free radix buffer), the points' offsets and the gather
+/* The vertices of the sorted pairs [b, e): ids in key order, their keys
+ * (l->vkey, the free radix buffer), the points' offsets and the gather
  * lists (a key's pairs are in e order, and runs are consecutive points:
- * points increasing). */
+ * points increasing). A vertex's key and list start are written at its
+ * first pair, so two ranges can run at once: [b, e) starts with vertex id
+ * l->v_split (b > 0, runs off: entry q is pair q) and the range that
+ * ends the pairs leaves its last id in l->v_last. */
 static inline __attribute__ ((always_inline)) void
-pairs_vertices (DlsLattice * l, const gboolean runs, const int d)
+pairs_vertices (DlsLattice * l, gsize b, gsize end, const gboolean runs,
+    const int d)
 {
   const int d1 = d + 1, ebits = l->ebits;
   const gsize total = l->npairs;
   const guint64 emask = ((guint64) 1 << ebits) - 1;
   const guint64 *pair = l->pair[l->cur];
-  guint64 *vkey = l->vkey = l->pair[1 - l->cur];
-  guint64 prev = pair[0] >> ebits;
-  int v = 0, q = 0;
+  guint64 *vkey = l->vkey;
+  guint64 prev = pair[b > 0 ? b - 1 : 0] >> ebits;
+  int v = b > 0 ? l->v_split : 0, q = (int) b;
 
-  l->start[0] = 0;
-  for (gsize p = 0; p < total; p++) {
+  if (b == 0) {
+    vkey[0] = prev;
+    l->start[0] = 0;
+  }
+  for (gsize p = b; p < end; p++) {
     const guint64 x = pair[p], key = x >> ebits;
     const int e = (int) (x & emask), i = e / d1, len = runs ? l->run[i] : 1;
 
@@ -773,19 +783,37 @@ pairs_vertices (DlsLattice * l, const gboolean runs, const int d)
       __builtin_prefetch (&l->weights[ahead]);
       __builtin_prefetch (&l->offsets[ahead], 1);
     }
-    v += key != prev;
+    if (key != prev) {
+      v++;
+      vkey[v] = key;
+      l->start[v] = q;
+    }
     prev = key;
-    vkey[v] = key;
     /* the head's run: the same corner of each of its points */
     for (int t = 0; t < len; t++, q++) {
       l->offsets[e + t * d1] = v;
       l->splat_point[q] = i + t;
       l->splat_weight[q] = l->weights[e + t * d1];
     }
-    l->start[v + 1] = q;
   }
-  l->m = v + 1;
-  l->start[l->m + 1] = l->start[l->m];
+  if (end == total) {
+    l->v_last = v;
+    l->start[v + 1] = l->start[v + 2] = q;
+  }
+}
+
+/* The vertex id of pair l->split_pairs - 1 (pairs_vertices() from there
+ * on the worker): the key changes before it. */
+static void
+pairs_vertices_split (DlsLattice * l)
+{
+  const guint64 *pair = l->pair[l->cur];
+  const int ebits = l->ebits;
+  int v = 0;
+
+  for (gsize p = 1; p < l->npairs / 2; p++)
+    v += (pair[p] >> ebits) != (pair[p - 1] >> ebits);
+  l->v_split = v;
 }
 
 /* The parallel parts of a build. */
@@ -794,6 +822,7 @@ pairs_vertices (DlsLattice * l, const gboolean runs, const int d)
 #define PART_MERGE 2            /* sorted (neighbours_merge), by direction */
 #define PART_PAIRS 3            /* sorted (points_pairs) */
 #define PART_RADIX 4            /* sorted (pairs_radix), by points' pairs */
+#define PART_VERTICES 5         /* sorted, no runs (pairs_vertices), by pairs */
 
 /* f (args..., d) with d a constant for the lattices in use (5: bilateral,
  * 2: Gaussian). */
@@ -818,6 +847,9 @@ run_part (DlsLattice * l, int part, int b, int e)
       break;
     case PART_PAIRS:
       WITH_DIM (d, points_pairs, l, b, e);
+      break;
+    case PART_VERTICES:
+      WITH_DIM (d, pairs_vertices, l, b, e, FALSE);
       break;
     default:
       /* by halves of the pairs (split) */
@@ -958,10 +990,15 @@ lattice_sorted (DlsLattice * l)
     run_parallel (l, PART_RADIX, n);
     l->cur = 1 - l->cur;
   }
+  l->vkey = l->pair[1 - l->cur];
   if (l->use_runs)
-    WITH_DIM (d, pairs_vertices, l, TRUE);
-  else
-    WITH_DIM (d, pairs_vertices, l, FALSE);
+    WITH_DIM (d, pairs_vertices, l, 0, l->npairs, TRUE);
+  else {
+    /* run_parallel() splits the pairs at npairs / 2 */
+    pairs_vertices_split (l);
+    run_parallel (l, PART_VERTICES, (int) l->npairs);
+  }
+  l->m = l->v_last + 1;
   run_parallel (l, PART_MERGE, d1);
   l->sorted = TRUE;
   return TRUE;
