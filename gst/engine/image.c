@@ -365,6 +365,54 @@ dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
 
 /* ---- for the dense CRF (gst/crf/) ---- */
 
+/* Four floats: R, G, B and a don't-care lane, one SSE register; each lane
+ * does the scalar operations in their order (no FMA on the x86-64
+ * baseline), so the bits are bilerp()'s. */
+typedef float Rgb4 __attribute__ ((vector_size (16)));
+
+static inline Rgb4
+packed_rgb4 (const guint8 * p, const RgbReader * rd)
+{
+  return (Rgb4) { p[rd->ro], p[rd->go], p[rd->bo], 0.0f };
+}
+
+/* dls_ref_frame_rgb() of a packed frame at another size: the rows' and
+ * columns' taps found once a row and once a pixel, the three channels in
+ * one vector. */
+static void
+frame_rgb_packed_resize (const RgbReader * rd, int out_w, int out_h,
+    guint8 * rgb, int stride)
+{
+  const DlsImage *img = rd->img;
+
+  for (int y = 0; y < out_h; y++) {
+    const guint8 *r0, *r1;
+    guint8 *o = rgb + (gsize) y * stride;
+    int y0, y1;
+    float fy;
+
+    half_pixel (y, img->height, out_h, &y0, &y1, &fy);
+    r0 = img->planes[0] + (gsize) y0 * img->strides[0];
+    r1 = img->planes[0] + (gsize) y1 * img->strides[0];
+    for (int x = 0; x < out_w; x++, o += 3) {
+      const gsize bpp = rd->bpp;
+      int x0, x1;
+      float fx;
+      Rgb4 top, bot, c;
+
+      half_pixel (x, img->width, out_w, &x0, &x1, &fx);
+      top = (1.0f - fx) * packed_rgb4 (r0 + x0 * bpp, rd)
+          + fx * packed_rgb4 (r0 + x1 * bpp, rd);
+      bot = (1.0f - fx) * packed_rgb4 (r1 + x0 * bpp, rd)
+          + fx * packed_rgb4 (r1 + x1 * bpp, rd);
+      c = (1.0f - fy) * top + fy * bot + 0.5f;
+      o[0] = (guint8) c[0];
+      o[1] = (guint8) c[1];
+      o[2] = (guint8) c[2];
+    }
+  }
+}
+
 /* dls_ref_frame_rgb() with @packed = rd->packed a constant. */
 static inline __attribute__ ((always_inline)) void
 frame_rgb (const RgbReader * rd, const gboolean packed, int out_w,
@@ -373,6 +421,10 @@ frame_rgb (const RgbReader * rd, const gboolean packed, int out_w,
   const DlsImage *img = rd->img;
   const gboolean same = out_w == img->width && out_h == img->height;
 
+  if (packed && !same) {
+    frame_rgb_packed_resize (rd, out_w, out_h, rgb, stride);
+    return;
+  }
   for (int y = 0; y < out_h; y++) {
     int y0 = y, y1 = y;
     float fy = 0.0f;
