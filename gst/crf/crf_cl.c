@@ -1,12 +1,11 @@
 /* deeplabseg: dense CRF on OpenCL (see crf_cl.h; kernels/crf.cl has the
  * layouts). Host side per frame: bilateral lattice build (crf.c, which
- * also gives the splat's gather lists), its normalisation, the gather
- * and slice weights, all into arrays allocated in set_size() that the
- * kernels read in place: device buffers made once around them
- * (CL_MEM_USE_HOST_PTR), written by the host between a map and an unmap
- * (on PoCL's CPU device neither copies; on a device with memory of its
- * own the unmap uploads). The
- * Gaussian kernel depends on the frame size and sxy only: its taps and
+ * also gives the splat's gather lists) and its normalisation, into arrays
+ * allocated in set_size() that the kernels read in place: device buffers
+ * made once around them (CL_MEM_USE_HOST_PTR), written by the host
+ * between a map and an unmap (on PoCL's CPU device neither copies; on a
+ * device with memory of its own the unmap uploads). The kernels weigh by
+ * the normalisation themselves. The Gaussian kernel depends on the frame size and sxy only: its taps and
  * normalisation (separable, sxy <= DLS_CRF_SEPARABLE_MAX_SXY) or its 2-d
  * lattice are rebuilt only when they change.
  */
@@ -24,10 +23,11 @@
 /* Vertex buffers grow to 5/4 of the largest lattice seen. */
 #define GROW(n) ((n) + (n) / 4 + 64)
 
-/* A lattice's tables the kernels read: the lattice's own offsets, splat
- * points, splat lists' starts and neighbours (crf.h), and Lat's ws and wt. */
+/* A lattice's tables the kernels read: the lattice's own offsets,
+ * barycentric weights, splat lists and neighbours (crf.h), and Lat's norm
+ * (the kernels weigh by it: no per-frame weight tables). */
 enum
-{ TAB_OFF, TAB_WS, TAB_PIX, TAB_WT, TAB_START, TAB_NB, N_TABS };
+{ TAB_OFF, TAB_BW, TAB_PIX, TAB_SW, TAB_START, TAB_NB, TAB_NORM, N_TABS };
 
 /* One lattice's host tables and device buffers. */
 typedef struct
@@ -35,8 +35,7 @@ typedef struct
   int d;
   DlsLattice *lattice;
   float *norm;                  /* n */
-  float *wt;                    /* n * (d + 1): gather weights */
-  float *ws;                    /* n * (d + 1): slice weights */
+  float alpha;                  /* 1 / (1 + 2^-d), the slice's scale */
   int m;                        /* vertices of the current build */
   int m_cap;                    /* vertices d_val holds */
   cl_mem d_tab[N_TABS];         /* around h_tab (CL_MEM_USE_HOST_PTR) */
@@ -73,6 +72,7 @@ struct _DlsCrfCl
   int g_r;
   cl_mem d_taps, d_gnorm, d_gtmp, d_gval;
   float g_sxy, g_weight;        /* what the Gaussian tables were built for */
+  float b_weight;               /* the bilateral kernel's Potts weight */
   gboolean g_valid;
   gboolean q_valid;
   cl_event g_write;             /* g_taps, g_norm busy until it completes */
@@ -106,8 +106,6 @@ lat_clear (DlsCrfCl * c, Lat * l)
     clFinish (c->queue);
   dls_lattice_free (l->lattice);
   g_free (l->norm);
-  g_free (l->wt);
-  g_free (l->ws);
   memset (l, 0, sizeof (*l));
 }
 
@@ -262,38 +260,39 @@ lat_end_write (DlsCrfCl * c, Lat * l, GError ** error)
 static gboolean
 lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
 {
-  static const char *names[N_TABS] = { "crf offsets", "crf slice weights",
+  static const char *names[N_TABS] = { "crf offsets", "crf weights",
     "crf splat points", "crf splat weights", "crf splat lists",
-    "crf neighbours"
+    "crf neighbours", "crf norm"
   };
   const gsize nd = (gsize) c->n * (d + 1);
   gsize max_m;
 
   l->d = d;
+  l->alpha = 1.0f / (1.0f + powf (2.0f, (float) -d));
   if (!(l->lattice = dls_lattice_new (d, c->n))) {
     g_set_error (error, DLS_ERROR, DLS_ERROR_UNSUPPORTED,
         "CRF: cannot allocate a %d-d lattice of %d points", d, c->n);
     return FALSE;
   }
-  if (!(l->norm = host_alloc (c->n, sizeof (float), "lattice norm", error))
-      || !(l->wt = host_alloc (nd, sizeof (float), "splat weights", error))
-      || !(l->ws = host_alloc (nd, sizeof (float), "slice weights", error)))
+  if (!(l->norm = host_alloc (c->n, sizeof (float), "lattice norm", error)))
     return FALSE;
   /* The lattice's arrays at their largest (crf.h), written in place by
    * every build (so cast from const). */
   max_m = dls_lattice_max_vertices (l->lattice);
   l->h_tab[TAB_OFF] = (int *) dls_lattice_offsets (l->lattice);
   l->tab_bytes[TAB_OFF] = nd * sizeof (int);
-  l->h_tab[TAB_WS] = l->ws;
-  l->tab_bytes[TAB_WS] = nd * sizeof (float);
+  l->h_tab[TAB_BW] = (float *) dls_lattice_weights (l->lattice);
+  l->tab_bytes[TAB_BW] = nd * sizeof (float);
   l->h_tab[TAB_PIX] = (int *) dls_lattice_splat_points (l->lattice);
   l->tab_bytes[TAB_PIX] = max_m * sizeof (int);
-  l->h_tab[TAB_WT] = l->wt;
-  l->tab_bytes[TAB_WT] = nd * sizeof (float);
+  l->h_tab[TAB_SW] = (float *) dls_lattice_splat_weights (l->lattice);
+  l->tab_bytes[TAB_SW] = max_m * sizeof (float);
   l->h_tab[TAB_START] = (int *) dls_lattice_splat_start (l->lattice);
   l->tab_bytes[TAB_START] = (max_m + 2) * sizeof (int);
   l->h_tab[TAB_NB] = (int *) dls_lattice_neighbours (l->lattice);
   l->tab_bytes[TAB_NB] = max_m * (d + 1) * 2 * sizeof (int);
+  l->h_tab[TAB_NORM] = l->norm;
+  l->tab_bytes[TAB_NORM] = c->n * sizeof (float);
   for (int i = 0; i < N_TABS; i++)
     if (!(l->d_tab[i] = dls_cl_buffer (c->cl,
                 CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, l->tab_bytes[i],
@@ -409,18 +408,15 @@ dls_crf_cl_has_q (const DlsCrfCl * c)
   return c->q_valid;
 }
 
-/* Builds @l from c->features and fills its host tables: normalisation,
- * the splat's gather weights b * n(i) (the lattice's gather lists: points
- * in increasing order per vertex), slice weights b * n(i) * alpha *
- * @weight. Then the kernels' tables are unmapped for the device, and the
- * vertex buffers grown if the lattice is larger than any before. */
+/* Builds @l from c->features with its normalisation n (the kernels
+ * weigh the splat by barycentric weight * n(point) and the slice by
+ * barycentric weight * n(i) * alpha * the Potts weight). Then the tables
+ * are unmapped for the device, and the vertex buffers grown if the lattice
+ * is larger than any before. */
 static gboolean
-lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
+lat_tables (DlsCrfCl * c, Lat * l, GError ** error)
 {
   const int d1 = l->d + 1, n = c->n;
-  const float alpha = 1.0f / (1.0f + powf (2.0f, (float) -l->d));
-  const int *pix;
-  const float *bw, *sw;
 
   if (!lat_begin_write (c, l, error))
     return FALSE;
@@ -430,17 +426,7 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
         "CRF: out of memory building a %d-d lattice", l->d);
     return FALSE;
   }
-  bw = dls_lattice_weights (l->lattice);
-  pix = dls_lattice_splat_points (l->lattice);
-  sw = dls_lattice_splat_weights (l->lattice);
   l->m = dls_lattice_n_vertices (l->lattice);
-  for (gsize e = 0; e < (gsize) n * d1; e++)
-    l->wt[e] = sw[e] * l->norm[pix[e]];
-  for (int i = 0; i < n; i++)
-    for (int j = 0; j < d1; j++) {
-      const gsize e = (gsize) i * d1 + j;
-      l->ws[e] = bw[e] * l->norm[i] * alpha * weight;
-    }
   if (!lat_end_write (c, l, error))
     return FALSE;
   if (l->m + 1 > l->m_cap) {
@@ -478,7 +464,7 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
     /* Slice weights b * n(i) * alpha: the message comes out normalised
      * and the Potts weight is applied in the slice. */
     dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
-    if (!lat_tables (c, &c->g, 1.0f, error))
+    if (!lat_tables (c, &c->g, error))
       return FALSE;
     c->g_sxy = p->gaussian_sxy;
     c->g_valid = TRUE;
@@ -509,7 +495,8 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
   c->eps = p->min_class_probability;
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
-  return lat_tables (c, &c->b, p->bilateral_weight, error);
+  c->b_weight = p->bilateral_weight;
+  return lat_tables (c, &c->b, error);
 }
 
 /* Work-group size of the kernels whose global size follows the lattice
@@ -537,10 +524,11 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
   SET (c->k_splat, 1, c->d_qc);
   SET (c->k_splat, 2, l->d_tab[TAB_START]);
   SET (c->k_splat, 3, l->d_tab[TAB_PIX]);
-  SET (c->k_splat, 4, l->d_tab[TAB_WT]);
-  SET (c->k_splat, 5, l->d_val[0]);
-  SET (c->k_splat, 6, count);
-  SET (c->k_splat, 7, c->d_act);
+  SET (c->k_splat, 4, l->d_tab[TAB_SW]);
+  SET (c->k_splat, 5, l->d_tab[TAB_NORM]);
+  SET (c->k_splat, 6, l->d_val[0]);
+  SET (c->k_splat, 7, count);
+  SET (c->k_splat, 8, c->d_act);
   st |= clEnqueueNDRangeKernel (c->queue, c->k_splat, 1, NULL, &gv, &lv, 0,
       NULL, NULL);
   for (int j = 0; j <= l->d && st == CL_SUCCESS; j++) {
@@ -650,10 +638,12 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
         return FALSE;
       SET (c->k_gmsg, 0, vg);
       SET (c->k_gmsg, 1, c->g.d_tab[TAB_OFF]);
-      SET (c->k_gmsg, 2, c->g.d_tab[TAB_WS]);
-      SET (c->k_gmsg, 3, d1);
-      SET (c->k_gmsg, 4, c->d_gval);
-      SET (c->k_gmsg, 5, c->d_act);
+      SET (c->k_gmsg, 2, c->g.d_tab[TAB_BW]);
+      SET (c->k_gmsg, 3, c->g.d_tab[TAB_NORM]);
+      SET (c->k_gmsg, 4, c->g.alpha);
+      SET (c->k_gmsg, 5, d1);
+      SET (c->k_gmsg, 6, c->d_gval);
+      SET (c->k_gmsg, 7, c->d_act);
       if (!dls_cl_check (st, "crf_lattice_message args", error)
           || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gmsg, 1,
                   NULL, &gn, NULL, 0, NULL, NULL), "crf_lattice_message",
@@ -676,7 +666,10 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
     SET (ks, a++, c->g_weight);
     SET (ks, a++, vb);
     SET (ks, a++, c->b.d_tab[TAB_OFF]);
-    SET (ks, a++, c->b.d_tab[TAB_WS]);
+    SET (ks, a++, c->b.d_tab[TAB_BW]);
+    SET (ks, a++, c->b.d_tab[TAB_NORM]);
+    SET (ks, a++, c->b.alpha);
+    SET (ks, a++, c->b_weight);
     SET (ks, a++, c->d_q);
     SET (ks, a++, c->d_act);
     if (!dls_cl_check (st, "crf_slice_softmax args", error)
