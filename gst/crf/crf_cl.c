@@ -75,6 +75,7 @@ struct _DlsCrfCl
   float b_weight;               /* the bilateral kernel's Potts weight */
   gboolean g_valid;
   gboolean q_valid;
+  gboolean started;             /* dls_crf_cl_start() ran, run() has not */
   cl_event g_write;             /* g_taps, g_norm busy until it completes */
 };
 
@@ -152,7 +153,7 @@ clear_size (DlsCrfCl * c)
   c->d_unary = c->d_q = NULL;
   g_clear_pointer (&c->features, g_free);
   c->n = c->w = c->h = c->n_classes = 0;
-  c->g_valid = c->q_valid = FALSE;
+  c->g_valid = c->q_valid = c->started = FALSE;
 }
 
 DlsCrfCl *
@@ -444,9 +445,10 @@ lat_tables (DlsCrfCl * c, Lat * l, GError ** error)
   return TRUE;
 }
 
-gboolean
-dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
-    const DlsCrfParams * p, GError ** error)
+/* @p's Gaussian tables (rebuilt only when its sxy changed), weights and
+ * pruning threshold. */
+static gboolean
+set_params (DlsCrfCl * c, const DlsCrfParams * p, GError ** error)
 {
   gboolean g_new_tables;
 
@@ -493,9 +495,18 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
   }
   c->g_weight = p->gaussian_weight;
   c->eps = p->min_class_probability;
+  c->b_weight = p->bilateral_weight;
+  return TRUE;
+}
+
+gboolean
+dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
+    const DlsCrfParams * p, GError ** error)
+{
+  if (!set_params (c, p, error))
+    return FALSE;
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
-  c->b_weight = p->bilateral_weight;
   return lat_tables (c, &c->b, error);
 }
 
@@ -586,10 +597,42 @@ class_list (DlsCrfCl * c, gboolean first, GError ** error)
   return dls_cl_check (st, "crf_class_max/list/compact", error);
 }
 
-gboolean
-dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
+/* Enqueues the Gaussian message of the current Q (its active classes):
+ * the separable filter's x pass (the slice does the y pass), or the 2-d
+ * lattice's filter and message. */
+static gboolean
+gaussian_message (DlsCrfCl * c, GError ** error)
 {
   const size_t gn = c->n, g2[2] = { c->w, c->h };
+  cl_int st = CL_SUCCESS;
+  const int d1 = 3;
+  cl_mem vg;
+
+  if (c->g_sep)
+    return dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gx, 2, NULL,
+            g2, NULL, 0, NULL, NULL), "crf_gauss_x", error);
+  if (!(vg = lat_filter (c, &c->g, error)))
+    return FALSE;
+  SET (c->k_gmsg, 0, vg);
+  SET (c->k_gmsg, 1, c->g.d_tab[TAB_OFF]);
+  SET (c->k_gmsg, 2, c->g.d_tab[TAB_BW]);
+  SET (c->k_gmsg, 3, c->g.d_tab[TAB_NORM]);
+  SET (c->k_gmsg, 4, c->g.alpha);
+  SET (c->k_gmsg, 5, d1);
+  SET (c->k_gmsg, 6, c->d_gval);
+  SET (c->k_gmsg, 7, c->d_act);
+  return dls_cl_check (st, "crf_lattice_message args", error)
+      && dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gmsg, 1, NULL,
+          &gn, NULL, 0, NULL, NULL), "crf_lattice_message", error);
+}
+
+/* The first iteration's work that needs no bilateral lattice: Q's start
+ * (softmax (-U) unless @warm and a Q is there), its active classes and
+ * its Gaussian message. */
+static gboolean
+start_run (DlsCrfCl * c, gboolean warm, GError ** error)
+{
+  const size_t gn = c->n;
   cl_int st = CL_SUCCESS;
 
   if (!c->n || !c->g_valid) {
@@ -597,9 +640,7 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
         "CRF: run before set_size/set_image");
     return FALSE;
   }
-  /* Mapped after the last run for the next build: a run on the same
-   * tables gives them back to the device. */
-  if (!lat_end_write (c, &c->b, error) || !lat_end_write (c, &c->g, error))
+  if (!lat_end_write (c, &c->g, error))
     return FALSE;
   if (!warm || !c->q_valid) {
     SET (c->k_init, 0, c->d_unary);
@@ -617,39 +658,45 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
   SET (c->k_gx, 5, c->d_gtmp);
   SET (c->k_gx, 6, c->d_act);
   if (!dls_cl_check (st, "crf_gauss_x args", error)
-      || !class_list (c, TRUE, error))
+      || !class_list (c, TRUE, error) || !gaussian_message (c, error))
+    return FALSE;
+  c->started = TRUE;
+  return TRUE;
+}
+
+gboolean
+dls_crf_cl_start (DlsCrfCl * c, const DlsCrfParams * p, gboolean warm,
+    GError ** error)
+{
+  if (!c->n) {
+    g_set_error (error, DLS_ERROR, DLS_ERROR_INVALID_ARGUMENT,
+        "CRF: no size set");
+    return FALSE;
+  }
+  return set_params (c, p, error) && start_run (c, warm, error);
+}
+
+gboolean
+dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
+{
+  const size_t gn = c->n, g2[2] = { c->w, c->h };
+  cl_int st = CL_SUCCESS;
+
+  if (!c->started && !start_run (c, warm, error))
+    return FALSE;
+  c->started = FALSE;
+  /* Mapped after the last run for the next build: a run on the same
+   * tables gives them back to the device. */
+  if (!lat_end_write (c, &c->b, error))
     return FALSE;
   for (int it = 0; it < iterations; it++) {
     cl_mem vb;
     cl_kernel ks = c->g_sep ? c->k_gys : c->k_slice;
     int a = 0;
 
-    if (it > 0 && !class_list (c, FALSE, error))
+    if (it > 0 && (!class_list (c, FALSE, error)
+            || !gaussian_message (c, error)))
       return FALSE;
-    if (c->g_sep) {
-      if (!dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gx, 2, NULL,
-                  g2, NULL, 0, NULL, NULL), "crf_gauss_x", error))
-        return FALSE;
-    } else {
-      const int d1 = 3;
-      cl_mem vg = lat_filter (c, &c->g, error);
-
-      if (!vg)
-        return FALSE;
-      SET (c->k_gmsg, 0, vg);
-      SET (c->k_gmsg, 1, c->g.d_tab[TAB_OFF]);
-      SET (c->k_gmsg, 2, c->g.d_tab[TAB_BW]);
-      SET (c->k_gmsg, 3, c->g.d_tab[TAB_NORM]);
-      SET (c->k_gmsg, 4, c->g.alpha);
-      SET (c->k_gmsg, 5, d1);
-      SET (c->k_gmsg, 6, c->d_gval);
-      SET (c->k_gmsg, 7, c->d_act);
-      if (!dls_cl_check (st, "crf_lattice_message args", error)
-          || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gmsg, 1,
-                  NULL, &gn, NULL, 0, NULL, NULL), "crf_lattice_message",
-              error))
-        return FALSE;
-    }
     if (!(vb = lat_filter (c, &c->b, error)))
       return FALSE;
     /* The separable Gaussian's y pass is done by the slice: its arguments

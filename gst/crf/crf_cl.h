@@ -38,8 +38,15 @@ cl_mem dls_crf_cl_unary (DlsCrfCl * c);
  * while the device runs the network. */
 gboolean dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
     const DlsCrfParams * p, GError ** error);
-/* Enqueues Q = softmax (-U) unless @warm and a previous Q exists, then
- * @iterations mean-field updates. */
+/* Optional, before dls_crf_cl_set_image(): applies @p and enqueues what
+ * the first iteration needs no bilateral lattice for (Q's start, its
+ * active classes, its Gaussian message), so that the device does it while
+ * the host builds the lattice; dls_crf_cl_run() then continues (with the
+ * same @warm). */
+gboolean dls_crf_cl_start (DlsCrfCl * c, const DlsCrfParams * p,
+    gboolean warm, GError ** error);
+/* Enqueues Q = softmax (-U) unless @warm and a previous Q exists (unless
+ * dls_crf_cl_start() did), then @iterations mean-field updates. */
 gboolean dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm,
     GError ** error);
 /* Enqueues the argmax of Q into @map (width x height bytes) and, unless

@@ -789,7 +789,9 @@ crf_opencl (DlsEngine * e, const DlsImage * f, cl_mem logits, int cp,
               NULL, grid, NULL, 0, NULL, NULL), "upsample_unary", error))
     return FALSE;
   warm = crf_prepare (e, f) && dls_crf_cl_has_q (e->crf_cl);
-  if (!dls_crf_cl_set_image (e->crf_cl, e->prev_rgb, gw * 3, &e->crf_grid,
+  /* The device starts the mean-field while the host builds the lattice. */
+  if (!dls_crf_cl_start (e->crf_cl, &e->crf_grid, warm, error)
+      || !dls_crf_cl_set_image (e->crf_cl, e->prev_rgb, gw * 3, &e->crf_grid,
           error)
       || !dls_crf_cl_run (e->crf_cl, warm ? e->crf.warm_iterations
           : e->crf.iterations, warm, error))
