@@ -365,50 +365,77 @@ dls_ref_upsample_argmax (const float *logits, int in_w, int in_h,
 
 /* ---- for the dense CRF (gst/crf/) ---- */
 
-/* Four floats: R, G, B and a don't-care lane, one SSE register; each lane
- * does the scalar operations in their order (no FMA on the x86-64
- * baseline), so the bits are bilerp()'s. */
-typedef float Rgb4 __attribute__ ((vector_size (16)));
+/* Four floats, one SSE register: each lane does the scalar operations in
+ * their order (no FMA on the x86-64 baseline), so the bits are bilerp()'s
+ * with the rounding of frame_rgb(). */
+typedef float Px4 __attribute__ ((vector_size (16)));
+typedef int Px4i __attribute__ ((vector_size (16)));
+typedef guint8 Px4b __attribute__ ((vector_size (4)));
 
-static inline Rgb4
-packed_rgb4 (const guint8 * p, const RgbReader * rd)
+/* A pixel's four bytes (bpp 4) in memory order, or R, G, B (and 0). */
+static inline __attribute__ ((always_inline)) Px4
+load_px4 (const guint8 * p, const RgbReader * rd, const gboolean four)
 {
-  return (Rgb4) { p[rd->ro], p[rd->go], p[rd->bo], 0.0f };
+  if (four) {
+    Px4b b;
+
+    memcpy (&b, p, 4);
+    return __builtin_convertvector (b, Px4);
+  }
+  return (Px4) { p[rd->ro], p[rd->go], p[rd->bo], 0.0f };
 }
 
-/* dls_ref_frame_rgb() of a packed frame at another size: the rows' and
- * columns' taps found once a row and once a pixel, the three channels in
- * one vector. */
-static void
-frame_rgb_packed_resize (const RgbReader * rd, int out_w, int out_h,
-    guint8 * rgb, int stride)
+/* Columns a block of frame_rgb_packed_resize(): their taps found once. */
+#define FRAME_RGB_BLOCK 64
+
+/* dls_ref_frame_rgb() of a packed frame at another size, by blocks of
+ * columns whose taps are found once (then every row), a pixel's channels
+ * interpolated in one vector (@four: the frame's 4 bytes a pixel as they
+ * are, R, G and B picked at the end; else R, G, B gathered). */
+static inline __attribute__ ((always_inline)) void
+frame_rgb_packed_resize (const RgbReader * rd, const gboolean four,
+    int out_w, int out_h, guint8 * rgb, int stride)
 {
   const DlsImage *img = rd->img;
+  const int c0 = four ? rd->ro : 0, c1 = four ? rd->go : 1;
+  const int c2 = four ? rd->bo : 2;
+  gsize off0[FRAME_RGB_BLOCK], off1[FRAME_RGB_BLOCK];
+  float fxs[FRAME_RGB_BLOCK];
 
-  for (int y = 0; y < out_h; y++) {
-    const guint8 *r0, *r1;
-    guint8 *o = rgb + (gsize) y * stride;
-    int y0, y1;
-    float fy;
+  for (int xb = 0; xb < out_w; xb += FRAME_RGB_BLOCK) {
+    const int nx = MIN (FRAME_RGB_BLOCK, out_w - xb);
 
-    half_pixel (y, img->height, out_h, &y0, &y1, &fy);
-    r0 = img->planes[0] + (gsize) y0 * img->strides[0];
-    r1 = img->planes[0] + (gsize) y1 * img->strides[0];
-    for (int x = 0; x < out_w; x++, o += 3) {
-      const gsize bpp = rd->bpp;
+    for (int i = 0; i < nx; i++) {
       int x0, x1;
-      float fx;
-      Rgb4 top, bot, c;
 
-      half_pixel (x, img->width, out_w, &x0, &x1, &fx);
-      top = (1.0f - fx) * packed_rgb4 (r0 + x0 * bpp, rd)
-          + fx * packed_rgb4 (r0 + x1 * bpp, rd);
-      bot = (1.0f - fx) * packed_rgb4 (r1 + x0 * bpp, rd)
-          + fx * packed_rgb4 (r1 + x1 * bpp, rd);
-      c = (1.0f - fy) * top + fy * bot + 0.5f;
-      o[0] = (guint8) c[0];
-      o[1] = (guint8) c[1];
-      o[2] = (guint8) c[2];
+      half_pixel (xb + i, img->width, out_w, &x0, &x1, &fxs[i]);
+      off0[i] = (gsize) x0 * rd->bpp;
+      off1[i] = (gsize) x1 * rd->bpp;
+    }
+    for (int y = 0; y < out_h; y++) {
+      const guint8 *r0, *r1;
+      guint8 *o = rgb + (gsize) y * stride + (gsize) xb * 3;
+      int y0, y1;
+      float fy;
+
+      half_pixel (y, img->height, out_h, &y0, &y1, &fy);
+      r0 = img->planes[0] + (gsize) y0 * img->strides[0];
+      r1 = img->planes[0] + (gsize) y1 * img->strides[0];
+      for (int i = 0; i < nx; i++, o += 3) {
+        const float fx = fxs[i];
+        Px4 top, bot;
+        Px4i c;
+
+        top = (1.0f - fx) * load_px4 (r0 + off0[i], rd, four)
+            + fx * load_px4 (r0 + off1[i], rd, four);
+        bot = (1.0f - fx) * load_px4 (r1 + off0[i], rd, four)
+            + fx * load_px4 (r1 + off1[i], rd, four);
+        c = __builtin_convertvector ((1.0f - fy) * top + fy * bot + 0.5f,
+            Px4i);
+        o[0] = (guint8) c[c0];
+        o[1] = (guint8) c[c1];
+        o[2] = (guint8) c[c2];
+      }
     }
   }
 }
@@ -422,7 +449,10 @@ frame_rgb (const RgbReader * rd, const gboolean packed, int out_w,
   const gboolean same = out_w == img->width && out_h == img->height;
 
   if (packed && !same) {
-    frame_rgb_packed_resize (rd, out_w, out_h, rgb, stride);
+    if (rd->bpp == 4)
+      frame_rgb_packed_resize (rd, TRUE, out_w, out_h, rgb, stride);
+    else
+      frame_rgb_packed_resize (rd, FALSE, out_w, out_h, rgb, stride);
     return;
   }
   for (int y = 0; y < out_h; y++) {
