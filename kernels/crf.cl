@@ -28,18 +28,21 @@
  *   one pass over the pixels' arrays fewer)
  * or, for a large sxy, on a 2-d permutohedral lattice (splat and blur as
  * below), then
- *   crf_lattice_message gval[i] = sum_j ws_ij values[off_ij], ws_ij =
- *                      b_ij n(i) alpha (b the barycentric weights, n the
- *                      lattice's normalisation, alpha an argument).
- *                      global: (pixels)
+ *   crf_lattice_message gval[i] = sum_j ws_ij values[off_ij] (ws = b n(i)
+ *                      alpha).   global: (pixels)
  * and the bilateral kernel on its permutohedral lattice (built on the
  * host once per frame):
+ *   crf_weights        once a frame a lattice: wt[e] = sw[e] n(pix[e])
+ *                      over the gather lists (below; sw the barycentric
+ *                      weights in list order) and ws[e] = b[e] n(e / d1)
+ *                      alpha weight over the points' corners (b their
+ *                      barycentric weights), n the lattice's
+ *                      normalisation; products in this order (they were
+ *                      the host's).   global: (points x d1)
  *   crf_splat          values[v] = sum over the points i splatting onto v
- *                      of sw_i * Q[i]: a gather over a CSR list built on
- *                      the host (start[v] .. start[v+1] into pix / sw,
- *                      points in increasing order, sw the barycentric
- *                      weight), weighed by sw * n(pix) with n the
- *                      normalisation, so no atomics.
+ *                      of wt * Q[i]: a gather over a CSR list built on
+ *                      the host (start[v] .. start[v+1] into pix / wt,
+ *                      points in increasing order), so no atomics.
  *                      global: (vertices + 1); row `vertices` is the
  *                      absent neighbour and comes out 0.
  *   crf_blur           one of the d + 1 directions:
@@ -51,10 +54,9 @@
  *   crf_slice_softmax  t = -U[i] + g_weight gval[i]
  *                             + sum_j wb_ij values_b[ob_ij] on the active
  *                      classes, t = -U[i] on the others,
- *                      Q[i] = softmax (t) (max subtracted first), with
- *                      wb_ij = b_ij * n_b(i) * alpha * Potts weight (in
- *                      that order: crf_cl.c's C tables had these bits).
- *                      global: (pixels)
+ *                      Q[i] = softmax (t) (max subtracted first); the slice
+ *                      weights already hold barycentric * n_b(i) * alpha *
+ *                      Potts weight. global: (pixels)
  *   crf_gauss_y_slice_softmax  the same with gval computed in place from the
  *                      x pass's tmp (separable Gaussian).
  *                      global: (width, height)
@@ -208,6 +210,17 @@ softmax_store (float8 * t, __global float *q)
 }
 
 __kernel void
+crf_weights (__global const float *sw, __global const int *pix,
+    __global const float *b, __global const float *norm, int d1,
+    float alpha, float weight, __global float *wt, __global float *ws)
+{
+  const size_t e = get_global_id (0);
+
+  wt[e] = sw[e] * norm[pix[e]];
+  ws[e] = b[e] * norm[e / d1] * alpha * weight;
+}
+
+__kernel void
 crf_init (__global const float *unary, __global float *q)
 {
   const size_t i = get_global_id (0);
@@ -258,8 +271,7 @@ crf_compact (__global const float *q, __global float *qc,
 inline __attribute__ ((always_inline)) void
 splat_rows (const int G, const int I, __global const float *q,
     __global const float *qc, __global const int *pix,
-    __global const float *sw, __global const float *norm, int e0, int e1,
-    __global float *out)
+    __global const float *wt, int e0, int e1, __global float *out)
 {
   float8 acc[GMAX];
 
@@ -267,7 +279,7 @@ splat_rows (const int G, const int I, __global const float *q,
     acc[k] = (float8) (0.0f);
   for (int e = e0; e < e1; e++) {
     __global const float *qi = QROW (I, q, qc, pix[e], G);
-    const float w = sw[e] * norm[pix[e]];
+    const float w = wt[e];
     for (int k = 0; k < G; k++)
       acc[k] += w * vload8 (k, qi);
   }
@@ -278,15 +290,15 @@ splat_rows (const int G, const int I, __global const float *q,
 __kernel void
 crf_splat (__global const float *q, __global const float *qc,
     __global const int *start, __global const int *pix,
-    __global const float *sw, __global const float *norm,
-    __global float *values, int count, __global const int *act)
+    __global const float *wt, __global float *values, int count,
+    __global const int *act)
 {
   const int v = get_global_id (0);
   if (v >= count)
     return;                     /* the global size is padded (host) */
   const int e0 = start[v], e1 = start[v + 1];
 
-  BY_GROUPS (act, splat_rows (G, I, q, qc, pix, sw, norm, e0, e1,
+  BY_GROUPS (act, splat_rows (G, I, q, qc, pix, wt, e0, e1,
           values + (size_t) v * 8 * G));
 }
 
@@ -354,8 +366,7 @@ crf_gauss_x (__global const float *q, __global const float *qc,
 
 inline __attribute__ ((always_inline)) void
 message_rows (const int G, __global const float *values,
-    __global const int *off, __global const float *bw,
-    __global const float *norm, float alpha, int d1, size_t i,
+    __global const int *off, __global const float *ws, int d1, size_t i,
     __global float *out)
 {
   float8 acc[GMAX];
@@ -364,7 +375,7 @@ message_rows (const int G, __global const float *values,
     acc[k] = (float8) (0.0f);
   for (int j = 0; j < d1; j++) {
     __global const float *v = values + (size_t) off[i * d1 + j] * 8 * G;
-    const float w = bw[i * d1 + j] * norm[i] * alpha;
+    const float w = ws[i * d1 + j];
     for (int k = 0; k < G; k++)
       acc[k] += w * vload8 (k, v);
   }
@@ -374,26 +385,23 @@ message_rows (const int G, __global const float *values,
 
 __kernel void
 crf_lattice_message (__global const float *values, __global const int *off,
-    __global const float *bw, __global const float *norm, float alpha,
-    int d1, __global float *out, __global const int *act)
+    __global const float *ws, int d1, __global float *out,
+    __global const int *act)
 {
   const size_t i = get_global_id (0);
 
-  BY_GROUPS (act, message_rows (G, values, off, bw, norm, alpha, d1, i,
-          out));
+  BY_GROUPS (act, message_rows (G, values, off, ws, d1, i, out));
 }
 
-/* tc (the active classes' t, G groups) += sum_j wb_ij nb_i alpha weight
- * values_b[ob_ij] (the bilateral message of pixel i of n); t = -U[i] with tc put in the
+/* tc (the active classes' t, G groups) += sum_j wb_ij values_b[ob_ij]
+ * (the bilateral message of pixel i of n); t = -U[i] with tc put in the
  * active classes' lanes; Q[i] = softmax (t). */
 inline __attribute__ ((always_inline)) void
 slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
     __global const float *unary, __global const float *vb,
     __global const int *ob, __global const float *wb,
-    __global const float *nb, float alpha, float weight,
     __global const int *act, __global float *q)
 {
-  const float ni = nb[i];
   float8 t[C8];
 
   if (i + SLICE_AHEAD < n)
@@ -401,7 +409,7 @@ slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
       PREFETCH (vb + (size_t) ob[(i + SLICE_AHEAD) * (DB + 1) + j] * 8 * G);
   for (int j = 0; j <= DB; j++) {
     __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * 8 * G;
-    const float w = wb[i * (DB + 1) + j] * ni * alpha * weight;
+    const float w = wb[i * (DB + 1) + j];
     for (int k = 0; k < G; k++)
       tc[k] += w * vload8 (k, v);
   }
@@ -428,8 +436,7 @@ slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
 inline __attribute__ ((always_inline)) void
 slice_rows (const int G, const int I, size_t i, __global const float *unary,
     __global const float *gval, float g_weight, __global const float *vb,
-    __global const int *ob, __global const float *wb,
-    __global const float *nb, float alpha, float weight, __global float *q,
+    __global const int *ob, __global const float *wb, __global float *q,
     __global const int *act)
 {
   const size_t n = get_global_size (0);
@@ -438,20 +445,18 @@ slice_rows (const int G, const int I, size_t i, __global const float *unary,
   for (int k = 0; k < G; k++)
     tc[k] = -act_load (unary + i * CP, k, act, I)
         + g_weight * vload8 (k, gval + i * 8 * G);
-  slice_softmax (G, I, tc, i, n, unary, vb, ob, wb, nb, alpha, weight, act,
-      q);
+  slice_softmax (G, I, tc, i, n, unary, vb, ob, wb, act, q);
 }
 
 __kernel void
 crf_slice_softmax (__global const float *unary, __global const float *gval,
     float g_weight, __global const float *vb, __global const int *ob,
-    __global const float *wb, __global const float *nb, float alpha,
-    float weight, __global float *q, __global const int *act)
+    __global const float *wb, __global float *q, __global const int *act)
 {
   const size_t i = get_global_id (0);
 
-  BY_GROUPS (act, slice_rows (G, I, i, unary, gval, g_weight, vb, ob, wb, nb,
-          alpha, weight, q, act));
+  BY_GROUPS (act, slice_rows (G, I, i, unary, gval, g_weight, vb, ob, wb, q,
+          act));
 }
 
 inline __attribute__ ((always_inline)) void
@@ -459,8 +464,7 @@ gauss_y_slice_rows (const int G, const int I, int x, int y, int w, int h,
     __global const float *unary, __global const float *gtmp,
     __global const float *norm, __constant float *taps, int r,
     float g_weight, __global const float *vb, __global const int *ob,
-    __global const float *wb, __global const float *nb, float alpha,
-    float weight, __global float *q, __global const int *act)
+    __global const float *wb, __global float *q, __global const int *act)
 {
   const size_t i = (size_t) y * w + x, np = (size_t) w * h;
   float8 acc[GMAX], tc[GMAX];
@@ -475,23 +479,21 @@ gauss_y_slice_rows (const int G, const int I, int x, int y, int w, int h,
   const float n = norm[i];
   for (int k = 0; k < G; k++)
     tc[k] = -act_load (unary + i * CP, k, act, I) + g_weight * (n * acc[k]);
-  slice_softmax (G, I, tc, i, np, unary, vb, ob, wb, nb, alpha, weight, act,
-      q);
+  slice_softmax (G, I, tc, i, np, unary, vb, ob, wb, act, q);
 }
 
 __kernel void
 crf_gauss_y_slice_softmax (__global const float *unary,
     __global const float *gtmp, __global const float *norm,
     __constant float *taps, int r, float g_weight, __global const float *vb,
-    __global const int *ob, __global const float *wb,
-    __global const float *nb, float alpha, float weight, __global float *q,
+    __global const int *ob, __global const float *wb, __global float *q,
     __global const int *act)
 {
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0), h = get_global_size (1);
 
   BY_GROUPS (act, gauss_y_slice_rows (G, I, x, y, w, h, unary, gtmp, norm,
-          taps, r, g_weight, vb, ob, wb, nb, alpha, weight, q, act));
+          taps, r, g_weight, vb, ob, wb, q, act));
 }
 
 __kernel void

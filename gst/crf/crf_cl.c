@@ -4,8 +4,8 @@
  * allocated in set_size() that the kernels read in place: device buffers
  * made once around them (CL_MEM_USE_HOST_PTR), written by the host
  * between a map and an unmap (on PoCL's CPU device neither copies; on a
- * device with memory of its own the unmap uploads). The kernels weigh by
- * the normalisation themselves. The Gaussian kernel depends on the frame size and sxy only: its taps and
+ * device with memory of its own the unmap uploads); the weights times the
+ * normalisation are formed on the device (crf_weights). The Gaussian kernel depends on the frame size and sxy only: its taps and
  * normalisation (separable, sxy <= DLS_CRF_SEPARABLE_MAX_SXY) or its 2-d
  * lattice are rebuilt only when they change.
  */
@@ -20,12 +20,15 @@
 #define CLASS_CHUNKS 64
 /* Ints of the active-class list (kernels/crf.cl: act). */
 #define ACT_INTS(cp) (4 + 2 * (cp))
+#define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
+
 /* Vertex buffers grow to 5/4 of the largest lattice seen. */
 #define GROW(n) ((n) + (n) / 4 + 64)
 
-/* A lattice's tables the kernels read: the lattice's own offsets,
+/* A lattice's tables the host writes: the lattice's own offsets,
  * barycentric weights, splat lists and neighbours (crf.h), and Lat's norm
- * (the kernels weigh by it: no per-frame weight tables). */
+ * (crf_weights turns the weights and the norm into d_wt and d_ws on the
+ * device). */
 enum
 { TAB_OFF, TAB_BW, TAB_PIX, TAB_SW, TAB_START, TAB_NB, TAB_NORM, N_TABS };
 
@@ -38,6 +41,7 @@ typedef struct
   float alpha;                  /* 1 / (1 + 2^-d), the slice's scale */
   int m;                        /* vertices of the current build */
   int m_cap;                    /* vertices d_val holds */
+  cl_mem d_wt, d_ws;            /* crf_weights: n * (d + 1) each */
   cl_mem d_tab[N_TABS];         /* around h_tab (CL_MEM_USE_HOST_PTR) */
   void *h_tab[N_TABS];
   gsize tab_bytes[N_TABS];
@@ -55,7 +59,7 @@ struct _DlsCrfCl
   cl_command_queue queue;
   int w, h, n, n_classes, cp;
   cl_kernel k_init, k_splat, k_blur, k_slice, k_argmax, k_gx, k_gys;
-  cl_kernel k_cmax, k_clist, k_compact;
+  cl_kernel k_cmax, k_clist, k_compact, k_weights;
   cl_mem d_unary, d_q;
   cl_mem d_cmax, d_act;         /* class pruning: chunk maxima, the list */
   cl_mem d_qc;                  /* Q's active classes (crf_compact) */
@@ -72,7 +76,6 @@ struct _DlsCrfCl
   int g_r;
   cl_mem d_taps, d_gnorm, d_gtmp, d_gval;
   float g_sxy, g_weight;        /* what the Gaussian tables were built for */
-  float b_weight;               /* the bilateral kernel's Potts weight */
   gboolean g_valid;
   gboolean q_valid;
   gboolean started;             /* dls_crf_cl_start() ran, run() has not */
@@ -94,6 +97,10 @@ static void
 lat_clear (DlsCrfCl * c, Lat * l)
 {
   lat_release_vertex_buffers (l);
+  if (l->d_wt)
+    clReleaseMemObject (l->d_wt);
+  if (l->d_ws)
+    clReleaseMemObject (l->d_ws);
   if (l->map_done)
     clReleaseEvent (l->map_done);
   for (int i = 0; i < N_TABS; i++)
@@ -115,7 +122,7 @@ release_kernels (DlsCrfCl * c)
 {
   cl_kernel *ks[] = { &c->k_init, &c->k_splat, &c->k_blur, &c->k_slice,
     &c->k_argmax, &c->k_gx, &c->k_gys, &c->k_gmsg, &c->k_cmax, &c->k_clist,
-    &c->k_compact
+    &c->k_compact, &c->k_weights
   };
   cl_mem *ms[] = { &c->d_taps, &c->d_gnorm, &c->d_gtmp, &c->d_gval,
     &c->d_cmax, &c->d_act, &c->d_qc
@@ -299,6 +306,11 @@ lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
                 CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, l->tab_bytes[i],
                 l->h_tab[i], names[i], error)))
       return FALSE;
+  if (!(l->d_wt = new_buffer (c, nd * sizeof (float), "crf splat weights",
+              error))
+      || !(l->d_ws = new_buffer (c, nd * sizeof (float), "crf slice weights",
+              error)))
+    return FALSE;
   /* Mapped from the start: the first build waits only for this. */
   return lat_map (c, l, error);
 }
@@ -370,6 +382,8 @@ dls_crf_cl_set_size (DlsCrfCl * c, int width, int height, int n_classes,
               "crf class list", error))
       || !(c->k_compact = dls_cl_kernel (c->cl, "crf", opts, "crf_compact",
               error))
+      || !(c->k_weights = dls_cl_kernel (c->cl, "crf", opts, "crf_weights",
+              error))
       || !(c->d_qc = new_buffer (c, (gsize) c->n * c->cp * sizeof (float),
               "crf compacted Q", error))
       || !lat_init (c, &c->b, DIM_B, error)) {
@@ -409,15 +423,16 @@ dls_crf_cl_has_q (const DlsCrfCl * c)
   return c->q_valid;
 }
 
-/* Builds @l from c->features with its normalisation n (the kernels
- * weigh the splat by barycentric weight * n(point) and the slice by
- * barycentric weight * n(i) * alpha * the Potts weight). Then the tables
- * are unmapped for the device, and the vertex buffers grown if the lattice
- * is larger than any before. */
+/* Builds @l from c->features with its normalisation n, unmaps the tables
+ * for the device and enqueues crf_weights (the splat's weights b * n(point)
+ * in list order, the slice's b * n(i) * alpha * @weight), and grows the
+ * vertex buffers if the lattice is larger than any before. */
 static gboolean
-lat_tables (DlsCrfCl * c, Lat * l, GError ** error)
+lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
 {
   const int d1 = l->d + 1, n = c->n;
+  const size_t nd = (size_t) n * d1;
+  cl_int st = CL_SUCCESS;
 
   if (!lat_begin_write (c, l, error))
     return FALSE;
@@ -429,6 +444,19 @@ lat_tables (DlsCrfCl * c, Lat * l, GError ** error)
   }
   l->m = dls_lattice_n_vertices (l->lattice);
   if (!lat_end_write (c, l, error))
+    return FALSE;
+  SET (c->k_weights, 0, l->d_tab[TAB_SW]);
+  SET (c->k_weights, 1, l->d_tab[TAB_PIX]);
+  SET (c->k_weights, 2, l->d_tab[TAB_BW]);
+  SET (c->k_weights, 3, l->d_tab[TAB_NORM]);
+  SET (c->k_weights, 4, d1);
+  SET (c->k_weights, 5, l->alpha);
+  SET (c->k_weights, 6, weight);
+  SET (c->k_weights, 7, l->d_wt);
+  SET (c->k_weights, 8, l->d_ws);
+  if (!dls_cl_check (st, "crf_weights args", error)
+      || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_weights, 1,
+              NULL, &nd, NULL, 0, NULL, NULL), "crf_weights", error))
     return FALSE;
   if (l->m + 1 > l->m_cap) {
     int cap = MIN (GROW (l->m + 1), n * d1 + 1);
@@ -466,7 +494,7 @@ set_params (DlsCrfCl * c, const DlsCrfParams * p, GError ** error)
     /* Slice weights b * n(i) * alpha: the message comes out normalised
      * and the Potts weight is applied in the slice. */
     dls_crf_gaussian_features (c->features, c->w, c->h, p->gaussian_sxy);
-    if (!lat_tables (c, &c->g, error))
+    if (!lat_tables (c, &c->g, 1.0f, error))
       return FALSE;
     c->g_sxy = p->gaussian_sxy;
     c->g_valid = TRUE;
@@ -495,7 +523,6 @@ set_params (DlsCrfCl * c, const DlsCrfParams * p, GError ** error)
   }
   c->g_weight = p->gaussian_weight;
   c->eps = p->min_class_probability;
-  c->b_weight = p->bilateral_weight;
   return TRUE;
 }
 
@@ -507,14 +534,12 @@ dls_crf_cl_set_image (DlsCrfCl * c, const guint8 * rgb, int stride,
     return FALSE;
   dls_crf_bilateral_features (c->features, c->w, c->h, p->bilateral_sxy,
       p->bilateral_srgb, rgb, stride);
-  return lat_tables (c, &c->b, error);
+  return lat_tables (c, &c->b, p->bilateral_weight, error);
 }
 
 /* Work-group size of the kernels whose global size follows the lattice
  * (crf_splat, crf_blur): one value, so PoCL builds one work-group function. */
 #define CRF_LOCAL_SIZE 64
-
-#define SET(k, i, v) st |= clSetKernelArg (k, i, sizeof (v), &(v))
 
 /* Splat + d + 1 blurs of @l; returns the buffer with the result. */
 static cl_mem
@@ -535,11 +560,10 @@ lat_filter (DlsCrfCl * c, Lat * l, GError ** error)
   SET (c->k_splat, 1, c->d_qc);
   SET (c->k_splat, 2, l->d_tab[TAB_START]);
   SET (c->k_splat, 3, l->d_tab[TAB_PIX]);
-  SET (c->k_splat, 4, l->d_tab[TAB_SW]);
-  SET (c->k_splat, 5, l->d_tab[TAB_NORM]);
-  SET (c->k_splat, 6, l->d_val[0]);
-  SET (c->k_splat, 7, count);
-  SET (c->k_splat, 8, c->d_act);
+  SET (c->k_splat, 4, l->d_wt);
+  SET (c->k_splat, 5, l->d_val[0]);
+  SET (c->k_splat, 6, count);
+  SET (c->k_splat, 7, c->d_act);
   st |= clEnqueueNDRangeKernel (c->queue, c->k_splat, 1, NULL, &gv, &lv, 0,
       NULL, NULL);
   for (int j = 0; j <= l->d && st == CL_SUCCESS; j++) {
@@ -615,12 +639,10 @@ gaussian_message (DlsCrfCl * c, GError ** error)
     return FALSE;
   SET (c->k_gmsg, 0, vg);
   SET (c->k_gmsg, 1, c->g.d_tab[TAB_OFF]);
-  SET (c->k_gmsg, 2, c->g.d_tab[TAB_BW]);
-  SET (c->k_gmsg, 3, c->g.d_tab[TAB_NORM]);
-  SET (c->k_gmsg, 4, c->g.alpha);
-  SET (c->k_gmsg, 5, d1);
-  SET (c->k_gmsg, 6, c->d_gval);
-  SET (c->k_gmsg, 7, c->d_act);
+  SET (c->k_gmsg, 2, c->g.d_ws);
+  SET (c->k_gmsg, 3, d1);
+  SET (c->k_gmsg, 4, c->d_gval);
+  SET (c->k_gmsg, 5, c->d_act);
   return dls_cl_check (st, "crf_lattice_message args", error)
       && dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_gmsg, 1, NULL,
           &gn, NULL, 0, NULL, NULL), "crf_lattice_message", error);
@@ -713,10 +735,7 @@ dls_crf_cl_run (DlsCrfCl * c, int iterations, gboolean warm, GError ** error)
     SET (ks, a++, c->g_weight);
     SET (ks, a++, vb);
     SET (ks, a++, c->b.d_tab[TAB_OFF]);
-    SET (ks, a++, c->b.d_tab[TAB_BW]);
-    SET (ks, a++, c->b.d_tab[TAB_NORM]);
-    SET (ks, a++, c->b.alpha);
-    SET (ks, a++, c->b_weight);
+    SET (ks, a++, c->b.d_ws);
     SET (ks, a++, c->d_q);
     SET (ks, a++, c->d_act);
     if (!dls_cl_check (st, "crf_slice_softmax args", error)
