@@ -127,8 +127,12 @@ core_case (int w, int h, int c, gboolean v2, GRand * r)
   DlsCrfParams p;
   DlsCrf *ref = dls_crf_new (w, h, c);
   DlsCrfCl *crf = dls_crf_cl_new (cl, queue, NULL);
+  /* the same frames with dls_crf_cl_start() first, as the engine runs
+   * them: Q must be the same bits */
+  DlsCrfCl *crf2 = dls_crf_cl_new (cl, queue, NULL);
   guint8 *rgb = g_new (guint8, n * 3);
   float *u = g_new (float, (gsize) n * c), *q = g_new (float, (gsize) n * c);
+  float *q2 = g_new (float, (gsize) n * c);
   GError *err = NULL;
   char what[128];
 
@@ -136,7 +140,8 @@ core_case (int w, int h, int c, gboolean v2, GRand * r)
     dls_crf_params_init_deeplab_v2 (&p);
   else
     dls_crf_params_init (&p);
-  if (!dls_crf_cl_set_size (crf, w, h, c, &err)) {
+  if (!dls_crf_cl_set_size (crf, w, h, c, &err)
+      || !dls_crf_cl_set_size (crf2, w, h, c, &err)) {
     CHECK (FALSE, "set_size %dx%d c %d: %s", w, h, c, err->message);
     g_clear_error (&err);
     goto out;
@@ -155,11 +160,18 @@ core_case (int w, int h, int c, gboolean v2, GRand * r)
     if (!cl_unary (crf, u, n, c)
         || !dls_crf_cl_set_image (crf, rgb, w * 3, &p, &err)
         || !dls_crf_cl_run (crf, warm ? 1 : p.iterations, warm, &err)
-        || !dls_crf_cl_read_q (crf, q, &err)) {
+        || !dls_crf_cl_read_q (crf, q, &err)
+        || !cl_unary (crf2, u, n, c)
+        || !dls_crf_cl_start (crf2, &p, warm, &err)
+        || !dls_crf_cl_set_image (crf2, rgb, w * 3, &p, &err)
+        || !dls_crf_cl_run (crf2, warm ? 1 : p.iterations, warm, &err)
+        || !dls_crf_cl_read_q (crf2, q2, &err)) {
       CHECK (FALSE, "opencl %dx%d: %s", w, h, err ? err->message : "write");
       g_clear_error (&err);
       goto out;
     }
+    CHECK (memcmp (q, q2, sizeof (float) * n * c) == 0,
+        "%dx%d classes %d: Q with dls_crf_cl_start() first differs", w, h, c);
     g_snprintf (what, sizeof (what), "%4dx%-4d classes %2d %-10s %s", w, h,
         c, v2 ? "deeplab-v2" : "demo", warm ? "warm 1" : "cold");
     agree = compare_q (what, q, dls_crf_q (ref), n, c, &diff);
@@ -170,9 +182,11 @@ core_case (int w, int h, int c, gboolean v2, GRand * r)
 out:
   dls_crf_free (ref);
   dls_crf_cl_free (crf);
+  dls_crf_cl_free (crf2);
   g_free (rgb);
   g_free (u);
   g_free (q);
+  g_free (q2);
 }
 
 /* All-equal unary and a single class: Q uniform / 1, map 0, no NaN. */
