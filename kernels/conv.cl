@@ -34,6 +34,13 @@
  *              ceil(Cop / DWC)): one local size for every layer (one
  *              work-group function to compile); tiles past OW store
  *              nothing
+ *   dw_conv1x1  depthwise (M = 1) then the conv1x1 that is its only
+ *              reader, one step; the depthwise's output stays in __local
+ *              memory. Arguments: depthwise's (its output's Cp = Cip),
+ *              then conv1x1's, then the panel (__local, DFP * Cip floats).
+ *              Weights: depthwise's and conv1x1's layouts.
+ *              global: (ceil(H*W / DFP)), local: (1): work-group g owns
+ *              output pixels g * DFP .. g * DFP + DFP - 1
  *
  * Each work-item owns a tile of output pixels x output channels held in
  * vector registers (one named variable per pixel, unrolled by the REP
@@ -50,6 +57,7 @@
  *   TCO  output channels per work-item: 4, 8 or 16            (default 8)
  *   DWP  output pixels per work-item, depthwise: 1..16        (default 4)
  *   DWC  channels per work-item, depthwise: 4, 8 or 16        (default 4)
+ *   DFP  pixels a work-group of dw_conv1x1, a multiple of TP   (default 48)
  */
 
 #ifndef TP
@@ -63,6 +71,9 @@
 #endif
 #ifndef DWC
 #define DWC 4
+#endif
+#ifndef DFP
+#define DFP 48
 #endif
 
 #define CAT_(a, b) a##b
@@ -108,9 +119,10 @@ ACT_FN (float16)
  * (at most @n_c channels), through float4 pointers (a group is 16-byte
  * aligned; PoCL lowers vstore8 / vstore16 to 64-bit scalar stores), with
  * no private array (PoCL would put one on the stack). */
-#define STORE_GROUPS(N, v, dst, n_c) do { \
+#define STORE_GROUPS(N, v, dst, n_c) STORE_GROUPS_AS (__global, N, v, dst, n_c)
+#define STORE_GROUPS_AS(AS, N, v, dst, n_c) do { \
     const float16 v16_ = CAT (STORE_WIDEN, N) (v); \
-    __global float4 *d4_ = (__global float4 *) (dst); \
+    AS float4 *d4_ = (AS float4 *) (dst); \
     d4_[0] = v16_.s0123; \
     if ((n_c) >= N) { \
       if (N > 4) d4_[1] = v16_.s4567; \
@@ -130,7 +142,7 @@ ACT_FN (float16)
  * whole (lanes past cop stay in the pixel or the buffer's slack and are
  * never stored). */
 #define C1_DECL(i) floatT acc##i = b; \
-  __global const float *row##i = in + (size_t) min (p0 + i, n_pix - 1) * cip;
+  C1_AS const float *row##i = C1_ROW (min (p0 + i, n_pix - 1));
 #define C1_FMA(i) acc##i = fma ((floatT) (row##i[c]), wv, acc##i);
 #define C1_STORE(i) if (p0 + i < n_pix) { \
     const size_t o = (size_t) (p0 + i) * cop + cb * TCO; \
@@ -139,6 +151,17 @@ ACT_FN (float16)
       v = ACT (v + vloadT (0, res + o), lo2, hi2); \
     STORE_GROUPS (TCO, v, out + o, cop - cb * TCO); \
   }
+
+#define C1_TILE \
+  REP (TP, C1_DECL) \
+  for (int c = 0; c < cip; c++) { \
+    const floatT wv = vloadT (c, wp); \
+    REP (TP, C1_FMA) \
+  } \
+  REP (TP, C1_STORE)
+/* conv1x1 reads pixel p's row of the input. */
+#define C1_AS __global
+#define C1_ROW(p) (in + (size_t) (p) * cip)
 
 __kernel void
 conv1x1 (__global const float *restrict in, int cip, int n_pix,
@@ -160,13 +183,10 @@ conv1x1 (__global const float *restrict in, int cip, int n_pix,
     return;
   const floatT b = vloadT (cb, bias);
   __global const float *wp = w + (size_t) cb * cip * TCO;
-  REP (TP, C1_DECL)
-  for (int c = 0; c < cip; c++) {
-    const floatT wv = vloadT (c, wp);
-    REP (TP, C1_FMA)
-  }
-  REP (TP, C1_STORE)
+  C1_TILE
 }
+#undef C1_AS
+#undef C1_ROW
 
 __kernel void
 conv2d (__global const float *restrict in, int ih, int iw, int cip,
@@ -235,6 +255,10 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
   const int c0 = get_global_id (2) * DWC; \
   const int wstride = (cop + DWC - 1) / DWC * DWC; \
   const floatC b = vloadC (0, bias + c0); \
+  DW_TILE \
+  REP (DWP, DW_STORE)
+/* The accumulators acc0.. of the DWP pixels (x0 + i, y), channels c0.. */
+#define DW_TILE \
   REP (DWP, DW_DECL) \
   for (int ky = 0; ky < kh; ky++) { \
     const int iy = y * sh - pt + ky * dh; \
@@ -246,8 +270,7 @@ conv2d (__global const float *restrict in, int ih, int iw, int cip,
       const floatC wv = vloadC (0, w + (ky * kw + kx) * wstride + c0); \
       REP (DWP, DW_FMA) \
     } \
-  } \
-  REP (DWP, DW_STORE)
+  }
 #define DW_DECL(i) floatC acc##i = b;
 #define DW_FMA(i) { const int ix = (x0 + i) * sw - pl + kx * dw; \
     if (ix >= 0 && ix < iw) \
@@ -290,3 +313,62 @@ depthwise_mult (DW_ARGS)
   DW_BODY
 }
 #undef DW_LOAD
+
+/* dw_conv1x1: a depthwise (M = 1) and the pointwise conv1x1 that is its
+ * only reader, in one step: the depthwise output never reaches global
+ * memory. Work-group g (local size 1) owns the panel of DFP consecutive
+ * output pixels g * DFP ..: first the depthwise of the panel's pixels,
+ * every channel, into @panel (__local, [DFP][cip], the layout of the
+ * depthwise's output buffer), DWP pixels of a row x DWC channels at a
+ * time (DW_TILE: the taps, bias and clamp of depthwise, so the values are
+ * bit for bit the unfused step's); then conv1x1's micro-kernel (C1_TILE)
+ * over the panel, channel block after channel block, each block's weights
+ * staying in cache for the panel's DFP / TP tiles; with has_res the fused
+ * residual ADD as conv1x1. */
+#define DW_LOAD(px) vloadC (0, (px) + c0)
+#define DWF_STORE(i) if (i < n) \
+    STORE_GROUPS_AS (__local, DWC, ACT (acc##i, dlo, dhi), \
+        dst + i * cip + c0, cip - c0);
+#define C1_AS __local
+#define C1_ROW(p) (panel + (size_t) ((p) - q0) * cip)
+#if DFP % TP
+#error DFP must be a multiple of TP (a tile never crosses a panel)
+#endif
+
+__kernel void
+dw_conv1x1 (__global const float *restrict in, int ih, int iw, int cip,
+    __global const float *restrict w, __global const float *restrict dbias,
+    int ow, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl,
+    float dlo, float dhi, int n_pix,
+    __global const float *restrict pw, __global const float *restrict bias,
+    __global float *restrict out, int cop, float lo, float hi,
+    int has_res, __global const float *restrict res, float lo2, float hi2,
+    __local float *restrict panel)
+{
+  const int q0 = get_group_id (0) * DFP;
+  const int q1 = min (q0 + DFP, n_pix);
+  const int wstride = (cip + DWC - 1) / DWC * DWC;
+  const int n_cb = (cop + TCO - 1) / TCO;
+
+  for (int q = q0; q < q1;) {
+    const int y = q / ow, x0 = q - y * ow;
+    const int n = min (min (DWP, ow - x0), q1 - q);
+    __local float *dst = panel + (size_t) (q - q0) * cip;
+    for (int c0 = 0; c0 < cip; c0 += DWC) {
+      const floatC b = vloadC (0, dbias + c0);
+      DW_TILE
+      REP (DWP, DWF_STORE)
+    }
+    q += n;
+  }
+  for (int cb = 0; cb < n_cb; cb++) {
+    const floatT b = vloadT (cb, bias);
+    __global const float *wp = pw + (size_t) cb * cip * TCO;
+    for (int p0 = q0; p0 < q1; p0 += TP) {
+      C1_TILE
+    }
+  }
+}
+#undef DW_LOAD
+#undef C1_AS
+#undef C1_ROW

@@ -757,6 +757,7 @@ typedef enum
   K_CONCAT,
   K_RESIZE,
   K_CHAIN,
+  K_DWPW,
   K_FOLD,
   /* ONNX ops */
   K_UNARY,
@@ -787,6 +788,8 @@ typedef struct
   float alpha, beta;            /* UNARY: HARD_SIGMOID, HARD_SWISH */
   DlsNearestMode nearest;       /* NEAREST */
   int fold;                     /* FOLD: F_* variants */
+  int res;                      /* DWPW: 0, + a second input (RES_INPUT),
+                                 * + the block's input (RES_X) */
   /* OpenCL only: the kernels of the steps each listed node must get
    * (dls_backend_opencl_node_kernels()), "node=k1 k2;node=;..." ("" for
    * none: folded into another node or elided). */
@@ -838,6 +841,13 @@ enum
   {RESIZE (H, W, C, OH, OW, DLS_RESIZE_ASYMMETRIC)}, \
   {RESIZE (H, W, C, OH, OW, DLS_RESIZE_ALIGN_CORNERS)}, \
   {RESIZE (H, W, C, OH, OW, DLS_RESIZE_HALF_PIXEL)}
+/* A depthwise 3x3 (relu6, bias) then a conv1x1 to CO (no activation),
+ * then the residual R with act A; OpenCL fuses the pair (dw_conv1x1). */
+#define DWPW(H, W, C, CO, S, D, R, A) \
+  .kind = K_DWPW, .h = H, .w = W, .c = C, .co = CO, .stride = S, \
+  .dil = D, .res = R, .act = A
+enum
+{ RES_INPUT = 1, RES_X };
 #define CHAIN(H, W, C, V) \
   .kind = K_CHAIN, .h = H, .w = W, .c = C, .co = V
 /* The ASPP image-pooling branch folded into the projection: a HxWxC
@@ -991,8 +1001,31 @@ static const OpCase cases[] = {
   {RESIZE (33, 33, 21, 257, 257, DLS_RESIZE_ALIGN_CORNERS), DEEPLAB},
 
   /* chains: intermediate buffers, multiple outputs */
-  {CHAIN (17, 17, 13, 0), .steps = "2=conv1x1;3=;6=conv1x1;8=;9=conv1x1"},
+  {CHAIN (17, 17, 13, 0),
+      .steps = "1=;2=dw_conv1x1;3=;6=conv1x1;8=;9=conv1x1"},
   {CHAIN (33, 31, 16, 1)},
+
+  /* depthwise + conv1x1 fused (opencl.c, find_fusions(); conv.cl,
+   * dw_conv1x1, panels of 42 pixels on the CPU): panels that end inside a
+   * row and an edge panel (13x11), an image smaller than a panel,
+   * channels that are not a multiple of the depthwise's 16 (21 -> cp 24)
+   * nor of 4 (13), stride 2, the model's dilations, the ADD fused too
+   * (the residual a second input or the depthwise's input); a panel
+   * (16384 channels: 2.6 MB) larger than the local memory falls back to
+   * the two kernels. */
+  {DWPW (13, 11, 21, 10, 1, 1, 0, ACT_NONE), .steps = "0=;1=dw_conv1x1"},
+  {DWPW (5, 3, 8, 20, 1, 1, 0, ACT_NONE), .steps = "0=;1=dw_conv1x1"},
+  {DWPW (17, 17, 13, 24, 2, 1, RES_INPUT, ACT_RELU),
+      .steps = "0=;1=dw_conv1x1;2="},
+  {DWPW (33, 33, 40, 40, 1, 2, RES_X, ACT_NONE),
+      .steps = "0=;1=dw_conv1x1;2="},
+  {DWPW (33, 33, 96, 16, 1, 4, 0, ACT_NONE), .steps = "0=;1=dw_conv1x1"},
+  {DWPW (65, 65, 72, 12, 2, 1, RES_INPUT, ACT_RELU6),
+      .steps = "0=;1=dw_conv1x1;2="},
+  {DWPW (2, 3, 16384, 8, 1, 1, 0, ACT_NONE),
+      .steps = "0=depthwise;1=conv1x1"},
+  {DWPW (2, 3, 16384, 8, 1, 1, RES_INPUT, ACT_NONE),
+      .steps = "0=depthwise;1=conv1x1;2="},
 
   /* ASPP image pooling folded into the projection (opencl.c,
    * find_fusions()): the resize becomes a 1-pixel conv1x1 writing the
@@ -1445,6 +1478,22 @@ build_case (const OpCase * c, Builder * b, GString * desc)
       g_string_append_printf (desc, "resize    %dx%dx%d -> %dx%d %s", c->h,
           c->w, c->c, c->oh, c->ow, coords[c->coord]);
       break;
+    case K_DWPW:{
+      int t, h2 = (c->h + c->stride - 1) / c->stride;
+      int w2 = (c->w + c->stride - 1) / c->stride;
+
+      x = add_input (b, c->h, c->w, c->c);
+      t = dwconv (b, x, 1, 3, c->stride, c->dil, SAME, TRUE, ACT_RELU6);
+      y = conv (b, t, c->co, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+      if (c->res == RES_INPUT)
+        y = add2 (b, y, add_input (b, h2, w2, c->co), c->act);
+      else if (c->res == RES_X)
+        y = add2 (b, x, y, c->act);
+      g_string_append_printf (desc, "dw+conv1x1 %dx%dx%d s%d d%d -> %d%s",
+          c->h, c->w, c->c, c->stride, c->dil, c->co,
+          c->res == RES_INPUT ? " + in" : c->res == RES_X ? " + x" : "");
+      break;
+    }
     case K_CHAIN:{
       /* v0: a MobileNetV2 block then an ASPP-like head:
        *   a = conv1x1 relu6; d = a + conv1x1(dw3x3 d2 relu6 (a));

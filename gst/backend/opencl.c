@@ -38,6 +38,9 @@ typedef struct
                                  * pixels, 0: the device picks */
   int px_tp;                    /* RSP: output pixels per work-item of
                                  * resize_bilinear */
+  int dwf_px;                   /* DFP: output pixels a work-group of
+                                 * dw_conv1x1 (a multiple of conv_tp), 0:
+                                 * no depthwise fused into its conv1x1 */
 } DlsTuning;
 
 /* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
@@ -50,15 +53,19 @@ typedef struct
  * LLVM each, paid by a cold start): depthwise and resize_bilinear take one
  * local size for every layer, 9 tiles (a 33-wide row at DWP 4) and 33
  * work-items (8 pixels each: a 257-wide row); other local sizes and a
- * per-layer choice measured no faster (docs/performance.md). */
+ * per-layer choice measured no faster (docs/performance.md). A depthwise
+ * fused into its projection conv1x1 (dw_conv1x1) works on panels of 42
+ * pixels (7 tiles), one work-item a group: panels of 18 to 66 measured
+ * alike, 132 slower. Not on a GPU (0): one work-item a group would leave
+ * it idle. */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1},
-  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1, 0},
+  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8, 42},
 };
 
-/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP]"
+/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP]]"
  * overrides it (to measure other tile sizes with the bench without
- * rebuilding); PXP, when left out, is the row's. */
+ * rebuilding); PXP and DFP, when left out, are the row's. */
 static const DlsTuning *
 tuning_for (cl_device_type type)
 {
@@ -73,9 +80,11 @@ tuning_for (cl_device_type type)
     }
   if (env) {
     DlsTuning e = *t;
-    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp, &e.conv_tco,
-        &e.dw_tp, &e.dw_tc, &e.conv_wg, &e.dw_wg, &e.px_wg, &e.px_tp);
-    if (n >= 7 && e.px_tp >= 1) {
+    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp,
+        &e.conv_tco, &e.dw_tp, &e.dw_tc, &e.conv_wg, &e.dw_wg, &e.px_wg,
+        &e.px_tp, &e.dwf_px);
+    if (n >= 7 && e.px_tp >= 1 && e.dwf_px >= 0
+        && e.dwf_px % MAX (1, e.conv_tp) == 0) {
       env_tuning = e;
       env_tuning.type = type;
       return &env_tuning;
@@ -546,8 +555,9 @@ conv_options (const DlsCl * cl, char opts[CONV_OPTIONS_LEN])
   const DlsTuning *t = tuning_for (cl->type);
 
   g_snprintf (opts, CONV_OPTIONS_LEN,
-      "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d -DRSP=%d -w", t->conv_tp,
-      t->conv_tco, t->dw_tp, t->dw_tc, t->px_tp);
+      "-DTP=%d -DTCO=%d -DDWP=%d -DDWC=%d -DRSP=%d -DDFP=%d -w",
+      t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc, t->px_tp,
+      t->dwf_px ? t->dwf_px : t->conv_tp);
 }
 
 /* TRUE when every option of @options is one of @group's. */
@@ -628,6 +638,8 @@ typedef struct
                                  * that ADD: its conv; else -1 */
   int folded;                   /* a pointwise conv: the CONCAT folded into
                                  * it; else -1 */
+  int fused_dw;                 /* a pointwise conv: the depthwise fused
+                                 * into it (dw_conv1x1); else -1 */
   gboolean skip;                /* prepare_node() makes no step for it: a
                                  * fused ADD, an identity RESIZE, a folded
                                  * CONCAT or broadcast RESIZE (whose bias
@@ -905,7 +917,16 @@ is_broadcast_resize (const DlsGraph * g, const DlsNode * n)
  * CONCAT (DeepLab) the order of the unfolded conv, so its output is bit
  * for bit the same; otherwise another float order of the same sum. With
  * two or more non-broadcast inputs nothing is folded (a CONCAT of those
- * would stay: more code for a shape DeepLab does not have). */
+ * would stay: more code for a shape DeepLab does not have).
+ *
+ * A depthwise fused into the pointwise conv that reads it (MobileNetV2's
+ * depthwise + projection; dw_conv1x1, kernels/conv.cl): a depthwise of
+ * depth multiplier 1 whose output only a pointwise conv reads (which may
+ * have a fused ADD of its own), when the tuning's panel of dwf_px pixels x
+ * the depthwise's channels fits the device's local memory. The depthwise
+ * makes no step and its output no buffer; the conv's step reads the
+ * depthwise's input, which plan_memory() keeps alive until then
+ * (node_reads()). The values are bit for bit the two kernels'. */
 static void
 find_fusions (OclBackend * b)
 {
@@ -921,7 +942,7 @@ find_fusions (OclBackend * b)
     b->alias[t] = t;
   for (int i = 0; i < n_nodes; i++) {
     const DlsNode *n = dls_graph_node (g, i);
-    b->plan[i].fused_add = b->plan[i].folded = -1;
+    b->plan[i].fused_add = b->plan[i].folded = b->plan[i].fused_dw = -1;
     b->plan[i].skip = FALSE;
     for (int k = 0; k < n->n_inputs; k++)
       if (n->inputs[k] >= 0)
@@ -991,6 +1012,32 @@ find_fusions (OclBackend * b)
       }
     }
   }
+
+  if (b->tuning->dwf_px > 0) {
+    cl_ulong local_mem = 0;
+    if (clGetDeviceInfo (dls_cl_device (b->cl), CL_DEVICE_LOCAL_MEM_SIZE,
+            sizeof (local_mem), &local_mem, NULL) != CL_SUCCESS)
+      local_mem = 0;
+    for (int i = 0; i < n_nodes; i++) {
+      const DlsNode *n = dls_graph_node (g, i), *d;
+      int di;
+
+      if (!is_pointwise (g, n) || b->plan[i].folded >= 0)
+        continue;
+      di = dls_graph_tensor (g, n->inputs[0])->producer;
+      d = di >= 0 ? dls_graph_node (g, di) : NULL;
+      if (!d || d->op != DLS_OP_DEPTHWISE_CONV2D
+          || d->p.win.depth_multiplier != 1 || readers[d->output] != 1
+          || dls_graph_tensor (g, d->inputs[0])->kind
+          != DLS_TENSOR_ACTIVATION
+          || (cl_ulong) b->tuning->dwf_px * round_up (dls_graph_tensor (g,
+                  d->output)->dims[3], 4) * sizeof (float) > local_mem)
+        continue;
+      b->plan[i].fused_dw = di;
+      b->plan[di].skip = TRUE;
+      b->alias[d->output] = -1;
+    }
+  }
   g_free (readers);
 }
 
@@ -1011,6 +1058,8 @@ node_reads (OclBackend * b, int i, int reads[DLS_MAX_INPUTS + 1])
     return 0;
   if (b->plan[i].folded >= 0)
     src = dls_graph_node (g, b->plan[i].folded);
+  else if (b->plan[i].fused_dw >= 0)
+    src = dls_graph_node (g, b->plan[i].fused_dw);
   for (int k = 0; k < src->n_inputs; k++) {
     int t = src->inputs[k];
     if (t >= 0 && b->alias[t] < 0)      /* a folded broadcast: its 1x1 */
@@ -1106,6 +1155,55 @@ prepare_fold (OclBackend * b, const DlsNode * n, int cop_t, cl_mem * src,
   return bias;
 }
 
+/* Depthwise @d's weights and bias, packed for depthwise and dw_conv1x1. */
+static gboolean
+dw_consts (OclBackend * b, const DlsNode * d, cl_mem * wm, cl_mem * bm,
+    GError ** error)
+{
+  int cop_t = round_up (b->cp[d->output], b->tuning->dw_tc);
+
+  return (*wm = pack_dw_weights (b, dls_graph_tensor (b->graph,
+              d->inputs[1]), cop_t, error))
+      && (*bm = make_bias (b, d, dls_graph_tensor (b->graph,
+              d->output)->dims[3], cop_t, error));
+}
+
+/* The dw_conv1x1 step of pointwise conv @n with the depthwise fused into
+ * it (find_fusions()): conv1x1_step()'s arguments but the source (the
+ * depthwise's input), work-groups of one work-item, a panel of
+ * dwf_px pixels each. */
+static gboolean
+dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
+    cl_mem dst, int cop, float lo, float hi, cl_mem res, float lo2,
+    float hi2, GError ** error)
+{
+  const DlsGraph *g = b->graph;
+  const DlsNode *d = dls_graph_node (g, b->plan[b->current_node].fused_dw);
+  const DlsTensor *in = dls_graph_tensor (g, d->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, d->output);
+  const DlsWindowParams *w = &d->p.win;
+  int ih = in->dims[1], iw = in->dims[2], ow = out->dims[2];
+  int cip = b->cp[d->inputs[0]], n_pix = out->dims[1] * ow;
+  int has_res = res != NULL, dfp = b->tuning->dwf_px;
+  size_t panel = (size_t) dfp * cip * sizeof (float);
+  cl_mem dwm, dbm;
+
+  /* The step first: it owns @k (released with the steps on failure). */
+  add_step (b, k, 1, (n_pix + dfp - 1) / dfp, 1, 1);
+  set_local (b, 1);
+  if (!dw_consts (b, d, &dwm, &dbm, error))
+    return FALSE;
+  if (!res)
+    res = dst;
+  return set_args (k, error, 29, ARG (b->mem[d->inputs[0]]), ARG (ih),
+      ARG (iw), ARG (cip), ARG (dwm), ARG (dbm), ARG (ow), ARG (w->kernel_h),
+      ARG (w->kernel_w), ARG (w->stride_h), ARG (w->stride_w),
+      ARG (w->dilation_h), ARG (w->dilation_w), ARG (w->pad_top),
+      ARG (w->pad_left), ARG (d->act_min), ARG (d->act_max), ARG (n_pix),
+      ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi),
+      ARG (has_res), ARG (res), ARG (lo2), ARG (hi2), panel, NULL);
+}
+
 static gboolean
 prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
 {
@@ -1128,8 +1226,7 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
   if (n->op == DLS_OP_DEPTHWISE_CONV2D) {
     int tp = b->tuning->dw_tp, tc = b->tuning->dw_tc;
     int mult = w->depth_multiplier, cop_t = round_up (cop, tc);
-    if (!(wm = pack_dw_weights (b, wt, cop_t, error))
-        || !(bm = make_bias (b, n, out->dims[3], cop_t, error))
+    if (!dw_consts (b, n, &wm, &bm, error)
         || !(k = dls_cl_kernel (b->cl, "conv", opts,
                 mult == 1 ? "depthwise" : "depthwise_mult", error)))
       return FALSE;
@@ -1148,7 +1245,9 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
     int cop_t = round_up (out->dims[3], tco), i0 = 0, ni = wt->dims[3];
     gboolean pointwise = is_pointwise (g, n);
     int add = b->plan[b->current_node].fused_add;
-    const char *name = pointwise ? "conv1x1" : "conv2d";
+    gboolean fused_dw = b->plan[b->current_node].fused_dw >= 0;
+    const char *name = fused_dw ? "dw_conv1x1" : pointwise ? "conv1x1"
+        : "conv2d";
 
     if (b->plan[b->current_node].folded >= 0) {
       if (!(bm = prepare_fold (b, n, cop_t, &src, &cip, &i0, &ni, error)))
@@ -1170,6 +1269,9 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         lo2 = a->act_min;
         hi2 = a->act_max;
       }
+      if (fused_dw)
+        return dw_conv1x1_step (b, k, wm, bm, dst, cop, lo, hi, res, lo2,
+            hi2, error);
       return conv1x1_step (b, k, src, cip, oh * ow, wm, bm, dst, cop, cop_t,
           lo, hi, res, lo2, hi2, error);
     }
@@ -1467,8 +1569,8 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
   b->cp = g_new0 (int, b->n_tensors);
   if (b->weights_key) {
     const DlsTuning *t = b->tuning;
-    char *key = g_strdup_printf ("%s\n%d,%d,%d,%d,%d", b->weights_key,
-        t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc, t->conv_wg);
+    char *key = g_strdup_printf ("%s\n%d,%d,%d,%d,%d,%d", b->weights_key,
+        t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc, t->conv_wg, t->dwf_px);
     b->weights = weight_set_acquire (b->cl, key);
     g_free (key);
   } else {

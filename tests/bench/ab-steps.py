@@ -99,7 +99,9 @@ def main():
               + " ".join(f"{x:.3f}" for x in med))
     print(f"{'step':42s}" + "".join(f"{n + ' min':>12s}{n + ' med':>12s}"
                                     for n in names))
-    for key in sorted(runs[names[0]][0]):
+    # Steps of every variant (a fused step exists in one only).
+    keys = sorted({k for n in names for k in runs[n][0]})
+    for key in keys:
         if a.filter and not re.search(a.filter, key) and "sum" not in key:
             continue
         row = ""
@@ -107,7 +109,7 @@ def main():
             v = [s.get(key, float("nan")) for s in runs[n]]
             row += f"{min(v):12.3f}{statistics.median(v):12.3f}"
         print(f"{key:42s}{row}")
-    kernels = sorted({k.split()[1] for k in runs[names[0]][0] if "sum" not in k})
+    kernels = sorted({k.split()[1] for k in keys if "sum" not in k})
     for kernel in kernels:
         print(f"sum of {kernel} steps, by round:")
         for n in names:
