@@ -272,8 +272,7 @@ lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
     "crf splat points", "crf splat weights", "crf splat lists",
     "crf neighbours", "crf norm"
   };
-  const gsize nd = (gsize) c->n * (d + 1);
-  gsize max_m;
+  gsize v;
 
   l->d = d;
   l->alpha = 1.0f / (1.0f + powf (2.0f, (float) -d));
@@ -284,21 +283,22 @@ lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
   }
   if (!(l->norm = host_alloc (c->n, sizeof (float), "lattice norm", error)))
     return FALSE;
-  /* The lattice's arrays at their largest (crf.h), written in place by
-   * every build (so cast from const). */
-  max_m = dls_lattice_max_vertices (l->lattice);
+  /* The lattice's arrays at their largest (crf.h: V = n (d + 1) entries,
+   * the lists' V + 2 starts, the neighbours' V (d + 1) pairs), written in
+   * place by every build (so cast from const). */
+  v = dls_lattice_max_vertices (l->lattice);
   l->h_tab[TAB_OFF] = (int *) dls_lattice_offsets (l->lattice);
-  l->tab_bytes[TAB_OFF] = nd * sizeof (int);
+  l->tab_bytes[TAB_OFF] = v * sizeof (int);
   l->h_tab[TAB_BW] = (float *) dls_lattice_weights (l->lattice);
-  l->tab_bytes[TAB_BW] = nd * sizeof (float);
+  l->tab_bytes[TAB_BW] = v * sizeof (float);
   l->h_tab[TAB_PIX] = (int *) dls_lattice_splat_points (l->lattice);
-  l->tab_bytes[TAB_PIX] = max_m * sizeof (int);
+  l->tab_bytes[TAB_PIX] = v * sizeof (int);
   l->h_tab[TAB_SW] = (float *) dls_lattice_splat_weights (l->lattice);
-  l->tab_bytes[TAB_SW] = max_m * sizeof (float);
+  l->tab_bytes[TAB_SW] = v * sizeof (float);
   l->h_tab[TAB_START] = (int *) dls_lattice_splat_start (l->lattice);
-  l->tab_bytes[TAB_START] = (max_m + 2) * sizeof (int);
+  l->tab_bytes[TAB_START] = (v + 2) * sizeof (int);
   l->h_tab[TAB_NB] = (int *) dls_lattice_neighbours (l->lattice);
-  l->tab_bytes[TAB_NB] = max_m * (d + 1) * 2 * sizeof (int);
+  l->tab_bytes[TAB_NB] = v * (d + 1) * 2 * sizeof (int);
   l->h_tab[TAB_NORM] = l->norm;
   l->tab_bytes[TAB_NORM] = c->n * sizeof (float);
   for (int i = 0; i < N_TABS; i++)
@@ -306,9 +306,9 @@ lat_init (DlsCrfCl * c, Lat * l, int d, GError ** error)
                 CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, l->tab_bytes[i],
                 l->h_tab[i], names[i], error)))
       return FALSE;
-  if (!(l->d_wt = new_buffer (c, nd * sizeof (float), "crf splat weights",
+  if (!(l->d_wt = new_buffer (c, v * sizeof (float), "crf splat weights",
               error))
-      || !(l->d_ws = new_buffer (c, nd * sizeof (float), "crf slice weights",
+      || !(l->d_ws = new_buffer (c, v * sizeof (float), "crf slice weights",
               error)))
     return FALSE;
   /* Mapped from the start: the first build waits only for this. */
@@ -629,7 +629,7 @@ gaussian_message (DlsCrfCl * c, GError ** error)
 {
   const size_t gn = c->n, g2[2] = { c->w, c->h };
   cl_int st = CL_SUCCESS;
-  const int d1 = 3;
+  const int d1 = c->g.d + 1;
   cl_mem vg;
 
   if (c->g_sep)
