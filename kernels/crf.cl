@@ -34,11 +34,13 @@
  * host once per frame):
  *   crf_weights        once a frame a lattice: wt[e] = sw[e] n(pix[e])
  *                      over the gather lists (below; sw the barycentric
- *                      weights in list order) and ws[e] = b[e] n(e / d1)
+ *                      weights in list order) and ws[e] = b[e] n(i)
  *                      alpha weight over the points' corners (b their
- *                      barycentric weights), n the lattice's
- *                      normalisation; products in this order (they were
- *                      the host's).   global: (points x d1)
+ *                      barycentric weights; e = i d1 + j, point i's
+ *                      corner j), n the lattice's normalisation;
+ *                      products in this order (they were the host's).
+ *                      global: (points), a work-item a point's d1
+ *                      entries
  *   crf_splat          values[v] = sum over the points i splatting onto v
  *                      of wt * Q[i]: a gather over a CSR list built on
  *                      the host (start[v] .. start[v+1] into pix / wt,
@@ -214,10 +216,14 @@ crf_weights (__global const float *sw, __global const int *pix,
     __global const float *b, __global const float *norm, int d1,
     float alpha, float weight, __global float *wt, __global float *ws)
 {
-  const size_t e = get_global_id (0);
+  const size_t i = get_global_id (0);
+  const float ni = norm[i];
 
-  wt[e] = sw[e] * norm[pix[e]];
-  ws[e] = b[e] * norm[e / d1] * alpha * weight;
+  /* a point's d1 entries: no division by d1 to find the point */
+  for (size_t e = i * d1; e < (i + 1) * d1; e++) {
+    wt[e] = sw[e] * norm[pix[e]];
+    ws[e] = b[e] * ni * alpha * weight;
+  }
 }
 
 __kernel void
