@@ -14,12 +14,15 @@
  *                      list, once, instead of in each of the splat's and
  *                      the x pass's reads); nothing when all are active
  *                      (the filters then read Q).   global: (pixels)
- * Every per-class array between Q and the slice (tmp, gval, the lattice
- * values) holds the active classes compacted: lane k of a row is class
- * act[ACT_LIST + k], rows of G float8 groups (G = the list's group count
- * where BY_GROUPS has a case for it, else C8; lanes past the count are
- * don't-care): the filters read a third of the bytes when one group is
- * active. Then the Gaussian
+ * Every per-class array between Q and the slice (qc, tmp, gval, the
+ * lattice values) holds the active classes compacted: lane k of a row is
+ * class act[ACT_LIST + k], rows of R floats: 4 with at most 4 active
+ * classes, else G float8 groups (G = the list's group count where
+ * BY_GROUPS has a case for it, else C8); lanes past the count are
+ * don't-care. The filters move a sixth of the bytes (21 classes) when at
+ * most 4 are active, a third with 5-8. A row of 4 is computed in the low
+ * lanes of a float8 (RLOAD, RSTORE), the same operations a lane as a
+ * float8 row. Then the Gaussian
  * (position) kernel, exact and separable, normalisation n(i) folded in:
  *   crf_gauss_x        tmp[x, y] = sum_t taps[|t|] n(x+t, y) Q[x+t, y]
  *                      global: (width, height)
