@@ -14,12 +14,15 @@
  *                      list, once, instead of in each of the splat's and
  *                      the x pass's reads); nothing when all are active
  *                      (the filters then read Q).   global: (pixels)
- * Every per-class array between Q and the slice (tmp, gval, the lattice
- * values) holds the active classes compacted: lane k of a row is class
- * act[ACT_LIST + k], rows of G float8 groups (G = the list's group count
- * where BY_GROUPS has a case for it, else C8; lanes past the count are
- * don't-care): the filters read a third of the bytes when one group is
- * active. Then the Gaussian
+ * Every per-class array between Q and the slice (qc, tmp, gval, the
+ * lattice values) holds the active classes compacted: lane k of a row is
+ * class act[ACT_LIST + k], rows of R floats: 4 with at most 4 active
+ * classes, else G float8 groups (G = the list's group count where
+ * BY_GROUPS has a case for it, else C8); lanes past the count are
+ * don't-care. The filters move a sixth of the bytes (21 classes) when at
+ * most 4 are active, a third with 5-8. A row of 4 is computed in the low
+ * lanes of a float8 (RLOAD, RSTORE), the same operations a lane as a
+ * float8 row. Then the Gaussian
  * (position) kernel, exact and separable, normalisation n(i) folded in:
  *   crf_gauss_x        tmp[x, y] = sum_t taps[|t|] n(x+t, y) Q[x+t, y]
  *                      global: (width, height)
@@ -34,11 +37,13 @@
  * host once per frame):
  *   crf_weights        once a frame a lattice: wt[e] = sw[e] n(pix[e])
  *                      over the gather lists (below; sw the barycentric
- *                      weights in list order) and ws[e] = b[e] n(e / d1)
+ *                      weights in list order) and ws[e] = b[e] n(i)
  *                      alpha weight over the points' corners (b their
- *                      barycentric weights), n the lattice's
- *                      normalisation; products in this order (they were
- *                      the host's).   global: (points x d1)
+ *                      barycentric weights; e = i d1 + j, point i's
+ *                      corner j), n the lattice's normalisation;
+ *                      products in this order (they were the host's).
+ *                      global: (points), a work-item a point's d1
+ *                      entries
  *   crf_splat          values[v] = sum over the points i splatting onto v
  *                      of wt * Q[i]: a gather over a CSR list built on
  *                      the host (start[v] .. start[v+1] into pix / wt,
@@ -214,10 +219,14 @@ crf_weights (__global const float *sw, __global const int *pix,
     __global const float *b, __global const float *norm, int d1,
     float alpha, float weight, __global float *wt, __global float *ws)
 {
-  const size_t e = get_global_id (0);
+  const size_t i = get_global_id (0);
+  const float ni = norm[i];
 
-  wt[e] = sw[e] * norm[pix[e]];
-  ws[e] = b[e] * norm[e / d1] * alpha * weight;
+  /* a point's d1 entries: no division by d1 to find the point */
+  for (size_t e = i * d1; e < (i + 1) * d1; e++) {
+    wt[e] = sw[e] * norm[pix[e]];
+    ws[e] = b[e] * ni * alpha * weight;
+  }
 }
 
 __kernel void
@@ -231,30 +240,43 @@ crf_init (__global const float *unary, __global float *q)
   softmax_store (t, q + i * CP);
 }
 
-/* Runs CALL with G (float8 groups, a constant) and I (1: the active
- * classes are all the classes, rows are read without a gather) for the
- * list in act: the loops over the groups unroll, with no test inside.
- * Groups past the count are don't-care, so a count with no case of its
- * own runs with G = C8. */
+/* Runs CALL with R (floats a row of the per-class arrays, a constant:
+ * 4, or G float8 groups, 8 G) and I (1: the active classes are all the
+ * classes, rows are read without a gather) for the list in act: the loops
+ * over the groups unroll, with no test inside. Lanes past the count are
+ * don't-care, so a count with no case of its own runs with R = CP. At most
+ * 4 active classes: rows of 4 floats (half the bytes of a float8 row), held
+ * in the low lanes of one float8 (RLOAD: high lanes 0; RSTORE: the low
+ * ones), so the arithmetic a lane is the float8 rows' bit for bit. */
 #define GMAX (C8 > 2 ? C8 : 2)
 #define BY_GROUPS(act, CALL) do { \
-    const int n8_ = act[ACT_GROUPS]; \
-    if (act[ACT_IDENT]) { const int G = C8, I = 1; CALL; } \
-    else if (n8_ == 1) { const int G = 1, I = 0; CALL; } \
-    else if (C8 > 2 && n8_ == 2) { const int G = 2, I = 0; CALL; } \
-    else { const int G = C8, I = 0; CALL; } } while (0)
+    const int n8_ = act[ACT_GROUPS], n4_ = act[ACT_COUNT] <= 4; \
+    if (act[ACT_IDENT] && C8 == 1 && n4_) { const int R = 4, I = 1; CALL; } \
+    else if (act[ACT_IDENT]) { const int R = CP, I = 1; CALL; } \
+    else if (n4_) { const int R = 4, I = 0; CALL; } \
+    else if (n8_ == 1) { const int R = 8, I = 0; CALL; } \
+    else if (C8 > 2 && n8_ == 2) { const int R = 16, I = 0; CALL; } \
+    else { const int R = CP, I = 0; CALL; } } while (0)
+
+/* The float8 groups of a row of R floats; group k of row p into a float8,
+ * and back (R = 4: the low half, high lanes 0). */
+#define GROUPS(R) (((R) + 7) / 8)
+#define RLOAD(R, k, p) ((R) == 4 ? (float8) (vload4 (0, (p)), \
+        (float4) (0.0f)) : vload8 ((k), (p)))
+#define RSTORE(R, v, k, p) do { if ((R) == 4) vstore4 ((v).lo, 0, (p)); \
+    else vstore8 ((v), (k), (p)); } while (0)
 
 /* The filters' input: Q itself when every class is active (rows of CP),
- * else Q compacted by crf_compact (rows of G groups). */
-#define QROW(I, q, qc, i, G) ((I) ? (q) + (size_t) (i) * CP \
-    : (qc) + (size_t) (i) * 8 * (G))
+ * else Q compacted by crf_compact (rows of R). */
+#define QROW(I, q, qc, i, R) ((I) ? (q) + (size_t) (i) * CP \
+    : (qc) + (size_t) (i) * (R))
 
 inline __attribute__ ((always_inline)) void
-compact_rows (const int G, __global const float *q, __global float *qc,
+compact_rows (const int R, __global const float *q, __global float *qc,
     size_t i, __global const int *act)
 {
-  for (int k = 0; k < G; k++)
-    vstore8 (act_load (q + i * CP, k, act, 0), k, qc + i * 8 * G);
+  for (int k = 0; k < GROUPS (R); k++)
+    RSTORE (R, act_load (q + i * CP, k, act, 0), k, qc + i * R);
 }
 
 /* qc[i] = Q[i]'s active classes (nothing to do when all are). */
@@ -265,26 +287,26 @@ crf_compact (__global const float *q, __global float *qc,
   const size_t i = get_global_id (0);
 
   if (!act[ACT_IDENT])
-    BY_GROUPS (act, compact_rows (G, q, qc, i, act));
+    BY_GROUPS (act, compact_rows (R, q, qc, i, act));
 }
 
 inline __attribute__ ((always_inline)) void
-splat_rows (const int G, const int I, __global const float *q,
+splat_rows (const int R, const int I, __global const float *q,
     __global const float *qc, __global const int *pix,
     __global const float *wt, int e0, int e1, __global float *out)
 {
   float8 acc[GMAX];
 
-  for (int k = 0; k < G; k++)
+  for (int k = 0; k < GROUPS (R); k++)
     acc[k] = (float8) (0.0f);
   for (int e = e0; e < e1; e++) {
-    __global const float *qi = QROW (I, q, qc, pix[e], G);
+    __global const float *qi = QROW (I, q, qc, pix[e], R);
     const float w = wt[e];
-    for (int k = 0; k < G; k++)
-      acc[k] += w * vload8 (k, qi);
+    for (int k = 0; k < GROUPS (R); k++)
+      acc[k] += w * RLOAD (R, k, qi);
   }
-  for (int k = 0; k < G; k++)
-    vstore8 (acc[k], k, out);
+  for (int k = 0; k < GROUPS (R); k++)
+    RSTORE (R, acc[k], k, out);
 }
 
 __kernel void
@@ -298,27 +320,28 @@ crf_splat (__global const float *q, __global const float *qc,
     return;                     /* the global size is padded (host) */
   const int e0 = start[v], e1 = start[v + 1];
 
-  BY_GROUPS (act, splat_rows (G, I, q, qc, pix, wt, e0, e1,
-          values + (size_t) v * 8 * G));
+  BY_GROUPS (act, splat_rows (R, I, q, qc, pix, wt, e0, e1,
+          values + (size_t) v * R));
 }
 
 inline __attribute__ ((always_inline)) void
-blur_rows (const int G, __global const float *in, __global float *out,
+blur_rows (const int R, __global const float *in, __global float *out,
     __global const int *nb, int nb_off, int m, int v)
 {
-  __global float *o = out + (size_t) v * 8 * G;
+  __global float *o = out + (size_t) v * R;
 
   if (v == m) {
-    for (int k = 0; k < G; k++)
-      vstore8 ((float8) (0.0f), k, o);
+    for (int k = 0; k < GROUPS (R); k++)
+      RSTORE (R, (float8) (0.0f), k, o);
     return;
   }
-  __global const float *a = in + (size_t) v * 8 * G;
+  __global const float *a = in + (size_t) v * R;
   const int n1 = nb[nb_off + 2 * v], n2 = nb[nb_off + 2 * v + 1];
-  __global const float *b1 = in + (size_t) (n1 < 0 ? m : n1) * 8 * G;
-  __global const float *b2 = in + (size_t) (n2 < 0 ? m : n2) * 8 * G;
-  for (int k = 0; k < G; k++)
-    vstore8 (vload8 (k, a) + 0.5f * (vload8 (k, b1) + vload8 (k, b2)), k, o);
+  __global const float *b1 = in + (size_t) (n1 < 0 ? m : n1) * R;
+  __global const float *b2 = in + (size_t) (n2 < 0 ? m : n2) * R;
+  for (int k = 0; k < GROUPS (R); k++)
+    RSTORE (R, RLOAD (R, k, a) + 0.5f * (RLOAD (R, k, b1)
+            + RLOAD (R, k, b2)), k, o);
 }
 
 __kernel void
@@ -329,27 +352,27 @@ crf_blur (__global const float *in, __global float *out,
 
   if (v > m)
     return;                     /* the global size is padded (host) */
-  BY_GROUPS (act, blur_rows (G, in, out, nb, nb_off, m, v));
+  BY_GROUPS (act, blur_rows (R, in, out, nb, nb_off, m, v));
 }
 
 inline __attribute__ ((always_inline)) void
-gauss_x_rows (const int G, const int I, __global const float *q,
+gauss_x_rows (const int R, const int I, __global const float *q,
     __global const float *qc, __global const float *norm,
     __constant float *taps, int r, int x, int w, size_t row,
     __global float *out)
 {
   float8 acc[GMAX];
 
-  for (int k = 0; k < G; k++)
+  for (int k = 0; k < GROUPS (R); k++)
     acc[k] = (float8) (0.0f);
   for (int t = max (-r, -x); t <= min (r, w - 1 - x); t++) {
     const size_t j = row + x + t;
     const float f = taps[abs (t)] * norm[j];
-    for (int k = 0; k < G; k++)
-      acc[k] += f * vload8 (k, QROW (I, q, qc, j, G));
+    for (int k = 0; k < GROUPS (R); k++)
+      acc[k] += f * RLOAD (R, k, QROW (I, q, qc, j, R));
   }
-  for (int k = 0; k < G; k++)
-    vstore8 (acc[k], k, out + (row + x) * 8 * G);
+  for (int k = 0; k < GROUPS (R); k++)
+    RSTORE (R, acc[k], k, out + (row + x) * R);
 }
 
 __kernel void
@@ -360,27 +383,27 @@ crf_gauss_x (__global const float *q, __global const float *qc,
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0);
 
-  BY_GROUPS (act, gauss_x_rows (G, I, q, qc, norm, taps, r, x, w,
+  BY_GROUPS (act, gauss_x_rows (R, I, q, qc, norm, taps, r, x, w,
           (size_t) y * w, out));
 }
 
 inline __attribute__ ((always_inline)) void
-message_rows (const int G, __global const float *values,
+message_rows (const int R, __global const float *values,
     __global const int *off, __global const float *ws, int d1, size_t i,
     __global float *out)
 {
   float8 acc[GMAX];
 
-  for (int k = 0; k < G; k++)
+  for (int k = 0; k < GROUPS (R); k++)
     acc[k] = (float8) (0.0f);
   for (int j = 0; j < d1; j++) {
-    __global const float *v = values + (size_t) off[i * d1 + j] * 8 * G;
+    __global const float *v = values + (size_t) off[i * d1 + j] * R;
     const float w = ws[i * d1 + j];
-    for (int k = 0; k < G; k++)
-      acc[k] += w * vload8 (k, v);
+    for (int k = 0; k < GROUPS (R); k++)
+      acc[k] += w * RLOAD (R, k, v);
   }
-  for (int k = 0; k < G; k++)
-    vstore8 (acc[k], k, out + i * 8 * G);
+  for (int k = 0; k < GROUPS (R); k++)
+    RSTORE (R, acc[k], k, out + i * R);
 }
 
 __kernel void
@@ -390,14 +413,14 @@ crf_lattice_message (__global const float *values, __global const int *off,
 {
   const size_t i = get_global_id (0);
 
-  BY_GROUPS (act, message_rows (G, values, off, ws, d1, i, out));
+  BY_GROUPS (act, message_rows (R, values, off, ws, d1, i, out));
 }
 
-/* tc (the active classes' t, G groups) += sum_j wb_ij values_b[ob_ij]
+/* tc (the active classes' t, GROUPS (R) float8) += sum_j wb_ij values_b[ob_ij]
  * (the bilateral message of pixel i of n); t = -U[i] with tc put in the
  * active classes' lanes; Q[i] = softmax (t). */
 inline __attribute__ ((always_inline)) void
-slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
+slice_softmax (const int R, const int I, float8 * tc, size_t i, size_t n,
     __global const float *unary, __global const float *vb,
     __global const int *ob, __global const float *wb,
     __global const int *act, __global float *q)
@@ -406,12 +429,12 @@ slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
 
   if (i + SLICE_AHEAD < n)
     for (int j = 0; j <= DB; j++)
-      PREFETCH (vb + (size_t) ob[(i + SLICE_AHEAD) * (DB + 1) + j] * 8 * G);
+      PREFETCH (vb + (size_t) ob[(i + SLICE_AHEAD) * (DB + 1) + j] * R);
   for (int j = 0; j <= DB; j++) {
-    __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * 8 * G;
+    __global const float *v = vb + (size_t) ob[i * (DB + 1) + j] * R;
     const float w = wb[i * (DB + 1) + j];
-    for (int k = 0; k < G; k++)
-      tc[k] += w * vload8 (k, v);
+    for (int k = 0; k < GROUPS (R); k++)
+      tc[k] += w * RLOAD (R, k, v);
   }
   if (I) {
     for (int k = 0; k < C8; k++)
@@ -425,7 +448,7 @@ slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
       const uint8 lane = as_uint8 (pos & 7);
       float8 v = -vload8 (g, unary + i * CP);
 
-      for (int k = 0; k < G; k++)
+      for (int k = 0; k < GROUPS (R); k++)
         v = select (v, LANES (tc[k], lane), (pos >> 3) == k);
       t[g] = v;
     }
@@ -434,7 +457,7 @@ slice_softmax (const int G, const int I, float8 * tc, size_t i, size_t n,
 }
 
 inline __attribute__ ((always_inline)) void
-slice_rows (const int G, const int I, size_t i, __global const float *unary,
+slice_rows (const int R, const int I, size_t i, __global const float *unary,
     __global const float *gval, float g_weight, __global const float *vb,
     __global const int *ob, __global const float *wb, __global float *q,
     __global const int *act)
@@ -442,10 +465,10 @@ slice_rows (const int G, const int I, size_t i, __global const float *unary,
   const size_t n = get_global_size (0);
   float8 tc[GMAX];
 
-  for (int k = 0; k < G; k++)
+  for (int k = 0; k < GROUPS (R); k++)
     tc[k] = -act_load (unary + i * CP, k, act, I)
-        + g_weight * vload8 (k, gval + i * 8 * G);
-  slice_softmax (G, I, tc, i, n, unary, vb, ob, wb, act, q);
+        + g_weight * RLOAD (R, k, gval + i * R);
+  slice_softmax (R, I, tc, i, n, unary, vb, ob, wb, act, q);
 }
 
 __kernel void
@@ -455,12 +478,12 @@ crf_slice_softmax (__global const float *unary, __global const float *gval,
 {
   const size_t i = get_global_id (0);
 
-  BY_GROUPS (act, slice_rows (G, I, i, unary, gval, g_weight, vb, ob, wb, q,
+  BY_GROUPS (act, slice_rows (R, I, i, unary, gval, g_weight, vb, ob, wb, q,
           act));
 }
 
 inline __attribute__ ((always_inline)) void
-gauss_y_slice_rows (const int G, const int I, int x, int y, int w, int h,
+gauss_y_slice_rows (const int R, const int I, int x, int y, int w, int h,
     __global const float *unary, __global const float *gtmp,
     __global const float *norm, __constant float *taps, int r,
     float g_weight, __global const float *vb, __global const int *ob,
@@ -469,17 +492,18 @@ gauss_y_slice_rows (const int G, const int I, int x, int y, int w, int h,
   const size_t i = (size_t) y * w + x, np = (size_t) w * h;
   float8 acc[GMAX], tc[GMAX];
 
-  for (int k = 0; k < G; k++)
+  for (int k = 0; k < GROUPS (R); k++)
     acc[k] = (float8) (0.0f);
   for (int s = max (-r, -y); s <= min (r, h - 1 - y); s++) {
     const float f = taps[abs (s)];
-    for (int k = 0; k < G; k++)
-      acc[k] += f * vload8 (k, gtmp + ((size_t) (y + s) * w + x) * 8 * G);
+    for (int k = 0; k < GROUPS (R); k++)
+      acc[k] += f * RLOAD (R, k, gtmp + ((size_t) (y + s) * w + x)
+          * R);
   }
   const float n = norm[i];
-  for (int k = 0; k < G; k++)
+  for (int k = 0; k < GROUPS (R); k++)
     tc[k] = -act_load (unary + i * CP, k, act, I) + g_weight * (n * acc[k]);
-  slice_softmax (G, I, tc, i, np, unary, vb, ob, wb, act, q);
+  slice_softmax (R, I, tc, i, np, unary, vb, ob, wb, act, q);
 }
 
 __kernel void
@@ -492,7 +516,7 @@ crf_gauss_y_slice_softmax (__global const float *unary,
   const int x = get_global_id (0), y = get_global_id (1);
   const int w = get_global_size (0), h = get_global_size (1);
 
-  BY_GROUPS (act, gauss_y_slice_rows (G, I, x, y, w, h, unary, gtmp, norm,
+  BY_GROUPS (act, gauss_y_slice_rows (R, I, x, y, w, h, unary, gtmp, norm,
           taps, r, g_weight, vb, ob, wb, q, act));
 }
 

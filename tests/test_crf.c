@@ -7,7 +7,11 @@
  *     two parameter sets, a cold run and then a warm one on a second frame
  *     (starting from the first frame's Q). Random RGB, a smooth random
  *     unary. Asserts no NaN/Inf, max |Q_cl - Q_ref| <= 1e-3 and argmax
- *     agreement >= 99.5 %.
+ *     agreement >= 99.5 %. Then the same on runs of 3-8 frames (warm ones
+ *     of 2 iterations) whose unary leaves a set number of classes
+ *     probable (1-4: the class pruning's rows of 4 floats, 5-8, 9-16, 17+,
+ *     all), changing from frame to frame; the count the device's list ends
+ *     with is asserted.
  *  2. Degenerate inputs: all-equal unary (Q exactly uniform up to 1e-6, map
  *     all 0), one class (Q = 1), on both paths.
  *  3. Bad values: zero sizes and out-of-range parameters (also the class
@@ -120,8 +124,42 @@ compare_q (const char *what, const float *a, const float *b, int n, int c,
   return 100.0 * agree / n;
 }
 
+/* Makes all but @na of the @c classes of @u (w x h) improbable
+ * everywhere (+30: Q ~ e^-26, below the pruning's eps), the kept ones
+ * picked at random, the j-th favoured (-8) in the j-th of @na vertical
+ * bands (so no filter smooths it away): the class pruning has @na active
+ * classes. */
 static void
-core_case (int w, int h, int c, gboolean v2, GRand * r)
+keep_classes (float *u, int w, int h, int c, int na, GRand * r)
+{
+  int kept[256], rank[256];
+
+  for (int l = 0; l < c; l++)
+    rank[l] = -1;
+  for (int k = 0; k < na;) {
+    int l = g_rand_int_range (r, 0, c);
+    if (rank[l] < 0) {
+      rank[l] = k;
+      kept[k++] = l;
+    }
+  }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      for (int l = 0; l < c; l++) {
+        float *e = &u[((gsize) y * w + x) * c + l];
+        if (rank[l] < 0)
+          *e += 30.0f;
+        else if (l == kept[x * na / w])
+          *e -= 8.0f;
+      }
+}
+
+/* @frames frames, the first cold, the others warm with @warm_its
+ * iterations; frame f has @active[f] active classes (keep_classes), or
+ * whatever the random unary gives when 0 (it is then checked too). */
+static void
+core_case (int w, int h, int c, gboolean v2, const int *active, int frames,
+    int warm_its, GRand * r)
 {
   const int n = w * h;
   DlsCrfParams p;
@@ -146,25 +184,29 @@ core_case (int w, int h, int c, gboolean v2, GRand * r)
     g_clear_error (&err);
     goto out;
   }
-  for (int frame = 0; frame < 2; frame++) {
-    gboolean warm = frame == 1;
+  for (int frame = 0; frame < frames; frame++) {
+    gboolean warm = frame > 0;
     double diff, agree;
+    int na = 0;
 
     random_image (rgb, n, r);
     random_unary (u, w, h, c, r);
+    if (active[frame] > 0)
+      keep_classes (u, w, h, c, active[frame], r);
     ref_frame (ref, u, rgb, w, &p);
     if (!warm)
       dls_crf_start (ref);
-    for (int i = 0; i < (warm ? 1 : p.iterations); i++)
+    for (int i = 0; i < (warm ? warm_its : p.iterations); i++)
       dls_crf_step (ref);
     if (!cl_unary (crf, u, n, c)
         || !dls_crf_cl_set_image (crf, rgb, w * 3, &p, &err)
-        || !dls_crf_cl_run (crf, warm ? 1 : p.iterations, warm, &err)
+        || !dls_crf_cl_run (crf, warm ? warm_its : p.iterations, warm, &err)
         || !dls_crf_cl_read_q (crf, q, &err)
+        || !dls_crf_cl_read_n_active (crf, &na, &err)
         || !cl_unary (crf2, u, n, c)
         || !dls_crf_cl_start (crf2, &p, warm, &err)
         || !dls_crf_cl_set_image (crf2, rgb, w * 3, &p, &err)
-        || !dls_crf_cl_run (crf2, warm ? 1 : p.iterations, warm, &err)
+        || !dls_crf_cl_run (crf2, warm ? warm_its : p.iterations, warm, &err)
         || !dls_crf_cl_read_q (crf2, q2, &err)) {
       CHECK (FALSE, "opencl %dx%d: %s", w, h, err ? err->message : "write");
       g_clear_error (&err);
@@ -172,8 +214,13 @@ core_case (int w, int h, int c, gboolean v2, GRand * r)
     }
     CHECK (memcmp (q, q2, sizeof (float) * n * c) == 0,
         "%dx%d classes %d: Q with dls_crf_cl_start() first differs", w, h, c);
-    g_snprintf (what, sizeof (what), "%4dx%-4d classes %2d %-10s %s", w, h,
-        c, v2 ? "deeplab-v2" : "demo", warm ? "warm 1" : "cold");
+    g_snprintf (what, sizeof (what), "%4dx%-4d classes %2d %-10s %s %d "
+        "active %2d", w, h, c, v2 ? "deeplab-v2" : "demo",
+        warm ? "warm" : "cold", warm ? warm_its : p.iterations, na);
+    /* the last iteration's list: the frame's classes, whatever the
+     * previous frame's Q had (the first iteration's list) */
+    CHECK (active[frame] == 0 || na == active[frame], "%s: %d active, "
+        "not %d", what, na, active[frame]);
     agree = compare_q (what, q, dls_crf_q (ref), n, c, &diff);
     printf ("%s  max |dQ| %.2e  agreement %.3f %%\n", what, diff, agree);
     CHECK (diff <= 1e-3, "%s: max |dQ| %g", what, diff);
@@ -416,6 +463,20 @@ main (int argc, char **argv)
     {1, 1, 2}, {2, 3, 5}, {7, 5, 21}, {33, 17, 2}, {64, 48, 21},
     {97, 61, 5}, {40, 30, 30},
   };
+  static const int random_classes[2] = { 0, 0 };
+  /* Class pruning's row widths (kernels/crf.cl BY_GROUPS): 1-4 active
+   * classes rows of 4 floats, then 8, 16, CP; switching between them
+   * from frame to frame (a warm frame's first iteration has the previous
+   * frame's classes, its second its own), and all classes (ident). */
+  static const struct
+  {
+    int w, h, c, frames, active[8];
+  } pruned[] = {
+    {64, 48, 21, 8, {3, 6, 2, 1, 4, 9, 5, 17}},
+    {33, 17, 5, 4, {4, 5, 1, 3}},
+    {31, 23, 3, 3, {3, 1, 2}},
+    {97, 61, 30, 4, {2, 12, 3, 25}},
+  };
   GRand *r = g_rand_new_with_seed (4);
   GError *err = NULL;
   cl_int st;
@@ -430,7 +491,12 @@ main (int argc, char **argv)
     return 1;
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     for (int v2 = 0; v2 < 2; v2++)
-      core_case (cases[i][0], cases[i][1], cases[i][2], v2, r);
+      core_case (cases[i][0], cases[i][1], cases[i][2], v2, random_classes,
+          2, 1, r);
+  for (guint i = 0; i < G_N_ELEMENTS (pruned); i++)
+    for (int v2 = 0; v2 < 2; v2++)
+      core_case (pruned[i].w, pruned[i].h, pruned[i].c, v2, pruned[i].active,
+          pruned[i].frames, 2, r);
   degenerate_case (1, 1, 21, r);
   degenerate_case (31, 9, 21, r);
   degenerate_case (31, 9, 1, r);

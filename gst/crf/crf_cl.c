@@ -431,7 +431,7 @@ static gboolean
 lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
 {
   const int d1 = l->d + 1, n = c->n;
-  const size_t nd = (size_t) n * d1;
+  const size_t gn = n;
   cl_int st = CL_SUCCESS;
 
   if (!lat_begin_write (c, l, error))
@@ -456,7 +456,7 @@ lat_tables (DlsCrfCl * c, Lat * l, float weight, GError ** error)
   SET (c->k_weights, 8, l->d_ws);
   if (!dls_cl_check (st, "crf_weights args", error)
       || !dls_cl_check (clEnqueueNDRangeKernel (c->queue, c->k_weights, 1,
-              NULL, &nd, NULL, 0, NULL, NULL), "crf_weights", error))
+              NULL, &gn, NULL, 0, NULL, NULL), "crf_weights", error))
     return FALSE;
   if (l->m + 1 > l->m_cap) {
     int cap = MIN (GROW (l->m + 1), n * d1 + 1);
