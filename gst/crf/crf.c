@@ -1300,16 +1300,24 @@ void
 dls_crf_bilateral_features (float *f, int width, int height, float sxy,
     float srgb, const guint8 * rgb, int stride)
 {
-  for (int y = 0; y < height; y++)
+  /* the same quotients, each divided once: a byte's, and x's in row 0 */
+  float byte[256];
+
+  for (int v = 0; v < 256; v++)
+    byte[v] = (float) v / srgb;
+  for (int y = 0; y < height; y++) {
+    const float fy = (float) y / sxy;
+
     for (int x = 0; x < width; x++) {
       const guint8 *c = rgb + (gsize) y * stride + (gsize) x * 3;
       float *p = f + ((gsize) y * width + x) * 5;
-      p[0] = (float) x / sxy;
-      p[1] = (float) y / sxy;
-      p[2] = (float) c[0] / srgb;
-      p[3] = (float) c[1] / srgb;
-      p[4] = (float) c[2] / srgb;
+      p[0] = y ? f[(gsize) x * 5] : (float) x / sxy;
+      p[1] = fy;
+      p[2] = byte[c[0]];
+      p[3] = byte[c[1]];
+      p[4] = byte[c[2]];
     }
+  }
 }
 
 gboolean
