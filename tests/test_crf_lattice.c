@@ -19,7 +19,11 @@
  *   - each vertex's gather list (points in increasing order, weights) is
  *     the same, start[m + 1] = start[m] = n (d + 1);
  *   - dls_lattice_apply() gives the same floats bit for bit (ids do not
- *     change any sum's terms or order).
+ *     change any sum's terms or order);
+ *   - dls_crf_lattice_norm(), whose splat of ones is the sums the build
+ *     forms (its two threads share a vertex at their seam), is bit for
+ *     bit 1 / sqrt (apply (ones) + 1e-20) on both builds, and again the
+ *     same when called twice.
  * Feature sets: a DAVIS blackswan frame at 320x240 (the element's default
  * bilateral parameters at crf-scale 0.5: sxy 33.5, srgb 3) and its 2-d
  * Gaussian lattice (sxy 5); flat bars (runs of points with one simplex);
@@ -242,6 +246,23 @@ compare_lattices (const char *what, const float *f, DlsLattice * s,
       && dls_lattice_apply (h, out_h, in, 3), "%s: apply failed", what);
   CHECK (memcmp (out_s, out_h, sizeof (float) * n * 3) == 0,
       "%s: apply differs", what);
+  /* the normalisation: the build's splat sums against a splat of ones */
+  for (int i = 0; i < n; i++)
+    in[i] = 1.0f;
+  CHECK (dls_lattice_apply (s, out_s, in, 1), "%s: apply failed", what);
+  for (int i = 0; i < n; i++)
+    out_s[i] = (float) (1.0 / sqrt (out_s[i] + 1e-20));
+  for (int t = 0; t < 2; t++) {
+    DlsLattice *l = t ? h : s;
+
+    for (int k = 0; k < 2; k++) {
+      CHECK (dls_crf_lattice_norm (l, out_h), "%s: norm failed", what);
+      for (int i = 0; i < n; i++)
+        CHECK (memcmp (&out_h[i], &out_s[i], sizeof (float)) == 0,
+            "%s: %s build, call %d: point %d: norm %.9g, want %.9g",
+            what, t ? "hashed" : "sorted", k + 1, i, out_h[i], out_s[i]);
+    }
+  }
 }
 
 /* Both builds of @f (@n points x @d) compared. */

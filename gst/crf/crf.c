@@ -113,6 +113,10 @@ struct _DlsLattice
   int *start;                   /* max_m + 2 */
   int *splat_point;             /* max_n * (d + 1) */
   float *splat_weight;          /* max_n * (d + 1) */
+  /* The sum of each vertex's splat weights in list order, formed by the
+   * build: the normalisation's splat (of ones), the scatter's floats.
+   * Vertex v at v + 1, 0 at 0 (the absent neighbour). */
+  float *wsum;                  /* max_m + 1 */
   gboolean sorted;              /* the last build was sorted (below) */
   gboolean force_hash;          /* tests: always the hashed build */
   /* The hashed build (keys that do not pack into 64 bits): hash table of
@@ -207,6 +211,7 @@ dls_lattice_new (int d, int max_points)
       || !(l->start = dls_crf_alloc ((gsize) l->max_m + 2, sizeof (int)))
       || !(l->splat_point = dls_crf_alloc (l->max_m, sizeof (int)))
       || !(l->splat_weight = dls_crf_alloc (l->max_m, sizeof (float)))
+      || !(l->wsum = dls_crf_alloc ((gsize) l->max_m + 1, sizeof (float)))
       || !(l->pair[0] = dls_crf_alloc (l->max_m, sizeof (guint64)))
       || !(l->pair[1] = dls_crf_alloc (l->max_m, sizeof (guint64)))
       || !(l->run = dls_crf_alloc (max_points, sizeof (int)))
@@ -235,6 +240,7 @@ dls_lattice_free (DlsLattice * l)
   g_free (l->start);
   g_free (l->splat_point);
   g_free (l->splat_weight);
+  g_free (l->wsum);
   g_free (l->keys);
   g_free (l->table);
   g_free (l->values);
@@ -753,7 +759,10 @@ pairs_radix (DlsLattice * l, gsize b, gsize e)
  * points increasing). A vertex's key and list start are written at its
  * first pair, so two ranges can run at once: [b, e) starts with vertex id
  * l->v_split (b > 0, runs off: entry q is pair q) and the range that
- * ends the pairs leaves its last id in l->v_last. */
+ * ends the pairs leaves its last id in l->v_last. The vertices' weight
+ * sums (l->wsum) too, but vertex l->v_split's, which both ranges may
+ * have: the first leaves a partial sum there, lattice_sorted() sums it
+ * again. */
 static inline __attribute__ ((always_inline)) void
 pairs_vertices (DlsLattice * l, gsize b, gsize end, const gboolean runs,
     const int d)
@@ -765,6 +774,9 @@ pairs_vertices (DlsLattice * l, gsize b, gsize end, const gboolean runs,
   guint64 *vkey = l->vkey;
   guint64 prev = pair[b > 0 ? b - 1 : 0] >> ebits;
   int v = b > 0 ? l->v_split : 0, q = (int) b;
+  /* vertex v's weights so far; the second range leaves v_split's alone */
+  const int shared = b > 0 ? l->v_split : -1;
+  float s = 0.0f;
 
   if (b == 0) {
     vkey[0] = prev;
@@ -784,6 +796,9 @@ pairs_vertices (DlsLattice * l, gsize b, gsize end, const gboolean runs,
       __builtin_prefetch (&l->offsets[ahead], 1);
     }
     if (key != prev) {
+      if (v != shared)
+        l->wsum[v + 1] = s;
+      s = 0.0f;
       v++;
       vkey[v] = key;
       l->start[v] = q;
@@ -791,11 +806,16 @@ pairs_vertices (DlsLattice * l, gsize b, gsize end, const gboolean runs,
     prev = key;
     /* the head's run: the same corner of each of its points */
     for (int t = 0; t < len; t++, q++) {
+      const float w = l->weights[e + t * d1];
+
       l->offsets[e + t * d1] = v;
       l->splat_point[q] = i + t;
-      l->splat_weight[q] = l->weights[e + t * d1];
+      l->splat_weight[q] = w;
+      s += w;
     }
   }
+  if (v != shared)
+    l->wsum[v + 1] = s;
   if (end == total) {
     l->v_last = v;
     l->start[v + 1] = l->start[v + 2] = q;
@@ -994,9 +1014,16 @@ lattice_sorted (DlsLattice * l)
   if (l->use_runs)
     WITH_DIM (d, pairs_vertices, l, 0, l->npairs, TRUE);
   else {
+    const int *start = l->start;
+    float s = 0.0f;
+
     /* run_parallel() splits the pairs at npairs / 2 */
     pairs_vertices_split (l);
     run_parallel (l, PART_VERTICES, (int) l->npairs);
+    /* the vertex both ranges may have, in list order */
+    for (int q = start[l->v_split]; q < start[l->v_split + 1]; q++)
+      s += l->splat_weight[q];
+    l->wsum[l->v_split + 1] = s;
   }
   l->m = l->v_last + 1;
   run_parallel (l, PART_MERGE, d1);
@@ -1033,11 +1060,13 @@ lattice_hashed (DlsLattice * l)
   for (int v = 0; v < l->m; v++)
     start[v + 2] += start[v + 1];
   /* start[v + 1] is now the fill position of vertex v. */
+  memset (l->wsum, 0, sizeof (float) * (l->m + 1));
   for (gsize e = 0; e < total; e++) {
     const int pos = start[l->offsets[e] + 1]++;
 
     l->splat_point[pos] = (int) (e / d1);
     l->splat_weight[pos] = l->weights[e];
+    l->wsum[l->offsets[e] + 1] += l->weights[e];
   }
   l->sorted = FALSE;
   return TRUE;
@@ -1061,10 +1090,12 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
 }
 
 /* out = K in with the scratch allocated; @d and @vs constants where it
- * matters (the normalisation's vs = 1 loses its inner loops). */
+ * matters (the normalisation's vs = 1 loses its inner loops). @in NULL:
+ * ones (@vs 1), whose splat the build formed (l->wsum); with @rsqrt, out
+ * = 1 / sqrt (K in + 1e-20), the normalisation. */
 static inline __attribute__ ((always_inline)) void
 apply_values (DlsLattice * l, float *out, const float *in, const int d,
-    const int vs)
+    const int vs, const gboolean rsqrt)
 {
   const int d1 = d + 1;
   const gsize need = (gsize) (l->m + 1) * vs;
@@ -1072,20 +1103,23 @@ apply_values (DlsLattice * l, float *out, const float *in, const int d,
   float *values, *new_values;
 
   /* Row 0 is the absent neighbour (always 0); vertex m is row m + 1. */
-  values = l->values;
+  values = in ? l->values : l->wsum;
   new_values = l->new_values;
-  memset (values, 0, sizeof (float) * need);
-  /* the blur writes every other row of new_values */
+  /* the blur writes every other row of the scratch */
+  memset (l->values, 0, sizeof (float) * vs);
   memset (new_values, 0, sizeof (float) * vs);
 
-  /* Splat. */
-  for (int i = 0; i < l->n; i++)
-    for (int j = 0; j < d1; j++) {
-      const int o = l->offsets[(gsize) i * d1 + j] + 1;
-      const float w = l->weights[(gsize) i * d1 + j];
-      for (int k = 0; k < vs; k++)
-        values[(gsize) o * vs + k] += w * in[(gsize) i * vs + k];
-    }
+  /* Splat (of ones: the build's sums). */
+  if (in) {
+    memset (values, 0, sizeof (float) * need);
+    for (int i = 0; i < l->n; i++)
+      for (int j = 0; j < d1; j++) {
+        const int o = l->offsets[(gsize) i * d1 + j] + 1;
+        const float w = l->weights[(gsize) i * d1 + j];
+        for (int k = 0; k < vs; k++)
+          values[(gsize) o * vs + k] += w * in[(gsize) i * vs + k];
+      }
+  }
 
   /* Blur along each direction: [1 2 1] / 2. */
   for (int j = 0; j < d1; j++) {
@@ -1102,7 +1136,8 @@ apply_values (DlsLattice * l, float *out, const float *in, const int d,
     }
     t = values;
     values = new_values;
-    new_values = t;
+    /* the build's sums stay as they are: l->values takes their turn */
+    new_values = t == l->wsum ? l->values : t;
   }
 
   /* Slice. */
@@ -1117,13 +1152,17 @@ apply_values (DlsLattice * l, float *out, const float *in, const int d,
       for (int k = 0; k < vs; k++)
         o[k] += w * values[(gsize) v * vs + k] * alpha;
     }
+    if (rsqrt)
+      for (int k = 0; k < vs; k++)
+        o[k] = (float) (1.0 / sqrt (o[k] + 1e-20));
   }
 }
 
 /* out = K in; FALSE when the scratch could not be allocated. */
-gboolean
-dls_lattice_apply (DlsLattice * l, float *out, const float *in,
-    int value_size)
+/* apply_values()'s scratch for @value_size values a vertex; FALSE when
+ * it could not be allocated. */
+static gboolean
+lattice_scratch (DlsLattice * l, int value_size)
 {
   const gsize need = (gsize) (l->m + 1) * value_size;
 
@@ -1136,12 +1175,19 @@ dls_lattice_apply (DlsLattice * l, float *out, const float *in,
       return FALSE;
     l->values_cap = need;
   }
-  if (l->d == 5 && value_size == 1)
-    apply_values (l, out, in, 5, 1);
-  else if (value_size == 1)
-    apply_values (l, out, in, l->d, 1);
+  return TRUE;
+}
+
+gboolean
+dls_lattice_apply (DlsLattice * l, float *out, const float *in,
+    int value_size)
+{
+  if (!lattice_scratch (l, value_size))
+    return FALSE;
+  if (value_size == 1)
+    apply_values (l, out, in, l->d, 1, FALSE);
   else
-    apply_values (l, out, in, l->d, value_size);
+    apply_values (l, out, in, l->d, value_size, FALSE);
   return TRUE;
 }
 
@@ -1254,27 +1300,37 @@ void
 dls_crf_bilateral_features (float *f, int width, int height, float sxy,
     float srgb, const guint8 * rgb, int stride)
 {
-  for (int y = 0; y < height; y++)
+  /* the same quotients, each divided once: a byte's, and x's in row 0 */
+  float byte[256];
+
+  for (int v = 0; v < 256; v++)
+    byte[v] = (float) v / srgb;
+  for (int y = 0; y < height; y++) {
+    const float fy = (float) y / sxy;
+
     for (int x = 0; x < width; x++) {
       const guint8 *c = rgb + (gsize) y * stride + (gsize) x * 3;
       float *p = f + ((gsize) y * width + x) * 5;
-      p[0] = (float) x / sxy;
-      p[1] = (float) y / sxy;
-      p[2] = (float) c[0] / srgb;
-      p[3] = (float) c[1] / srgb;
-      p[4] = (float) c[2] / srgb;
+      p[0] = y ? f[(gsize) x * 5] : (float) x / sxy;
+      p[1] = fy;
+      p[2] = byte[c[0]];
+      p[3] = byte[c[1]];
+      p[4] = byte[c[2]];
     }
+  }
 }
 
 gboolean
 dls_crf_lattice_norm (DlsLattice * l, float *norm)
 {
-  for (int i = 0; i < l->n; i++)
-    norm[i] = 1.0f;
-  if (!dls_lattice_apply (l, norm, norm, 1))
+  if (!lattice_scratch (l, 1))
     return FALSE;
-  for (int i = 0; i < l->n; i++)
-    norm[i] = (float) (1.0 / sqrt (norm[i] + 1e-20));
+  /* the splat of ones is the build's l->wsum; d a constant for the
+   * bilateral lattice */
+  if (l->d == 5)
+    apply_values (l, norm, NULL, 5, 1, TRUE);
+  else
+    apply_values (l, norm, NULL, l->d, 1, TRUE);
   return TRUE;
 }
 
