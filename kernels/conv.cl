@@ -37,8 +37,12 @@
  *   dw_conv1x1  depthwise (M = 1) then the conv1x1 that is its only
  *              reader, one step; the depthwise's output stays in __local
  *              memory. Arguments: depthwise's (its output's Cp = Cip),
- *              then conv1x1's, then the panel (__local, DFP * Cip floats).
- *              Weights: depthwise's and conv1x1's layouts.
+ *              then conv1x1's, then the panel (__local, DFP * Cip floats),
+ *              then, with has_pw2, a second pointwise conv that reads
+ *              `out` (the next block's expansion): its weights, bias,
+ *              output, Cop and clamp, run over the same panel after the
+ *              first (pw2: `out` is still written whole, for its other
+ *              readers). Weights: depthwise's and conv1x1's layouts.
  *              global: (ceil(H*W / DFP)), local: (1): work-group g owns
  *              output pixels g * DFP .. g * DFP + DFP - 1
  *
@@ -185,6 +189,35 @@ conv1x1 (__global const float *restrict in, int cip, int n_pix,
   __global const float *wp = w + (size_t) cb * cip * TCO;
   C1_TILE
 }
+
+/* conv1x1's micro-kernel over the panel of pixels q0 .. q1 - 1 of a
+ * dw_conv1x1 work-group (q1 - q0 <= DFP), channel block after channel
+ * block, so each block's weights (pw) stay in cache for the panel's
+ * DFP / TP tiles; rows from C1_ROW. */
+#define C1_PANEL \
+  for (int cb = 0; cb < (cop + TCO - 1) / TCO; cb++) { \
+    const floatT b = vloadT (cb, bias); \
+    __global const float *wp = pw + (size_t) cb * cip * TCO; \
+    for (int p0 = q0; p0 < q1; p0 += TP) { \
+      C1_TILE \
+    } \
+  }
+
+/* dw_conv1x1's second pointwise conv (pw2): C1_PANEL reading the panel's
+ * rows of @in, which this work-item has just written (still in cache); no
+ * residual. The values are bit for bit conv1x1's. */
+inline void
+pw2_panel (__global const float *restrict in, int cip, int q0, int q1,
+    int n_pix, __global const float *restrict pw,
+    __global const float *restrict bias, __global float *restrict out,
+    int cop, float lo, float hi)
+{
+  const int has_res = 0;
+  __global const float *res = out;
+  const float lo2 = 0.0f, hi2 = 0.0f;
+
+  C1_PANEL
+}
 #undef C1_AS
 #undef C1_ROW
 
@@ -321,10 +354,11 @@ depthwise_mult (DW_ARGS)
  * every channel, into @panel (__local, [DFP][cip], the layout of the
  * depthwise's output buffer), DWP pixels of a row x DWC channels at a
  * time (DW_TILE: the taps, bias and clamp of depthwise, so the values are
- * bit for bit the unfused step's); then conv1x1's micro-kernel (C1_TILE)
- * over the panel, channel block after channel block, each block's weights
- * staying in cache for the panel's DFP / TP tiles; with has_res the fused
- * residual ADD as conv1x1. */
+ * bit for bit the unfused step's); then conv1x1's micro-kernel over the
+ * panel (C1_PANEL), with has_res the fused residual ADD as conv1x1; then,
+ * with has_pw2, the pointwise conv that reads `out` over the same pixels
+ * (pw2_panel(): pointwise convs are pixel-local, so a panel needs only
+ * its own rows of `out`, which this work-item has just stored). */
 #define DW_LOAD(px) vloadC (0, (px) + c0)
 #define DWF_STORE(i) if (i < n) \
     STORE_GROUPS_AS (__local, DWC, ACT (acc##i, dlo, dhi), \
@@ -343,12 +377,13 @@ dw_conv1x1 (__global const float *restrict in, int ih, int iw, int cip,
     __global const float *restrict pw, __global const float *restrict bias,
     __global float *restrict out, int cop, float lo, float hi,
     int has_res, __global const float *restrict res, float lo2, float hi2,
-    __local float *restrict panel)
+    __local float *restrict panel, int has_pw2,
+    __global const float *restrict pw2, __global const float *restrict bias2,
+    __global float *restrict out2, int cop2, float lo3, float hi3)
 {
   const int q0 = get_group_id (0) * DFP;
   const int q1 = min (q0 + DFP, n_pix);
   const int wstride = (cip + DWC - 1) / DWC * DWC;
-  const int n_cb = (cop + TCO - 1) / TCO;
 
   for (int q = q0; q < q1;) {
     const int y = q / ow, x0 = q - y * ow;
@@ -361,13 +396,9 @@ dw_conv1x1 (__global const float *restrict in, int ih, int iw, int cip,
     }
     q += n;
   }
-  for (int cb = 0; cb < n_cb; cb++) {
-    const floatT b = vloadT (cb, bias);
-    __global const float *wp = pw + (size_t) cb * cip * TCO;
-    for (int p0 = q0; p0 < q1; p0 += TP) {
-      C1_TILE
-    }
-  }
+  C1_PANEL
+  if (has_pw2)
+    pw2_panel (out, cop, q0, q1, n_pix, pw2, bias2, out2, cop2, lo3, hi3);
 }
 #undef DW_LOAD
 #undef C1_AS

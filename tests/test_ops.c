@@ -790,6 +790,10 @@ typedef struct
   int fold;                     /* FOLD: F_* variants */
   int res;                      /* DWPW: 0, + a second input (RES_INPUT),
                                  * + the block's input (RES_X) */
+  int pw2;                      /* DWPW: output channels of a conv1x1
+                                 * (relu6) that reads the block's output
+                                 * (the next block's expansion), 0: none */
+  int pw2_var;                  /* DWPW with pw2: PW2_* variants */
   /* OpenCL only: the kernels of the steps each listed node must get
    * (dls_backend_opencl_node_kernels()), "node=k1 k2;node=;..." ("" for
    * none: folded into another node or elided). */
@@ -848,6 +852,22 @@ enum
   .dil = D, .res = R, .act = A
 enum
 { RES_INPUT = 1, RES_X };
+/* Then a conv1x1 to E channels (relu6) reading the block's output b,
+ * which OpenCL runs in the dw_conv1x1 step (pw2), with variants: */
+#define DWPW2(H, W, C, CO, S, D, R, A, E, V) \
+  DWPW (H, W, C, CO, S, D, R, A), .pw2 = E, .pw2_var = V
+enum
+{
+  PW2_OUT = 1 << 0,             /* b is a graph output too */
+  PW2_TWO = 1 << 1,             /* a second conv1x1 reads b after it: a
+                                 * step of its own */
+  PW2_BETWEEN = 1 << 2,         /* first a depthwise of b and its sum with
+                                 * b (an output): a buffer that dies before
+                                 * the pw2 conv, which must not be the one
+                                 * pw2 writes in the earlier step; the
+                                 * conv's output then read by a depthwise
+                                 * (not an output: a buffer from the pool) */
+};
 #define CHAIN(H, W, C, V) \
   .kind = K_CHAIN, .h = H, .w = W, .c = C, .co = V
 /* The ASPP image-pooling branch folded into the projection: a HxWxC
@@ -1000,9 +1020,12 @@ static const OpCase cases[] = {
   {CONV (33, 33, 256, 21, 1, 1, 1, SAME, TRUE, ACT_NONE), DEEPLAB},
   {RESIZE (33, 33, 21, 257, 257, DLS_RESIZE_ALIGN_CORNERS), DEEPLAB},
 
-  /* chains: intermediate buffers, multiple outputs */
+  /* chains: intermediate buffers, multiple outputs; in the first, the
+   * head's conv1x1 of d (node 7) runs in the block's dw_conv1x1 step
+   * (pw2), before the pool, conv and resize between them (DeepLab's
+   * node 60 and its ASPP 1x1 branch) */
   {CHAIN (17, 17, 13, 0),
-      .steps = "1=;2=dw_conv1x1;3=;6=conv1x1;8=;9=conv1x1"},
+      .steps = "1=;2=dw_conv1x1;3=;6=conv1x1;7=;8=;9=conv1x1"},
   {CHAIN (33, 31, 16, 1)},
 
   /* depthwise + conv1x1 fused (opencl.c, find_fusions(); conv.cl,
@@ -1026,6 +1049,30 @@ static const OpCase cases[] = {
       .steps = "0=depthwise;1=conv1x1"},
   {DWPW (2, 3, 16384, 8, 1, 1, RES_INPUT, ACT_NONE),
       .steps = "0=depthwise;1=conv1x1;2="},
+  /* and the conv1x1 that reads the pair's output (the next block's
+   * expansion, relu6) run in the same step (pw2, over each panel after
+   * the projection): the same edges, odd channels (10 -> cp 12 read by
+   * pw2, pw2's 13 -> cp 16), stride 2, dilation, the residual (pw2
+   * reads the sum), the model's 33x33x12 -> 72; the block's output an
+   * output too; a second reader (a step of its own); a buffer that dies
+   * between the step and the pw2 conv's node; no fusion at all where the
+   * panel does not fit. */
+  {DWPW2 (13, 11, 21, 10, 1, 1, 0, ACT_NONE, 13, 0),
+      .steps = "0=;1=dw_conv1x1;2="},
+  {DWPW2 (5, 3, 8, 20, 1, 1, 0, ACT_NONE, 7, 0),
+      .steps = "0=;1=dw_conv1x1;2="},
+  {DWPW2 (17, 17, 13, 24, 2, 1, RES_INPUT, ACT_RELU, 21, 0),
+      .steps = "0=;1=dw_conv1x1;2=;3="},
+  {DWPW2 (33, 33, 40, 40, 1, 2, RES_X, ACT_NONE, 96, PW2_OUT),
+      .steps = "0=;1=dw_conv1x1;2=;3="},
+  {DWPW2 (65, 65, 72, 12, 2, 1, RES_INPUT, ACT_RELU6, 72, 0),
+      .steps = "0=;1=dw_conv1x1;2=;3="},
+  {DWPW2 (33, 33, 96, 16, 1, 4, 0, ACT_NONE, 96, PW2_OUT | PW2_TWO),
+      .steps = "0=;1=dw_conv1x1;2=;3=conv1x1"},
+  {DWPW2 (17, 15, 24, 24, 1, 1, RES_X, ACT_NONE, 16, PW2_BETWEEN),
+      .steps = "0=;1=dw_conv1x1;2=;3=depthwise;4=add;5=;6=depthwise"},
+  {DWPW2 (2, 3, 16384, 8, 1, 1, 0, ACT_NONE, 5, 0),
+      .steps = "0=depthwise;1=conv1x1;2=conv1x1"},
 
   /* ASPP image pooling folded into the projection (opencl.c,
    * find_fusions()): the resize becomes a 1-pixel conv1x1 writing the
@@ -1492,6 +1539,24 @@ build_case (const OpCase * c, Builder * b, GString * desc)
       g_string_append_printf (desc, "dw+conv1x1 %dx%dx%d s%d d%d -> %d%s",
           c->h, c->w, c->c, c->stride, c->dil, c->co,
           c->res == RES_INPUT ? " + in" : c->res == RES_X ? " + x" : "");
+      if (c->pw2) {
+        int v = c->pw2_var, e;
+        if (v & PW2_OUT)
+          dls_graph_add_output (b->g, y);
+        if (v & PW2_BETWEEN)
+          dls_graph_add_output (b->g, add2 (b, dwconv (b, y, 1, 3, 1, 1,
+                      SAME, TRUE, ACT_NONE), y, ACT_NONE));
+        e = conv (b, y, c->pw2, 1, 1, 1, 1, SAME, TRUE, ACT_RELU6);
+        if (v & PW2_TWO)
+          dls_graph_add_output (b->g, conv (b, y, 5, 1, 1, 1, 1, SAME, TRUE,
+                  ACT_NONE));
+        if (v & PW2_BETWEEN)
+          e = dwconv (b, e, 1, 3, 1, 1, SAME, TRUE, ACT_NONE);
+        y = e;
+        g_string_append_printf (desc, ", pw %d%s%s%s", c->pw2,
+            (v & PW2_OUT) ? " out" : "", (v & PW2_TWO) ? " +pw" : "",
+            (v & PW2_BETWEEN) ? " +dw" : "");
+      }
       break;
     }
     case K_CHAIN:{

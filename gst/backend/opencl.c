@@ -41,6 +41,9 @@ typedef struct
   int dwf_px;                   /* DFP: output pixels a work-group of
                                  * dw_conv1x1 (a multiple of conv_tp), 0:
                                  * no depthwise fused into its conv1x1 */
+  int dwf_pw2;                  /* 1: the pointwise conv that reads a
+                                 * dw_conv1x1's output runs in its step
+                                 * (pw2), 0: in a conv1x1 step of its own */
 } DlsTuning;
 
 /* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
@@ -56,16 +59,19 @@ typedef struct
  * per-layer choice measured no faster (docs/performance.md). A depthwise
  * fused into its projection conv1x1 (dw_conv1x1) works on panels of 42
  * pixels (7 tiles), one work-item a group: panels of 18 to 66 measured
- * alike, 132 slower. Not on a GPU (0): one work-item a group would leave
- * it idle. */
+ * alike, 132 slower; with the next pointwise conv in the same step (pw2,
+ * 41 -> 24 steps, PoCL's worker wakes once less per pair) 42 and 24
+ * measured alike, 18, 30 and 36 no faster. Not on a GPU (0): one
+ * work-item a group would leave it idle. */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1, 0},
-  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8, 42},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1, 0, 0},
+  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8, 42, 1},
 };
 
-/* The row for @type; $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP]]"
- * overrides it (to measure other tile sizes with the bench without
- * rebuilding); PXP and DFP, when left out, are the row's. */
+/* The row for @type;
+ * $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP[,PW2]]]" overrides it
+ * (to measure other tile sizes with the bench without rebuilding); PXP,
+ * DFP and PW2, when left out, are the row's. */
 static const DlsTuning *
 tuning_for (cl_device_type type)
 {
@@ -80,11 +86,12 @@ tuning_for (cl_device_type type)
     }
   if (env) {
     DlsTuning e = *t;
-    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp,
+    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp,
         &e.conv_tco, &e.dw_tp, &e.dw_tc, &e.conv_wg, &e.dw_wg, &e.px_wg,
-        &e.px_tp, &e.dwf_px);
+        &e.px_tp, &e.dwf_px, &e.dwf_pw2);
     if (n >= 7 && e.px_tp >= 1 && e.dwf_px >= 0
-        && e.dwf_px % MAX (1, e.conv_tp) == 0) {
+        && e.dwf_px % MAX (1, e.conv_tp) == 0
+        && (e.dwf_pw2 == 0 || e.dwf_pw2 == 1)) {
       env_tuning = e;
       env_tuning.type = type;
       return &env_tuning;
@@ -640,6 +647,10 @@ typedef struct
                                  * it; else -1 */
   int fused_dw;                 /* a pointwise conv: the depthwise fused
                                  * into it (dw_conv1x1); else -1 */
+  int fused_pw2;                /* a dw_conv1x1's conv: the pointwise conv
+                                 * that runs in its step as the second
+                                 * stage (pw2); that conv: the dw_conv1x1's
+                                 * conv; else -1 */
   gboolean skip;                /* prepare_node() makes no step for it: a
                                  * fused ADD, an identity RESIZE, a folded
                                  * CONCAT or broadcast RESIZE (whose bias
@@ -888,6 +899,16 @@ is_broadcast_resize (const DlsGraph * g, const DlsNode * n)
       && in->dims[1] == 1 && in->dims[2] == 1;
 }
 
+/* The tensor whose buffer the step of node @i writes: its output, or
+ * the output of the ADD fused into it. */
+static int
+step_output (OclBackend * b, int i)
+{
+  int a = b->plan[i].fused_add;
+
+  return dls_graph_node (b->graph, a >= 0 && !b->plan[i].skip ? a : i)->output;
+}
+
 /* Graph rewrites that remove work; the C reference runs the graph as it
  * is, and every rewrite is exact or within a few ulp of it.
  *
@@ -926,7 +947,18 @@ is_broadcast_resize (const DlsGraph * g, const DlsNode * n)
  * the depthwise's channels fits the device's local memory. The depthwise
  * makes no step and its output no buffer; the conv's step reads the
  * depthwise's input, which plan_memory() keeps alive until then
- * (node_reads()). The values are bit for bit the two kernels'. */
+ * (node_reads()). The values are bit for bit the two kernels'.
+ *
+ * The pointwise conv that reads a dw_conv1x1 step's output (the next
+ * MobileNetV2 block's expansion, DeepLab's ASPP 1x1 branch; pw2) runs in
+ * that step when the tuning says so (dwf_pw2): a pointwise conv is
+ * pixel-local, so each work-group runs it over its own panel once the
+ * panel's output is stored (kernels/conv.cl). The first such conv in node
+ * order without a fused ADD or CONCAT of its own is taken; it makes no
+ * step, and its output is placed with the step's (plan_memory()), which
+ * also keeps the step's output alive until then: the second stage reads
+ * it. The step's output is still stored whole for its other readers (the
+ * next residual ADD, the pool). Bit for bit the two kernels' values. */
 static void
 find_fusions (OclBackend * b)
 {
@@ -943,6 +975,7 @@ find_fusions (OclBackend * b)
   for (int i = 0; i < n_nodes; i++) {
     const DlsNode *n = dls_graph_node (g, i);
     b->plan[i].fused_add = b->plan[i].folded = b->plan[i].fused_dw = -1;
+    b->plan[i].fused_pw2 = -1;
     b->plan[i].skip = FALSE;
     for (int k = 0; k < n->n_inputs; k++)
       if (n->inputs[k] >= 0)
@@ -1038,6 +1071,23 @@ find_fusions (OclBackend * b)
       b->alias[d->output] = -1;
     }
   }
+
+  for (int i = 0; b->tuning->dwf_pw2 && i < n_nodes; i++) {
+    int o = step_output (b, i);
+    if (b->plan[i].fused_dw < 0)
+      continue;
+    for (int j = i + 1; j < n_nodes; j++) {
+      const DlsNode *p = dls_graph_node (g, j);
+      if (!b->plan[j].skip && is_pointwise (g, p)
+          && b->alias[p->inputs[0]] == o && b->plan[j].folded < 0
+          && b->plan[j].fused_add < 0 && b->plan[j].fused_dw < 0) {
+        b->plan[i].fused_pw2 = j;
+        b->plan[j].fused_pw2 = i;
+        b->plan[j].skip = TRUE;
+        break;
+      }
+    }
+  }
   g_free (readers);
 }
 
@@ -1072,6 +1122,8 @@ node_reads (OclBackend * b, int i, int reads[DLS_MAX_INPUTS + 1])
     int r = a->inputs[0] == n->output ? a->inputs[1] : a->inputs[0];
     reads[nr++] = b->alias[r];
   }
+  if (b->plan[i].fused_pw2 >= 0)        /* pw2 reads the step's output */
+    reads[nr++] = b->alias[step_output (b, i)];
   return nr;
 }
 
@@ -1171,7 +1223,8 @@ dw_consts (OclBackend * b, const DlsNode * d, cl_mem * wm, cl_mem * bm,
 /* The dw_conv1x1 step of pointwise conv @n with the depthwise fused into
  * it (find_fusions()): conv1x1_step()'s arguments but the source (the
  * depthwise's input), work-groups of one work-item, a panel of
- * dwf_px pixels each. */
+ * dwf_px pixels each; with a pw2 conv (find_fusions()), its weights,
+ * bias, output and clamp for the second stage. */
 static gboolean
 dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
     cl_mem dst, int cop, float lo, float hi, cl_mem res, float lo2,
@@ -1185,23 +1238,42 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
   int ih = in->dims[1], iw = in->dims[2], ow = out->dims[2];
   int cip = b->cp[d->inputs[0]], n_pix = out->dims[1] * ow;
   int has_res = res != NULL, dfp = b->tuning->dwf_px;
+  int j = b->plan[b->current_node].fused_pw2, has_pw2 = j >= 0;
   size_t panel = (size_t) dfp * cip * sizeof (float);
-  cl_mem dwm, dbm;
+  cl_mem dwm, dbm, pw2m = wm, pw2b = bm, pw2o = dst;
+  int cop2 = cop;
+  float lo3 = 0.0f, hi3 = 0.0f;
 
   /* The step first: it owns @k (released with the steps on failure). */
   add_step (b, k, 1, (n_pix + dfp - 1) / dfp, 1, 1);
   set_local (b, 1);
   if (!dw_consts (b, d, &dwm, &dbm, error))
     return FALSE;
+  if (has_pw2) {
+    const DlsNode *p = dls_graph_node (g, j);
+    const DlsTensor *wt = dls_graph_tensor (g, p->inputs[1]);
+    int co = dls_graph_tensor (g, p->output)->dims[3];
+    int cop_t = round_up (co, b->tuning->conv_tco);
+    if (!(pw2b = make_bias (b, p, co, cop_t, error))
+        || !(pw2m = pack_conv_weights (b, wt, 0, wt->dims[3],
+                b->cp[p->inputs[0]], cop_t, b->tuning->conv_tco, error)))
+      return FALSE;
+    pw2o = b->mem[p->output];
+    cop2 = b->cp[p->output];
+    lo3 = p->act_min;
+    hi3 = p->act_max;
+  }
   if (!res)
     res = dst;
-  return set_args (k, error, 29, ARG (b->mem[d->inputs[0]]), ARG (ih),
+  return set_args (k, error, 36, ARG (b->mem[d->inputs[0]]), ARG (ih),
       ARG (iw), ARG (cip), ARG (dwm), ARG (dbm), ARG (ow), ARG (w->kernel_h),
       ARG (w->kernel_w), ARG (w->stride_h), ARG (w->stride_w),
       ARG (w->dilation_h), ARG (w->dilation_w), ARG (w->pad_top),
       ARG (w->pad_left), ARG (d->act_min), ARG (d->act_max), ARG (n_pix),
       ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi),
-      ARG (has_res), ARG (res), ARG (lo2), ARG (hi2), panel, NULL);
+      ARG (has_res), ARG (res), ARG (lo2), ARG (hi2), panel, NULL,
+      ARG (has_pw2), ARG (pw2m), ARG (pw2b), ARG (pw2o), ARG (cop2),
+      ARG (lo3), ARG (hi3));
 }
 
 static gboolean
@@ -1512,28 +1584,39 @@ plan_memory (OclBackend * b, GError ** error)
     NEW_BUFFER (dls_graph_input (g, i));
 
   for (int i = 0; i < dls_graph_n_nodes (g); i++) {
-    const DlsNode *n = dls_graph_node (g, i);
-    int o = n->output;
-    gsize need = tensor_bytes (b, o);
-    int best = -1;
+    const NodePlan *p = &b->plan[i];
+    /* The outputs placed now: node i's, but a pw2 conv's (find_fusions()),
+     * which is placed with the output of the dw_conv1x1 step it runs in:
+     * at that conv's node, or at its fused ADD's. */
+    int c = p->skip && p->fused_add >= 0 ? p->fused_add : i, outs[2], n_out = 0;
+    if (!(p->skip && p->fused_pw2 >= 0))
+      outs[n_out++] = dls_graph_node (g, i)->output;
+    if (!b->plan[c].skip && b->plan[c].fused_pw2 >= 0
+        && MAX (c, b->plan[c].fused_add) == i)
+      outs[n_out++] = dls_graph_node (g, b->plan[c].fused_pw2)->output;
 
-    if (!pinned[o] && b->alias[o] == o) {
-      for (guint f = 0; f < free_list->len; f++) {
-        gsize have = GPOINTER_TO_SIZE (g_hash_table_lookup (sizes,
-                g_ptr_array_index (free_list, f)));
-        if (have >= need && (best < 0 || have < GPOINTER_TO_SIZE
-                (g_hash_table_lookup (sizes,
-                        g_ptr_array_index (free_list, best)))))
-          best = f;
+    for (int k = 0; k < n_out; k++) {
+      int o = outs[k], best = -1;
+      gsize need = tensor_bytes (b, o);
+
+      if (!pinned[o] && b->alias[o] == o) {
+        for (guint f = 0; f < free_list->len; f++) {
+          gsize have = GPOINTER_TO_SIZE (g_hash_table_lookup (sizes,
+                  g_ptr_array_index (free_list, f)));
+          if (have >= need && (best < 0 || have < GPOINTER_TO_SIZE
+                  (g_hash_table_lookup (sizes,
+                          g_ptr_array_index (free_list, best)))))
+            best = f;
+        }
       }
+      if (b->alias[o] != o)
+        /* no buffer (folded away, a fused conv's output), or another's */
+        b->mem[o] = b->alias[o] >= 0 ? b->mem[b->alias[o]] : NULL;
+      else if (best >= 0)
+        b->mem[o] = g_ptr_array_steal_index (free_list, best);
+      else
+        NEW_BUFFER (o);
     }
-    if (b->alias[o] != o)
-      /* no buffer (folded away, a fused conv's output), or another's */
-      b->mem[o] = b->alias[o] >= 0 ? b->mem[b->alias[o]] : NULL;
-    else if (best >= 0)
-      b->mem[o] = g_ptr_array_steal_index (free_list, best);
-    else
-      NEW_BUFFER (o);
     /* Tensors whose last reader is node i die after its output is placed,
      * so they never alias it. Not only n's inputs: a conv with a fused ADD
      * keeps its own inputs alive until the ADD (node i + 1). */
@@ -1569,8 +1652,9 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
   b->cp = g_new0 (int, b->n_tensors);
   if (b->weights_key) {
     const DlsTuning *t = b->tuning;
-    char *key = g_strdup_printf ("%s\n%d,%d,%d,%d,%d,%d", b->weights_key,
-        t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc, t->conv_wg, t->dwf_px);
+    char *key = g_strdup_printf ("%s\n%d,%d,%d,%d,%d,%d,%d", b->weights_key,
+        t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc, t->conv_wg, t->dwf_px,
+        t->dwf_pw2);
     b->weights = weight_set_acquire (b->cl, key);
     g_free (key);
   } else {
