@@ -1029,7 +1029,7 @@ gboolean
 dls_engine_run_tensor (DlsEngine * e, const float *input, float *logits,
     GError ** error)
 {
-  if (!dls_backend_set_input (e->backend, 0, input, error)
+  if ((input && !dls_backend_set_input (e->backend, 0, input, error))
       || !dls_backend_run (e->backend, error))
     return FALSE;
   if (logits)

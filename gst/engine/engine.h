@@ -88,7 +88,9 @@ gboolean dls_engine_process_full (DlsEngine * e, const DlsImage * frame,
 /* Runs the network alone on a dense NHWC input tensor of the model's input
  * shape; writes the dense NHWC logits (dls_engine_output_size() x
  * n_classes).
- * For fidelity tests and benchmarks. @logits may be NULL (no read back). */
+ * For fidelity tests and benchmarks. @logits may be NULL (no read back);
+ * @input NULL runs on the input of the previous call, already in place
+ * (as the element's own input, which its preprocess kernel writes). */
 gboolean dls_engine_run_tensor (DlsEngine * e, const float *input,
     float *logits, GError ** error);
 

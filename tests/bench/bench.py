@@ -10,9 +10,15 @@ Sections (each printed as a table; --json gives the same as one object):
   machine  CPU, OpenCL device, FMA peak (build/tests/bench/dls-fma-peak: vector
            FMA chains on every core) and numpy sgemm GFLOP/s (2 threads);
   graph    the same input tensor (a VOC image, PIL bilinear to 257x257,
-           x/127.5 - 1) through: ours (dls-infer --no-readback: upload and
-           graph; the element keeps the logits on the device), LiteRT with XNNPACK (2 threads, invoke()) and onnxruntime
-           (2 threads, the .onnx twin); each the median of --runs timed runs
+           x/127.5 - 1) through: ours (dls-infer --no-readback --no-upload:
+           the graph alone, its input already on the device as LiteRT's is
+           in its tensor, and as in the element, whose preprocess kernel
+           writes it there; the logits stay on the device, as in the
+           element), LiteRT with XNNPACK (2 threads, invoke()) and
+           onnxruntime (2 threads, the .onnx twin, run() with the input);
+           also ours with the input uploaded every run (--no-upload off:
+           dls_engine_run_tensor's host copy to the padded layout and a
+           blocking write); each the median of --runs timed runs
            after warm-up, best of --rounds rounds run in turn; ratios to ours;
            our achieved GFLOP/s (2 x dls_graph_macs / time) and its share of
            the FMA peak and of sgemm; also each runtime's fastest run (on a
@@ -158,15 +164,18 @@ def bench_graph(a, shared, infer, x):
     with tempfile.NamedTemporaryFile(suffix=".f32") as f:
         f.write(x.tobytes())
         f.flush()
-        ours_cmd = [infer, "--model", model, "--repeat", str(a.runs),
-                    "--input", f.name, "--no-readback"]
-        best = {"ours": [], "litert": [], "onnxruntime": []}
+        upload_cmd = [infer, "--model", model, "--repeat", str(a.runs),
+                      "--input", f.name, "--no-readback"]
+        ours_cmd = upload_cmd + ["--no-upload"]
+        best = {"ours": [], "ours_upload": [], "litert": [], "onnxruntime": []}
         # A pause before each: onnxruntime's and XNNPACK's pools spin for
         # a while after a run and would take the cores from the next one.
         for _ in range(a.rounds):
             time.sleep(1.0)
             j = run_json(ours_cmd)
             best["ours"].append((j["median_ms"], j["min_ms"]))
+            j = run_json(upload_cmd)
+            best["ours_upload"].append((j["median_ms"], j["min_ms"]))
             time.sleep(1.0)
             best["litert"].append(timed_runs(it.invoke, a.runs))
             time.sleep(1.0)
@@ -394,6 +403,10 @@ def print_graph(a, r):
                f"ours/LiteRT = {g['ours_vs_litert']:.2f}x"),
               ("onnxruntime 2 thr", f"{g['onnxruntime']:8.2f} ms  "
                f"ours/onnxruntime = {g['ours_vs_onnxruntime']:.2f}x"),
+              ("ours + input upload", f"{g['ours_upload']:8.2f} ms  "
+               f"(ours + upload)/LiteRT = "
+               f"{g['ours_upload'] / g['litert']:.2f}x, fastest "
+               f"{g['ours_upload_min']:.2f} ms"),
               ("fastest run", f"ours {g['ours_min']:.2f} ms "
                f"({g['ours_min_gflops']:.1f} GFLOP/s = "
                f"{100 * g['ours_min_gflops'] / m['fma_peak_gflops']:.0f} % of "

@@ -3,6 +3,7 @@
  *   dls-infer --model M [--backend opencl|ref] [--device D]
  *             --input in.f32 --logits out.f32 [--input ... --logits ...]
  *   dls-infer --model M --repeat N [--input in.f32] [--no-readback]
+ *             [--no-upload]
  *   dls-infer --model M --repeat N --frame WxH
  *   dls-infer --model M --info
  *
@@ -15,6 +16,9 @@
  * "start_ms":..,"first_ms":..}: start is the engine's creation (model load,
  * kernel build, weight repacking), first the warm-up run. --no-readback:
  * the timed runs leave the logits on the device (upload and graph only).
+ * --no-upload: the warm-up run uploads the input, the timed runs find it
+ * in place (the graph alone, as LiteRT's invoke() and as in the element,
+ * whose input the preprocess kernel writes on the device).
  * --frame WxH: the timed runs are whole frames instead (an RGBx WxH frame
  * through dls_engine_process(): upload, preprocess, network,
  * upsample_argmax, class map read back), as in the element; with
@@ -41,6 +45,7 @@ static char **opt_logits;
 static int opt_repeat;
 static gboolean opt_info;
 static gboolean opt_no_readback;
+static gboolean opt_no_upload;
 static char *opt_frame;
 
 static GOptionEntry entries[] = {
@@ -58,6 +63,9 @@ static GOptionEntry entries[] = {
       "Time N runs after one warm-up; print median/min ms", "N"},
   {"no-readback", 0, 0, G_OPTION_ARG_NONE, &opt_no_readback,
       "With --repeat: do not read the logits back in the timed runs", NULL},
+  {"no-upload", 0, 0, G_OPTION_ARG_NONE, &opt_no_upload,
+      "With --repeat: the input uploaded once, not in the timed runs",
+      NULL},
   {"frame", 0, 0, G_OPTION_ARG_STRING, &opt_frame,
       "With --repeat: time whole RGBx frames of this size", "WxH"},
   {"info", 0, 0, G_OPTION_ARG_NONE, &opt_info,
@@ -225,7 +233,8 @@ run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
   first_ms = (g_get_monotonic_time () - t_first) / 1000.0;
   for (int r = 0; r < opt_repeat; r++) {
     gint64 t0 = g_get_monotonic_time ();
-    if (!run_once (e, &frame, input, opt_no_readback ? NULL : logits, error))
+    if (!run_once (e, &frame, opt_no_upload ? NULL : input,
+            opt_no_readback ? NULL : logits, error))
       goto out;
     ms[r] = (g_get_monotonic_time () - t0) / 1000.0;
   }
