@@ -1220,6 +1220,22 @@ dw_consts (OclBackend * b, const DlsNode * d, cl_mem * wm, cl_mem * bm,
               d->output)->dims[3], cop_t, error));
 }
 
+/* Conv @n's bias and weights, packed for conv1x1, conv2d and
+ * dw_conv1x1's second stage (every input channel: not a folded CONCAT's
+ * part, prepare_fold()). */
+static gboolean
+conv_consts (OclBackend * b, const DlsNode * n, cl_mem * wm, cl_mem * bm,
+    GError ** error)
+{
+  const DlsTensor *wt = dls_graph_tensor (b->graph, n->inputs[1]);
+  int co = dls_graph_tensor (b->graph, n->output)->dims[3];
+  int tco = b->tuning->conv_tco, cop_t = round_up (co, tco);
+
+  return (*bm = make_bias (b, n, co, cop_t, error))
+      && (*wm = pack_conv_weights (b, wt, 0, wt->dims[3],
+          b->cp[n->inputs[0]], cop_t, tco, error));
+}
+
 /* The dw_conv1x1 step of pointwise conv @n with the depthwise fused into
  * it (find_fusions()): conv1x1_step()'s arguments but the source (the
  * depthwise's input), work-groups of one work-item, a panel of
@@ -1251,12 +1267,7 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
     return FALSE;
   if (has_pw2) {
     const DlsNode *p = dls_graph_node (g, j);
-    const DlsTensor *wt = dls_graph_tensor (g, p->inputs[1]);
-    int co = dls_graph_tensor (g, p->output)->dims[3];
-    int cop_t = round_up (co, b->tuning->conv_tco);
-    if (!(pw2b = make_bias (b, p, co, cop_t, error))
-        || !(pw2m = pack_conv_weights (b, wt, 0, wt->dims[3],
-                b->cp[p->inputs[0]], cop_t, b->tuning->conv_tco, error)))
+    if (!conv_consts (b, p, &pw2m, &pw2b, error))
       return FALSE;
     pw2o = b->mem[p->output];
     cop2 = b->cp[p->output];
@@ -1322,13 +1333,14 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         : "conv2d";
 
     if (b->plan[b->current_node].folded >= 0) {
-      if (!(bm = prepare_fold (b, n, cop_t, &src, &cip, &i0, &ni, error)))
+      if (!(bm = prepare_fold (b, n, cop_t, &src, &cip, &i0, &ni, error))
+          || !(wm = pack_conv_weights (b, wt, i0, ni, cip, cop_t, tco,
+                  error)))
         return FALSE;
-    } else if (!(bm = make_bias (b, n, out->dims[3], cop_t, error))) {
+    } else if (!conv_consts (b, n, &wm, &bm, error)) {
       return FALSE;
     }
-    if (!(wm = pack_conv_weights (b, wt, i0, ni, cip, cop_t, tco, error))
-        || !(k = dls_cl_kernel (b->cl, "conv", opts, name, error)))
+    if (!(k = dls_cl_kernel (b->cl, "conv", opts, name, error)))
       return FALSE;
     if (pointwise) {
       cl_mem res = NULL;

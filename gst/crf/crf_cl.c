@@ -5,7 +5,8 @@
  * made once around them (CL_MEM_USE_HOST_PTR), written by the host
  * between a map and an unmap (on PoCL's CPU device neither copies; on a
  * device with memory of its own the unmap uploads); the weights times the
- * normalisation are formed on the device (crf_weights). The Gaussian kernel depends on the frame size and sxy only: its taps and
+ * normalisation are formed on the device (crf_weights). The Gaussian
+ * kernel depends on the frame size and sxy only: its taps and
  * normalisation (separable, sxy <= DLS_CRF_SEPARABLE_MAX_SXY) or its 2-d
  * lattice are rebuilt only when they change.
  */
