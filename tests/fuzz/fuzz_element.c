@@ -447,16 +447,16 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
       case FE_PUSH:{
         guint8 n = 1 + rd (&r) % 4, sz = rd (&r), flags = rd (&r);
         guint8 fill = rd (&r);
-        /* Sized for the caps the element holds (refused caps leave the
-         * previous ones): a video meta that contradicts them would be a
-         * bug of this producer, not of the element. */
-        GstPad *sink = gst_pad_get_peer (h->srcpad);
-        GstCaps *cur = sink ? gst_pad_get_current_caps (sink) : NULL;
+        /* Sized for the last caps pushed (the harness pad's sticky caps):
+         * the ones the element holds when the buffer reaches it, since
+         * caps it missed (flushing) go out again before the buffer, and
+         * caps it refuses stop the buffer (not-negotiated). A video meta
+         * that contradicts the caps would be a bug of this producer, not
+         * of the element. */
+        GstCaps *cur = gst_pad_get_current_caps (h->srcpad);
         gboolean have_info = cur && gst_video_info_from_caps (&info, cur);
         if (cur)
           gst_caps_unref (cur);
-        if (sink)
-          gst_object_unref (sink);
         for (guint8 k = 0; k < n; k++) {
           GstBuffer *buf = make_buffer (have_info ? &info : NULL, sz,
               fill + k, pts++, !(flags & 2));

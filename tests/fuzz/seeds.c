@@ -234,6 +234,21 @@ write_element_seeds (const char *dir)
   ok &= write_seed (dir, "crf-states", b->data, b->len);
   g_byte_array_unref (b);
 
+  /* Caps pushed while the element flushes stay pending on the harness's
+   * pad and reach it with the next buffer after the flush (and a
+   * stream-start): that buffer's video meta must be made for them
+   * (regression: a meta of the caps the element still held was a
+   * GStreamer-Video critical in the frame map, found by fuzz-element). */
+  b = g_byte_array_new ();
+  op_caps (b, 3, 4, 4);
+  op2 (b, FE_EVENT, FE_EV_FLUSH_START);
+  op_caps (b, 0, 2, 49);
+  op2 (b, FE_EVENT, FE_EV_FLUSH);
+  op2 (b, FE_EVENT, FE_EV_STREAM_START);
+  op_push (b, 1, FE_SIZE_STRIDED, 0);
+  ok &= write_seed (dir, "pending-caps", b->data, b->len);
+  g_byte_array_unref (b);
+
   /* Wrong sizes, classes, a caps query. */
   b = g_byte_array_new ();
   op_caps (b, 3, 64, 48);
