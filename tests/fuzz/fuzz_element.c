@@ -447,16 +447,23 @@ LLVMFuzzerTestOneInput (const uint8_t * data, size_t size)
       case FE_PUSH:{
         guint8 n = 1 + rd (&r) % 4, sz = rd (&r), flags = rd (&r);
         guint8 fill = rd (&r);
-        /* Sized for the last caps pushed (the harness pad's sticky caps):
-         * the ones the element holds when the buffer reaches it, since
-         * caps it missed (flushing) go out again before the buffer, and
-         * caps it refuses stop the buffer (not-negotiated). A video meta
-         * that contradicts the caps would be a bug of this producer, not
-         * of the element. */
-        GstCaps *cur = gst_pad_get_current_caps (h->srcpad);
-        gboolean have_info = cur && gst_video_info_from_caps (&info, cur);
-        if (cur)
-          gst_caps_unref (cur);
+        /* Sized for the caps the element holds, and only when they are
+         * the last ones pushed (the harness pad's sticky caps): caps the
+         * element missed while flushing go out again before the buffer,
+         * and refused ones may or may not, so with two different caps
+         * the buffer gets no video meta. A meta that contradicts the caps
+         * in force would be a bug of this producer, not of the element. */
+        GstPad *sink = gst_pad_get_peer (h->srcpad);
+        GstCaps *held = sink ? gst_pad_get_current_caps (sink) : NULL;
+        GstCaps *last = gst_pad_get_current_caps (h->srcpad);
+        gboolean have_info = held && last && gst_caps_is_equal (held, last)
+            && gst_video_info_from_caps (&info, held);
+        if (held)
+          gst_caps_unref (held);
+        if (last)
+          gst_caps_unref (last);
+        if (sink)
+          gst_object_unref (sink);
         for (guint8 k = 0; k < n; k++) {
           GstBuffer *buf = make_buffer (have_info ? &info : NULL, sz,
               fill + k, pts++, !(flags & 2));

@@ -249,6 +249,22 @@ write_element_seeds (const char *dir)
   ok &= write_seed (dir, "pending-caps", b->data, b->len);
   g_byte_array_unref (b);
 
+  /* Caps the element refuses are not pushed again with the next buffer:
+   * it keeps the previous ones, which that buffer's meta must match
+   * (regression of the harness, fuzz-element). */
+  b = g_byte_array_new ();
+  op_caps (b, 0, 2, 561);
+  {
+    guint8 refused[] = { FE_CAPS, 0, FE_DIM_ZERO, 0, 0, FE_DIM_ONE, 0, 0,
+      0
+    };
+    g_byte_array_append (b, refused, sizeof (refused));
+  }
+  op2 (b, FE_EVENT, FE_EV_FLUSH);
+  op_push (b, 1, FE_SIZE_STRIDED, 0);
+  ok &= write_seed (dir, "refused-caps", b->data, b->len);
+  g_byte_array_unref (b);
+
   /* Wrong sizes, classes, a caps query. */
   b = g_byte_array_new ();
   op_caps (b, 3, 64, 48);
