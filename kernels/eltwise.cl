@@ -11,12 +11,13 @@
  *                   is not counted), with is_max = 1 their max (ONNX
  *                   MaxPool: padding never wins; a window wholly outside
  *                   gives 0); then clamp (lo, hi); global: (OW, OH, Cp / 4)
- *   resize_bilinear TFLite's reference ResizeBilinear; the host passes the
- *                   float32 scales and the mode (0 asymmetric, 1 align
- *                   corners, 2 half pixel); a work-item does RSP
- *                   consecutive output pixels of one row (the y
- *                   coordinates once), every channel of each, 8 at a time
- *                   (buffers have 64 bytes of slack, see conv.cl);
+ *   resize_bilinear TFLite's reference ResizeBilinear; the host tables
+ *                   the coordinates (gst/backend/opencl.c,
+ *                   resize_table()): tab[y] for output row y, tab[OH + x]
+ *                   for column x, each (s0, s1, d, 1 - d) with the floats
+ *                   as their bits; a work-item does RSP consecutive
+ *                   output pixels of one row, every channel of each, 8 at
+ *                   a time (buffers have 64 bytes of slack, see conv.cl);
  *                   global: (ceil(OW / RSP) rounded up to the local size,
  *                   OH)
  *   copy_block      dst[y + oy, x + ox, c + oc] = clamp(src[y, x, c], lo,
@@ -72,57 +73,48 @@ pool (__global const float *restrict in, int ih, int iw, int cp,
   vstore4 (clamp (acc, lo, hi), 0, out + ((size_t) y * ow + x) * cp + c0);
 }
 
-/* TFLite's ComputeInterpolationValues: lo = max(floor(s), 0), hi =
- * min(ceil(s), size - 1), from the truncation t = (int) s: ceil(s) =
- * t + (t < s) for any s (t < s only for positive s with a fraction);
- * floor(s) = t for s >= 0, and for s < 0 both are <= 0 and clamp to 0.
- * PoCL's floor() and ceil() are software routines, and this runs for
- * every output pixel: half of the 257x257 resize's arithmetic. */
-inline float
-source_coord (int d, float scale, int mode, int size, int *lo, int *hi)
-{
-  const float s = mode == 2 ? ((float) d + 0.5f) * scale - 0.5f
-      : (float) d * scale;
-  const int t = (int) s;
-
-  *lo = max (t, 0);
-  *hi = min ((float) t < s ? t + 1 : t, size - 1);
-  return s;
-}
-
+/* A work-item: RSP output pixels of row y, channel group by channel
+ * group (8 lanes; when cp is 4 mod 8 the last group's loads run into the
+ * next pixel or the buffer's slack and only 4 lanes are stored). The
+ * products in TFLite's order, ((v * wy) * wx) summed left to right; the
+ * vertical products v * wy and v * dy of a source column are made once
+ * for the consecutive output pixels that share it (8 of them for
+ * DeepLab's 33 -> 257). */
 __kernel void
-resize_bilinear (__global const float *restrict in, int ih, int iw, int cp,
-    __global float *restrict out, int oh, int ow, float scale_y,
-    float scale_x, int mode)
+resize_bilinear (__global const float *restrict in, int iw, int cp,
+    __global float *restrict out, int oh, int ow,
+    __global const int4 *restrict tab)
 {
   const int xs = get_global_id (0) * RSP;
   const int y = get_global_id (1);
   const int xe = min (xs + RSP, ow);
-  int y0, y1;
 
   if (xs >= ow)
     return;
-  const float sy = source_coord (y, scale_y, mode, ih, &y0, &y1);
-  const float dy = sy - y0, wy = 1 - dy;
-  __global const float *ra = in + (size_t) y0 * iw * cp;
-  __global const float *rb = in + (size_t) y1 * iw * cp;
-  __global float *po = out + ((size_t) y * ow + xs) * cp;
+  const int4 ty = tab[y];
+  const float dy = as_float (ty.z), wy = as_float (ty.w);
+  __global const float *ra = in + (size_t) ty.x * iw * cp;
+  __global const float *rb = in + (size_t) ty.y * iw * cp;
 
-  /* Weights in TFLite's order: ((v * wy) * wx), summed left to right.
-   * Eight channels a step; when cp is 4 mod 8 the last step's loads run
-   * into the next pixel or the buffer's slack and only 4 lanes are
-   * stored. */
-  for (int x = xs; x < xe; x++, po += cp) {
-    int x0, x1;
-    const float sx = source_coord (x, scale_x, mode, iw, &x0, &x1);
-    const float dx = sx - x0, wx = 1 - dx;
-    __global const float *pa = ra + x0 * cp, *pb = rb + x0 * cp;
-    __global const float *pc = ra + x1 * cp, *pd = rb + x1 * cp;
-    for (int c0 = 0; c0 < cp; c0 += 8) {
-      const float8 a = vload8 (0, pa + c0), b = vload8 (0, pb + c0);
-      const float8 c = vload8 (0, pc + c0), d = vload8 (0, pd + c0);
-      const float8 v = a * wy * wx + b * dy * wx + c * wy * dx + d * dy * dx;
-      __global float4 *o = (__global float4 *) (po + c0);
+  for (int c0 = 0; c0 < cp; c0 += 8) {
+    int x0 = -1, x1 = -1;
+    float8 a0 = 0.0f, b0 = 0.0f, a1 = 0.0f, b1 = 0.0f;
+    __global float *po = out + ((size_t) y * ow + xs) * cp + c0;
+    for (int x = xs; x < xe; x++, po += cp) {
+      const int4 tx = tab[oh + x];
+      const float dx = as_float (tx.z), wx = as_float (tx.w);
+      if (tx.x != x0) {
+        x0 = tx.x;
+        a0 = vload8 (0, ra + x0 * cp + c0) * wy;
+        b0 = vload8 (0, rb + x0 * cp + c0) * dy;
+      }
+      if (tx.y != x1) {
+        x1 = tx.y;
+        a1 = vload8 (0, ra + x1 * cp + c0) * wy;
+        b1 = vload8 (0, rb + x1 * cp + c0) * dy;
+      }
+      const float8 v = a0 * wx + b0 * wx + a1 * dx + b1 * dx;
+      __global float4 *o = (__global float4 *) po;
       o[0] = v.lo;
       if (c0 + 8 <= cp)
         o[1] = v.hi;

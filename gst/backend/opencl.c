@@ -1370,6 +1370,36 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
 }
 
 
+/* RESIZE_BILINEAR @n's coordinates (kernels/eltwise.cl, resize_bilinear):
+ * per output row, then per output column, the two source indices and the
+ * weights d and 1 - d as the C reference computes them
+ * (dls_resize_coord()), once at prepare instead of per output pixel. */
+static cl_mem
+resize_table (OclBackend * b, const DlsNode * n, int ih, int iw, int oh,
+    int ow, GError ** error)
+{
+  gboolean half = n->p.resize.coord == DLS_RESIZE_HALF_PIXEL;
+  gint32 *tab = g_new (gint32, 4 * (oh + ow));
+  cl_mem m;
+
+  for (int i = 0; i < oh + ow; i++) {
+    gboolean row = i < oh;
+    int d = row ? i : i - oh, size = row ? ih : iw, lo, hi;
+    float s, w[2], scale = row ? dls_resize_step (n, ih, oh, TRUE)
+        : dls_resize_step (n, iw, ow, FALSE);
+
+    dls_resize_coord (d, scale, half, size, &s, &lo, &hi);
+    w[0] = s - (float) lo;
+    w[1] = 1.0f - w[0];
+    tab[4 * i] = lo;
+    tab[4 * i + 1] = hi;
+    memcpy (tab + 4 * i + 2, w, sizeof (w));
+  }
+  m = make_const (b, (const float *) tab, 4 * (oh + ow), error);
+  g_free (tab);
+  return m;
+}
+
 static gboolean
 prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
 {
@@ -1426,13 +1456,9 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
           ARG (w->pad_left), ARG (is_max), ARG (lo), ARG (hi));
     }
     case DLS_OP_RESIZE_BILINEAR:{
-      int mode = n->p.resize.coord;
-      float sy = dls_resize_step (n, ih, oh, TRUE);
-      float sx = dls_resize_step (n, iw, ow, FALSE);
-      /* The kernel's mode: 2 = half pixel, else s = d * scale. */
-      mode = mode == DLS_RESIZE_HALF_PIXEL ? 2 : 0;
-      if (!(k = dls_cl_kernel (b->cl, "eltwise", NULL, "resize_bilinear",
-                  error)))
+      cl_mem tab = resize_table (b, n, ih, iw, oh, ow, error);
+      if (!tab || !(k = dls_cl_kernel (b->cl, "eltwise", NULL,
+                  "resize_bilinear", error)))
         return FALSE;
       /* One local size for every shape: one work-group function for
        * PoCL to compile (its own choice differs with the grid). */
@@ -1440,8 +1466,8 @@ prepare_node (OclBackend * b, const DlsNode * n, GError ** error)
           1);
       if (b->tuning->px_wg)
         set_local (b, b->tuning->px_wg);
-      return set_args (k, error, 10, ARG (src), ARG (ih), ARG (iw), ARG (cp),
-          ARG (dst), ARG (oh), ARG (ow), ARG (sy), ARG (sx), ARG (mode));
+      return set_args (k, error, 7, ARG (src), ARG (iw), ARG (cp),
+          ARG (dst), ARG (oh), ARG (ow), ARG (tab));
     }
     case DLS_OP_CONCAT:{
       int axis = n->p.concat.axis, off = 0;

@@ -267,23 +267,6 @@ ref_concat (const DlsGraph * g, const DlsNode * node,
   }
 }
 
-/* TFLite's reference_ops::ComputeInterpolationValues, in float. */
-static inline void
-resize_coord (int d, float scale, gboolean half_pixel, int in_size,
-    float *s, int *s0, int *s1)
-{
-  float v = (float) d;
-  int c;
-
-  if (half_pixel)
-    *s = (v + 0.5f) * scale - 0.5f;
-  else
-    *s = v * scale;
-  *s0 = MAX ((int) floorf (*s), 0);
-  c = (int) ceilf (*s);
-  *s1 = MIN (c, in_size - 1);
-}
-
 /* TFLite's reference_ops::ResizeBilinear for float, step by step:
  *   scale = (float) in / out, or (float) (in - 1) / (out - 1) for
  *   ALIGN_CORNERS when out > 1;
@@ -314,13 +297,13 @@ ref_resize_bilinear (const DlsGraph * g, const DlsNode * node,
     float sy;
     int y0, y1;
 
-    resize_coord (oy, hs, half, ih, &sy, &y0, &y1);
+    dls_resize_coord (oy, hs, half, ih, &sy, &y0, &y1);
     for (ox = 0; ox < ow; ox++) {
       float sx, dy, dx;
       int x0, x1;
       const float *p00, *p01, *p10, *p11;
 
-      resize_coord (ox, ws, half, iw, &sx, &x0, &x1);
+      dls_resize_coord (ox, ws, half, iw, &sx, &x0, &x1);
       dy = sy - (float) y0;
       dx = sx - (float) x0;
       p00 = x + ((gsize) y0 * iw + x0) * ic;

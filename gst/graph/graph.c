@@ -6,6 +6,7 @@
  */
 #include "graph.h"
 
+#include <math.h>
 #include <string.h>
 
 static const DlsOpInfo op_table[] = {
@@ -610,4 +611,20 @@ dls_resize_step (const DlsNode * n, int in, int out, gboolean vertical)
   /* ALIGN_CORNERS with out == 1 keeps in / out, as TFLite does: s = 0 for
    * d = 0 either way. */
   return (float) in / (float) out;
+}
+
+void
+dls_resize_coord (int d, float scale, gboolean half_pixel, int in_size,
+    float *s, int *s0, int *s1)
+{
+  float v = (float) d;
+  int c;
+
+  if (half_pixel)
+    *s = (v + 0.5f) * scale - 0.5f;
+  else
+    *s = v * scale;
+  *s0 = MAX ((int) floorf (*s), 0);
+  c = (int) ceilf (*s);
+  *s1 = MIN (c, in_size - 1);
 }

@@ -296,6 +296,15 @@ guint64 dls_graph_macs (const DlsGraph * g);
  * The one place every backend takes it from. */
 float dls_resize_step (const DlsNode * n, int in, int out, gboolean vertical);
 
+/* TFLite's ComputeInterpolationValues in float for output coordinate @d of
+ * a RESIZE_BILINEAR with step @scale (dls_resize_step()) from @in_size
+ * input pixels: the source coordinate *@s (d * scale, or (d + 0.5) *
+ * scale - 0.5 with @half_pixel) and its neighbours *@s0 = max (floor (s),
+ * 0), *@s1 = min (ceil (s), in_size - 1). The one place every backend
+ * takes them from (the OpenCL backend tables them at prepare). */
+void dls_resize_coord (int d, float scale, gboolean half_pixel, int in_size,
+    float *s, int *s0, int *s1);
+
 G_END_DECLS
 
 #endif /* DLS_GRAPH_H */
