@@ -1033,6 +1033,8 @@ static const OpCase cases[] = {
   {CHAIN (17, 17, 13, 0),
       .steps = "1=;2=dw_conv1x1;3=;4=;5=pool_conv1x1;6=;7=;8=;9=conv1x1"},
   {CHAIN (33, 31, 16, 1)},
+  {CHAIN (15, 13, 9, 2),
+      .steps = "1=;2=conv1x1;3=conv1x1;4=conv1x1;5=pool_conv1x1"},
 
   /* depthwise + conv1x1 fused (opencl.c, find_fusions(); conv.cl,
    * dw_conv1x1, panels of 42 pixels on the CPU): panels that end inside a
@@ -1601,7 +1603,11 @@ build_case (const OpCase * c, Builder * b, GString * desc)
        *   pool -> conv1x1 relu -> resize align ‖ conv1x1 relu (d) -> concat
        *   -> conv1x1 + bias (logits); outputs: logits and d.
        * v1: stride-2 depthwise, a second input added late, 3-way concat
-       *   with a constant-free branch (avgpool 3x3 SAME). */
+       *   with a constant-free branch (avgpool 3x3 SAME).
+       * v2: global pool (a); q = conv1x1 (a), a's last other reader;
+       *   r = conv1x1 (q) of a's size, conv1x1 (r) an output; then the
+       *   pool's conv1x1 (an output), whose pool_conv1x1 step reads a: a
+       *   must outlive q, or r takes a's buffer. */
       int a, t, d, p, q, xs[3];
 
       x = add_input (b, c->h, c->w, c->c);
@@ -1622,6 +1628,15 @@ build_case (const OpCase * c, Builder * b, GString * desc)
         y = d;
         g_string_append_printf (desc, "chain     %dx%dx%d mobilenet block + "
             "ASPP head, 2 outputs", c->h, c->w, c->c);
+      } else if (c->co == 2) {
+        p = avgpool (b, a, c->h, c->w, 1, VALID, ACT_NONE);
+        q = conv (b, a, 7, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        q = conv (b, q, 16, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        dls_graph_add_output (b->g, conv (b, q, 3, 1, 1, 1, 1, SAME, TRUE,
+                ACT_NONE));
+        y = conv (b, p, 5, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        g_string_append_printf (desc, "chain     %dx%dx%d pool, a reader, "
+            "its reader, the pool's conv", c->h, c->w, c->c);
       } else {
         int h2 = (c->h + 1) / 2, w2 = (c->w + 1) / 2;
 
