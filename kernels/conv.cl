@@ -435,7 +435,8 @@ dw_conv1x1 (__global const float *restrict in, int ih, int iw, int cip,
  * folded conv's weights of those channels, @fbias in (its own bias) and
  * the per-frame bias @fout out, no clamp (conv1x1's fold step). */
 /* PLG float16 sums a pass: 8 ymm accumulators on AVX2 (of 16), enough
- * independent adds to hide the add latency; 2 and 8 measured alike. */
+ * independent adds to hide the add latency; 2, 8 and 10 (DeepLab's 160
+ * channels in one pass) measured alike (docs/performance.md). */
 #define PLG 4
 #define PL_DECL(i) float16 s##i = 0.0f;
 #define PL_ADD(i) if (nc > 16 * i) s##i += vload16 (i, px);
