@@ -45,6 +45,22 @@
  *              readers). Weights: depthwise's and conv1x1's layouts.
  *              global: (ceil(H*W / DFP)), local: (1): work-group g owns
  *              output pixels g * DFP .. g * DFP + DFP - 1
+ *   pool_conv1x1  a global average pool (one output pixel whose window
+ *              covers the input), the 1-pixel pointwise conv that is its
+ *              only reader, and optionally (has_fold) the first bias
+ *              stage of a CONCAT folded into a later pointwise conv (the
+ *              conv's output its first broadcast input; DeepLab's ASPP
+ *              image pooling), one step. Arguments: the pool's input,
+ *              its pixel count n_in, Cip, the pool's clamp, its output
+ *              `pooled` (Cip floats, written); conv1x1's weights, bias,
+ *              output, Cop and clamp; has_fold, the folded conv's
+ *              weights of the broadcast's channels (conv1x1's layout,
+ *              Cip = this conv's Cop), its own bias and the per-frame
+ *              bias it writes (fcop = Cop/TCO * TCO floats), no clamp.
+ *              The pool sums in pixel order and divides by n_in (bit for
+ *              bit eltwise.cl's pool), PLG float16 channel groups a pass;
+ *              the two convs are pw2_panel() on one pixel (bit for bit
+ *              conv1x1's). global: (1), local: (1)
  *
  * Each work-item owns a tile of output pixels x output channels held in
  * vector registers (one named variable per pixel, unrolled by the REP
@@ -403,3 +419,50 @@ dw_conv1x1 (__global const float *restrict in, int ih, int iw, int cip,
 #undef DW_LOAD
 #undef C1_AS
 #undef C1_ROW
+
+/* pool_conv1x1: a global average pool (the window of its one output pixel
+ * covers the input), the 1-pixel pointwise conv that is its only reader
+ * and, with has_fold, the first bias stage of the CONCAT folded into a
+ * later pointwise conv whose first broadcast input is that conv's output
+ * (DeepLab's ASPP image pooling, opencl.c find_fusions()), in one step
+ * of one work-item: three tiny kernels were three launches and wakes.
+ * The pool sums the n_in pixels of every channel in pixel order and
+ * divides by n_in, then its clamp (eltwise.cl's pool: the same bits),
+ * PLG float16 channel groups a pass (independent add chains: one chain
+ * would wait on the add latency), into @pooled (the pool's output
+ * buffer); then conv1x1's micro-kernel on that pixel (pw2_panel(), the
+ * conv's clamp) into @out; then with has_fold the same on @out with the
+ * folded conv's weights of those channels, @fbias in (its own bias) and
+ * the per-frame bias @fout out, no clamp (conv1x1's fold step). */
+/* PLG float16 sums a pass: 8 ymm accumulators on AVX2 (of 16), enough
+ * independent adds to hide the add latency; 2, 8 and 10 (DeepLab's 160
+ * channels in one pass) measured alike (docs/performance.md). */
+#define PLG 4
+#define PL_DECL(i) float16 s##i = 0.0f;
+#define PL_ADD(i) if (nc > 16 * i) s##i += vload16 (i, px);
+#define PL_STORE(i) if (nc > 16 * i) \
+    STORE_GROUPS (16, ACT (s##i / (float) n_in, plo, phi), \
+        pooled + c0 + 16 * i, nc - 16 * i);
+
+__kernel void
+pool_conv1x1 (__global const float *restrict in, int n_in, int cip,
+    float plo, float phi, __global float *restrict pooled,
+    __global const float *restrict pw, __global const float *restrict bias,
+    __global float *restrict out, int cop, float lo, float hi, int has_fold,
+    __global const float *restrict fw, __global const float *restrict fbias,
+    __global float *restrict fout, int fcop)
+{
+  for (int c0 = 0; c0 < cip; c0 += 16 * PLG) {
+    const int nc = cip - c0;
+    __global const float *px = in + c0;
+    REP (PLG, PL_DECL)
+    for (int p = 0; p < n_in; p++, px += cip) {
+      REP (PLG, PL_ADD)
+    }
+    REP (PLG, PL_STORE)
+  }
+  pw2_panel (pooled, cip, 0, 1, 1, pw, bias, out, cop, lo, hi);
+  if (has_fold)
+    pw2_panel (out, cop, 0, 1, 1, fw, fbias, fout, fcop, -INFINITY,
+        INFINITY);
+}

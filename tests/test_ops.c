@@ -811,6 +811,11 @@ enum
   F_RES = 1 << 5,               /* + a after the conv (a fused ADD) */
   F_IDENTITY = 1 << 6,          /* then an identity resize and a conv */
   F_NEAREST = 1 << 7,           /* the broadcast is a nearest resize */
+  F_POOL_READ2 = 1 << 8,        /* a second conv1x1 reads the pool */
+  F_POOL_PART = 1 << 9,         /* the pool's one pixel covers (H-1)x(W-1) */
+  F_P_OUT = 1 << 10,            /* the pool's conv is an output too */
+  F_POOL_ACT = 1 << 11,         /* the pool has a relu */
+  F_BCAST2_CONV = 1 << 12,      /* F_TWO_BCAST's pool then a conv1x1 too */
 };
 
 #define SAME DLS_PADDING_SAME
@@ -1023,10 +1028,13 @@ static const OpCase cases[] = {
   /* chains: intermediate buffers, multiple outputs; in the first, the
    * head's conv1x1 of d (node 7) runs in the block's dw_conv1x1 step
    * (pw2), before the pool, conv and resize between them (DeepLab's
-   * node 60 and its ASPP 1x1 branch) */
+   * node 60 and its ASPP 1x1 branch), and those three are one
+   * pool_conv1x1 step (DeepLab's nodes 61-63) */
   {CHAIN (17, 17, 13, 0),
-      .steps = "1=;2=dw_conv1x1;3=;6=conv1x1;7=;8=;9=conv1x1"},
+      .steps = "1=;2=dw_conv1x1;3=;4=;5=pool_conv1x1;6=;7=;8=;9=conv1x1"},
   {CHAIN (33, 31, 16, 1)},
+  {CHAIN (15, 13, 9, 2),
+      .steps = "1=;2=conv1x1;3=conv1x1;4=conv1x1;5=pool_conv1x1"},
 
   /* depthwise + conv1x1 fused (opencl.c, find_fusions(); conv.cl,
    * dw_conv1x1, panels of 42 pixels on the CPU): panels that end inside a
@@ -1075,47 +1083,77 @@ static const OpCase cases[] = {
       .steps = "0=depthwise;1=conv1x1;2=conv1x1"},
 
   /* ASPP image pooling folded into the projection (opencl.c,
-   * find_fusions()): the resize becomes a 1-pixel conv1x1 writing the
-   * projection's bias, the concat goes; both concat orders, channel
+   * find_fusions()): the resize's bias stage (a 1-pixel conv1x1 writing
+   * the projection's bias) runs with the global pool and its conv in one
+   * pool_conv1x1 step, the concat goes; both concat orders, channel
    * counts that pad, every coordinate mode and activation */
+#define POOLED "1=;2=pool_conv1x1;3=;4=;5=conv1x1"
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_NONE, 0),
-      .steps = "3=conv1x1;4=;5=conv1x1"},
+      .steps = POOLED},
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ASYMMETRIC, ACT_RELU,
-          F_MAIN_FIRST), .steps = "3=conv1x1;4=;5=conv1x1"},
+          F_MAIN_FIRST), .steps = POOLED},
   {FOLD (9, 11, 5, 13, 21, 6, DLS_RESIZE_HALF_PIXEL, ACT_RELU6, 0),
-      .steps = "3=conv1x1;4=;5=conv1x1"},
+      .steps = POOLED},
   {FOLD (9, 11, 5, 13, 21, 6, DLS_RESIZE_HALF_PIXEL, ACT_RELU6,
-          F_MAIN_FIRST), .steps = "3=conv1x1;4=;5=conv1x1"},
+          F_MAIN_FIRST), .steps = POOLED},
   {FOLD (7, 5, 3, 13, 5, 21, DLS_RESIZE_HALF_PIXEL, ACT_NONE,
-          F_NEAREST | F_MAIN_FIRST), .steps = "3=conv1x1;4=;5=conv1x1"},
-  /* two broadcast branches: two bias steps in a chain; the second's
-   * 1x1 would take the first's buffer if that died at its resize */
+          F_NEAREST | F_MAIN_FIRST), .steps = POOLED},
+  /* the pool's own clamp; 100 channels: the pool's passes of 64, the
+   * last a whole and a partial float16 (36 = 16 + 16 + 4) */
+  {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU6,
+          F_POOL_ACT), .steps = POOLED},
+  {FOLD (9, 7, 100, 13, 21, 6, DLS_RESIZE_HALF_PIXEL, ACT_RELU,
+          F_MAIN_FIRST), .steps = POOLED},
+  /* two broadcast branches: two bias stages in a chain; the second's
+   * 1x1 would take the first's buffer if that died at its resize; the
+   * second's pool (then a conv1x1 too, its own pool_conv1x1 step) keeps
+   * its bias stage as a step: only the first stage runs in a
+   * pool_conv1x1 step */
   {FOLD (9, 7, 3, 7, 13, 21, DLS_RESIZE_ASYMMETRIC, ACT_RELU, F_TWO_BCAST),
-      .steps = "3=conv1x1;4=pool;5=conv1x1;6=;7=conv1x1"},
+      .steps = "1=;2=pool_conv1x1;3=;4=pool;5=conv1x1;6=;7=conv1x1"},
+  {FOLD (9, 7, 3, 7, 13, 21, DLS_RESIZE_ASYMMETRIC, ACT_RELU,
+          F_TWO_BCAST | F_BCAST2_CONV),
+      .steps = "1=;2=pool_conv1x1;3=;4=;5=pool_conv1x1;6=conv1x1;7=;8=conv1x1"},
+  {FOLD (9, 7, 3, 7, 13, 21, DLS_RESIZE_HALF_PIXEL, ACT_RELU6,
+          F_TWO_BCAST | F_BCAST2_CONV | F_MAIN_FIRST),
+      .steps = "1=;2=pool_conv1x1;3=;4=;5=pool_conv1x1;6=conv1x1;7=;8=conv1x1"},
   /* with a residual ADD fused into the projection too */
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU, F_RES),
-      .steps = "3=conv1x1;4=;5=conv1x1;6="},
+      .steps = POOLED ";6="},
+  /* no pool_conv1x1: the pool read by a second conv; a pool whose one
+   * pixel does not cover the input; the pool's conv read by a second
+   * node (an output): the pool and conv fused, the bias stage a step */
+  {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU,
+          F_POOL_READ2), .steps = "1=pool;2=conv1x1;3=conv1x1;4=;5=conv1x1"},
+  {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU,
+          F_POOL_PART), .steps = "1=pool;2=conv1x1;3=conv1x1;4=;5=conv1x1"},
+  {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_ASYMMETRIC, ACT_RELU, F_P_OUT),
+      .steps = "1=;2=pool_conv1x1;3=conv1x1;4=;5=conv1x1"},
   /* not folded: two full inputs; the concat also an output; the concat
-   * read by a second conv */
+   * read by a second conv (the pool and conv still one step) */
   {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU,
           F_TWO_MAIN),
-      .steps = "3=resize_bilinear;4=copy_block copy_block copy_block"},
+      .steps = "1=;2=pool_conv1x1;3=resize_bilinear;"
+      "4=copy_block copy_block copy_block"},
   {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU, F_CAT_OUT),
-      .steps = "3=resize_bilinear;4=copy_block copy_block;5=conv1x1"},
+      .steps = "1=;2=pool_conv1x1;3=resize_bilinear;4=copy_block copy_block;"
+      "5=conv1x1"},
   {FOLD (9, 7, 5, 13, 7, 21, DLS_RESIZE_HALF_PIXEL, ACT_NONE, F_CAT_READ2),
-      .steps = "3=resize_bilinear;4=copy_block copy_block;5=conv1x1"},
+      .steps = "1=;2=pool_conv1x1;3=resize_bilinear;4=copy_block copy_block;"
+      "5=conv1x1"},
   /* then an identity resize (DeepLab's 33x33 -> 33x33 before the
    * upsample) whose input is an output too, read by a conv */
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU,
-          F_IDENTITY), .steps = "3=conv1x1;4=;5=conv1x1;6=;7=conv1x1"},
+          F_IDENTITY), .steps = POOLED ";6=;7=conv1x1"},
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ASYMMETRIC, ACT_NONE,
-          F_IDENTITY | F_MAIN_FIRST),
-      .steps = "3=conv1x1;4=;5=conv1x1;6=;7=conv1x1"},
+          F_IDENTITY | F_MAIN_FIRST), .steps = POOLED ";6=;7=conv1x1"},
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_HALF_PIXEL, ACT_RELU6,
-          F_IDENTITY), .steps = "3=conv1x1;4=;5=conv1x1;6=;7=conv1x1"},
-  /* DeepLab's own head: 160 channels in, 256 + 256 -> 256 */
+          F_IDENTITY), .steps = POOLED ";6=;7=conv1x1"},
+  /* DeepLab's own head: 160 channels in, 256 + 256 -> 256; pool, conv
+   * and bias stage one step */
   {FOLD (33, 33, 160, 256, 256, 256, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU, 0),
-      .steps = "3=conv1x1;4=;5=conv1x1", DEEPLAB},
+      .steps = POOLED, DEEPLAB},
+#undef POOLED
 
   /* ONNX ops: activations (ONNX defaults and other alpha/beta), odd sizes,
    * channels not multiple of 4 */
@@ -1565,7 +1603,11 @@ build_case (const OpCase * c, Builder * b, GString * desc)
        *   pool -> conv1x1 relu -> resize align ‖ conv1x1 relu (d) -> concat
        *   -> conv1x1 + bias (logits); outputs: logits and d.
        * v1: stride-2 depthwise, a second input added late, 3-way concat
-       *   with a constant-free branch (avgpool 3x3 SAME). */
+       *   with a constant-free branch (avgpool 3x3 SAME).
+       * v2: global pool (a); q = conv1x1 (a), a's last other reader;
+       *   r = conv1x1 (q) of a's size, conv1x1 (r) an output; then the
+       *   pool's conv1x1 (an output), whose pool_conv1x1 step reads a: a
+       *   must outlive q, or r takes a's buffer. */
       int a, t, d, p, q, xs[3];
 
       x = add_input (b, c->h, c->w, c->c);
@@ -1586,6 +1628,15 @@ build_case (const OpCase * c, Builder * b, GString * desc)
         y = d;
         g_string_append_printf (desc, "chain     %dx%dx%d mobilenet block + "
             "ASPP head, 2 outputs", c->h, c->w, c->c);
+      } else if (c->co == 2) {
+        p = avgpool (b, a, c->h, c->w, 1, VALID, ACT_NONE);
+        q = conv (b, a, 7, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        q = conv (b, q, 16, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        dls_graph_add_output (b->g, conv (b, q, 3, 1, 1, 1, 1, SAME, TRUE,
+                ACT_NONE));
+        y = conv (b, p, 5, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        g_string_append_printf (desc, "chain     %dx%dx%d pool, a reader, "
+            "its reader, the pool's conv", c->h, c->w, c->c);
       } else {
         int h2 = (c->h + 1) / 2, w2 = (c->w + 1) / 2;
 
@@ -1605,24 +1656,32 @@ build_case (const OpCase * c, Builder * b, GString * desc)
       break;
     }
     case K_FOLD:{
-      /* Nodes: 0 a = conv1x1 (x); 1 global pool (x); 2 p = conv1x1 (1x1);
-       * 3 r = resize p -> HxW; [F_TWO_BCAST: 4 global pool (a), 5 its
-       * resize -> HxW]; then the concat of r, a [, the second broadcast]
-       * [, x]; its conv1x1 to co (+ a, F_RES); F_CAT_READ2: a conv1x1 of
-       * the concat to 3, an output; F_IDENTITY: the conv's resize to
-       * HxW in mode M and a conv1x1 of that, outputs both. */
-      int f = c->fold, a, p, r, r2 = -1, t, xs[4], n = 0;
+      /* Nodes: 0 a = conv1x1 (x); 1 global pool (x) (F_POOL_PART: the
+       * (H-1)x(W-1) window of a 1x1 output; F_POOL_ACT: relu); 2 p =
+       * conv1x1 (1x1); 3 r = resize p -> HxW; [F_TWO_BCAST: 4 global
+       * pool (a), [F_BCAST2_CONV: 5 its conv1x1,] its resize -> HxW];
+       * then the concat of r, a [, the second broadcast] [, x]; its
+       * conv1x1 to co (+ a, F_RES); F_CAT_READ2: a conv1x1 of the concat
+       * to 3, an output; F_IDENTITY: the conv's resize to HxW in mode M
+       * and a conv1x1 of that, outputs both; F_P_OUT: p an output;
+       * F_POOL_READ2: last, a conv1x1 of the pool, an output. */
+      int f = c->fold, a, pool, p, r, r2 = -1, t, xs[4], n = 0;
       static const char *const modes[] = { "asym", "align", "half" };
 
       x = add_input (b, c->h, c->w, c->c);
       a = conv (b, x, c->sizes[0], 1, 1, 1, 1, SAME, TRUE, c->act);
-      p = avgpool (b, x, c->h, c->w, 1, VALID, ACT_NONE);
-      p = conv (b, p, c->sizes[1], 1, 1, 1, 1, SAME, TRUE, c->act);
+      pool = (f & F_POOL_PART) ? avgpool (b, x, c->h - 1, c->w - 1,
+          MAX (c->h, c->w), VALID, ACT_NONE)
+          : avgpool (b, x, c->h, c->w, 1, VALID,
+          (f & F_POOL_ACT) ? ACT_RELU : ACT_NONE);
+      p = conv (b, pool, c->sizes[1], 1, 1, 1, 1, SAME, TRUE, c->act);
       r = (f & F_NEAREST) ? nearest (b, p, c->h, c->w, c->coord,
           DLS_NEAREST_ROUND_PREFER_FLOOR)
           : resize (b, p, c->h, c->w, c->coord);
       if (f & F_TWO_BCAST) {
         r2 = avgpool (b, a, c->h, c->w, 1, VALID, ACT_NONE);
+        if (f & F_BCAST2_CONV)
+          r2 = conv (b, r2, 9, 1, 1, 1, 1, SAME, TRUE, ACT_RELU);
         r2 = resize (b, r2, c->h, c->w, c->coord);
       }
       if (f & F_MAIN_FIRST)
@@ -1648,8 +1707,13 @@ build_case (const OpCase * c, Builder * b, GString * desc)
         y = resize (b, y, c->h, c->w, c->coord);
         y = conv (b, y, 5, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
       }
+      if (f & F_P_OUT)
+        dls_graph_add_output (b->g, p);
+      if (f & F_POOL_READ2)
+        dls_graph_add_output (b->g, conv (b, pool, 6, 1, 1, 1, 1, SAME, TRUE,
+                ACT_NONE));
       g_string_append_printf (desc, "aspp-fold %dx%dx%d %s(%d) + %s(%d) "
-          "%s -> %d %s%s%s%s%s%s%s%s", c->h, c->w, c->c,
+          "%s -> %d %s%s%s%s%s%s%s%s%s%s%s%s%s", c->h, c->w, c->c,
           (f & F_MAIN_FIRST) ? "full" : "bcast",
           c->sizes[(f & F_MAIN_FIRST) ? 0 : 1],
           (f & F_MAIN_FIRST) ? "bcast" : "full",
@@ -1658,7 +1722,12 @@ build_case (const OpCase * c, Builder * b, GString * desc)
           (f & F_TWO_BCAST) ? " +bcast" : "", (f & F_TWO_MAIN) ? " +x" : "",
           (f & F_RES) ? " +res" : "", (f & F_CAT_OUT) ? " cat-out" : "",
           (f & F_CAT_READ2) ? " cat-read2" : "",
-          (f & F_IDENTITY) ? " +identity" : "");
+          (f & F_IDENTITY) ? " +identity" : "",
+          (f & F_POOL_READ2) ? " pool-read2" : "",
+          (f & F_POOL_PART) ? " pool-part" : "",
+          (f & F_P_OUT) ? " pconv-out" : "",
+          (f & F_POOL_ACT) ? " pool-relu" : "",
+          (f & F_BCAST2_CONV) ? " +bcast-conv" : "");
       break;
     }
     case K_UNARY:

@@ -44,6 +44,10 @@ typedef struct
   int dwf_pw2;                  /* 1: the pointwise conv that reads a
                                  * dw_conv1x1's output runs in its step
                                  * (pw2), 0: in a conv1x1 step of its own */
+  int pool_conv;                /* 1: a global average pool and the 1-pixel
+                                 * pointwise conv that reads it run as one
+                                 * pool_conv1x1 step (one work-item), 0: a
+                                 * pool and a conv1x1 step */
 } DlsTuning;
 
 /* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
@@ -61,17 +65,19 @@ typedef struct
  * pixels (7 tiles), one work-item a group: panels of 18 to 66 measured
  * alike, 132 slower; with the next pointwise conv in the same step (pw2,
  * 41 -> 24 steps, PoCL's worker wakes once less per pair) 42 and 24
- * measured alike, 18, 30 and 36 no faster. Not on a GPU (0): one
- * work-item a group would leave it idle. */
+ * measured alike, 18, 30 and 36 no faster. DeepLab's image pooling
+ * (global pool, 1-pixel conv, its folded bias stage) as one step of one
+ * work-item (pool_conv1x1): three steps' launches and wakes less. Not on
+ * a GPU (0): one work-item a group would leave it idle. */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1, 0, 0},
-  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8, 42, 1},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1, 0, 0, 0},
+  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8, 42, 1, 1},
 };
 
 /* The row for @type;
- * $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP[,PW2]]]" overrides it
- * (to measure other tile sizes with the bench without rebuilding); PXP,
- * DFP and PW2, when left out, are the row's. */
+ * $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP[,PW2[,POOL]]]]"
+ * overrides it (to measure other tile sizes with the bench without
+ * rebuilding); PXP, DFP, PW2 and POOL, when left out, are the row's. */
 static const DlsTuning *
 tuning_for (cl_device_type type)
 {
@@ -86,12 +92,13 @@ tuning_for (cl_device_type type)
     }
   if (env) {
     DlsTuning e = *t;
-    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp,
+    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp,
         &e.conv_tco, &e.dw_tp, &e.dw_tc, &e.conv_wg, &e.dw_wg, &e.px_wg,
-        &e.px_tp, &e.dwf_px, &e.dwf_pw2);
+        &e.px_tp, &e.dwf_px, &e.dwf_pw2, &e.pool_conv);
     if (n >= 7 && e.px_tp >= 1 && e.dwf_px >= 0
         && e.dwf_px % MAX (1, e.conv_tp) == 0
-        && (e.dwf_pw2 == 0 || e.dwf_pw2 == 1)) {
+        && (e.dwf_pw2 == 0 || e.dwf_pw2 == 1)
+        && (e.pool_conv == 0 || e.pool_conv == 1)) {
       env_tuning = e;
       env_tuning.type = type;
       return &env_tuning;
@@ -651,10 +658,20 @@ typedef struct
                                  * that runs in its step as the second
                                  * stage (pw2); that conv: the dw_conv1x1's
                                  * conv; else -1 */
+  int fused_pool;               /* a 1-pixel pointwise conv: the global
+                                 * average pool it reads, run in its step
+                                 * (pool_conv1x1); that pool: its conv;
+                                 * else -1 */
+  int fold_stage;               /* a pool_conv1x1's conv: the pointwise
+                                 * conv whose folded CONCAT's first bias
+                                 * stage (this conv's output its first
+                                 * broadcast input) runs in its step; that
+                                 * conv: the pool_conv1x1's conv; else -1 */
   gboolean skip;                /* prepare_node() makes no step for it: a
                                  * fused ADD, an identity RESIZE, a folded
                                  * CONCAT or broadcast RESIZE (whose bias
-                                 * step prepare_fold() files under it) */
+                                 * step prepare_fold() files under it), a
+                                 * pool_conv1x1's pool */
 } NodePlan;
 
 typedef struct
@@ -679,6 +696,9 @@ typedef struct
   int *alias;                   /* per tensor: the tensor whose buffer it is
                                  * (itself; an identity RESIZE's output: its
                                  * input's), -1: none (folded away) */
+  cl_mem *fold_bias;            /* per node, a conv with a fold_stage: the
+                                 * per-frame bias its pool_conv1x1 step
+                                 * writes (prepare_fold() reads it on) */
   gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
   /* Fault injection for tests ($DLS_TEST_CL_FAIL_RUN=N): run N fails as a
    * device lost would (tests/test_stress.c). 0: off. */
@@ -899,6 +919,22 @@ is_broadcast_resize (const DlsGraph * g, const DlsNode * n)
       && in->dims[1] == 1 && in->dims[2] == 1;
 }
 
+/* An AVERAGE_POOL_2D whose one output pixel's window covers the whole
+ * input (TFLite's global pool, filter = input): the mean of every pixel,
+ * which pool_conv1x1 computes. */
+static gboolean
+is_global_pool (const DlsGraph * g, const DlsNode * n)
+{
+  const DlsTensor *in = dls_graph_tensor (g, n->inputs[0]);
+  const DlsTensor *out = dls_graph_tensor (g, n->output);
+  const DlsWindowParams *w = &n->p.win;
+
+  return n->op == DLS_OP_AVERAGE_POOL2D && in->kind == DLS_TENSOR_ACTIVATION
+      && out->dims[1] == 1 && out->dims[2] == 1
+      && w->kernel_h - w->pad_top >= in->dims[1]
+      && w->kernel_w - w->pad_left >= in->dims[2];
+}
+
 /* The tensor whose buffer the step of node @i writes: its output, or
  * the output of the ADD fused into it. */
 static int
@@ -958,7 +994,21 @@ step_output (OclBackend * b, int i)
  * step, and its output is placed with the step's (plan_memory()), which
  * also keeps the step's output alive until then: the second stage reads
  * it. The step's output is still stored whole for its other readers (the
- * next residual ADD, the pool). Bit for bit the two kernels' values. */
+ * next residual ADD, the pool). Bit for bit the two kernels' values.
+ *
+ * A global average pool fused into the 1-pixel pointwise conv that reads
+ * it (DeepLab's image pooling, nodes 61 -> 62; pool_conv1x1,
+ * kernels/conv.cl) when the tuning says so (pool_conv): an
+ * is_global_pool() that only that conv reads (not an output), the conv
+ * without a fused ADD. The pool makes no step; its output keeps its
+ * buffer, which the step writes and then reads, and its input stays alive
+ * until the conv's node (node_reads()). When the conv's output is read
+ * only by the broadcast RESIZE that is the first broadcast input of a
+ * folded CONCAT (above; DeepLab's node 63), that fold's first bias stage
+ * runs in the step too (fold_stage): prepare_fold() makes no step for it
+ * and goes on from the bias buffer the step writes (b->fold_bias). Later
+ * broadcast inputs, and a conv whose output has another reader, keep
+ * their own steps. Bit for bit the three kernels' values. */
 static void
 find_fusions (OclBackend * b)
 {
@@ -968,14 +1018,16 @@ find_fusions (OclBackend * b)
 
   g_free (b->plan);
   g_free (b->alias);
+  g_free (b->fold_bias);
   b->plan = g_new (NodePlan, n_nodes);
   b->alias = g_new (int, b->n_tensors);
+  b->fold_bias = g_new0 (cl_mem, n_nodes);
   for (int t = 0; t < b->n_tensors; t++)
     b->alias[t] = t;
   for (int i = 0; i < n_nodes; i++) {
     const DlsNode *n = dls_graph_node (g, i);
     b->plan[i].fused_add = b->plan[i].folded = b->plan[i].fused_dw = -1;
-    b->plan[i].fused_pw2 = -1;
+    b->plan[i].fused_pw2 = b->plan[i].fused_pool = b->plan[i].fold_stage = -1;
     b->plan[i].skip = FALSE;
     for (int k = 0; k < n->n_inputs; k++)
       if (n->inputs[k] >= 0)
@@ -1088,14 +1140,47 @@ find_fusions (OclBackend * b)
       }
     }
   }
+
+  for (int i = 0; b->tuning->pool_conv && i < n_nodes; i++) {
+    const DlsNode *n = dls_graph_node (g, i), *pl;
+    int pi;
+
+    if (!is_pointwise (g, n) || b->plan[i].fused_add >= 0)
+      continue;
+    pi = dls_graph_tensor (g, n->inputs[0])->producer;
+    pl = pi >= 0 ? dls_graph_node (g, pi) : NULL;
+    if (!pl || !is_global_pool (g, pl) || readers[pl->output] != 1)
+      continue;
+    b->plan[i].fused_pool = pi;
+    b->plan[pi].fused_pool = i;
+    b->plan[pi].skip = TRUE;
+    for (int j = i + 1; readers[n->output] == 1 && j < n_nodes; j++) {
+      const DlsNode *cat;
+      int k = 0;
+      if (b->plan[j].folded < 0)
+        continue;
+      cat = dls_graph_node (g, b->plan[j].folded);
+      while (b->alias[cat->inputs[k]] >= 0)     /* its first broadcast */
+        k++;
+      if (dls_graph_node (g, dls_graph_tensor (g,
+                  cat->inputs[k])->producer)->inputs[0] == n->output) {
+        b->plan[i].fold_stage = j;
+        b->plan[j].fold_stage = i;
+        break;
+      }
+    }
+  }
   g_free (readers);
 }
 
 /* The activations the steps of node @i read, as the tensors whose buffers
  * they are (b->alias): a conv with a fused ADD also reads the residual; a
  * conv with a folded CONCAT reads its main input and the 1x1 tensors of
- * its broadcast inputs; a node without a step of its own reads nothing.
- * Returns how many. */
+ * its broadcast inputs (but the one a pool_conv1x1 step's fold stage
+ * reads); a pool_conv1x1 step reads the pool's input, then the pooled
+ * pixel and, with a fold stage, the conv's output, which it writes
+ * itself; a node without a step of its own reads nothing. Returns how
+ * many. */
 static int
 node_reads (OclBackend * b, int i, int reads[DLS_MAX_INPUTS + 1])
 {
@@ -1110,12 +1195,22 @@ node_reads (OclBackend * b, int i, int reads[DLS_MAX_INPUTS + 1])
     src = dls_graph_node (g, b->plan[i].folded);
   else if (b->plan[i].fused_dw >= 0)
     src = dls_graph_node (g, b->plan[i].fused_dw);
+  else if (b->plan[i].fused_pool >= 0)
+    src = dls_graph_node (g, b->plan[i].fused_pool);
   for (int k = 0; k < src->n_inputs; k++) {
     int t = src->inputs[k];
     if (t >= 0 && b->alias[t] < 0)      /* a folded broadcast: its 1x1 */
       t = dls_graph_node (g, dls_graph_tensor (g, t)->producer)->inputs[0];
+    if (b->plan[i].folded >= 0 && b->plan[i].fold_stage >= 0
+        && t == dls_graph_node (g, b->plan[i].fold_stage)->output)
+      continue;                 /* read in the pool_conv1x1 step */
     if (t >= 0 && dls_graph_tensor (g, t)->kind == DLS_TENSOR_ACTIVATION)
       reads[nr++] = b->alias[t];
+  }
+  if (b->plan[i].fused_pool >= 0) {
+    reads[nr++] = b->alias[src->output];
+    if (b->plan[i].fold_stage >= 0)
+      reads[nr++] = b->alias[n->output];
   }
   if (b->plan[i].fused_add >= 0) {
     const DlsNode *a = dls_graph_node (g, b->plan[i].fused_add);
@@ -1149,22 +1244,46 @@ conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip, int n_pix,
       ARG (has_res), ARG (res), ARG (lo2), ARG (hi2));
 }
 
+/* A bias stage of the CONCAT folded into pointwise conv @n: the weights
+ * of @n's input channels @off .. @off + @c - 1 packed for conv1x1 on the
+ * broadcast's 1x1 tensor (@pcp channels), the bias it reads (@prev, the
+ * previous stage's; NULL: the first stage, @n's own bias) and a new
+ * per-frame bias buffer of @cop_t floats that it writes. */
+static gboolean
+fold_stage_consts (OclBackend * b, const DlsNode * n, int off, int c,
+    int pcp, int cop_t, cl_mem prev, cl_mem * wm, cl_mem * bin,
+    cl_mem * bout, GError ** error)
+{
+  const DlsTensor *wt = dls_graph_tensor (b->graph, n->inputs[1]);
+  int co = dls_graph_tensor (b->graph, n->output)->dims[3];
+
+  if (!(*wm = pack_conv_weights (b, wt, off, c, pcp, cop_t,
+              b->tuning->conv_tco, error))
+      || !(*bin = prev ? prev : make_bias (b, n, co, cop_t, error))
+      || !(*bout = dls_cl_buffer (b->cl, CL_MEM_READ_WRITE,
+              cop_t * sizeof (float), NULL, "clCreateBuffer (folded bias)",
+              error)))
+    return FALSE;
+  g_ptr_array_add (b->buffers, *bout);
+  return TRUE;
+}
+
 /* The bias steps of the CONCAT folded into pointwise conv @n
  * (find_fusions()): per broadcast input p, in order, conv1x1 on p's one
  * pixel with the weights of p's channels and no clamp writes bias_j =
  * bias_(j-1) + W_p . p (bias_0: @n's own bias) into a buffer of @cop_t
- * floats, a step filed under the resize it replaces. Returns the last
- * one, @n's per-frame bias, and sets @n's main input: its buffer, padded
- * channels, and channel range in @n's weights. */
+ * floats, a step filed under the resize it replaces; the first stage
+ * makes no step when a pool_conv1x1 step runs it (fold_stage), whose
+ * buffer the next stage reads. Returns the last one, @n's per-frame
+ * bias, and sets @n's main input: its buffer, padded channels, and
+ * channel range in @n's weights. */
 static cl_mem
 prepare_fold (OclBackend * b, const DlsNode * n, int cop_t, cl_mem * src,
     int *cip, int *i0, int *ni, GError ** error)
 {
   const DlsGraph *g = b->graph;
   const DlsNode *cat = dls_graph_node (g, b->plan[b->current_node].folded);
-  const DlsTensor *wt = dls_graph_tensor (g, n->inputs[1]);
-  int node = b->current_node, tco = b->tuning->conv_tco, off = 0;
-  int co = dls_graph_tensor (g, n->output)->dims[3];
+  int node = b->current_node, off = 0;
   gboolean ok;
   char opts[CONV_OPTIONS_LEN];
   cl_mem bias = NULL;
@@ -1172,7 +1291,7 @@ prepare_fold (OclBackend * b, const DlsNode * n, int cop_t, cl_mem * src,
   conv_options (b->cl, opts);
   for (int k = 0; k < cat->n_inputs; k++) {
     int t = cat->inputs[k], c = dls_graph_tensor (g, t)->dims[3];
-    int r = dls_graph_tensor (g, t)->producer, p, pcp;
+    int r = dls_graph_tensor (g, t)->producer, p;
     cl_mem wm, bin, bout;
     cl_kernel kern;
 
@@ -1185,18 +1304,17 @@ prepare_fold (OclBackend * b, const DlsNode * n, int cop_t, cl_mem * src,
       continue;
     }
     p = dls_graph_node (g, r)->inputs[0];
-    pcp = b->cp[p];
-    if (!(wm = pack_conv_weights (b, wt, off, c, pcp, cop_t, tco, error))
-        || !(bin = bias ? bias : make_bias (b, n, co, cop_t, error))
-        || !(bout = dls_cl_buffer (b->cl, CL_MEM_READ_WRITE,
-                cop_t * sizeof (float), NULL, "clCreateBuffer (folded bias)",
-                error)))
-      return NULL;
-    g_ptr_array_add (b->buffers, bout);
-    if (!(kern = dls_cl_kernel (b->cl, "conv", opts, "conv1x1", error)))
+    if (!bias && b->plan[node].fold_stage >= 0) {
+      bias = b->fold_bias[node];        /* pool_conv1x1_step() wrote it */
+      off += c;
+      continue;
+    }
+    if (!fold_stage_consts (b, n, off, c, b->cp[p], cop_t, bias, &wm, &bin,
+            &bout, error)
+        || !(kern = dls_cl_kernel (b->cl, "conv", opts, "conv1x1", error)))
       return NULL;
     b->current_node = r;
-    ok = conv1x1_step (b, kern, b->mem[p], pcp, 1, wm, bin, bout, cop_t,
+    ok = conv1x1_step (b, kern, b->mem[p], b->cp[p], 1, wm, bin, bout, cop_t,
         cop_t, -INFINITY, INFINITY, NULL, 0.0f, 0.0f, error);
     b->current_node = node;
     if (!ok)
@@ -1287,6 +1405,52 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
       ARG (lo3), ARG (hi3));
 }
 
+/* The pool_conv1x1 step of 1-pixel pointwise conv @n with the global
+ * average pool it reads fused into it (find_fusions()): the pool's
+ * input, pixel count and clamp, its output buffer for the pooled pixel,
+ * then conv1x1_step()'s constants, output and clamp; with a fold stage,
+ * the folded conv's first bias stage (fold_stage_consts(): its weights of
+ * the broadcast's channels, its own bias, the per-frame bias buffer,
+ * kept in b->fold_bias for prepare_fold()). One work-group of one
+ * work-item. */
+static gboolean
+pool_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
+    cl_mem dst, int cop, float lo, float hi, GError ** error)
+{
+  const DlsGraph *g = b->graph;
+  const NodePlan *plan = &b->plan[b->current_node];
+  const DlsNode *pl = dls_graph_node (g, plan->fused_pool);
+  const DlsTensor *in = dls_graph_tensor (g, pl->inputs[0]);
+  int n_in = in->dims[1] * in->dims[2], cip = b->cp[pl->inputs[0]];
+  int has_fold = plan->fold_stage >= 0, fcop = cop;
+  cl_mem fw = wm, fb = bm, fo = dst;
+
+  /* The step first: it owns @k (released with the steps on failure). */
+  add_step (b, k, 1, 1, 1, 1);
+  set_local (b, 1);
+  if (has_fold) {
+    const DlsNode *f = dls_graph_node (g, plan->fold_stage);
+    const DlsNode *cat = dls_graph_node (g, b->plan[plan->fold_stage].folded);
+    int i = 0, off = 0;
+    /* The first broadcast input (our output, resized): its channels come
+     * after the main input's when that is first. */
+    for (; b->alias[cat->inputs[i]] >= 0; i++)
+      off += dls_graph_tensor (g, cat->inputs[i])->dims[3];
+    fcop = round_up (dls_graph_tensor (g, f->output)->dims[3],
+        b->tuning->conv_tco);
+    if (!fold_stage_consts (b, f, off, dls_graph_tensor (g,
+                cat->inputs[i])->dims[3], cop, fcop, NULL, &fw, &fb, &fo,
+            error))
+      return FALSE;
+    b->fold_bias[plan->fold_stage] = fo;
+  }
+  return set_args (k, error, 17, ARG (b->mem[pl->inputs[0]]), ARG (n_in),
+      ARG (cip), ARG (pl->act_min), ARG (pl->act_max),
+      ARG (b->mem[pl->output]), ARG (wm), ARG (bm), ARG (dst), ARG (cop),
+      ARG (lo), ARG (hi), ARG (has_fold), ARG (fw), ARG (fb), ARG (fo),
+      ARG (fcop));
+}
+
 static gboolean
 prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
 {
@@ -1329,8 +1493,9 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
     gboolean pointwise = is_pointwise (g, n);
     int add = b->plan[b->current_node].fused_add;
     gboolean fused_dw = b->plan[b->current_node].fused_dw >= 0;
-    const char *name = fused_dw ? "dw_conv1x1" : pointwise ? "conv1x1"
-        : "conv2d";
+    gboolean fused_pool = b->plan[b->current_node].fused_pool >= 0;
+    const char *name = fused_dw ? "dw_conv1x1" : fused_pool ? "pool_conv1x1"
+        : pointwise ? "conv1x1" : "conv2d";
 
     if (b->plan[b->current_node].folded >= 0) {
       if (!(bm = prepare_fold (b, n, cop_t, &src, &cip, &i0, &ni, error))
@@ -1356,6 +1521,8 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
       if (fused_dw)
         return dw_conv1x1_step (b, k, wm, bm, dst, cop, lo, hi, res, lo2,
             hi2, error);
+      if (fused_pool)           /* no fused ADD (find_fusions()) */
+        return pool_conv1x1_step (b, k, wm, bm, dst, cop, lo, hi, error);
       return conv1x1_step (b, k, src, cip, oh * ow, wm, bm, dst, cop, cop_t,
           lo, hi, res, lo2, hi2, error);
     }
@@ -1690,9 +1857,9 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
   b->cp = g_new0 (int, b->n_tensors);
   if (b->weights_key) {
     const DlsTuning *t = b->tuning;
-    char *key = g_strdup_printf ("%s\n%d,%d,%d,%d,%d,%d,%d", b->weights_key,
-        t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc, t->conv_wg, t->dwf_px,
-        t->dwf_pw2);
+    char *key = g_strdup_printf ("%s\n%d,%d,%d,%d,%d,%d,%d,%d",
+        b->weights_key, t->conv_tp, t->conv_tco, t->dw_tp, t->dw_tc,
+        t->conv_wg, t->dwf_px, t->dwf_pw2, t->pool_conv);
     b->weights = weight_set_acquire (b->cl, key);
     g_free (key);
   } else {
@@ -1867,6 +2034,7 @@ ocl_free (DlsBackend * be)
   g_free (b->cp);
   g_free (b->plan);
   g_free (b->alias);
+  g_free (b->fold_bias);
   g_free (b->staging);
   g_free (b);
 }
