@@ -43,6 +43,9 @@
  *              output, Cop and clamp, run over the same panel after the
  *              first (pw2: `out` is still written whole, for its other
  *              readers). Weights: depthwise's and conv1x1's layouts.
+ *              With kh = 0 there is no depthwise: the panel takes a copy
+ *              of the rows of `in` (the conv1x1's input, Cip floats a
+ *              pixel), so a conv1x1 and its pw2 reader run as one step.
  *              global: (ceil(H*W / DFP)), local: (1): work-group g owns
  *              output pixels g * DFP .. g * DFP + DFP - 1
  *   pool_conv1x1  a global average pool (one output pixel whose window
@@ -401,7 +404,12 @@ dw_conv1x1 (__global const float *restrict in, int ih, int iw, int cip,
   const int q1 = min (q0 + DFP, n_pix);
   const int wstride = (cip + DWC - 1) / DWC * DWC;
 
-  for (int q = q0; q < q1;) {
+  /* No depthwise (kh = 0, a conv1x1 with pw2): the panel's input rows. */
+  for (int q = q0; kh == 0 && q < q1; q++)
+    for (int c = 0; c < cip; c += 4)
+      vstore4 (vload4 (0, in + (size_t) q * cip + c), 0,
+          panel + (size_t) (q - q0) * cip + c);
+  for (int q = q0; kh > 0 && q < q1;) {
     const int y = q / ow, x0 = q - y * ow;
     const int n = min (min (DWP, ow - x0), q1 - q);
     __local float *dst = panel + (size_t) (q - q0) * cip;

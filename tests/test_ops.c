@@ -872,6 +872,9 @@ enum
                                  * pw2 writes in the earlier step; the
                                  * conv's output then read by a depthwise
                                  * (not an output: a buffer from the pool) */
+  PW2_NO_DW = 1 << 3,           /* no depthwise: a conv1x1 then its pw2
+                                 * conv, one dw_conv1x1 step that copies
+                                 * the panel's input rows (kh = 0) */
 };
 #define CHAIN(H, W, C, V) \
   .kind = K_CHAIN, .h = H, .w = W, .c = C, .co = V
@@ -1034,7 +1037,7 @@ static const OpCase cases[] = {
       .steps = "1=;2=dw_conv1x1;3=;4=;5=pool_conv1x1;6=;7=;8=;9=conv1x1"},
   {CHAIN (33, 31, 16, 1)},
   {CHAIN (15, 13, 9, 2),
-      .steps = "1=;2=conv1x1;3=conv1x1;4=conv1x1;5=pool_conv1x1"},
+      .steps = "1=;2=conv2d;3=dw_conv1x1;4=;5=pool_conv1x1"},
 
   /* depthwise + conv1x1 fused (opencl.c, find_fusions(); conv.cl,
    * dw_conv1x1, panels of 42 pixels on the CPU): panels that end inside a
@@ -1081,6 +1084,22 @@ static const OpCase cases[] = {
       .steps = "0=;1=dw_conv1x1;2=;3=depthwise;4=add;5=;6=depthwise"},
   {DWPW2 (2, 3, 16384, 8, 1, 1, 0, ACT_NONE, 5, 0),
       .steps = "0=depthwise;1=conv1x1;2=conv1x1"},
+  /* a conv1x1 and its pointwise reader in one step too (DeepLab's ASPP
+   * projection and logits), the input rows copied into the panel: the
+   * same edges, odd channels, the residual, the conv an output too, a
+   * second reader; no fusion where the panel does not fit */
+  {DWPW2 (13, 11, 21, 10, 1, 1, 0, ACT_NONE, 13, PW2_NO_DW),
+      .steps = "0=dw_conv1x1;1="},
+  {DWPW2 (5, 3, 8, 20, 1, 1, 0, ACT_NONE, 7, PW2_NO_DW),
+      .steps = "0=dw_conv1x1;1="},
+  {DWPW2 (17, 17, 13, 13, 1, 1, RES_X, ACT_RELU, 21, PW2_NO_DW),
+      .steps = "0=dw_conv1x1;1=;2="},
+  {DWPW2 (33, 33, 256, 21, 1, 1, 0, ACT_NONE, 96, PW2_NO_DW | PW2_OUT),
+      .steps = "0=dw_conv1x1;1="},
+  {DWPW2 (33, 33, 96, 16, 1, 1, RES_INPUT, ACT_NONE, 96,
+          PW2_NO_DW | PW2_TWO), .steps = "0=dw_conv1x1;1=;2=;3=conv1x1"},
+  {DWPW2 (2, 3, 16384, 8, 1, 1, 0, ACT_NONE, 5, PW2_NO_DW),
+      .steps = "0=conv1x1;1=conv1x1"},
 
   /* ASPP image pooling folded into the projection (opencl.c,
    * find_fusions()): the resize's bias stage (a 1-pixel conv1x1 writing
@@ -1142,18 +1161,21 @@ static const OpCase cases[] = {
       .steps = "1=;2=pool_conv1x1;3=resize_bilinear;4=copy_block copy_block;"
       "5=conv1x1"},
   /* then an identity resize (DeepLab's 33x33 -> 33x33 before the
-   * upsample) whose input is an output too, read by a conv */
+   * upsample) whose input is an output too, read by a conv: the
+   * projection and that conv one dw_conv1x1 step without a depthwise */
+#define POOLED_PW2 "1=;2=pool_conv1x1;3=;4=;5=dw_conv1x1;6=;7="
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU,
-          F_IDENTITY), .steps = POOLED ";6=;7=conv1x1"},
+          F_IDENTITY), .steps = POOLED_PW2},
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_ASYMMETRIC, ACT_NONE,
-          F_IDENTITY | F_MAIN_FIRST), .steps = POOLED ";6=;7=conv1x1"},
+          F_IDENTITY | F_MAIN_FIRST), .steps = POOLED_PW2},
   {FOLD (17, 15, 13, 21, 13, 21, DLS_RESIZE_HALF_PIXEL, ACT_RELU6,
-          F_IDENTITY), .steps = POOLED ";6=;7=conv1x1"},
+          F_IDENTITY), .steps = POOLED_PW2},
   /* DeepLab's own head: 160 channels in, 256 + 256 -> 256; pool, conv
    * and bias stage one step */
   {FOLD (33, 33, 160, 256, 256, 256, DLS_RESIZE_ALIGN_CORNERS, ACT_RELU, 0),
       .steps = POOLED, DEEPLAB},
 #undef POOLED
+#undef POOLED_PW2
 
   /* ONNX ops: activations (ONNX defaults and other alpha/beta), odd sizes,
    * channels not multiple of 4 */
@@ -1568,14 +1590,16 @@ build_case (const OpCase * c, Builder * b, GString * desc)
       int w2 = (c->w + c->stride - 1) / c->stride;
 
       x = add_input (b, c->h, c->w, c->c);
-      t = dwconv (b, x, 1, 3, c->stride, c->dil, SAME, TRUE, ACT_RELU6);
+      t = (c->pw2_var & PW2_NO_DW) ? x : dwconv (b, x, 1, 3, c->stride,
+          c->dil, SAME, TRUE, ACT_RELU6);
       y = conv (b, t, c->co, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
       if (c->res == RES_INPUT)
         y = add2 (b, y, add_input (b, h2, w2, c->co), c->act);
       else if (c->res == RES_X)
         y = add2 (b, x, y, c->act);
-      g_string_append_printf (desc, "dw+conv1x1 %dx%dx%d s%d d%d -> %d%s",
-          c->h, c->w, c->c, c->stride, c->dil, c->co,
+      g_string_append_printf (desc, "%s %dx%dx%d s%d d%d -> %d%s",
+          (c->pw2_var & PW2_NO_DW) ? "conv1x1   " : "dw+conv1x1", c->h,
+          c->w, c->c, c->stride, c->dil, c->co,
           c->res == RES_INPUT ? " + in" : c->res == RES_X ? " + x" : "");
       if (c->pw2) {
         int v = c->pw2_var, e;
@@ -1630,7 +1654,8 @@ build_case (const OpCase * c, Builder * b, GString * desc)
             "ASPP head, 2 outputs", c->h, c->w, c->c);
       } else if (c->co == 2) {
         p = avgpool (b, a, c->h, c->w, 1, VALID, ACT_NONE);
-        q = conv (b, a, 7, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        /* a 3x3 reader: a pointwise one would run in a's step (pw2) */
+        q = conv (b, a, 7, 3, 3, 1, 1, SAME, TRUE, ACT_NONE);
         q = conv (b, q, 16, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
         dls_graph_add_output (b->g, conv (b, q, 3, 1, 1, 1, 1, SAME, TRUE,
                 ACT_NONE));

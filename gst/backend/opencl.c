@@ -654,10 +654,10 @@ typedef struct
                                  * it; else -1 */
   int fused_dw;                 /* a pointwise conv: the depthwise fused
                                  * into it (dw_conv1x1); else -1 */
-  int fused_pw2;                /* a dw_conv1x1's conv: the pointwise conv
-                                 * that runs in its step as the second
-                                 * stage (pw2); that conv: the dw_conv1x1's
-                                 * conv; else -1 */
+  int fused_pw2;                /* a dw_conv1x1 step's conv: the pointwise
+                                 * conv that runs in its step as the second
+                                 * stage (pw2); that conv: the step's conv;
+                                 * else -1 */
   int fused_pool;               /* a 1-pixel pointwise conv: the global
                                  * average pool it reads, run in its step
                                  * (pool_conv1x1); that pool: its conv;
@@ -994,7 +994,11 @@ step_output (OclBackend * b, int i)
  * step, and its output is placed with the step's (plan_memory()), which
  * also keeps the step's output alive until then: the second stage reads
  * it. The step's output is still stored whole for its other readers (the
- * next residual ADD, the pool). Bit for bit the two kernels' values.
+ * next residual ADD, the pool). Bit for bit the two kernels' values. A
+ * pointwise conv step without a depthwise whose panel of input rows fits
+ * the local memory takes its pw2 reader the same way (DeepLab's ASPP
+ * projection and logits): a dw_conv1x1 step with no depthwise, which
+ * copies the rows into the panel (kh = 0; dw_conv1x1_step()).
  *
  * A global average pool fused into the 1-pixel pointwise conv that reads
  * it (DeepLab's image pooling, nodes 61 -> 62; pool_conv1x1,
@@ -1015,6 +1019,7 @@ find_fusions (OclBackend * b)
   const DlsGraph *g = b->graph;
   int n_nodes = dls_graph_n_nodes (g);
   int *readers = g_new0 (int, b->n_tensors);
+  cl_ulong local_mem = 0;
 
   g_free (b->plan);
   g_free (b->alias);
@@ -1098,11 +1103,11 @@ find_fusions (OclBackend * b)
     }
   }
 
+  if (b->tuning->dwf_px > 0
+      && clGetDeviceInfo (dls_cl_device (b->cl), CL_DEVICE_LOCAL_MEM_SIZE,
+          sizeof (local_mem), &local_mem, NULL) != CL_SUCCESS)
+    local_mem = 0;
   if (b->tuning->dwf_px > 0) {
-    cl_ulong local_mem = 0;
-    if (clGetDeviceInfo (dls_cl_device (b->cl), CL_DEVICE_LOCAL_MEM_SIZE,
-            sizeof (local_mem), &local_mem, NULL) != CL_SUCCESS)
-      local_mem = 0;
     for (int i = 0; i < n_nodes; i++) {
       const DlsNode *n = dls_graph_node (g, i), *d;
       int di;
@@ -1125,8 +1130,13 @@ find_fusions (OclBackend * b)
   }
 
   for (int i = 0; b->tuning->dwf_pw2 && i < n_nodes; i++) {
+    const DlsNode *n = dls_graph_node (g, i);
     int o = step_output (b, i);
-    if (b->plan[i].fused_dw < 0)
+    /* a dw_conv1x1 step, or a conv1x1 one whose panel of input rows fits
+     * the local memory (the kernel copies them there: kh = 0) */
+    if (b->plan[i].skip || !is_pointwise (g, n) || (b->plan[i].fused_dw < 0
+            && (cl_ulong) b->tuning->dwf_px * round_up (dls_graph_tensor (g,
+                    n->inputs[0])->dims[3], 4) * sizeof (float) > local_mem))
       continue;
     for (int j = i + 1; j < n_nodes; j++) {
       const DlsNode *p = dls_graph_node (g, j);
@@ -1145,7 +1155,9 @@ find_fusions (OclBackend * b)
     const DlsNode *n = dls_graph_node (g, i), *pl;
     int pi;
 
-    if (!is_pointwise (g, n) || b->plan[i].fused_add >= 0)
+    /* not in a dw_conv1x1 step (pw2 above), as either of its convs */
+    if (!is_pointwise (g, n) || b->plan[i].fused_add >= 0
+        || b->plan[i].fused_pw2 >= 0)
       continue;
     pi = dls_graph_tensor (g, n->inputs[0])->producer;
     pl = pi >= 0 ? dls_graph_node (g, pi) : NULL;
@@ -1354,34 +1366,48 @@ conv_consts (OclBackend * b, const DlsNode * n, cl_mem * wm, cl_mem * bm,
           b->cp[n->inputs[0]], cop_t, tco, error));
 }
 
-/* The dw_conv1x1 step of pointwise conv @n with the depthwise fused into
- * it (find_fusions()): conv1x1_step()'s arguments but the source (the
- * depthwise's input), work-groups of one work-item, a panel of
- * dwf_px pixels each; with a pw2 conv (find_fusions()), its weights,
- * bias, output and clamp for the second stage. */
+/* The dw_conv1x1 step of pointwise conv @n (kernels/conv.cl):
+ * conv1x1_step()'s arguments, work-groups of one work-item, a panel of
+ * dwf_px pixels each. With the depthwise fused into it (find_fusions()),
+ * the source is the depthwise's input (@src, @cip and @n_pix are the
+ * conv's own otherwise: kh = 0 tells the kernel to copy the panel's rows);
+ * with a pw2 conv (find_fusions()), its weights, bias, output and clamp
+ * for the second stage. */
 static gboolean
-dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
-    cl_mem dst, int cop, float lo, float hi, cl_mem res, float lo2,
-    float hi2, GError ** error)
+dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
+    int n_pix, cl_mem wm, cl_mem bm, cl_mem dst, int cop, float lo,
+    float hi, cl_mem res, float lo2, float hi2, GError ** error)
 {
+  static const DlsWindowParams no_window;
   const DlsGraph *g = b->graph;
-  const DlsNode *d = dls_graph_node (g, b->plan[b->current_node].fused_dw);
-  const DlsTensor *in = dls_graph_tensor (g, d->inputs[0]);
-  const DlsTensor *out = dls_graph_tensor (g, d->output);
-  const DlsWindowParams *w = &d->p.win;
-  int ih = in->dims[1], iw = in->dims[2], ow = out->dims[2];
-  int cip = b->cp[d->inputs[0]], n_pix = out->dims[1] * ow;
+  int di = b->plan[b->current_node].fused_dw;
+  const DlsNode *d = di >= 0 ? dls_graph_node (g, di) : NULL;
+  const DlsWindowParams *w = d ? &d->p.win : &no_window;
+  int ih = 0, iw = 0, ow = 1;
   int has_res = res != NULL, dfp = b->tuning->dwf_px;
   int j = b->plan[b->current_node].fused_pw2, has_pw2 = j >= 0;
-  size_t panel = (size_t) dfp * cip * sizeof (float);
-  cl_mem dwm, dbm, pw2m = wm, pw2b = bm, pw2o = dst;
+  cl_mem dwm = wm, dbm = bm, pw2m = wm, pw2b = bm, pw2o = dst;
   int cop2 = cop;
-  float lo3 = 0.0f, hi3 = 0.0f;
+  float dlo = 0.0f, dhi = 0.0f, lo3 = 0.0f, hi3 = 0.0f;
+  size_t panel;
 
+  if (d) {
+    const DlsTensor *in = dls_graph_tensor (g, d->inputs[0]);
+    const DlsTensor *out = dls_graph_tensor (g, d->output);
+    ih = in->dims[1];
+    iw = in->dims[2];
+    ow = out->dims[2];
+    n_pix = out->dims[1] * ow;
+    src = b->mem[d->inputs[0]];
+    cip = b->cp[d->inputs[0]];
+    dlo = d->act_min;
+    dhi = d->act_max;
+  }
+  panel = (size_t) dfp * cip * sizeof (float);
   /* The step first: it owns @k (released with the steps on failure). */
   add_step (b, k, 1, (n_pix + dfp - 1) / dfp, 1, 1);
   set_local (b, 1);
-  if (!dw_consts (b, d, &dwm, &dbm, error))
+  if (d && !dw_consts (b, d, &dwm, &dbm, error))
     return FALSE;
   if (has_pw2) {
     const DlsNode *p = dls_graph_node (g, j);
@@ -1394,15 +1420,14 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
   }
   if (!res)
     res = dst;
-  return set_args (k, error, 36, ARG (b->mem[d->inputs[0]]), ARG (ih),
-      ARG (iw), ARG (cip), ARG (dwm), ARG (dbm), ARG (ow), ARG (w->kernel_h),
-      ARG (w->kernel_w), ARG (w->stride_h), ARG (w->stride_w),
-      ARG (w->dilation_h), ARG (w->dilation_w), ARG (w->pad_top),
-      ARG (w->pad_left), ARG (d->act_min), ARG (d->act_max), ARG (n_pix),
-      ARG (wm), ARG (bm), ARG (dst), ARG (cop), ARG (lo), ARG (hi),
-      ARG (has_res), ARG (res), ARG (lo2), ARG (hi2), panel, NULL,
-      ARG (has_pw2), ARG (pw2m), ARG (pw2b), ARG (pw2o), ARG (cop2),
-      ARG (lo3), ARG (hi3));
+  return set_args (k, error, 36, ARG (src), ARG (ih), ARG (iw), ARG (cip),
+      ARG (dwm), ARG (dbm), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
+      ARG (w->stride_h), ARG (w->stride_w), ARG (w->dilation_h),
+      ARG (w->dilation_w), ARG (w->pad_top), ARG (w->pad_left), ARG (dlo),
+      ARG (dhi), ARG (n_pix), ARG (wm), ARG (bm), ARG (dst), ARG (cop),
+      ARG (lo), ARG (hi), ARG (has_res), ARG (res), ARG (lo2), ARG (hi2),
+      panel, NULL, ARG (has_pw2), ARG (pw2m), ARG (pw2b), ARG (pw2o),
+      ARG (cop2), ARG (lo3), ARG (hi3));
 }
 
 /* The pool_conv1x1 step of 1-pixel pointwise conv @n with the global
@@ -1492,9 +1517,11 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
     int cop_t = round_up (out->dims[3], tco), i0 = 0, ni = wt->dims[3];
     gboolean pointwise = is_pointwise (g, n);
     int add = b->plan[b->current_node].fused_add;
-    gboolean fused_dw = b->plan[b->current_node].fused_dw >= 0;
     gboolean fused_pool = b->plan[b->current_node].fused_pool >= 0;
-    const char *name = fused_dw ? "dw_conv1x1" : fused_pool ? "pool_conv1x1"
+    /* a panel step: a depthwise or a second pointwise conv fused */
+    gboolean panels = b->plan[b->current_node].fused_dw >= 0
+        || b->plan[b->current_node].fused_pw2 >= 0;
+    const char *name = panels ? "dw_conv1x1" : fused_pool ? "pool_conv1x1"
         : pointwise ? "conv1x1" : "conv2d";
 
     if (b->plan[b->current_node].folded >= 0) {
@@ -1518,9 +1545,9 @@ prepare_conv (OclBackend * b, const DlsNode * n, GError ** error)
         lo2 = a->act_min;
         hi2 = a->act_max;
       }
-      if (fused_dw)
-        return dw_conv1x1_step (b, k, wm, bm, dst, cop, lo, hi, res, lo2,
-            hi2, error);
+      if (panels)
+        return dw_conv1x1_step (b, k, src, cip, oh * ow, wm, bm, dst, cop,
+            lo, hi, res, lo2, hi2, error);
       if (fused_pool)           /* no fused ADD (find_fusions()) */
         return pool_conv1x1_step (b, k, wm, bm, dst, cop, lo, hi, error);
       return conv1x1_step (b, k, src, cip, oh * ow, wm, bm, dst, cop, cop_t,
