@@ -46,8 +46,20 @@
  *              With kh = 0 there is no depthwise: the panel takes a copy
  *              of the rows of `in` (the conv1x1's input, Cip floats a
  *              pixel), so a conv1x1 and its pw2 reader run as one step.
- *              global: (ceil(H*W / DFP)), local: (1): work-group g owns
- *              output pixels g * DFP .. g * DFP + DFP - 1
+ *              global: (ceil(H*W / DFP)), local: (1): work-group g
+ *              computes panel g, output pixels g * DFP .. g * DFP + DFP
+ *              - 1. With use_claims, claims (ints, zero at first) hold a
+ *              count of the groups started, [0], and each panel's mark,
+ *              [1 + g]: a group takes this run's mark from the count (1
+ *              or 2, alternating; the last group to start takes the
+ *              count back by 2 groups), claims panel g by swapping its
+ *              mark in, skips it when the mark was there (taken), and
+ *              the group at the end of its worker's run (panel g + 1
+ *              taken, or the last) then takes the highest untaken
+ *              panels one by one: PoCL deals the first half of the
+ *              groups to one worker at once, so a worker that woke late
+ *              or was preempted no longer holds the step's end. Every
+ *              panel is computed once, so the values are the same.
  *   pool_conv1x1  a global average pool (one output pixel whose window
  *              covers the input), the 1-pixel pointwise conv that is its
  *              only reader, and optionally (has_fold) the first bias
@@ -398,31 +410,62 @@ dw_conv1x1 (__global const float *restrict in, int ih, int iw, int cip,
     int has_res, __global const float *restrict res, float lo2, float hi2,
     __local float *restrict panel, int has_pw2,
     __global const float *restrict pw2, __global const float *restrict bias2,
-    __global float *restrict out2, int cop2, float lo3, float hi3)
+    __global float *restrict out2, int cop2, float lo3, float hi3,
+    __global volatile int *restrict claims, int use_claims)
 {
-  const int q0 = get_group_id (0) * DFP;
-  const int q1 = min (q0 + DFP, n_pix);
   const int wstride = (cip + DWC - 1) / DWC * DWC;
+  const int n_groups = get_num_groups (0), g = get_group_id (0);
+  __global volatile int *mark_of = claims + 1;
+  int p = g, mark = 1;
 
-  /* No depthwise (kh = 0, a conv1x1 with pw2): the panel's input rows. */
-  for (int q = q0; kh == 0 && q < q1; q++)
-    for (int c = 0; c < cip; c += 4)
-      vstore4 (vload4 (0, in + (size_t) q * cip + c), 0,
-          panel + (size_t) (q - q0) * cip + c);
-  for (int q = q0; kh > 0 && q < q1;) {
-    const int y = q / ow, x0 = q - y * ow;
-    const int n = min (min (DWP, ow - x0), q1 - q);
-    __local float *dst = panel + (size_t) (q - q0) * cip;
-    for (int c0 = 0; c0 < cip; c0 += DWC) {
-      const floatC b = vloadC (0, dbias + c0);
-      DW_TILE
-      REP (DWP, DWF_STORE)
-    }
-    q += n;
+  /* This run's mark, 1 or 2 (see the banner), then panel g unless the
+   * other worker took it. */
+  if (use_claims) {
+    const int t = atomic_inc (claims);
+    if (t == 2 * n_groups - 1)
+      atomic_sub (claims, 2 * n_groups);
+    mark = t / n_groups + 1;
+    if (atomic_xchg (mark_of + g, mark) == mark)
+      p = -1;
   }
-  C1_PANEL
-  if (has_pw2)
-    pw2_panel (out, cop, q0, q1, n_pix, pw2, bias2, out2, cop2, lo3, hi3);
+  for (;;) {
+    if (p >= 0) {
+      const int q0 = p * DFP;
+      const int q1 = min (q0 + DFP, n_pix);
+
+      /* No depthwise (kh = 0, a conv1x1 with pw2): the panel's input
+       * rows. */
+      for (int q = q0; kh == 0 && q < q1; q++)
+        for (int c = 0; c < cip; c += 4)
+          vstore4 (vload4 (0, in + (size_t) q * cip + c), 0,
+              panel + (size_t) (q - q0) * cip + c);
+      for (int q = q0; kh > 0 && q < q1;) {
+        const int y = q / ow, x0 = q - y * ow;
+        const int n = min (min (DWP, ow - x0), q1 - q);
+        __local float *dst = panel + (size_t) (q - q0) * cip;
+        for (int c0 = 0; c0 < cip; c0 += DWC) {
+          const floatC b = vloadC (0, dbias + c0);
+          DW_TILE
+          REP (DWP, DWF_STORE)
+        }
+        q += n;
+      }
+      C1_PANEL
+      if (has_pw2)
+        pw2_panel (out, cop, q0, q1, n_pix, pw2, bias2, out2, cop2, lo3,
+            hi3);
+    }
+    /* At the end of this worker's run (the next panel taken, or none):
+     * the highest panel nobody has taken, until none is left. */
+    if (!use_claims || (g + 1 < n_groups && mark_of[g + 1] != mark))
+      break;
+    p = -1;
+    for (int k = n_groups - 1; k >= 0 && p < 0; k--)
+      if (mark_of[k] != mark && atomic_xchg (mark_of + k, mark) != mark)
+        p = k;
+    if (p < 0)
+      break;
+  }
 }
 #undef DW_LOAD
 #undef C1_AS

@@ -302,9 +302,9 @@ resize (Builder * b, int x, int oh, int ow, DlsResizeCoord coord)
 /* Running a graph                                                     */
 
 /* Prepares @be on @b's graph, runs it and returns the outputs (float*,
- * dense NHWC) or NULL with @error set. With @twice, first runs it once on
- * the inputs negated (and halved), so the result must not depend on what
- * a previous run left behind. */
+ * dense NHWC) or NULL with @error set. With @twice, first runs it twice
+ * on the inputs negated (and halved), so the result must not depend on
+ * what previous runs left behind. */
 static GPtrArray *
 run_backend (DlsBackend * be, Builder * b, gboolean twice, GError ** error)
 {
@@ -313,7 +313,10 @@ run_backend (DlsBackend * be, Builder * b, gboolean twice, GError ** error)
 
   if (!dls_backend_prepare (be, b->g, error))
     goto fail;
-  if (twice) {
+  /* twice: two runs before, so a state a step keeps from run to run (the
+   * claims of dw_conv1x1, which alternate between two marks) comes round
+   * to where it started */
+  for (int r = 0; twice && r < 2; r++) {
     for (i = 0; i < b->inputs->len; i++) {
       const DlsTensor *t = dls_graph_tensor (b->g, dls_graph_input (b->g,
               i));

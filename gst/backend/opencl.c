@@ -48,6 +48,10 @@ typedef struct
                                  * pointwise conv that reads it run as one
                                  * pool_conv1x1 step (one work-item), 0: a
                                  * pool and a conv1x1 step */
+  int dwf_claims;               /* 1: dw_conv1x1's panels claimed (a
+                                 * worker at the end of its run takes the
+                                 * other's last unstarted panels), 0: a
+                                 * panel a work-group */
 } DlsTuning;
 
 /* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
@@ -67,17 +71,24 @@ typedef struct
  * 41 -> 24 steps, PoCL's worker wakes once less per pair) 42 and 24
  * measured alike, 18, 30 and 36 no faster. DeepLab's image pooling
  * (global pool, 1-pixel conv, its folded bias stage) as one step of one
- * work-item (pool_conv1x1): three steps' launches and wakes less. Not on
- * a GPU (0): one work-item a group would leave it idle. */
+ * work-item (pool_conv1x1): three steps' launches and wakes less.
+ * dw_conv1x1's panels claimed: PoCL deals a kernel's first half of
+ * work-groups to the worker that comes first and the rest to the other
+ * as it wakes, so a late or preempted worker held the step's end; with
+ * claims the one done first takes the other's unstarted panels from the
+ * far end (on a shared machine the graph's medians -4 to -8 %, the same
+ * when quiet; docs/performance.md). Not on a GPU (0): one work-item a
+ * group would leave it idle. */
 static const DlsTuning tunings[] = {
-  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1, 0, 0, 0},
-  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8, 42, 1, 1},
+  {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1, 0, 0, 0, 0},
+  {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8, 42, 1, 1, 1},
 };
 
 /* The row for @type;
- * $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP[,PW2[,POOL]]]]"
+ * $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP[,PW2[,POOL[,CLAIM]]]]]"
  * overrides it (to measure other tile sizes with the bench without
- * rebuilding); PXP, DFP, PW2 and POOL, when left out, are the row's. */
+ * rebuilding); PXP, DFP, PW2, POOL and CLAIM, when left out, are the
+ * row's. */
 static const DlsTuning *
 tuning_for (cl_device_type type)
 {
@@ -92,13 +103,14 @@ tuning_for (cl_device_type type)
     }
   if (env) {
     DlsTuning e = *t;
-    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp,
+    int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp,
         &e.conv_tco, &e.dw_tp, &e.dw_tc, &e.conv_wg, &e.dw_wg, &e.px_wg,
-        &e.px_tp, &e.dwf_px, &e.dwf_pw2, &e.pool_conv);
+        &e.px_tp, &e.dwf_px, &e.dwf_pw2, &e.pool_conv, &e.dwf_claims);
     if (n >= 7 && e.px_tp >= 1 && e.dwf_px >= 0
         && e.dwf_px % MAX (1, e.conv_tp) == 0
         && (e.dwf_pw2 == 0 || e.dwf_pw2 == 1)
-        && (e.pool_conv == 0 || e.pool_conv == 1)) {
+        && (e.pool_conv == 0 || e.pool_conv == 1)
+        && (e.dwf_claims == 0 || e.dwf_claims == 1)) {
       env_tuning = e;
       env_tuning.type = type;
       return &env_tuning;
@@ -1372,7 +1384,8 @@ conv_consts (OclBackend * b, const DlsNode * n, cl_mem * wm, cl_mem * bm,
  * the source is the depthwise's input (@src, @cip and @n_pix are the
  * conv's own otherwise: kh = 0 tells the kernel to copy the panel's rows);
  * with a pw2 conv (find_fusions()), its weights, bias, output and clamp
- * for the second stage. */
+ * for the second stage; a claims buffer of its own (the tuning's
+ * dwf_claims). */
 static gboolean
 dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
     int n_pix, cl_mem wm, cl_mem bm, cl_mem dst, int cop, float lo,
@@ -1390,6 +1403,8 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
   int cop2 = cop;
   float dlo = 0.0f, dhi = 0.0f, lo3 = 0.0f, hi3 = 0.0f;
   size_t panel;
+  int n_groups, *claims_host, use_claims = b->tuning->dwf_claims;
+  cl_mem claims;
 
   if (d) {
     const DlsTensor *in = dls_graph_tensor (g, d->inputs[0]);
@@ -1404,9 +1419,19 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
     dhi = d->act_max;
   }
   panel = (size_t) dfp * cip * sizeof (float);
+  n_groups = (n_pix + dfp - 1) / dfp;
   /* The step first: it owns @k (released with the steps on failure). */
-  add_step (b, k, 1, (n_pix + dfp - 1) / dfp, 1, 1);
+  add_step (b, k, 1, n_groups, 1, 1);
   set_local (b, 1);
+  /* The claims: a start count and a mark a panel, zero at first. */
+  claims_host = g_new0 (int, n_groups + 1);
+  claims = dls_cl_buffer (b->cl, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+      (n_groups + 1) * sizeof (int), claims_host, "clCreateBuffer (claims)",
+      error);
+  g_free (claims_host);
+  if (!claims)
+    return FALSE;
+  g_ptr_array_add (b->buffers, claims);
   if (d && !dw_consts (b, d, &dwm, &dbm, error))
     return FALSE;
   if (has_pw2) {
@@ -1420,14 +1445,14 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
   }
   if (!res)
     res = dst;
-  return set_args (k, error, 36, ARG (src), ARG (ih), ARG (iw), ARG (cip),
+  return set_args (k, error, 38, ARG (src), ARG (ih), ARG (iw), ARG (cip),
       ARG (dwm), ARG (dbm), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
       ARG (w->stride_h), ARG (w->stride_w), ARG (w->dilation_h),
       ARG (w->dilation_w), ARG (w->pad_top), ARG (w->pad_left), ARG (dlo),
       ARG (dhi), ARG (n_pix), ARG (wm), ARG (bm), ARG (dst), ARG (cop),
       ARG (lo), ARG (hi), ARG (has_res), ARG (res), ARG (lo2), ARG (hi2),
       panel, NULL, ARG (has_pw2), ARG (pw2m), ARG (pw2b), ARG (pw2o),
-      ARG (cop2), ARG (lo3), ARG (hi3));
+      ARG (cop2), ARG (lo3), ARG (hi3), ARG (claims), ARG (use_claims));
 }
 
 /* The pool_conv1x1 step of 1-pixel pointwise conv @n with the global
