@@ -696,7 +696,9 @@ typedef struct
   int n_tensors;
   cl_mem *mem;                  /* per tensor id; shared by dead tensors */
   int *cp;                      /* padded channel count per activation */
-  GPtrArray *buffers;           /* every distinct activation buffer */
+  GPtrArray *buffers;           /* every buffer prepare() made: the
+                                 * activations, the folded biases, the
+                                 * dw_conv1x1 steps' claims */
   char *weights_key;            /* dls_backend_opencl_share_weights() */
   WeightSet *weights;           /* repacked weights and biases */
   guint n_consts;               /* constants made so far by prepare() */
