@@ -12,7 +12,12 @@ then per kernel the sum over its steps, round by round (the machine is
 shared: trust only differences that hold in most rounds).
 
   tests/bench/ab-steps.py [--rounds 6] [--repeat 40] [--filter REGEX]
-      NAME=DLS_INFER[:VAR=VALUE[:VAR=VALUE...]] ...
+      [--graph-only] NAME=DLS_INFER[:VAR=VALUE[:VAR=VALUE...]] ...
+
+With --graph-only, only the whole graph, and how many rounds each variant
+beat the first: `--graph-only --rounds 60 --repeat 20` (many short rounds
+in turn) is how the seventh session told changes of a few percent apart
+on a shared machine (docs/performance.md).
   e.g. tests/bench/ab-steps.py --filter depthwise \\
       old=/tmp/old/build/tests/tools/dls-infer \\
       new=build/tests/tools/dls-infer:DLS_TUNING=6,16,3,16,14,11,33,8
@@ -74,6 +79,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--repeat", type=int, default=40)
     ap.add_argument("--filter", default="", help="steps to print (regex)")
+    ap.add_argument("--graph-only", action="store_true",
+                    help="whole-graph batches only, no profiled runs (many "
+                    "short rounds: on a shared machine the rounds in turn "
+                    "and the count of rounds each variant won tell more "
+                    "than one long median)")
     ap.add_argument("variants", nargs="+", help="NAME=DLS_INFER[:VAR=VALUE]")
     a = ap.parse_args()
     shared = os.environ.get("DLS_SHARED_DIR",
@@ -88,7 +98,8 @@ def main():
     for r in range(a.rounds):
         for name, binary, env in variants[::1 if r % 2 == 0 else -1]:
             graph[name].append(whole(binary, env, model, a.repeat))
-            runs[name].append(profile(binary, env, model, a.repeat))
+            if not a.graph_only:
+                runs[name].append(profile(binary, env, model, a.repeat))
     names = [name for name, _, _ in variants]
     print("whole graph, unprofiled (ms): median of medians, fastest run  |  "
           "median by round")
@@ -97,6 +108,15 @@ def main():
         print(f"  {n:10s} {statistics.median(med):8.3f} "
               f"{min(x for _, x in graph[n]):8.3f}  |  "
               + " ".join(f"{x:.3f}" for x in med))
+    first = [m for m, _ in graph[names[0]]]
+    for n in names[1:]:
+        med = [m for m, _ in graph[n]]
+        won = sum(1 for x, y in zip(med, first) if x < y)
+        print(f"  {n} faster than {names[0]} in {won} of {a.rounds} rounds; "
+              f"means {statistics.mean(med):.3f} vs "
+              f"{statistics.mean(first):.3f}")
+    if a.graph_only:
+        return 0
     print(f"{'step':42s}" + "".join(f"{n + ' min':>12s}{n + ' med':>12s}"
                                     for n in names))
     # Steps of every variant (a fused step exists in one only).
