@@ -1530,6 +1530,9 @@ gst_deeplabseg_class_init (GstDeeplabsegClass * klass)
    * the unary and the colours are resampled to it, the position standard
    * deviations scaled with it, and Q is upsampled (bilinear) to the frame
    * before the argmax. The CRF's cost falls with the square of the scale.
+   * The grid has at most 2^21 points (1920x1080 at scale 1): a larger
+   * frame's grid takes the smaller scale that fits (the lattice needs
+   * ~0.6 KB a point).
    */
   g_object_class_install_property (gobject_class, PROP_CRF_SCALE,
       g_param_spec_float ("crf-scale", "CRF scale",

@@ -18,6 +18,8 @@
  */
 #include "engine.h"
 
+#include <math.h>
+
 #include <string.h>
 #include "../backend/opencl.h"
 #include "../model/model.h"
@@ -439,10 +441,24 @@ crf_free_buffers (DlsEngine * e)
   e->crf_w = e->crf_h = 0;
 }
 
-/* The CRF grid of a @fw x @fh frame: round (frame * scale), at least 1x1. */
+/* The CRF grid of a @fw x @fh frame: round (frame * scale), at least 1x1,
+ * and at most CRF_MAX_POINTS points: a larger frame's grid takes the
+ * scale that fits (truncated, so the product stays within), as the
+ * crf-scale property documents. The lattice and its device tables take
+ * ~0.6 KB a point (the neighbour lists alone 288 bytes: a 4K frame at
+ * scale 1 asked for a 2.3 GB array, fuzz-element). */
+#define CRF_MAX_POINTS (1 << 21)        /* 1920x1080 at scale 1 fits */
 static void
 crf_grid_size (int fw, int fh, float scale, int *gw, int *gh)
 {
+  double points = (double) fw * scale * fh * scale;
+
+  if (points > CRF_MAX_POINTS) {
+    double s = scale * sqrt (CRF_MAX_POINTS / points);
+    *gw = MAX (1, (int) (fw * s));
+    *gh = MAX (1, (int) (fh * s));
+    return;
+  }
   *gw = MAX (1, (int) (fw * scale + 0.5f));
   *gh = MAX (1, (int) (fh * scale + 0.5f));
 }
