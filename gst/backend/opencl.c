@@ -949,6 +949,20 @@ is_global_pool (const DlsGraph * g, const DlsNode * n)
       && w->kernel_w - w->pad_left >= in->dims[2];
 }
 
+/* The first broadcast input of folded CONCAT @cat (find_fusions(): the
+ * inputs without a buffer of their own): its index, and in *@off the
+ * channels of the inputs before it. */
+static int
+first_broadcast (OclBackend * b, const DlsNode * cat, int *off)
+{
+  int k = 0;
+
+  *off = 0;
+  for (; b->alias[cat->inputs[k]] >= 0; k++)
+    *off += dls_graph_tensor (b->graph, cat->inputs[k])->dims[3];
+  return k;
+}
+
 /* The tensor whose buffer the step of node @i writes: its output, or
  * the output of the ADD fused into it. */
 static int
@@ -1117,11 +1131,12 @@ find_fusions (OclBackend * b)
     }
   }
 
-  if (b->tuning->dwf_px > 0
-      && clGetDeviceInfo (dls_cl_device (b->cl), CL_DEVICE_LOCAL_MEM_SIZE,
+  /* Panel steps (dw_conv1x1) only with panels (dwf_px) that fit. */
+  if (b->tuning->dwf_px <= 0
+      || clGetDeviceInfo (dls_cl_device (b->cl), CL_DEVICE_LOCAL_MEM_SIZE,
           sizeof (local_mem), &local_mem, NULL) != CL_SUCCESS)
     local_mem = 0;
-  if (b->tuning->dwf_px > 0) {
+  if (local_mem > 0) {
     for (int i = 0; i < n_nodes; i++) {
       const DlsNode *n = dls_graph_node (g, i), *d;
       int di;
@@ -1182,12 +1197,11 @@ find_fusions (OclBackend * b)
     b->plan[pi].skip = TRUE;
     for (int j = i + 1; readers[n->output] == 1 && j < n_nodes; j++) {
       const DlsNode *cat;
-      int k = 0;
+      int k, off;
       if (b->plan[j].folded < 0)
         continue;
       cat = dls_graph_node (g, b->plan[j].folded);
-      while (b->alias[cat->inputs[k]] >= 0)     /* its first broadcast */
-        k++;
+      k = first_broadcast (b, cat, &off);
       if (dls_graph_node (g, dls_graph_tensor (g,
                   cat->inputs[k])->producer)->inputs[0] == n->output) {
         b->plan[i].fold_stage = j;
@@ -1483,11 +1497,7 @@ pool_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem wm, cl_mem bm,
   if (has_fold) {
     const DlsNode *f = dls_graph_node (g, plan->fold_stage);
     const DlsNode *cat = dls_graph_node (g, b->plan[plan->fold_stage].folded);
-    int i = 0, off = 0;
-    /* The first broadcast input (our output, resized): its channels come
-     * after the main input's when that is first. */
-    for (; b->alias[cat->inputs[i]] >= 0; i++)
-      off += dls_graph_tensor (g, cat->inputs[i])->dims[3];
+    int off, i = first_broadcast (b, cat, &off);  /* our output, resized */
     fcop = round_up (dls_graph_tensor (g, f->output)->dims[3],
         b->tuning->conv_tco);
     if (!fold_stage_consts (b, f, off, dls_graph_tensor (g,
