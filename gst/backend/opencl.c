@@ -1158,7 +1158,7 @@ find_fusions (OclBackend * b)
     }
   }
 
-  for (int i = 0; b->tuning->dwf_pw2 && i < n_nodes; i++) {
+  for (int i = 0; b->tuning->dwf_pw2 && local_mem > 0 && i < n_nodes; i++) {
     const DlsNode *n = dls_graph_node (g, i);
     int o = step_output (b, i);
     /* a dw_conv1x1 step, or a conv1x1 one whose panel of input rows fits
