@@ -36,30 +36,26 @@
  *              nothing
  *   dw_conv1x1  depthwise (M = 1) then the conv1x1 that is its only
  *              reader, one step; the depthwise's output stays in __local
- *              memory. Arguments: depthwise's (its output's Cp = Cip),
- *              then conv1x1's, then the panel (__local, DFP * Cip floats),
- *              then, with has_pw2, a second pointwise conv that reads
- *              `out` (the next block's expansion): its weights, bias,
- *              output, Cop and clamp, run over the same panel after the
- *              first (pw2: `out` is still written whole, for its other
- *              readers). Weights: depthwise's and conv1x1's layouts.
+ *              memory (the panel, DFP * Cip floats). Optionally (has_pw2)
+ *              a second pointwise conv that reads `out` (the next block's
+ *              expansion), run over the same panel after the first (pw2:
+ *              `out` is still written whole, for its other readers).
  *              With kh = 0 there is no depthwise: the panel takes a copy
  *              of the rows of `in` (the conv1x1's input, Cip floats a
  *              pixel), so a conv1x1 and its pw2 reader run as one step.
- *              global: (ceil(H*W / DFP)), local: (1): work-group g
- *              computes panel g, output pixels g * DFP .. g * DFP + DFP
- *              - 1. With use_claims, claims (ints, zero at first) hold a
- *              count of the groups started, [0], and each panel's mark,
- *              [1 + g]: a group takes this run's mark from the count (1
- *              or 2, alternating; the last group to start takes the
- *              count back by 2 groups), claims panel g by swapping its
- *              mark in, skips it when the mark was there (taken), and
- *              the group at the end of its worker's run (panel g + 1
- *              taken, or the last) then takes the highest untaken
- *              panels one by one: PoCL deals the first half of the
- *              groups to one worker at once, so a worker that woke late
- *              or was preempted no longer holds the step's end. Every
- *              panel is computed once, so the values are the same.
+ *              Weights: depthwise's and conv1x1's layouts.
+ *              The steps' arguments are not kernel arguments but rows of
+ *              a table (DWF_PARAMS, one 64-bit slot each), so that one
+ *              launch runs several consecutive steps: steps `first` ..
+ *              `first + n_steps - 1`. Work-group g computes panel p of a
+ *              step, output pixels p * DFP .. p * DFP + DFP - 1: first its
+ *              own run of panels, then the highest panels nobody has
+ *              claimed (`sync` holds a mark and a done flag a panel,
+ *              compared with the run's `epoch`), then waits for every
+ *              panel of the step before the next step. A group waits
+ *              only for claimed panels, so any number of groups running
+ *              at once finishes the launch (see the kernel).
+ *              global: (G), local: (1), G the device's compute units
  *   pool_conv1x1  a global average pool (one output pixel whose window
  *              covers the input), the 1-pixel pointwise conv that is its
  *              only reader, and optionally (has_fold) the first bias
@@ -380,8 +376,8 @@ depthwise_mult (DW_ARGS)
 
 /* dw_conv1x1: a depthwise (M = 1) and the pointwise conv1x1 that is its
  * only reader, in one step: the depthwise output never reaches global
- * memory. Work-group g (local size 1) owns the panel of DFP consecutive
- * output pixels g * DFP ..: first the depthwise of the panel's pixels,
+ * memory. dw_panel() computes the panel of DFP consecutive output pixels
+ * p * DFP ..: first the depthwise of the panel's pixels,
  * every channel, into @panel (__local, [DFP][cip], the layout of the
  * depthwise's output buffer), DWP pixels of a row x DWC channels at a
  * time (DW_TILE: the taps, bias and clamp of depthwise, so the values are
@@ -400,71 +396,115 @@ depthwise_mult (DW_ARGS)
 #error DFP must be a multiple of TP (a tile never crosses a panel)
 #endif
 
-__kernel void
-dw_conv1x1 (__global const float *restrict in, int ih, int iw, int cip,
-    __global const float *restrict w, __global const float *restrict dbias,
-    int ow, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl,
-    float dlo, float dhi, int n_pix,
-    __global const float *restrict pw, __global const float *restrict bias,
-    __global float *restrict out, int cop, float lo, float hi,
-    int has_res, __global const float *restrict res, float lo2, float hi2,
-    __local float *restrict panel, int has_pw2,
-    __global const float *restrict pw2, __global const float *restrict bias2,
-    __global float *restrict out2, int cop2, float lo3, float hi3,
-    __global volatile int *restrict claims, int use_claims)
+/* One step's arguments, as dw_panel() takes them and as the host's step
+ * table holds them (opencl.c, DwfSlot: a 64-bit slot each, in this
+ * order; pointers as the device's addresses, ints as themselves, floats
+ * as their bits). */
+#define DWF_PARAMS \
+    __global const float *restrict in, int ih, int iw, int cip, \
+    __global const float *restrict w, __global const float *restrict dbias, \
+    int ow, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, \
+    float dlo, float dhi, int n_pix, \
+    __global const float *restrict pw, __global const float *restrict bias, \
+    __global float *restrict out, int cop, float lo, float hi, \
+    int has_res, __global const float *restrict res, float lo2, float hi2, \
+    int has_pw2, __global const float *restrict pw2, \
+    __global const float *restrict bias2, __global float *restrict out2, \
+    int cop2, float lo3, float hi3
+#define DWF_NAMES in, ih, iw, cip, w, dbias, ow, kh, kw, sh, sw, dh, dw, \
+    pt, pl, dlo, dhi, n_pix, pw, bias, out, cop, lo, hi, has_res, res, lo2, \
+    hi2, has_pw2, pw2, bias2, out2, cop2, lo3, hi3
+#define DWF_SLOTS 36            /* the 35 above and the step's sync offset */
+#define DWF_P(T, i) ((__global T *) a[i])
+#define DWF_I(i) ((int) a[i])
+#define DWF_F(i) as_float ((uint) a[i])
+#define DWF_FROM_TABLE \
+  DWF_P (const float, 0), DWF_I (1), DWF_I (2), DWF_I (3), \
+  DWF_P (const float, 4), DWF_P (const float, 5), DWF_I (6), DWF_I (7), \
+  DWF_I (8), DWF_I (9), DWF_I (10), DWF_I (11), DWF_I (12), DWF_I (13), \
+  DWF_I (14), DWF_F (15), DWF_F (16), DWF_I (17), DWF_P (const float, 18), \
+  DWF_P (const float, 19), DWF_P (float, 20), DWF_I (21), DWF_F (22), \
+  DWF_F (23), DWF_I (24), DWF_P (const float, 25), DWF_F (26), DWF_F (27), \
+  DWF_I (28), DWF_P (const float, 29), DWF_P (const float, 30), \
+  DWF_P (float, 31), DWF_I (32), DWF_F (33), DWF_F (34)
+
+/* Panel p of one step: its depthwise (or row copy) into @panel, the
+ * conv1x1, then pw2. */
+inline void
+dw_panel (int p, __local float *restrict panel, DWF_PARAMS)
 {
   const int wstride = (cip + DWC - 1) / DWC * DWC;
-  const int n_groups = get_num_groups (0), g = get_group_id (0);
-  __global volatile int *mark_of = claims + 1;
-  int p = g, mark = 1;
+  const int q0 = p * DFP;
+  const int q1 = min (q0 + DFP, n_pix);
 
-  /* This run's mark, 1 or 2 (see the banner), then panel g unless the
-   * other worker took it. */
-  if (use_claims) {
-    const int t = atomic_inc (claims);
-    if (t == 2 * n_groups - 1)
-      atomic_sub (claims, 2 * n_groups);
-    mark = t / n_groups + 1;
-    if (atomic_xchg (mark_of + g, mark) == mark)
-      p = -1;
-  }
-  for (;;) {
-    if (p >= 0) {
-      const int q0 = p * DFP;
-      const int q1 = min (q0 + DFP, n_pix);
-
-      /* No depthwise (kh = 0, a conv1x1 with pw2): the panel's input
-       * rows. */
-      for (int q = q0; kh == 0 && q < q1; q++)
-        for (int c = 0; c < cip; c += 4)
-          vstore4 (vload4 (0, in + (size_t) q * cip + c), 0,
-              panel + (size_t) (q - q0) * cip + c);
-      for (int q = q0; kh > 0 && q < q1;) {
-        const int y = q / ow, x0 = q - y * ow;
-        const int n = min (min (DWP, ow - x0), q1 - q);
-        __local float *dst = panel + (size_t) (q - q0) * cip;
-        for (int c0 = 0; c0 < cip; c0 += DWC) {
-          const floatC b = vloadC (0, dbias + c0);
-          DW_TILE
-          REP (DWP, DWF_STORE)
-        }
-        q += n;
-      }
-      C1_PANEL
-      if (has_pw2)
-        pw2_panel (out, cop, q0, q1, n_pix, pw2, bias2, out2, cop2, lo3,
-            hi3);
+  /* No depthwise (kh = 0, a conv1x1 with pw2): the panel's input rows. */
+  for (int q = q0; kh == 0 && q < q1; q++)
+    for (int c = 0; c < cip; c += 4)
+      vstore4 (vload4 (0, in + (size_t) q * cip + c), 0,
+          panel + (size_t) (q - q0) * cip + c);
+  for (int q = q0; kh > 0 && q < q1;) {
+    const int y = q / ow, x0 = q - y * ow;
+    const int n = min (min (DWP, ow - x0), q1 - q);
+    __local float *dst = panel + (size_t) (q - q0) * cip;
+    for (int c0 = 0; c0 < cip; c0 += DWC) {
+      const floatC b = vloadC (0, dbias + c0);
+      DW_TILE
+      REP (DWP, DWF_STORE)
     }
-    /* At the end of this worker's run (the next panel taken, or none):
-     * the highest panel nobody has taken, until none is left. */
-    if (!use_claims || (g + 1 < n_groups && mark_of[g + 1] != mark))
-      break;
-    p = -1;
-    for (int k = n_groups - 1; k >= 0 && p < 0; k--)
-      if (mark_of[k] != mark && atomic_xchg (mark_of + k, mark) != mark)
-        p = k;
-    if (p < 0)
-      break;
+    q += n;
+  }
+  C1_PANEL
+  if (has_pw2)
+    pw2_panel (out, cop, q0, q1, n_pix, pw2, bias2, out2, cop2, lo3, hi3);
+}
+
+/* Steps first .. first + n_steps - 1 of the table @steps, one after the
+ * other in one launch (a launch a step made PoCL's workers sleep and wake
+ * at every step's end). Each step's panels: work-group g of G takes its
+ * own run of them, n * g / G .. n * (g + 1) / G - 1, in order, then the
+ * highest ones nobody has taken, then waits until every panel of the step
+ * is done before the next step (whose depthwise reads its neighbours'
+ * rows). A panel is taken by swapping this run's @epoch (the host's run
+ * count, never 0) into its mark, sync[off + p], and done when its flag,
+ * sync[off + n + p], holds @epoch. A group waits only for taken panels,
+ * whose takers are running, so the launch finishes whatever number of
+ * groups the device runs at once: one group alone computes every panel.
+ * With @probe_slot >= 0 (at prepare), instead: the device's address of
+ * @probe into slot @probe_slot of the table, the pointer slots' values. */
+__kernel void
+dw_conv1x1 (__global ulong *restrict steps, int first, int n_steps,
+    __local float *restrict panel, __global volatile int *restrict sync,
+    int epoch, __global const float *probe, int probe_slot)
+{
+  const int n_groups = get_num_groups (0), g = get_group_id (0);
+
+  if (probe_slot >= 0) {
+    steps[probe_slot] = (ulong) probe;
+    return;
+  }
+  for (int s = first; s < first + n_steps; s++) {
+    __global const ulong *a = steps + (size_t) s * DWF_SLOTS;
+    const int n_pix = DWF_I (17), n = (n_pix + DFP - 1) / DFP;
+    __global volatile int *mark = sync + DWF_I (35), *done = mark + n;
+
+    for (int p = n * g / n_groups; p < n * (g + 1) / n_groups; p++) {
+      if (atomic_xchg (mark + p, epoch) == epoch)
+        break;                  /* taken from the far end, and those after */
+      dw_panel (p, panel, DWF_FROM_TABLE);
+      mem_fence (CLK_GLOBAL_MEM_FENCE);
+      atomic_xchg (done + p, epoch);
+    }
+    for (int p = n - 1; p >= 0; p--) {
+      if (mark[p] == epoch || atomic_xchg (mark + p, epoch) == epoch)
+        continue;
+      dw_panel (p, panel, DWF_FROM_TABLE);
+      mem_fence (CLK_GLOBAL_MEM_FENCE);
+      atomic_xchg (done + p, epoch);
+    }
+    for (int p = 0; p < n; p++)
+      while (done[p] != epoch)
+        ;
+    mem_fence (CLK_GLOBAL_MEM_FENCE);
   }
 }
 #undef DW_LOAD

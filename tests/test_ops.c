@@ -301,21 +301,46 @@ resize (Builder * b, int x, int oh, int ow, DlsResizeCoord coord)
 /* ------------------------------------------------------------------ */
 /* Running a graph                                                     */
 
+/* @b's graph outputs from @be (float*, dense NHWC), or NULL with @error
+ * set. */
+static GPtrArray *
+read_outputs (DlsBackend * be, Builder * b, GError ** error)
+{
+  GPtrArray *outs = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < b->g->outputs->len; i++) {
+    const DlsTensor *t = dls_graph_tensor (b->g, dls_graph_output (b->g, i));
+    float *o = g_new0 (float, MAX (dls_tensor_n_elements (t), 1));
+
+    /* NaN-fill so an element the backend never writes cannot pass. */
+    memset (o, 0xff, dls_tensor_n_elements (t) * sizeof (float));
+    g_ptr_array_add (outs, o);
+    if (!dls_backend_get_output (be, i, o, error)) {
+      g_ptr_array_unref (outs);
+      return NULL;
+    }
+  }
+  return outs;
+}
+
 /* Prepares @be on @b's graph, runs it and returns the outputs (float*,
  * dense NHWC) or NULL with @error set. With @twice, first runs it twice
  * on the inputs negated (and halved), so the result must not depend on
- * what previous runs left behind. */
+ * what previous runs left behind. Then @again runs more on the same
+ * inputs, whose outputs must be the first's bit for bit (a step whose
+ * work-groups wait for each other: a missing wait shows as results that
+ * change from run to run). */
 static GPtrArray *
-run_backend (DlsBackend * be, Builder * b, gboolean twice, GError ** error)
+run_backend (DlsBackend * be, Builder * b, gboolean twice, int again,
+    GError ** error)
 {
-  GPtrArray *outs = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *outs = NULL;
   guint i;
 
   if (!dls_backend_prepare (be, b->g, error))
     goto fail;
   /* twice: two runs before, so a state a step keeps from run to run (the
-   * claims of dw_conv1x1, which alternate between two marks) comes round
-   * to where it started */
+   * claims of dw_conv1x1, marked with the run's count) has been used */
   for (int r = 0; twice && r < 2; r++) {
     for (i = 0; i < b->inputs->len; i++) {
       const DlsTensor *t = dls_graph_tensor (b->g, dls_graph_input (b->g,
@@ -338,22 +363,31 @@ run_backend (DlsBackend * be, Builder * b, gboolean twice, GError ** error)
   for (i = 0; i < b->inputs->len; i++)
     if (!dls_backend_set_input (be, i, b->inputs->pdata[i], error))
       goto fail;
-  if (!dls_backend_run (be, error))
+  if (!dls_backend_run (be, error) || !(outs = read_outputs (be, b, error)))
     goto fail;
-  for (i = 0; i < b->g->outputs->len; i++) {
-    const DlsTensor *t = dls_graph_tensor (b->g, dls_graph_output (b->g, i));
-    float *o = g_new0 (float, MAX (dls_tensor_n_elements (t), 1));
-
-    /* NaN-fill so an element the backend never writes cannot pass. */
-    memset (o, 0xff, dls_tensor_n_elements (t) * sizeof (float));
-    g_ptr_array_add (outs, o);
-    if (!dls_backend_get_output (be, i, o, error))
+  for (int r = 1; r <= again; r++) {
+    GPtrArray *more;
+    if (!dls_backend_run (be, error) || !(more = read_outputs (be, b, error)))
+      goto fail;
+    for (i = 0; i < outs->len; i++) {
+      gsize n = dls_tensor_n_elements (dls_graph_tensor (b->g,
+              dls_graph_output (b->g, i)));
+      if (memcmp (outs->pdata[i], more->pdata[i], n * sizeof (float))) {
+        g_set_error (error, DLS_ERROR, DLS_ERROR_DEVICE, "output %u of "
+            "run %d on the same inputs differs from the first run's", i,
+            r + 1);
+        break;
+      }
+    }
+    g_ptr_array_unref (more);
+    if (i < outs->len)
       goto fail;
   }
   return outs;
 
 fail:
-  g_ptr_array_unref (outs);
+  if (outs)
+    g_ptr_array_unref (outs);
   return NULL;
 }
 
@@ -361,7 +395,7 @@ static GPtrArray *
 run_ref (Builder * b, GError ** error)
 {
   DlsBackend *be = dls_backend_ref_new ();
-  GPtrArray *outs = run_backend (be, b, FALSE, error);
+  GPtrArray *outs = run_backend (be, b, FALSE, 0, error);
 
   dls_backend_free (be);
   return outs;
@@ -761,6 +795,7 @@ typedef enum
   K_RESIZE,
   K_CHAIN,
   K_DWPW,
+  K_BLOCKS,
   K_FOLD,
   /* ONNX ops */
   K_UNARY,
@@ -801,6 +836,8 @@ typedef struct
    * (dls_backend_opencl_node_kernels()), "node=k1 k2;node=;..." ("" for
    * none: folded into another node or elided). */
   const char *steps;
+  int again;                    /* runs more on the same inputs, whose
+                                 * outputs must be the first's bit for bit */
 } OpCase;
 
 /* K_FOLD variants (build_case()) */
@@ -881,6 +918,11 @@ enum
 };
 #define CHAIN(H, W, C, V) \
   .kind = K_CHAIN, .h = H, .w = W, .c = C, .co = V
+/* MobileNetV2 blocks in a row, each dw_conv1x1 step with the next
+ * expansion as its pw2, then a conv1x1 with a pointwise reader (kh = 0):
+ * on the CPU one launch runs them all (build_case()); channels x M. */
+#define BLOCKS(H, W, C, M) \
+  .kind = K_BLOCKS, .h = H, .w = W, .c = C, .co = M
 /* The ASPP image-pooling branch folded into the projection: a HxWxC
  * input, branch channels CA (full) and CP (pooled, broadcast), CO out. */
 #define FOLD(H, W, C, CA, CP, CO, M, A, F) \
@@ -1041,6 +1083,14 @@ static const OpCase cases[] = {
   {CHAIN (33, 31, 16, 1)},
   {CHAIN (15, 13, 9, 2),
       .steps = "1=;2=conv2d;3=dw_conv1x1;4=;5=pool_conv1x1"},
+  /* dw_conv1x1 steps in a row: one launch (conv.cl's step table), a
+   * '+' on the steps it runs after the first */
+  {BLOCKS (23, 21, 5, 1), .steps = "0=conv1x1;2=dw_conv1x1;3=;5=+dw_conv1x1;"
+        "6=;8=+dw_conv1x1;9=;10=;12=+dw_conv1x1;13=;14=+dw_conv1x1;15="},
+  {BLOCKS (65, 65, 8, 4), .again = 8, .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;"
+        "8=+dw_conv1x1;12=+dw_conv1x1"},
+  {BLOCKS (37, 35, 8, 1), .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;"
+        "8=+dw_conv1x1;12=+dw_conv1x1;14=+dw_conv1x1"},
 
   /* depthwise + conv1x1 fused (opencl.c, find_fusions(); conv.cl,
    * dw_conv1x1, panels of 42 pixels on the CPU): panels that end inside a
@@ -1624,6 +1674,44 @@ build_case (const OpCase * c, Builder * b, GString * desc)
       }
       break;
     }
+    case K_BLOCKS:{
+      /* a = expansion (a conv1x1 step); then blocks A (s1 d1 -> 8), B (s2
+       * d1 -> 12), C (s1 d2 -> 12, + B's output), D (s1 d4 -> 20, an
+       * output), expansions 48, 72, 72 (each the block before's pw2: the
+       * panels grow along the launch, so it needs the largest); channels x
+       * M. With M = 1, then q = conv1x1 relu6 to 32 (D's pw2), r = conv1x1
+       * (q) whose one reader s = conv1x1 (r): a step without depthwise (kh
+       * = 0) in the same launch. (With M = 4 the steps take long enough
+       * that the two workers meet at every step's end; their random
+       * weights then make the values too large for r and s to stay within
+       * the tolerance.) */
+      static const int stride[] = { 1, 2, 1, 1 }, dil[] = { 1, 1, 2, 4 };
+      static const int out[] = { 8, 12, 12, 20 }, exp[] = { 48, 72, 72 };
+      const int m = c->co;
+      int e = conv (b, add_input (b, c->h, c->w, c->c), 24 * m, 1, 1, 1, 1,
+          SAME, TRUE, ACT_RELU6), prev = -1;
+
+      for (int k = 0; k < 4; k++) {
+        int t = dwconv (b, e, 1, 3, stride[k], dil[k], SAME, TRUE,
+            ACT_RELU6);
+        y = conv (b, t, out[k] * m, 1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+        if (k == 2)
+          y = add2 (b, prev, y, ACT_NONE);
+        prev = y;
+        if (k < 3)
+          e = conv (b, y, exp[k] * m, 1, 1, 1, 1, SAME, TRUE, ACT_RELU6);
+      }
+      if (m == 1) {
+        dls_graph_add_output (b->g, y);
+        e = conv (b, y, 32, 1, 1, 1, 1, SAME, TRUE, ACT_RELU6);
+        y = conv (b, conv (b, e, 16, 1, 1, 1, 1, SAME, TRUE, ACT_NONE), 5,
+            1, 1, 1, 1, SAME, TRUE, ACT_NONE);
+      }
+      g_string_append_printf (desc, "blocks    %dx%dx%d 4 mobilenet blocks "
+          "x%d, s2, d2, d4%s", c->h, c->w, c->c, m,
+          m == 1 ? ", + kh 0 step" : "");
+      break;
+    }
     case K_CHAIN:{
       /* v0: a MobileNetV2 block then an ASPP-like head:
        *   a = conv1x1 relu6; d = a + conv1x1(dw3x3 d2 relu6 (a));
@@ -1850,7 +1938,7 @@ run_case (const OpCase * c, DlsBackend * other, gboolean verbose)
     goto out;
   }
   t0 = g_get_monotonic_time ();
-  if (!(got = run_backend (other, &b, TRUE, &err))) {
+  if (!(got = run_backend (other, &b, TRUE, c->again, &err))) {
     printf ("%-66s ERROR (%s) %s\n", desc->str, other->vt->name, err->message);
     ok = FALSE;
     goto out;

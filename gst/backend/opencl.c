@@ -48,10 +48,8 @@ typedef struct
                                  * pointwise conv that reads it run as one
                                  * pool_conv1x1 step (one work-item), 0: a
                                  * pool and a conv1x1 step */
-  int dwf_claims;               /* 1: dw_conv1x1's panels claimed (a
-                                 * worker at the end of its run takes the
-                                 * other's last unstarted panels), 0: a
-                                 * panel a work-group */
+  int dwf_chain;                /* 1: consecutive dw_conv1x1 steps run
+                                 * as one launch, 0: a launch a step */
 } DlsTuning;
 
 /* CPU (PoCL, AVX2 here): a 6 x 16 tile is 12 ymm accumulators, 2 for the
@@ -72,22 +70,21 @@ typedef struct
  * measured alike, 18, 30 and 36 no faster. DeepLab's image pooling
  * (global pool, 1-pixel conv, its folded bias stage) as one step of one
  * work-item (pool_conv1x1): three steps' launches and wakes less.
- * dw_conv1x1's panels claimed: PoCL deals a kernel's first half of
- * work-groups to the worker that comes first and the rest to the other
- * as it wakes, so a late or preempted worker held the step's end; with
- * claims the one done first takes the other's unstarted panels from the
- * far end (on a shared machine the graph's medians -4 to -8 %, the same
- * when quiet; docs/performance.md). Not on a GPU (0): one work-item a
- * group would leave it idle. */
+ * Consecutive dw_conv1x1 steps as one launch (chain): PoCL's workers
+ * sleep at the end of a kernel and wake for the next, and a late or
+ * preempted worker held each step's end; in one launch the two work-groups
+ * claim panels and wait for each other's at a step's end instead (the
+ * graph's fastest run 9.2-9.3 -> 8.8-8.9 ms; docs/performance.md). Not on
+ * a GPU (0): one work-item a group would leave it idle. */
 static const DlsTuning tunings[] = {
   {CL_DEVICE_TYPE_GPU, 4, 8, 2, 4, 16, 0, 0, 1, 0, 0, 0, 0},
   {CL_DEVICE_TYPE_CPU, 6, 16, 4, 16, 14, 9, 33, 8, 42, 1, 1, 1},
 };
 
 /* The row for @type;
- * $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP[,PW2[,POOL[,CLAIM]]]]]"
+ * $DLS_TUNING="TP,TCO,DWP,DWC,WG,DWWG,PXWG[,PXP[,DFP[,PW2[,POOL[,CHAIN]]]]]"
  * overrides it (to measure other tile sizes with the bench without
- * rebuilding); PXP, DFP, PW2, POOL and CLAIM, when left out, are the
+ * rebuilding); PXP, DFP, PW2, POOL and CHAIN, when left out, are the
  * row's. */
 static const DlsTuning *
 tuning_for (cl_device_type type)
@@ -105,12 +102,12 @@ tuning_for (cl_device_type type)
     DlsTuning e = *t;
     int n = sscanf (env, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d", &e.conv_tp,
         &e.conv_tco, &e.dw_tp, &e.dw_tc, &e.conv_wg, &e.dw_wg, &e.px_wg,
-        &e.px_tp, &e.dwf_px, &e.dwf_pw2, &e.pool_conv, &e.dwf_claims);
+        &e.px_tp, &e.dwf_px, &e.dwf_pw2, &e.pool_conv, &e.dwf_chain);
     if (n >= 7 && e.px_tp >= 1 && e.dwf_px >= 0
         && e.dwf_px % MAX (1, e.conv_tp) == 0
         && (e.dwf_pw2 == 0 || e.dwf_pw2 == 1)
         && (e.pool_conv == 0 || e.pool_conv == 1)
-        && (e.dwf_claims == 0 || e.dwf_claims == 1)) {
+        && (e.dwf_chain == 0 || e.dwf_chain == 1)) {
       env_tuning = e;
       env_tuning.type = type;
       return &env_tuning;
@@ -652,6 +649,13 @@ typedef struct
   size_t global[3];
   size_t local[3];              /* local[0] == 0: the device picks */
   int node;                     /* the graph node it belongs to */
+  int dwf;                      /* a dw_conv1x1 step: its row of the step
+                                 * table (b->dwf), else -1 */
+  int launches;                 /* the steps its launch runs: 1; a
+                                 * dw_conv1x1 step heading a chain: the
+                                 * chain's length; one inside a chain: 0
+                                 * (no launch of its own) */
+  size_t panel;                 /* a dw_conv1x1 step: its panel's bytes */
   gint64 total_us;              /* with DLS_PROFILE set */
   gint64 min_us;
   int runs;
@@ -698,7 +702,7 @@ typedef struct
   int *cp;                      /* padded channel count per activation */
   GPtrArray *buffers;           /* every buffer prepare() made: the
                                  * activations, the folded biases, the
-                                 * dw_conv1x1 steps' claims */
+                                 * dw_conv1x1 steps' table and sync */
   char *weights_key;            /* dls_backend_opencl_share_weights() */
   WeightSet *weights;           /* repacked weights and biases */
   guint n_consts;               /* constants made so far by prepare() */
@@ -713,10 +717,21 @@ typedef struct
   cl_mem *fold_bias;            /* per node, a conv with a fold_stage: the
                                  * per-frame bias its pool_conv1x1 step
                                  * writes (prepare_fold() reads it on) */
+  GArray *dwf;                  /* guint64: the dw_conv1x1 steps' table
+                                 * (DWF_SLOTS a step, kernels/conv.cl) */
+  GArray *dwf_probes;           /* DwfProbe: its pointer slots, filled with
+                                 * the device's addresses at prepare */
+  int dwf_sync;                 /* ints of sync the steps use so far */
+  cl_int epoch;                 /* run count for the dw_conv1x1 claims:
+                                 * 1, 2, ... (never 0: sync starts zero) */
   gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
   /* Fault injection for tests ($DLS_TEST_CL_FAIL_RUN=N): run N fails as a
    * device lost would (tests/test_stress.c). 0: off. */
   guint64 fail_run, runs;
+  /* For tests ($DLS_TEST_DWF_GROUPS=N): the dw_conv1x1 launches' work-group
+   * count instead of the device's compute units (tests/meson.build runs
+   * test-ops with more groups than threads). 0: off. */
+  guint dwf_groups;
 } OclBackend;
 
 static int
@@ -847,8 +862,8 @@ static void
 add_step (OclBackend * b, cl_kernel k, cl_uint dims, size_t g0, size_t g1,
     size_t g2)
 {
-  Step s = { k, dims, {g0, g1, g2}, {0, 0, 0}, b->current_node, 0,
-    G_MAXINT64, 0
+  Step s = { k, dims, {g0, g1, g2}, {0, 0, 0}, b->current_node, -1, 1, 0,
+    0, G_MAXINT64, 0
   };
   g_array_append_val (b->steps, s);
 }
@@ -1394,14 +1409,40 @@ conv_consts (OclBackend * b, const DlsNode * n, cl_mem * wm, cl_mem * bm,
           b->cp[n->inputs[0]], cop_t, tco, error));
 }
 
-/* The dw_conv1x1 step of pointwise conv @n (kernels/conv.cl):
- * conv1x1_step()'s arguments, work-groups of one work-item, a panel of
- * dwf_px pixels each. With the depthwise fused into it (find_fusions()),
- * the source is the depthwise's input (@src, @cip and @n_pix are the
- * conv's own otherwise: kh = 0 tells the kernel to copy the panel's rows);
- * with a pw2 conv (find_fusions()), its weights, bias, output and clamp
- * for the second stage; a claims buffer of its own (the tuning's
- * dwf_claims). */
+/* kernels/conv.cl's dw_conv1x1 table: DWF_SLOTS 64-bit slots a step. */
+#define DWF_SLOTS 36
+
+/* A pointer slot of the table and the buffer whose device address goes
+ * there (dwf_finish()). */
+typedef struct
+{
+  guint slot;
+  cl_mem mem;
+} DwfProbe;
+
+static guint64
+dwf_int (int v)
+{
+  return (guint32) v;
+}
+
+static guint64
+dwf_float (float v)
+{
+  guint32 u;
+
+  memcpy (&u, &v, sizeof (u));
+  return u;
+}
+
+/* The dw_conv1x1 step of pointwise conv @n (kernels/conv.cl): a row of
+ * the step table (b->dwf) with conv1x1_step()'s arguments, panels of
+ * dwf_px pixels. With the depthwise fused into it (find_fusions()), the
+ * source is the depthwise's input (@src, @cip and @n_pix are the conv's
+ * own otherwise: kh = 0 tells the kernel to copy the panel's rows); with
+ * a pw2 conv (find_fusions()), its weights, bias, output and clamp for
+ * the second stage; a mark and a done flag a panel in the sync buffer.
+ * dwf_finish() makes the table, the sync and the launches. */
 static gboolean
 dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
     int n_pix, cl_mem wm, cl_mem bm, cl_mem dst, int cop, float lo,
@@ -1413,14 +1454,12 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
   const DlsNode *d = di >= 0 ? dls_graph_node (g, di) : NULL;
   const DlsWindowParams *w = d ? &d->p.win : &no_window;
   int ih = 0, iw = 0, ow = 1;
-  int has_res = res != NULL, dfp = b->tuning->dwf_px;
+  int dfp = b->tuning->dwf_px;
   int j = b->plan[b->current_node].fused_pw2, has_pw2 = j >= 0;
   cl_mem dwm = wm, dbm = bm, pw2m = wm, pw2b = bm, pw2o = dst;
-  int cop2 = cop;
+  int cop2 = cop, n_panels;
   float dlo = 0.0f, dhi = 0.0f, lo3 = 0.0f, hi3 = 0.0f;
-  size_t panel;
-  int n_groups, *claims_host, use_claims = b->tuning->dwf_claims;
-  cl_mem claims;
+  Step *step;
 
   if (d) {
     const DlsTensor *in = dls_graph_tensor (g, d->inputs[0]);
@@ -1434,20 +1473,13 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
     dlo = d->act_min;
     dhi = d->act_max;
   }
-  panel = (size_t) dfp * cip * sizeof (float);
-  n_groups = (n_pix + dfp - 1) / dfp;
   /* The step first: it owns @k (released with the steps on failure). */
-  add_step (b, k, 1, n_groups, 1, 1);
+  add_step (b, k, 1, 1, 1, 1);
   set_local (b, 1);
-  /* The claims: a start count and a mark a panel, zero at first. */
-  claims_host = g_new0 (int, n_groups + 1);
-  claims = dls_cl_buffer (b->cl, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
-      (n_groups + 1) * sizeof (int), claims_host, "clCreateBuffer (claims)",
-      error);
-  g_free (claims_host);
-  if (!claims)
-    return FALSE;
-  g_ptr_array_add (b->buffers, claims);
+  step = &g_array_index (b->steps, Step, b->steps->len - 1);
+  step->dwf = b->dwf->len / DWF_SLOTS;
+  step->panel = (size_t) dfp * cip * sizeof (float);
+  n_panels = (n_pix + dfp - 1) / dfp;
   if (d && !dw_consts (b, d, &dwm, &dbm, error))
     return FALSE;
   if (has_pw2) {
@@ -1459,16 +1491,117 @@ dw_conv1x1_step (OclBackend * b, cl_kernel k, cl_mem src, int cip,
     lo3 = p->act_min;
     hi3 = p->act_max;
   }
-  if (!res)
-    res = dst;
-  return set_args (k, error, 38, ARG (src), ARG (ih), ARG (iw), ARG (cip),
-      ARG (dwm), ARG (dbm), ARG (ow), ARG (w->kernel_h), ARG (w->kernel_w),
-      ARG (w->stride_h), ARG (w->stride_w), ARG (w->dilation_h),
-      ARG (w->dilation_w), ARG (w->pad_top), ARG (w->pad_left), ARG (dlo),
-      ARG (dhi), ARG (n_pix), ARG (wm), ARG (bm), ARG (dst), ARG (cop),
-      ARG (lo), ARG (hi), ARG (has_res), ARG (res), ARG (lo2), ARG (hi2),
-      panel, NULL, ARG (has_pw2), ARG (pw2m), ARG (pw2b), ARG (pw2o),
-      ARG (cop2), ARG (lo3), ARG (hi3), ARG (claims), ARG (use_claims));
+  {
+    /* DWF_PARAMS' order; the pointer slots (0 here) from mem[]. */
+    const guint64 row[DWF_SLOTS] = {
+      0, dwf_int (ih), dwf_int (iw), dwf_int (cip), 0, 0, dwf_int (ow),
+      dwf_int (w->kernel_h), dwf_int (w->kernel_w), dwf_int (w->stride_h),
+      dwf_int (w->stride_w), dwf_int (w->dilation_h),
+      dwf_int (w->dilation_w), dwf_int (w->pad_top), dwf_int (w->pad_left),
+      dwf_float (dlo), dwf_float (dhi), dwf_int (n_pix), 0, 0, 0,
+      dwf_int (cop), dwf_float (lo), dwf_float (hi), dwf_int (res != NULL),
+      0, dwf_float (lo2), dwf_float (hi2), dwf_int (has_pw2), 0, 0, 0,
+      dwf_int (cop2), dwf_float (lo3), dwf_float (hi3),
+      dwf_int (b->dwf_sync)
+    };
+    const cl_mem mem[DWF_SLOTS] = {
+      [0] = src, [4] = dwm, [5] = dbm, [18] = wm, [19] = bm, [20] = dst,
+      [25] = res ? res : dst, [29] = pw2m, [30] = pw2b, [31] = pw2o
+    };
+    for (guint i = 0; i < DWF_SLOTS; i++) {
+      DwfProbe pr = { b->dwf->len + i, mem[i] };
+      if (mem[i])
+        g_array_append_val (b->dwf_probes, pr);
+    }
+    g_array_append_vals (b->dwf, row, DWF_SLOTS);
+  }
+  /* a mark and a done flag a panel */
+  b->dwf_sync += 2 * n_panels;
+  return TRUE;
+}
+
+/* dw_conv1x1's probe arguments: @slot >= 0 makes a launch write the
+ * device's address of @m into that slot of the table. */
+static gboolean
+set_probe (cl_kernel k, cl_mem m, cl_int slot, GError ** error)
+{
+  return dls_cl_check (clSetKernelArg (k, 6, sizeof (m), &m),
+      "clSetKernelArg", error)
+      && dls_cl_check (clSetKernelArg (k, 7, sizeof (slot), &slot),
+      "clSetKernelArg", error);
+}
+
+/* After every step is made: the dw_conv1x1 steps' table and sync on the
+ * device, the device's address of each pointer slot's buffer written into
+ * the table (the kernel's probe launches: an address is the device's to
+ * know), and the launches: with the tuning's dwf_chain (and not
+ * profiling, which times each step), consecutive dw_conv1x1 steps as one
+ * launch of the first one's kernel, as many work-groups of one work-item
+ * as the device has compute units. */
+static gboolean
+dwf_finish (OclBackend * b, GError ** error)
+{
+  cl_mem table, sync;
+  cl_uint units = 0;
+  int *zero;
+  cl_kernel probe = NULL;
+
+  if (b->dwf->len == 0)
+    return TRUE;
+  if (!dls_cl_check (clGetDeviceInfo (dls_cl_device (b->cl),
+              CL_DEVICE_MAX_COMPUTE_UNITS, sizeof (units), &units, NULL),
+          "clGetDeviceInfo (compute units)", error))
+    return FALSE;
+  if (b->dwf_groups)
+    units = b->dwf_groups;
+  table = dls_cl_buffer (b->cl, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+      b->dwf->len * sizeof (guint64), b->dwf->data,
+      "clCreateBuffer (dw_conv1x1 steps)", error);
+  if (!table)
+    return FALSE;
+  g_ptr_array_add (b->buffers, table);
+  zero = g_new0 (int, b->dwf_sync);
+  sync = dls_cl_buffer (b->cl, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+      b->dwf_sync * sizeof (int), zero, "clCreateBuffer (dw_conv1x1 sync)",
+      error);
+  g_free (zero);
+  if (!sync)
+    return FALSE;
+  g_ptr_array_add (b->buffers, sync);
+
+  for (guint i = 0, j; i < b->steps->len; i = j) {
+    Step *s = &g_array_index (b->steps, Step, i);
+    size_t panel = s->panel;
+    cl_int first = s->dwf, n;
+
+    for (j = i + 1; s->dwf >= 0 && b->tuning->dwf_chain && !b->profile
+        && j < b->steps->len && g_array_index (b->steps, Step, j).dwf >= 0;
+        j++) {
+      Step *t = &g_array_index (b->steps, Step, j);
+      t->launches = 0;
+      panel = MAX (panel, t->panel);
+    }
+    if (s->dwf < 0)
+      continue;
+    s->launches = n = j - i;
+    s->global[0] = MAX (1, units);
+    if (!set_args (s->kernel, error, 6, ARG (table), ARG (first), ARG (n),
+            panel, NULL, ARG (sync), ARG (b->epoch))
+        || !set_probe (s->kernel, NULL, -1, error))
+      return FALSE;
+    if (!probe)
+      probe = s->kernel;
+  }
+  for (guint i = 0; i < b->dwf_probes->len; i++) {
+    const DwfProbe *pr = &g_array_index (b->dwf_probes, DwfProbe, i);
+    const size_t one = 1;
+    if (!set_probe (probe, pr->mem, pr->slot, error)
+        || !dls_cl_check (clEnqueueNDRangeKernel (b->queue, probe, 1, NULL,
+                &one, &one, 0, NULL, NULL), "clEnqueueNDRangeKernel (probe)",
+            error))
+      return FALSE;
+  }
+  return set_probe (probe, NULL, -1, error);
 }
 
 /* The pool_conv1x1 step of 1-pixel pointwise conv @n with the global
@@ -1952,6 +2085,8 @@ ocl_prepare (DlsBackend * be, const DlsGraph * g, GError ** error)
     if (!b->plan[i].skip && !prepare_node (b, dls_graph_node (g, i), error))
       return FALSE;
   }
+  if (!dwf_finish (b, error))
+    return FALSE;
 
   for (guint i = 0; i < g->inputs->len; i++)
     staging = MAX (staging, tensor_bytes (b, dls_graph_input (g, i)));
@@ -1988,9 +2123,16 @@ ocl_run (DlsBackend * be, GError ** error)
   if (G_UNLIKELY (b->fail_run) && ++b->runs >= b->fail_run)
     return dls_cl_check (CL_OUT_OF_RESOURCES, "clEnqueueNDRangeKernel "
         "(injected by DLS_TEST_CL_FAIL_RUN)", error);
+  /* this run's claims mark (kernels/conv.cl, dw_conv1x1) */
+  b->epoch = b->epoch < G_MAXINT32 ? b->epoch + 1 : 1;
   for (guint i = 0; i < b->steps->len; i++) {
     Step *s = &g_array_index (b->steps, Step, i);
     gint64 t0 = b->profile ? g_get_monotonic_time () : 0;
+    if (s->launches == 0)
+      continue;                 /* run by the launch of a step before */
+    if (s->dwf >= 0 && !dls_cl_check (clSetKernelArg (s->kernel, 5,
+                sizeof (b->epoch), &b->epoch), "clSetKernelArg", error))
+      return FALSE;
     if (!dls_cl_check (clEnqueueNDRangeKernel (b->queue, s->kernel, s->dims,
                 NULL, s->global, s->local[0] ? s->local : NULL, 0, NULL,
                 NULL),
@@ -2089,6 +2231,8 @@ ocl_free (DlsBackend * be)
     g_array_unref (b->steps);
   }
   g_ptr_array_unref (b->buffers);
+  g_array_unref (b->dwf);
+  g_array_unref (b->dwf_probes);
   weight_set_release (b->cl, b->weights);
   g_free (b->weights_key);
   if (b->queue)
@@ -2121,10 +2265,14 @@ dls_backend_opencl_new (DlsCl * cl, GError ** error)
   b->tuning = tuning_for (cl->type);
   b->buffers = g_ptr_array_new_with_free_func (release_mem);
   b->steps = g_array_new (FALSE, FALSE, sizeof (Step));
+  b->dwf = g_array_new (FALSE, FALSE, sizeof (guint64));
+  b->dwf_probes = g_array_new (FALSE, FALSE, sizeof (DwfProbe));
   b->profile = g_getenv ("DLS_PROFILE") != NULL;
   if (g_getenv ("DLS_TEST_CL_FAIL_RUN"))
     b->fail_run = g_ascii_strtoull (g_getenv ("DLS_TEST_CL_FAIL_RUN"), NULL,
         10);
+  if (g_getenv ("DLS_TEST_DWF_GROUPS"))
+    b->dwf_groups = atoi (g_getenv ("DLS_TEST_DWF_GROUPS"));
   b->queue = clCreateCommandQueue (cl->context, cl->device, 0, &st);
   if (!dls_cl_check (st, "clCreateCommandQueue", error)) {
     ocl_free (&b->parent);
@@ -2172,7 +2320,8 @@ dls_backend_opencl_node_kernels (DlsBackend * be, int node)
       continue;
     clGetKernelInfo (s->kernel, CL_KERNEL_FUNCTION_NAME, sizeof (name) - 1,
         name, NULL);
-    g_string_append_printf (names, "%s%s", names->len ? " " : "", name);
+    g_string_append_printf (names, "%s%s%s", names->len ? " " : "",
+        s->launches ? "" : "+", name);
   }
   return g_string_free (names, FALSE);
 }

@@ -65,7 +65,9 @@ cl_command_queue dls_backend_opencl_queue (DlsBackend * be);
 
 /* For tests of the graph rewrites: the kernels of the steps prepare()
  * filed under node @node, in order, space-separated ("" for none: a
- * node folded into another or elided). Free with g_free(). */
+ * node folded into another or elided); a step that runs in the launch of
+ * the step before it (a chain of dw_conv1x1 steps) with a '+' before its
+ * kernel. Free with g_free(). */
 char *dls_backend_opencl_node_kernels (DlsBackend * be, int node);
 
 G_END_DECLS
