@@ -19,7 +19,8 @@ Sections (each printed as a table; --json gives the same as one object):
            also ours with the input uploaded every run (--no-upload off:
            dls_engine_run_tensor's host copy to the padded layout and a
            blocking write); each the median of --runs timed runs
-           after warm-up, best of --rounds rounds run in turn; ratios to ours;
+           after three warm-up runs, best of --rounds rounds run in turn;
+           ratios to ours;
            our achieved GFLOP/s (2 x dls_graph_macs / time) and its share of
            the FMA peak and of sgemm; also each runtime's fastest run (on a
            machine shared with other jobs, the nearest to an idle one);
@@ -164,8 +165,9 @@ def bench_graph(a, shared, infer, x):
     with tempfile.NamedTemporaryFile(suffix=".f32") as f:
         f.write(x.tobytes())
         f.flush()
+        # three warm-up runs, as timed_runs() gives the other two
         upload_cmd = [infer, "--model", model, "--repeat", str(a.runs),
-                      "--input", f.name, "--no-readback"]
+                      "--warmup", "3", "--input", f.name, "--no-readback"]
         ours_cmd = upload_cmd + ["--no-upload"]
         best = {"ours": [], "ours_upload": [], "litert": [], "onnxruntime": []}
         # A pause before each: onnxruntime's and XNNPACK's pools spin for

@@ -2,8 +2,8 @@
  *
  *   dls-infer --model M [--backend opencl|ref] [--device D]
  *             --input in.f32 --logits out.f32 [--input ... --logits ...]
- *   dls-infer --model M --repeat N [--input in.f32] [--no-readback]
- *             [--no-upload]
+ *   dls-infer --model M --repeat N [--warmup W] [--input in.f32]
+ *             [--no-readback] [--no-upload]
  *   dls-infer --model M --repeat N --frame WxH
  *   dls-infer --model M --info
  *
@@ -11,10 +11,11 @@
  * normalised); logits are written as dense float32 NHWC (H x W x classes).
  * --input/--logits may repeat (paired in order) so one process, with one
  * model load and one kernel build, serves many tensors.
- * --repeat N: one warm-up run, then N timed runs of the network (with the
- * logits read back); prints {"median_ms":..,"min_ms":..,"runs":N,
+ * --repeat N: W warm-up runs (--warmup, default 1), then N timed runs of
+ * the network (with the logits read back); prints {"median_ms":..,"min_ms":..,"runs":N,
  * "start_ms":..,"first_ms":..}: start is the engine's creation (model load,
- * kernel build, weight repacking), first the warm-up run. --no-readback:
+ * kernel build, weight repacking), first the first warm-up run.
+ * --no-readback:
  * the timed runs leave the logits on the device (upload and graph only).
  * --no-upload: the warm-up run uploads the input, the timed runs find it
  * in place (the graph alone, as LiteRT's invoke() and as in the element,
@@ -42,7 +43,7 @@ static char *opt_backend;
 static char *opt_device;
 static char **opt_inputs;
 static char **opt_logits;
-static int opt_repeat;
+static int opt_repeat, opt_warmup = 1;
 static gboolean opt_info;
 static gboolean opt_no_readback;
 static gboolean opt_no_upload;
@@ -60,7 +61,9 @@ static GOptionEntry entries[] = {
   {"logits", 'o', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_logits,
       "Raw float32 NHWC logits to write (one per --input)", "FILE"},
   {"repeat", 'r', 0, G_OPTION_ARG_INT, &opt_repeat,
-      "Time N runs after one warm-up; print median/min ms", "N"},
+      "Time N runs after the warm-up; print median/min ms", "N"},
+  {"warmup", 'w', 0, G_OPTION_ARG_INT, &opt_warmup,
+      "With --repeat: W untimed runs before (default 1)", "W"},
   {"no-readback", 0, 0, G_OPTION_ARG_NONE, &opt_no_readback,
       "With --repeat: do not read the logits back in the timed runs", NULL},
   {"no-upload", 0, 0, G_OPTION_ARG_NONE, &opt_no_upload,
@@ -210,7 +213,7 @@ run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
 {
   double *ms = g_new (double, opt_repeat);
   Frame frame = { 0 };
-  double first_ms;
+  double first_ms = 0.0;
   gint64 t_first;
   gboolean ok = FALSE;
 
@@ -228,9 +231,12 @@ run_repeat (DlsEngine * e, float *input, float *logits, gsize n_in,
   if (opt_frame && !frame_init (e, &frame, error))
     goto out;
   t_first = g_get_monotonic_time ();
-  if (!run_once (e, &frame, input, logits, error))  /* warm-up */
-    goto out;
-  first_ms = (g_get_monotonic_time () - t_first) / 1000.0;
+  for (int r = 0; r < opt_warmup; r++) {
+    if (!run_once (e, &frame, input, logits, error))
+      goto out;
+    if (r == 0)
+      first_ms = (g_get_monotonic_time () - t_first) / 1000.0;
+  }
   for (int r = 0; r < opt_repeat; r++) {
     gint64 t0 = g_get_monotonic_time ();
     if (!run_once (e, &frame, opt_no_upload ? NULL : input,
@@ -289,6 +295,11 @@ main (int argc, char **argv)
   if (opt_repeat < 0) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
         "--repeat must be >= 1");
+    goto out;
+  }
+  if (opt_warmup < 1) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--warmup must be >= 1");
     goto out;
   }
   if (n_inputs != n_logits && !(opt_repeat > 0 && n_inputs == 1
