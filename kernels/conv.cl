@@ -78,6 +78,10 @@
  * macros: PoCL leaves an array of vectors in memory). conv1x1 and conv2d
  * walk the input channels one at a time: one TCO-wide weight load and TP
  * broadcast FMAs per step, the shape of a register-tiled GEMM micro-kernel.
+ * The pointwise convs (conv1x1, dw_conv1x1's and pool_conv1x1's) compute a
+ * last channel block of at most TCO / 2 channels (a 16 -> 8 conv) with
+ * TCO / 2 lanes: the first half of each weight row (same layout), half
+ * the FMAs, the same bits.
  * One output per work-item is the slow path on CPU devices (DESIGN.md).
  * Every kernel ends with the fused bias and activation: clamp(x, lo, hi).
  * Products are summed in the order of the C reference (fma per input
@@ -86,6 +90,7 @@
  * -D options (the host's tuning table is the source of truth):
  *   TP   output pixels per work-item, conv1x1/conv2d: 1..16   (default 4)
  *   TCO  output channels per work-item: 4, 8 or 16            (default 8)
+ *        (conv1x1's narrow last block: TCO / 2 lanes, TCO 8 or 16)
  *   DWP  output pixels per work-item, depthwise: 1..16        (default 4)
  *   DWC  channels per work-item, depthwise: 4, 8 or 16        (default 4)
  *   DFP  pixels a work-group of dw_conv1x1, a multiple of TP   (default 48)
@@ -96,6 +101,15 @@
 #endif
 #ifndef TCO
 #define TCO 8
+#endif
+/* The lanes of a conv1x1 tile in a last channel block of at most TCOH
+ * channels (C1_LANES); TCO itself when TCO is 4. */
+#if TCO == 16
+#define TCOH 8
+#elif TCO == 8
+#define TCOH 4
+#else
+#define TCOH TCO
 #endif
 #ifndef DWP
 #define DWP 4
@@ -116,24 +130,27 @@
 #define vloadC CAT(vload, DWC)
 #define vstoreC CAT(vstore, DWC)
 
-/* REP(n, X): X(0) X(1) ... X(n - 1), for n = 1..16. */
-#define REP1(X) X(0)
-#define REP2(X) REP1(X) X(1)
-#define REP3(X) REP2(X) X(2)
-#define REP4(X) REP3(X) X(3)
-#define REP5(X) REP4(X) X(4)
-#define REP6(X) REP5(X) X(5)
-#define REP7(X) REP6(X) X(6)
-#define REP8(X) REP7(X) X(7)
-#define REP9(X) REP8(X) X(8)
-#define REP10(X) REP9(X) X(9)
-#define REP11(X) REP10(X) X(10)
-#define REP12(X) REP11(X) X(11)
-#define REP13(X) REP12(X) X(12)
-#define REP14(X) REP13(X) X(13)
-#define REP15(X) REP14(X) X(14)
-#define REP16(X) REP15(X) X(15)
-#define REP(n, X) CAT(REP, n)(X)
+/* REPA(n, X, a): X(0, a) X(1, a) ... X(n - 1, a), for n = 1..16;
+ * REP(n, X): X(0) X(1) ... X(n - 1). */
+#define REP1(X, a) X(0, a)
+#define REP2(X, a) REP1(X, a) X(1, a)
+#define REP3(X, a) REP2(X, a) X(2, a)
+#define REP4(X, a) REP3(X, a) X(3, a)
+#define REP5(X, a) REP4(X, a) X(4, a)
+#define REP6(X, a) REP5(X, a) X(5, a)
+#define REP7(X, a) REP6(X, a) X(6, a)
+#define REP8(X, a) REP7(X, a) X(7, a)
+#define REP9(X, a) REP8(X, a) X(8, a)
+#define REP10(X, a) REP9(X, a) X(9, a)
+#define REP11(X, a) REP10(X, a) X(10, a)
+#define REP12(X, a) REP11(X, a) X(11, a)
+#define REP13(X, a) REP12(X, a) X(12, a)
+#define REP14(X, a) REP13(X, a) X(13, a)
+#define REP15(X, a) REP14(X, a) X(14, a)
+#define REP16(X, a) REP15(X, a) X(15, a)
+#define REPA(n, X, a) CAT(REP, n)(X, a)
+#define REP(n, X) REPA(n, REP_CALL, X)
+#define REP_CALL(i, X) X(i)
 
 /* The fused activation, as the C reference's clamp_act: comparisons, so a
  * NaN reaches the output; one vmaxps and one vminps a vector, where
@@ -169,27 +186,42 @@ ACT_FN (float16)
 #define STORE_WIDEN16(v) (v)
 
 /* conv1x1, with or without a residual ADD fused into it (out =
- * clamp(clamp(acc, lo, hi) + res, lo2, hi2)). The residual's tile is read
- * whole (lanes past cop stay in the pixel or the buffer's slack and are
- * never stored). */
-#define C1_DECL(i) floatT acc##i = b; \
+ * clamp(clamp(acc, lo, hi) + res, lo2, hi2)), on a tile of TP pixels x N
+ * lanes of channel block cb (weights wp, bias b from C1_BIAS). The
+ * residual's tile is read whole (lanes past cop stay in the pixel or the
+ * buffer's slack and are never stored). */
+#define C1_DECL(i, N) CAT (float, N) acc##i = b; \
   C1_AS const float *row##i = C1_ROW (min (p0 + i, n_pix - 1));
-#define C1_FMA(i) acc##i = fma ((floatT) (row##i[c]), wv, acc##i);
-#define C1_STORE(i) if (p0 + i < n_pix) { \
+#define C1_FMA(i, N) \
+  acc##i = fma ((CAT (float, N)) (row##i[c]), wv, acc##i);
+#define C1_STORE(i, N) if (p0 + i < n_pix) { \
     const size_t o = (size_t) (p0 + i) * cop + cb * TCO; \
-    floatT v = ACT (acc##i, lo, hi); \
+    CAT (float, N) v = ACT (acc##i, lo, hi); \
     if (has_res) \
-      v = ACT (v + vloadT (0, res + o), lo2, hi2); \
-    STORE_GROUPS (TCO, v, out + o, cop - cb * TCO); \
+      v = ACT (v + CAT (vload, N) (0, res + o), lo2, hi2); \
+    STORE_GROUPS (N, v, out + o, cop - cb * TCO); \
   }
 
-#define C1_TILE \
-  REP (TP, C1_DECL) \
+#define C1_BIAS(N) \
+  const CAT (float, N) b = CAT (vload, N) (0, bias + cb * TCO);
+#define C1_TILE(N) \
+  REPA (TP, C1_DECL, N) \
   for (int c = 0; c < cip; c++) { \
-    const floatT wv = vloadT (c, wp); \
-    REP (TP, C1_FMA) \
+    const CAT (float, N) wv = CAT (vload, N) (0, wp + (size_t) c * TCO); \
+    REPA (TP, C1_FMA, N) \
   } \
-  REP (TP, C1_STORE)
+  REPA (TP, C1_STORE, N)
+/* X (N) after C1_BIAS (N): N = TCOH when block cb is a last one of at
+ * most TCOH channels (a 16 -> 8 conv, the logits' 21 = 16 + 5), which
+ * reads the first TCOH lanes of each TCO-wide weight row (half the FMAs
+ * of a full tile, the same ones in the same order: the same bits),
+ * else N = TCO. */
+#define C1_LANES(X) \
+  if (TCOH < TCO && cop - cb * TCO <= TCOH) { \
+    C1_BIAS (TCOH) X (TCOH) \
+  } else { \
+    C1_BIAS (TCO) X (TCO) \
+  }
 /* conv1x1 reads pixel p's row of the input. */
 #define C1_AS __global
 #define C1_ROW(p) (in + (size_t) (p) * cip)
@@ -212,9 +244,8 @@ conv1x1 (__global const float *restrict in, int cip, int n_pix,
    * 13 such work-items of 14. */
   if (p0 >= n_pix)
     return;
-  const floatT b = vloadT (cb, bias);
   __global const float *wp = w + (size_t) cb * cip * TCO;
-  C1_TILE
+  C1_LANES (C1_TILE)
 }
 
 /* conv1x1's micro-kernel over the panel of pixels q0 .. q1 - 1 of a
@@ -223,11 +254,12 @@ conv1x1 (__global const float *restrict in, int cip, int n_pix,
  * DFP / TP tiles; rows from C1_ROW. */
 #define C1_PANEL \
   for (int cb = 0; cb < (cop + TCO - 1) / TCO; cb++) { \
-    const floatT b = vloadT (cb, bias); \
     __global const float *wp = pw + (size_t) cb * cip * TCO; \
-    for (int p0 = q0; p0 < q1; p0 += TP) { \
-      C1_TILE \
-    } \
+    C1_LANES (C1_TILES) \
+  }
+#define C1_TILES(N) \
+  for (int p0 = q0; p0 < q1; p0 += TP) { \
+    C1_TILE (N) \
   }
 
 /* dw_conv1x1's second pointwise conv (pw2): C1_PANEL reading the panel's

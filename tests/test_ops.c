@@ -969,6 +969,13 @@ static const OpCase cases[] = {
   {CONV (33, 33, 96, 16, 1, 1, 1, VALID, FALSE, ACT_NONE)},
   {CONV (65, 63, 5, 21, 3, 1, 1, SAME, TRUE, ACT_RELU6)},
   {CONV (65, 63, 21, 16, 1, 2, 1, SAME, TRUE, ACT_NONE)},
+  /* conv1x1 after a full block of 16 channels: a last block of 8 (conv.cl's
+   * narrow tile, C1_LANES) and of 9 (cp 28: 12 lanes, a full tile); tiles
+   * past the last pixel */
+  {CONV (13, 11, 21, 24, 1, 1, 1, SAME, TRUE, ACT_RELU6),
+      .steps = "0=conv1x1"},
+  {CONV (13, 11, 21, 25, 1, 1, 1, VALID, FALSE, ACT_NONE),
+      .steps = "0=conv1x1"},
   {CONV (64, 62, 13, 5, 3, 2, 1, SAME, TRUE, ACT_RELU)},
   {CONV (13, 11, 48, 96, 3, 1, 2, SAME, TRUE, ACT_RELU6)},
   /* dilation 1/2/4/6/12/18 on an input larger than the dilated kernel */
