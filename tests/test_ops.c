@@ -329,7 +329,9 @@ read_outputs (DlsBackend * be, Builder * b, GError ** error)
  * what previous runs left behind. Then @again runs more on the same
  * inputs, whose outputs must be the first's bit for bit (a step whose
  * work-groups wait for each other: a missing wait shows as results that
- * change from run to run). */
+ * change from run to run); on OpenCL every other one of them with the
+ * dw_conv1x1 steps unchained (dls_backend_opencl_set_chained()): a launch
+ * a step must give the chain's bits. */
 static GPtrArray *
 run_backend (DlsBackend * be, Builder * b, gboolean twice, int again,
     GError ** error)
@@ -367,6 +369,8 @@ run_backend (DlsBackend * be, Builder * b, gboolean twice, int again,
     goto fail;
   for (int r = 1; r <= again; r++) {
     GPtrArray *more;
+    if (g_str_equal (be->vt->name, "opencl"))
+      dls_backend_opencl_set_chained (be, r % 2 == 0);
     if (!dls_backend_run (be, error) || !(more = read_outputs (be, b, error)))
       goto fail;
     for (i = 0; i < outs->len; i++) {
@@ -1092,11 +1096,11 @@ static const OpCase cases[] = {
       .steps = "1=;2=conv2d;3=dw_conv1x1;4=;5=pool_conv1x1"},
   /* dw_conv1x1 steps in a row: one launch (conv.cl's step table), a
    * '+' on the steps it runs after the first */
-  {BLOCKS (23, 21, 5, 1), .steps = "0=conv1x1;2=dw_conv1x1;3=;5=+dw_conv1x1;"
+  {BLOCKS (23, 21, 5, 1), .again = 3, .steps = "0=conv1x1;2=dw_conv1x1;3=;5=+dw_conv1x1;"
         "6=;8=+dw_conv1x1;9=;10=;12=+dw_conv1x1;13=;14=+dw_conv1x1;15="},
   {BLOCKS (65, 65, 8, 4), .again = 8, .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;"
         "8=+dw_conv1x1;12=+dw_conv1x1"},
-  {BLOCKS (37, 35, 8, 1), .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;"
+  {BLOCKS (37, 35, 8, 1), .again = 3, .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;"
         "8=+dw_conv1x1;12=+dw_conv1x1;14=+dw_conv1x1"},
 
   /* depthwise + conv1x1 fused (opencl.c, find_fusions(); conv.cl,

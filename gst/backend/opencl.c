@@ -654,7 +654,10 @@ typedef struct
   int launches;                 /* the steps its launch runs: 1; a
                                  * dw_conv1x1 step heading a chain: the
                                  * chain's length; one inside a chain: 0
-                                 * (no launch of its own) */
+                                 * (no launch of its own when chained) */
+  cl_kernel chain;              /* a chain's head: the kernel of the
+                                 * chain's launch (@kernel runs the step
+                                 * alone), else NULL */
   size_t panel;                 /* a dw_conv1x1 step: its panel's bytes */
   gint64 total_us;              /* with DLS_PROFILE set */
   gint64 min_us;
@@ -724,6 +727,7 @@ typedef struct
   int dwf_sync;                 /* ints of sync the steps use so far */
   cl_int epoch;                 /* run count for the dw_conv1x1 claims:
                                  * 1, 2, ... (never 0: sync starts zero) */
+  gboolean chained;             /* dls_backend_opencl_set_chained() */
   gboolean profile;             /* $DLS_PROFILE: time each step, print at free */
   /* Fault injection for tests ($DLS_TEST_CL_FAIL_RUN=N): run N fails as a
    * device lost would (tests/test_stress.c). 0: off. */
@@ -862,8 +866,8 @@ static void
 add_step (OclBackend * b, cl_kernel k, cl_uint dims, size_t g0, size_t g1,
     size_t g2)
 {
-  Step s = { k, dims, {g0, g1, g2}, {0, 0, 0}, b->current_node, -1, 1, 0,
-    0, G_MAXINT64, 0
+  Step s = { k, dims, {g0, g1, g2}, {0, 0, 0}, b->current_node, -1, 1,
+    NULL, 0, 0, G_MAXINT64, 0
   };
   g_array_append_val (b->steps, s);
 }
@@ -1534,10 +1538,11 @@ set_probe (cl_kernel k, cl_mem m, cl_int slot, GError ** error)
 /* After every step is made: the dw_conv1x1 steps' table and sync on the
  * device, the device's address of each pointer slot's buffer written into
  * the table (the kernel's probe launches: an address is the device's to
- * know), and the launches: with the tuning's dwf_chain (and not
- * profiling, which times each step), consecutive dw_conv1x1 steps as one
- * launch of the first one's kernel, as many work-groups of one work-item
- * as the device has compute units. */
+ * know), and the launches, as many work-groups of one work-item as the
+ * device has compute units: each step's kernel runs it alone; with the
+ * tuning's dwf_chain (and not profiling, which times each step), the
+ * first of consecutive dw_conv1x1 steps also gets a kernel that runs them
+ * all as one launch (b->chained chooses at run()). */
 static gboolean
 dwf_finish (OclBackend * b, GError ** error)
 {
@@ -1545,6 +1550,7 @@ dwf_finish (OclBackend * b, GError ** error)
   cl_uint units = 0;
   int *zero;
   cl_kernel probe = NULL;
+  char opts[CONV_OPTIONS_LEN];
 
   if (b->dwf->len == 0)
     return TRUE;
@@ -1569,10 +1575,11 @@ dwf_finish (OclBackend * b, GError ** error)
     return FALSE;
   g_ptr_array_add (b->buffers, sync);
 
+  conv_options (b->cl, opts);
   for (guint i = 0, j; i < b->steps->len; i = j) {
     Step *s = &g_array_index (b->steps, Step, i);
     size_t panel = s->panel;
-    cl_int first = s->dwf, n;
+    cl_int first = s->dwf, one = 1, n;
 
     for (j = i + 1; s->dwf >= 0 && b->tuning->dwf_chain && !b->profile
         && j < b->steps->len && g_array_index (b->steps, Step, j).dwf >= 0;
@@ -1584,10 +1591,21 @@ dwf_finish (OclBackend * b, GError ** error)
     if (s->dwf < 0)
       continue;
     s->launches = n = j - i;
-    s->global[0] = MAX (1, units);
-    if (!set_args (s->kernel, error, 6, ARG (table), ARG (first), ARG (n),
-            panel, NULL, ARG (sync), ARG (b->epoch))
-        || !set_probe (s->kernel, NULL, -1, error))
+    if (n > 1 && !(s->chain = dls_cl_kernel (b->cl, "conv", opts,
+                "dw_conv1x1", error)))
+      return FALSE;
+    /* each step alone, and the chain's launch from its head */
+    for (guint k = i; k < j; k++) {
+      Step *t = &g_array_index (b->steps, Step, k);
+      t->global[0] = MAX (1, units);
+      if (!set_args (t->kernel, error, 6, ARG (table), ARG (t->dwf),
+              ARG (one), t->panel, NULL, ARG (sync), ARG (b->epoch))
+          || !set_probe (t->kernel, NULL, -1, error))
+        return FALSE;
+    }
+    if (s->chain && (!set_args (s->chain, error, 6, ARG (table),
+                ARG (first), ARG (n), panel, NULL, ARG (sync),
+                ARG (b->epoch)) || !set_probe (s->chain, NULL, -1, error)))
       return FALSE;
     if (!probe)
       probe = s->kernel;
@@ -2128,12 +2146,18 @@ ocl_run (DlsBackend * be, GError ** error)
   for (guint i = 0; i < b->steps->len; i++) {
     Step *s = &g_array_index (b->steps, Step, i);
     gint64 t0 = b->profile ? g_get_monotonic_time () : 0;
-    if (s->launches == 0)
-      continue;                 /* run by the launch of a step before */
-    if (s->dwf >= 0 && !dls_cl_check (clSetKernelArg (s->kernel, 5,
+    cl_kernel k = s->kernel;
+
+    if (s->dwf >= 0 && b->chained) {
+      if (s->launches == 0)
+        continue;               /* run by the launch of a step before */
+      if (s->chain)
+        k = s->chain;
+    }
+    if (s->dwf >= 0 && !dls_cl_check (clSetKernelArg (k, 5,
                 sizeof (b->epoch), &b->epoch), "clSetKernelArg", error))
       return FALSE;
-    if (!dls_cl_check (clEnqueueNDRangeKernel (b->queue, s->kernel, s->dims,
+    if (!dls_cl_check (clEnqueueNDRangeKernel (b->queue, k, s->dims,
                 NULL, s->global, s->local[0] ? s->local : NULL, 0, NULL,
                 NULL),
             "clEnqueueNDRangeKernel", error))
@@ -2226,8 +2250,12 @@ ocl_free (DlsBackend * be)
   if (b->queue)
     clFinish (b->queue);
   if (b->steps) {
-    for (guint i = 0; i < b->steps->len; i++)
-      clReleaseKernel (g_array_index (b->steps, Step, i).kernel);
+    for (guint i = 0; i < b->steps->len; i++) {
+      Step *s = &g_array_index (b->steps, Step, i);
+      clReleaseKernel (s->kernel);
+      if (s->chain)
+        clReleaseKernel (s->chain);
+    }
     g_array_unref (b->steps);
   }
   g_ptr_array_unref (b->buffers);
@@ -2268,6 +2296,7 @@ dls_backend_opencl_new (DlsCl * cl, GError ** error)
   b->dwf = g_array_new (FALSE, FALSE, sizeof (guint64));
   b->dwf_probes = g_array_new (FALSE, FALSE, sizeof (DwfProbe));
   b->profile = g_getenv ("DLS_PROFILE") != NULL;
+  b->chained = TRUE;
   if (g_getenv ("DLS_TEST_CL_FAIL_RUN"))
     b->fail_run = g_ascii_strtoull (g_getenv ("DLS_TEST_CL_FAIL_RUN"), NULL,
         10);
@@ -2299,6 +2328,12 @@ dls_backend_opencl_tensor (DlsBackend * be, int tensor_id, int *c_stride)
   if (c_stride)
     *c_stride = b->cp[tensor_id];
   return b->mem[tensor_id];
+}
+
+void
+dls_backend_opencl_set_chained (DlsBackend * be, gboolean chained)
+{
+  ((OclBackend *) be)->chained = chained;
 }
 
 cl_command_queue

@@ -63,11 +63,21 @@ cl_mem dls_backend_opencl_tensor (DlsBackend * be, int tensor_id,
     int *c_stride);
 cl_command_queue dls_backend_opencl_queue (DlsBackend * be);
 
+/* Whether runs of consecutive dw_conv1x1 steps go as one launch (the
+ * tuning's dwf_chain; on after dls_backend_opencl_new() where the tuning
+ * has it, off while $DLS_PROFILE times each step), or a launch a step.
+ * In one launch the work-groups spin while they wait for each other's
+ * last panels of a step: faster when the network has the cores to itself,
+ * slower when host threads run beside it and lose their core to the spin
+ * (the CRF's lattice build; dls_engine_set_crf() turns it off while the
+ * CRF is on). Any time, between runs. */
+void dls_backend_opencl_set_chained (DlsBackend * be, gboolean chained);
+
 /* For tests of the graph rewrites: the kernels of the steps prepare()
  * filed under node @node, in order, space-separated ("" for none: a
  * node folded into another or elided); a step that runs in the launch of
- * the step before it (a chain of dw_conv1x1 steps) with a '+' before its
- * kernel. Free with g_free(). */
+ * the step before it when chained (dls_backend_opencl_set_chained()) with
+ * a '+' before its kernel. Free with g_free(). */
 char *dls_backend_opencl_node_kernels (DlsBackend * be, int node);
 
 G_END_DECLS

@@ -551,14 +551,18 @@ dls_engine_set_crf (DlsEngine * e, const DlsCrfParams * params,
   if (!params) {
     e->crf_on = FALSE;
     dls_engine_crf_reset (e);
-    return TRUE;
+  } else {
+    if (!dls_crf_params_valid (params, error)
+        || !crf_size (e, e->fw, e->fh, params->scale, error))
+      return FALSE;
+    e->crf = *params;
+    e->crf_on = TRUE;
+    crf_update_grid (e);
   }
-  if (!dls_crf_params_valid (params, error)
-      || !crf_size (e, e->fw, e->fh, params->scale, error))
-    return FALSE;
-  e->crf = *params;
-  e->crf_on = TRUE;
-  crf_update_grid (e);
+  /* The host builds the CRF's lattice while the device runs the network:
+   * no spinning work-groups then (dls_backend_opencl_set_chained()). */
+  if (e->cl)
+    dls_backend_opencl_set_chained (e->backend, !e->crf_on);
   return TRUE;
 }
 
