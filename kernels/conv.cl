@@ -496,7 +496,8 @@ dw_panel (int p, __local float *restrict panel, DWF_PARAMS)
  * own run of them, n * g / G .. n * (g + 1) / G - 1, in order, then the
  * highest ones nobody has taken, then waits until every panel of the step
  * is done before the next step (whose depthwise reads its neighbours'
- * rows). A panel is taken by swapping this run's @epoch (the host's run
+ * rows); after the last step it ends at once (a launch of one step has no
+ * wait, so no spin). A panel is taken by swapping this run's @epoch (the host's run
  * count, never 0) into its mark, sync[off + p], and done when its flag,
  * sync[off + n + p], holds @epoch. A group waits only for taken panels,
  * whose takers are running, so the launch finishes whatever number of
@@ -533,7 +534,8 @@ dw_conv1x1 (__global ulong *restrict steps, int first, int n_steps,
       mem_fence (CLK_GLOBAL_MEM_FENCE);
       atomic_xchg (done + p, epoch);
     }
-    for (int p = 0; p < n; p++)
+    /* the launch's end waits for the last step's groups */
+    for (int p = 0; s + 1 < first + n_steps && p < n; p++)
       while (done[p] != epoch)
         ;
     mem_fence (CLK_GLOBAL_MEM_FENCE);
