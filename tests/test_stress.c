@@ -405,6 +405,8 @@ GST_START_TEST (test_soak)
   static const gchar *modes[] = { "overlay", "meta", "mask", "background" };
   guint mode = 0, n_flush = 0, n_mode = 0, n_caps = 0, n_eos = 0, pts = 0;
   gsize rss_warm = 0, rss_end = 0, rss;
+  /* every sample, "frame:KiB ", printed when the check fails */
+  GString *samples = g_string_new (NULL);
   gboolean got_eos = FALSE;
   GstEvent *ev;
   guint trace = g_getenv ("DLS_SOAK_TRACE") ?
@@ -508,6 +510,7 @@ GST_START_TEST (test_soak)
     /* Peak of the cycle that ends the warm-up vs peak of the last one. */
     if (i % SOAK_RSS_EVERY == SOAK_RSS_EVERY - 1) {
       rss = trimmed_rss_kib ();
+      g_string_append_printf (samples, "%u:%" G_GSIZE_FORMAT " ", i, rss);
       if (i >= SOAK_WARM - SOAK_CYCLE && i < SOAK_WARM)
         rss_warm = MAX (rss_warm, rss);
       if (i >= n_frames - SOAK_CYCLE)
@@ -534,9 +537,12 @@ GST_START_TEST (test_soak)
 #ifndef __SANITIZE_ADDRESS__
   /* Under ASan freed memory waits in a 256 MiB quarantine, so RSS says
    * nothing there; LeakSanitizer checks for leaks at exit instead. */
+  if (rss_end >= rss_warm + 1024)
+    printf ("soak: RSS samples (frame:KiB) %s\n", samples->str);
   fail_unless (rss_end < rss_warm + 1024, "RSS grew by %" G_GSSIZE_FORMAT
       " KiB after warm-up", (gssize) rss_end - (gssize) rss_warm);
 #endif
+  g_string_free (samples, TRUE);
 
   gst_element_set_bus (h->element, NULL);
   gst_object_unref (bus);
