@@ -2301,7 +2301,7 @@ dls_backend_opencl_new (DlsCl * cl, GError ** error)
     b->fail_run = g_ascii_strtoull (g_getenv ("DLS_TEST_CL_FAIL_RUN"), NULL,
         10);
   if (g_getenv ("DLS_TEST_DWF_GROUPS"))
-    b->dwf_groups = atoi (g_getenv ("DLS_TEST_DWF_GROUPS"));
+    b->dwf_groups = CLAMP (atoi (g_getenv ("DLS_TEST_DWF_GROUPS")), 0, 64);
   b->queue = clCreateCommandQueue (cl->context, cl->device, 0, &st);
   if (!dls_cl_check (st, "clCreateCommandQueue", error)) {
     ocl_free (&b->parent);
