@@ -499,9 +499,10 @@ dw_panel (int p, __local float *restrict panel, DWF_PARAMS)
  * rows); after the last step it ends at once (a launch of one step has no
  * wait, so no spin). A panel is taken by swapping this run's @epoch (the
  * host's run count, never 0) into its mark, sync[off + p], and done when
- * its flag, sync[off + n + p], holds @epoch. A group waits only for taken panels,
- * whose takers are running, so the launch finishes whatever number of
- * groups the device runs at once: one group alone computes every panel.
+ * its flag, sync[off + n + p], holds @epoch. A group waits only for
+ * taken panels, whose takers are running, so the launch finishes whatever
+ * number of groups the device runs at once: one group alone computes
+ * every panel.
  * With @probe_slot >= 0 (at prepare), instead: the device's address of
  * @probe into slot @probe_slot of the table, the pointer slots' values. */
 __kernel void

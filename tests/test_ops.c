@@ -1096,12 +1096,15 @@ static const OpCase cases[] = {
       .steps = "1=;2=conv2d;3=dw_conv1x1;4=;5=pool_conv1x1"},
   /* dw_conv1x1 steps in a row: one launch (conv.cl's step table), a
    * '+' on the steps it runs after the first */
-  {BLOCKS (23, 21, 5, 1), .again = 3, .steps = "0=conv1x1;2=dw_conv1x1;3=;5=+dw_conv1x1;"
-        "6=;8=+dw_conv1x1;9=;10=;12=+dw_conv1x1;13=;14=+dw_conv1x1;15="},
-  {BLOCKS (65, 65, 8, 4), .again = 8, .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;"
-        "8=+dw_conv1x1;12=+dw_conv1x1"},
-  {BLOCKS (37, 35, 8, 1), .again = 3, .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;"
-        "8=+dw_conv1x1;12=+dw_conv1x1;14=+dw_conv1x1"},
+  {BLOCKS (23, 21, 5, 1), .again = 3,
+      .steps = "0=conv1x1;2=dw_conv1x1;3=;5=+dw_conv1x1;6=;8=+dw_conv1x1;"
+        "9=;10=;12=+dw_conv1x1;13=;14=+dw_conv1x1;15="},
+  {BLOCKS (65, 65, 8, 4), .again = 8,
+      .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;8=+dw_conv1x1;"
+        "12=+dw_conv1x1"},
+  {BLOCKS (37, 35, 8, 1), .again = 3,
+      .steps = "0=conv1x1;2=dw_conv1x1;5=+dw_conv1x1;8=+dw_conv1x1;"
+        "12=+dw_conv1x1;14=+dw_conv1x1"},
 
   /* depthwise + conv1x1 fused (opencl.c, find_fusions(); conv.cl,
    * dw_conv1x1, panels of 42 pixels on the CPU): panels that end inside a
