@@ -443,9 +443,6 @@ depthwise_mult (DW_ARGS)
     int has_pw2, __global const float *restrict pw2, \
     __global const float *restrict bias2, __global float *restrict out2, \
     int cop2, float lo3, float hi3
-#define DWF_NAMES in, ih, iw, cip, w, dbias, ow, kh, kw, sh, sw, dh, dw, \
-    pt, pl, dlo, dhi, n_pix, pw, bias, out, cop, lo, hi, has_res, res, lo2, \
-    hi2, has_pw2, pw2, bias2, out2, cop2, lo3, hi3
 #define DWF_SLOTS 36            /* the 35 above and the step's sync offset */
 #define DWF_P(T, i) ((__global T *) a[i])
 #define DWF_I(i) ((int) a[i])
@@ -490,6 +487,21 @@ dw_panel (int p, __local float *restrict panel, DWF_PARAMS)
     pw2_panel (out, cop, q0, q1, n_pix, pw2, bias2, out2, cop2, lo3, hi3);
 }
 
+/* Panel @p of the step in table row @a unless another group took it
+ * this run (@epoch swapped into its mark): computed, then its done flag
+ * set to @epoch. FALSE: taken. */
+inline bool
+take_panel (int p, __local float *restrict panel, __global const ulong * a,
+    __global volatile int *mark, __global volatile int *done, int epoch)
+{
+  if (atomic_xchg (mark + p, epoch) == epoch)
+    return false;
+  dw_panel (p, panel, DWF_FROM_TABLE);
+  mem_fence (CLK_GLOBAL_MEM_FENCE);
+  atomic_xchg (done + p, epoch);
+  return true;
+}
+
 /* Steps first .. first + n_steps - 1 of the table @steps, one after the
  * other in one launch (a launch a step made PoCL's workers sleep and wake
  * at every step's end). Each step's panels: work-group g of G takes its
@@ -521,20 +533,13 @@ dw_conv1x1 (__global ulong *restrict steps, int first, int n_steps,
     const int n_pix = DWF_I (17), n = (n_pix + DFP - 1) / DFP;
     __global volatile int *mark = sync + DWF_I (35), *done = mark + n;
 
-    for (int p = n * g / n_groups; p < n * (g + 1) / n_groups; p++) {
-      if (atomic_xchg (mark + p, epoch) == epoch)
-        break;                  /* taken from the far end, and those after */
-      dw_panel (p, panel, DWF_FROM_TABLE);
-      mem_fence (CLK_GLOBAL_MEM_FENCE);
-      atomic_xchg (done + p, epoch);
-    }
-    for (int p = n - 1; p >= 0; p--) {
-      if (mark[p] == epoch || atomic_xchg (mark + p, epoch) == epoch)
-        continue;
-      dw_panel (p, panel, DWF_FROM_TABLE);
-      mem_fence (CLK_GLOBAL_MEM_FENCE);
-      atomic_xchg (done + p, epoch);
-    }
+    /* a panel taken from the far end: so are those after it */
+    for (int p = n * g / n_groups; p < n * (g + 1) / n_groups; p++)
+      if (!take_panel (p, panel, a, mark, done, epoch))
+        break;
+    for (int p = n - 1; p >= 0; p--)
+      if (mark[p] != epoch)
+        take_panel (p, panel, a, mark, done, epoch);
     /* the launch's end waits for the last step's groups */
     for (int p = 0; s + 1 < first + n_steps && p < n; p++)
       while (done[p] != epoch)
