@@ -17,10 +17,46 @@
 
 /* __builtin_shufflevector (prev, cur, SIMPLICES_PREV): each lane's
  * previous point (lane 0: the last lane of prev) */
+/* TRANSPOSE (v): the LANES x LANES ints of vectors v[0 .. LANES - 1]
+ * transposed in place (interleaves of lanes, then of pairs, then of
+ * halves). */
+#define SHUF __builtin_shufflevector
 #if LANES == 4
 #define SIMPLICES_PREV 3, 4, 5, 6
+#define TRANSPOSE(v) do { \
+    const __typeof__ (v[0]) a0 = SHUF (v[0], v[1], 0, 4, 1, 5), \
+        a1 = SHUF (v[0], v[1], 2, 6, 3, 7), \
+        a2 = SHUF (v[2], v[3], 0, 4, 1, 5), \
+        a3 = SHUF (v[2], v[3], 2, 6, 3, 7); \
+    v[0] = SHUF (a0, a2, 0, 1, 4, 5); \
+    v[1] = SHUF (a0, a2, 2, 3, 6, 7); \
+    v[2] = SHUF (a1, a3, 0, 1, 4, 5); \
+    v[3] = SHUF (a1, a3, 2, 3, 6, 7); \
+  } while (0)
 #elif LANES == 8
 #define SIMPLICES_PREV 7, 8, 9, 10, 11, 12, 13, 14
+#define LO32 0, 8, 1, 9, 4, 12, 5, 13
+#define HI32 2, 10, 3, 11, 6, 14, 7, 15
+#define LO64 0, 1, 8, 9, 4, 5, 12, 13
+#define HI64 2, 3, 10, 11, 6, 7, 14, 15
+#define LO128 0, 1, 2, 3, 8, 9, 10, 11
+#define HI128 4, 5, 6, 7, 12, 13, 14, 15
+#define TRANSPOSE(v) do { \
+    __typeof__ (v[0]) a[8], b[8]; \
+    for (int p_ = 0; p_ < 8; p_ += 2) { \
+      a[p_] = SHUF (v[p_], v[p_ + 1], LO32); \
+      a[p_ + 1] = SHUF (v[p_], v[p_ + 1], HI32); \
+    } \
+    for (int p_ = 0; p_ < 8; p_ += 4) \
+      for (int q_ = 0; q_ < 2; q_++) { \
+        b[p_ + 2 * q_] = SHUF (a[p_ + q_], a[p_ + q_ + 2], LO64); \
+        b[p_ + 2 * q_ + 1] = SHUF (a[p_ + q_], a[p_ + q_ + 2], HI64); \
+      } \
+    for (int q_ = 0; q_ < 4; q_++) { \
+      v[q_] = SHUF (b[q_], b[q_ + 4], LO128); \
+      v[q_ + 4] = SHUF (b[q_], b[q_ + 4], HI128); \
+    } \
+  } while (0)
 #else
 #error "LANES: 4 or 8"
 #endif
@@ -174,15 +210,36 @@ SIMPLICES_BODY (DlsLattice * l, const float *features, int k0, int k1,
       lo[i] = SEL_I (rem0_i[i] < lo[i], rem0_i[i], lo[i]);
       hi[i] = SEL_I (rem0_i[i] > hi[i], rem0_i[i], hi[i]);
     }
-    for (int t = 0; t < nl; t++) {
-      Simplex *s = &l->simplex[k + t];
-      float *w = l->weights + (gsize) (k + t) * d1;
+    /* Out by transposes (a store a point, not one a coordinate): each
+     * simplex as 8 ints (rem0, then the ranks' bytes; zeros past d), the
+     * weights in groups of LANES. */
+    {
+      VecI sx[8] = { }, wt[2 * 8];
+      const int groups = (d1 + LANES - 1) / LANES;
 
-      memset (s, 0, sizeof (*s));
+      G_STATIC_ASSERT (sizeof (Simplex) == sizeof (sx[0][0]) * 8
+          && G_STRUCT_OFFSET (Simplex, rank) == sizeof (sx[0][0]) * 6
+          && DLS_LATTICE_MAX_DIM + 1 <= 8);
       for (int i = 0; i <= d; i++) {
-        s->rem0[i] = rem0_i[i][t];
-        s->rank[i] = (guint8) rank[i][t];
-        w[i] = bary[i][t];
+        sx[i] = rem0_i[i];
+        sx[6 + i / 4] |= rank[i] << (8 * (i % 4));
+        wt[i] = (VecI) bary[i];
+      }
+      for (int i = d1; i < groups * LANES; i++)
+        wt[i] = (VecI) { };
+      for (int g = 0; g < 8; g += LANES)
+        TRANSPOSE ((sx + g));
+      for (int g = 0; g < groups; g++)
+        TRANSPOSE ((wt + g * LANES));
+      for (int t = 0; t < nl; t++) {
+        int *s = (int *) &l->simplex[k + t];
+        float *w = l->weights + (gsize) (k + t) * d1;
+
+        for (int g = 0; g < 8; g += LANES)
+          memcpy (s + g, &sx[g + t], sizeof (sx[0]));
+        for (int g = 0; g < groups; g++)
+          memcpy (w + g * LANES, &wt[g * LANES + t],
+              sizeof (float) * MIN (LANES, d1 - g * LANES));
       }
     }
   }
@@ -210,6 +267,14 @@ SIMPLICES_CAT (points_simplices_, LANES) (DlsLattice * l,
 
 #undef SIMPLICES_BODY
 #undef SIMPLICES_PREV
+#undef TRANSPOSE
+#undef SHUF
+#undef LO32
+#undef HI32
+#undef LO64
+#undef HI64
+#undef LO128
+#undef HI128
 #undef SIMPLICES_CAT
 #undef SIMPLICES_CAT2
 #undef LANES
