@@ -15,10 +15,10 @@
 #error "crf_simplices.h is included by crf.c with LANES and SIMPLICES_TARGET"
 #endif
 
-/* __builtin_shufflevector (prev, cur, SIMPLICES_PREV): each lane's
- * previous point (lane 0: the last lane of prev) */
-/* TRANSPOSE (v): the LANES x LANES ints of vectors v[0 .. LANES - 1]
- * transposed in place (interleaves of lanes, then of pairs, then of
+/* Per width: SHUF (prev, cur, SIMPLICES_PREV) gives each lane its
+ * previous point's value (lane 0: the last lane of prev); TRANSPOSE (v)
+ * transposes the LANES x LANES ints of vectors v[0 .. LANES - 1] in place
+ * (interleaves of single lanes, then of pairs, then, 8 lanes, of
  * halves). */
 #define SHUF __builtin_shufflevector
 #if LANES == 4
@@ -197,10 +197,8 @@ SIMPLICES_BODY (DlsLattice * l, const float *features, int k0, int k1,
       VecI same = (VecI) { } - 1;
 
       for (int i = 0; i <= d; i++) {
-        same &= __builtin_shufflevector (prev_rem0[i], rem0_i[i],
-            SIMPLICES_PREV) == rem0_i[i];
-        same &= __builtin_shufflevector (prev_rank[i], rank[i],
-            SIMPLICES_PREV) == rank[i];
+        same &= SHUF (prev_rem0[i], rem0_i[i], SIMPLICES_PREV) == rem0_i[i];
+        same &= SHUF (prev_rank[i], rank[i], SIMPLICES_PREV) == rank[i];
         prev_rem0[i] = rem0_i[i];
         prev_rank[i] = rank[i];
       }
