@@ -12,8 +12,9 @@
  *     increasing), and every hashed key is one of them;
  *   - each point's d + 1 vertices are the same keys, weights the same bits,
  *     and they are densecrf's (its scalar PermutohedralLattice::init
- *     here: the lattice computes the simplices four points at a time,
- *     which both builds share);
+ *     here: the lattice computes the simplices several points at a
+ *     time, which both builds share: 8 with AVX2, 4 on the baseline x86-64
+ *     and with DLS_TEST_LATTICE_LANES=4, the test crf-lattice-4-lanes);
  *   - each vertex's n1 / n2 along each of the d + 1 directions are the
  *     same vertices (or both absent), and n1 = key + e_j;
  *   - each vertex's gather list (points in increasing order, weights) is
@@ -75,8 +76,8 @@ find_key (const int *keys, int m, int d, const int *k)
 /* densecrf's PermutohedralLattice::init for one point @f, in scalar code
  * (Adams et al. 2010, p. 5-6 and 10): the keys of its d + 1 vertices
  * (@key, (d + 1) x d) and its barycentric weights (@bary, d + 1). The
- * lattice computes four points at a time; this is the independent check
- * of its simplices, which both of its builds share. */
+ * lattice computes several points at a time; this is the independent
+ * check of its simplices, which both of its builds share. */
 static void
 densecrf_simplex (const float *f, int d, int *key, float *bary)
 {
@@ -339,6 +340,26 @@ main (int argc, char **argv)
   char what[96];
 
   gst_init (&argc, &argv);
+  /* the width under test: the widest the CPU runs unless the environment
+   * asks for the baseline's */
+  {
+    DlsLattice *l = dls_lattice_new (5, 1);
+    const int lanes = dls_lattice_simplex_lanes (l);
+    const gboolean four = g_strcmp0 (g_getenv ("DLS_TEST_LATTICE_LANES"),
+        "4") == 0;
+    int want = 4;
+
+#if defined (__x86_64__) || defined (__i386__)
+    if (!four && __builtin_cpu_supports ("avx2"))
+      want = 8;
+#endif
+    dls_lattice_free (l);
+    printf ("simplices %d points at a time\n", lanes);
+    if (lanes != want) {
+      printf ("FAIL: %d lanes, not %d\n", lanes, want);
+      return 1;
+    }
+  }
   if (!(rgb = davis_frame (w, h))) {
     printf ("FAIL: cannot decode the DAVIS frame\n");
     return 1;
@@ -364,7 +385,7 @@ main (int argc, char **argv)
     random_features (f, 1001, d, -3.0f, 3.0f, r);
     g_snprintf (what, sizeof (what), "random d %d [-3, 3), 1 thread", d);
     compare_builds (what, f, 1001, d, TRUE);
-    /* halves of 2,501 and 2,502 points: partial blocks of 4 */
+    /* halves of 2,501 and 2,502 points: partial blocks of 4 and 8 */
     random_features (f, 5003, d, 900.0f, 1000.0f, r);
     g_snprintf (what, sizeof (what), "random d %d [900, 1000)", d);
     compare_builds (what, f, 5003, d, TRUE);

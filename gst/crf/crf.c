@@ -119,6 +119,9 @@ struct _DlsLattice
   float *wsum;                  /* max_m + 1 */
   gboolean sorted;              /* the last build was sorted (below) */
   gboolean force_hash;          /* tests: always the hashed build */
+  /* points_simplices_LANES() for the CPU (dls_lattice_new()) */
+  void (*simplices) (DlsLattice * l, const float *features, int k0, int k1);
+  int lanes;
   /* The hashed build (keys that do not pack into 64 bits): hash table of
    * vertex keys (the first d coordinates), open addressing with linear
    * probing, ids in insertion order (densecrf's HashTable). */
@@ -178,6 +181,7 @@ struct _DlsLattice
 };
 
 static void lattice_worker (gpointer data, gpointer user_data);
+static void lattice_pick_simplices (DlsLattice * l);
 
 gpointer
 dls_crf_alloc (gsize n, gsize size)
@@ -221,6 +225,7 @@ dls_lattice_new (int d, int max_points)
   }
   if (max_points >= PARALLEL_MIN_POINTS && g_get_num_processors () > 1)
     l->pool = g_thread_pool_new (lattice_worker, l, 1, FALSE, NULL);
+  lattice_pick_simplices (l);
   return l;
 }
 
@@ -341,15 +346,21 @@ lattice_insert (DlsLattice * l, const int *k, gsize hash, int d)
   }
 }
 
-/* The simplices are computed for 4 points at a time, one lane a point
- * (GCC vector extensions: an SSE register on the baseline x86-64; 8
- * lanes, two registers, made GCC spill and ran slower than the scalar
- * code), each lane with the scalar code's operations in its order, so
- * the results are the same bits; no branches (their mispredictions were
- * most of the scalar code's time). */
-#define LANES 4
-typedef float VecF __attribute__ ((vector_size (LANES * 4)));
-typedef int VecI __attribute__ ((vector_size (LANES * 4)));
+/* f (args..., d) with d a constant for the lattices in use (5: bilateral,
+ * 2: Gaussian). */
+#define WITH_DIM(d, f, ...) ((d) == 5 ? f (__VA_ARGS__, 5) \
+    : (d) == 2 ? f (__VA_ARGS__, 2) : f (__VA_ARGS__, (d)))
+
+/* The simplices are computed for several points at a time, one lane a
+ * point (GCC vector extensions), each lane with the scalar code's
+ * operations in its order, so the results are the same bits; no branches
+ * (their mispredictions were most of the scalar code's time). One source,
+ * crf_simplices.h, instantiated per width; dls_lattice_new() picks the
+ * widest the CPU runs: 4 lanes, an SSE register on the baseline x86-64 (8
+ * lanes there are two registers: GCC spilled and ran slower than the
+ * scalar code), and on x86 8 lanes, one AVX2 register, when the CPU has
+ * AVX2. Not "fma" in that target: GCC would contract a * b + c into one
+ * rounding (-ffp-contract=fast), other bits than densecrf's. */
 
 /* Macros, not functions: 32-byte vector arguments would change the ABI
  * without AVX (GCC warns). SEL: @m (lanes all ones or zeros) ? a : b. */
@@ -363,144 +374,31 @@ typedef int VecI __attribute__ ((vector_size (LANES * 4)));
 #define FLOOR_I(x, i) ((i) = TO_I (x), (i) + (TO_F (i) > (x)))
 #define CEIL_I(x, i) ((i) = TO_I (x), (i) - (TO_F (i) < (x)))
 
-/* The simplex enclosing each point of [k0, k1) and its barycentric
- * weights (Adams et al. 2010, p. 5-6 and 10; densecrf's
- * PermutohedralLattice::init, same operations in the same order); the
- * range of rem0 per coordinate into q_lo, q_hi and the count of run
- * heads into heads, of half @k0 > 0. */
-static inline __attribute__ ((always_inline)) void
-points_simplices (DlsLattice * l, const float *features, int k0, int k1,
-    const int d)
+#define LANES 4
+#define SIMPLICES_TARGET
+#include "crf_simplices.h"
+#if defined (__x86_64__) || defined (__i386__)
+#define SIMPLICES_WIDE
+#define LANES 8
+#define SIMPLICES_TARGET __attribute__ ((target ("avx2")))
+#include "crf_simplices.h"
+#endif
+
+/* The widest points_simplices_LANES() the CPU runs; the environment
+ * variable DLS_TEST_LATTICE_LANES=4 keeps the baseline's (tests). */
+static void
+lattice_pick_simplices (DlsLattice * l)
 {
-  const int d1 = d + 1, half = k0 > 0;
-  float scale_factor[DLS_LATTICE_MAX_DIM];
-  /* Expected standard deviation of the filter (ibid., p. 6). */
-  const float inv_std_dev = sqrtf (2.0f / 3.0f) * (float) d1;
-  const float down_factor = 1.0f / (float) d1;
-  const float up_factor = (float) d1;
-  VecI lo[DLS_LATTICE_MAX_DIM], hi[DLS_LATTICE_MAX_DIM];
-  int heads = 0;
-
-  /* The diagonal part of E (p. 5). */
-  for (int i = 0; i < d; i++) {
-    scale_factor[i] = (float) (1.0 / sqrt ((double) ((i + 2) * (i + 1))))
-        * inv_std_dev;
-    lo[i] = (VecI) { } + G_MAXINT;
-    hi[i] = (VecI) { } + G_MININT;
+  l->simplices = points_simplices_4;
+  l->lanes = 4;
+#ifdef SIMPLICES_WIDE
+  __builtin_cpu_init ();
+  if (__builtin_cpu_supports ("avx2")
+      && g_strcmp0 (g_getenv ("DLS_TEST_LATTICE_LANES"), "4") != 0) {
+    l->simplices = points_simplices_8;
+    l->lanes = 8;
   }
-
-  for (int k = k0; k < k1; k += LANES) {
-    /* lanes past k1 repeat the last point */
-    const int nl = MIN (LANES, k1 - k);
-    /* (zeroed: GCC cannot tell that a runtime d fills what it reads) */
-    VecF f[DLS_LATTICE_MAX_DIM], elevated[DLS_LATTICE_MAX_DIM + 1] = { };
-    VecF rem0[DLS_LATTICE_MAX_DIM + 1] = { }, v[DLS_LATTICE_MAX_DIM + 1];
-    VecF bary[DLS_LATTICE_MAX_DIM + 1];
-    VecF by_rank[DLS_LATTICE_MAX_DIM + 1] = { };
-    VecI rank[DLS_LATTICE_MAX_DIM + 1] = { };
-    VecI index[DLS_LATTICE_MAX_DIM + 1] = { };
-    VecI rem0_i[DLS_LATTICE_MAX_DIM + 1];
-    VecF sm = { };
-    VecI sum = { };
-
-    for (int c = 0; c < d; c++) {
-      float lane[LANES];
-
-      for (int t = 0; t < LANES; t++)
-        lane[t] = features[(gsize) (k + MIN (t, nl - 1)) * d + c];
-      memcpy (&f[c], lane, sizeof (lane));
-    }
-
-    /* Elevate onto H_d: y = E f. */
-    for (int j = d; j > 0; j--) {
-      VecF cf = f[j - 1] * scale_factor[j - 1];
-      elevated[j] = sm - (float) j *cf;
-      sm += cf;
-    }
-    elevated[0] = sm;
-
-    /* The closest remainder-0 point, by rounding. */
-    for (int i = 0; i <= d; i++) {
-      const VecF x = down_factor * elevated[i];
-      VecI t;
-      const VecF up = TO_F (CEIL_I (x, t)) * up_factor;
-      const VecF down = TO_F (FLOOR_I (x, t)) * up_factor;
-      const VecI rd = SEL_I (up - elevated[i] < elevated[i] - down,
-          TO_I (up), TO_I (down));
-
-      rem0[i] = TO_F (rd);
-      sum = TO_I (TO_F (sum) + TO_F (rd) * down_factor);
-    }
-
-    /* The simplex: rank of each coordinate's remainder (p. 5). */
-    for (int i = 0; i < d; i++) {
-      const VecF di = elevated[i] - rem0[i];
-      for (int j = i + 1; j <= d; j++) {
-        const VecI lt = di < elevated[j] - rem0[j];
-        rank[i] -= lt;
-        rank[j] += lt + 1;
-      }
-    }
-    /* Back onto the plane if the rounded point is not on it. */
-    for (int i = 0; i <= d; i++) {
-      VecI neg, big;
-
-      rank[i] += sum;
-      neg = rank[i] < 0;
-      big = rank[i] > d;
-      rank[i] += (neg & d1) - (big & d1);
-      rem0[i] = SEL_F (neg, rem0[i] + (float) d1, SEL_F (big,
-              rem0[i] - (float) d1, rem0[i]));
-    }
-
-    /* Barycentric coordinates (p. 10): the scalar code adds v_i to
-     * b[d - rank_i] and subtracts it from b[d - rank_i + 1] for i in
-     * order, from zeros, then b[0] += 1 + b[d + 1]; so b[x] sums the v
-     * of ranks d - x and d - x + 1 in the order of their coordinates. */
-    for (int i = 0; i <= d; i++) {
-      v[i] = (elevated[i] - rem0[i]) * down_factor;
-      for (int r = 0; r <= d; r++) {
-        const VecI is = rank[i] == r;
-        by_rank[r] = (VecF) ((VecI) by_rank[r] | (is & (VecI) v[i]));
-        index[r] |= is & i;
-      }
-    }
-    bary[0] = (0.0f + by_rank[d]) + (1.0f + (0.0f - by_rank[0]));
-    for (int x = 1; x <= d; x++) {
-      const VecF add = by_rank[d - x], take = by_rank[d - x + 1];
-      bary[x] = SEL_F (index[d - x] < index[d - x + 1], (0.0f + add) - take,
-          (0.0f - take) + add);
-    }
-
-    for (int i = 0; i <= d; i++)
-      rem0_i[i] = TO_I (rem0[i]);
-    for (int i = 0; i < d; i++) {
-      lo[i] = SEL_I (rem0_i[i] < lo[i], rem0_i[i], lo[i]);
-      hi[i] = SEL_I (rem0_i[i] > hi[i], rem0_i[i], hi[i]);
-    }
-    for (int t = 0; t < nl; t++) {
-      Simplex *s = &l->simplex[k + t];
-      float *w = l->weights + (gsize) (k + t) * d1;
-
-      memset (s, 0, sizeof (*s));
-      for (int i = 0; i <= d; i++) {
-        s->rem0[i] = rem0_i[i][t];
-        s->rank[i] = (guint8) rank[i][t];
-        w[i] = bary[i][t];
-      }
-      heads += k + t == k0 || memcmp (s, s - 1, sizeof (*s)) != 0;
-    }
-  }
-  for (int i = 0; i < d; i++) {
-    l->q_lo[half][i] = lo[i][0];
-    l->q_hi[half][i] = hi[i][0];
-    for (int t = 1; t < LANES; t++) {
-      l->q_lo[half][i] = MIN (l->q_lo[half][i], lo[i][t]);
-      l->q_hi[half][i] = MAX (l->q_hi[half][i], hi[i][t]);
-    }
-  }
-  l->q_points[half] = k1 - k0;
-  l->heads[half] = heads;
+#endif
 }
 
 /* Points and vertices are hashed in blocks: first the keys of a block
@@ -844,11 +742,6 @@ pairs_vertices_split (DlsLattice * l)
 #define PART_RADIX 4            /* sorted (pairs_radix), by points' pairs */
 #define PART_VERTICES 5         /* sorted, no runs (pairs_vertices), by pairs */
 
-/* f (args..., d) with d a constant for the lattices in use (5: bilateral,
- * 2: Gaussian). */
-#define WITH_DIM(d, f, ...) ((d) == 5 ? f (__VA_ARGS__, 5) \
-    : (d) == 2 ? f (__VA_ARGS__, 2) : f (__VA_ARGS__, (d)))
-
 /* Part @part over [b, e). */
 static void
 run_part (DlsLattice * l, int part, int b, int e)
@@ -857,7 +750,7 @@ run_part (DlsLattice * l, int part, int b, int e)
 
   switch (part) {
     case PART_SIMPLICES:
-      WITH_DIM (d, points_simplices, l, l->features, b, e);
+      l->simplices (l, l->features, b, e);
       break;
     case PART_NEIGHBOURS:
       WITH_DIM (d, vertices_neighbours, l, b, e);
@@ -1275,6 +1168,12 @@ void
 dls_lattice_set_hashed (DlsLattice * l, gboolean hashed)
 {
   l->force_hash = hashed;
+}
+
+int
+dls_lattice_simplex_lanes (const DlsLattice * l)
+{
+  return l->lanes;
 }
 
 gboolean

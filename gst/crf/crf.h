@@ -195,6 +195,10 @@ void dls_lattice_vertex_key (const DlsLattice * l, int v, int *key);
  * dls_lattice_set_hashed(); dls_lattice_is_sorted() tells which ran. */
 void dls_lattice_set_hashed (DlsLattice * l, gboolean hashed);
 gboolean dls_lattice_is_sorted (const DlsLattice * l);
+/* Points per vector of the build's simplices: 8 (x86 with AVX2) or 4; 4
+ * also when the environment has DLS_TEST_LATTICE_LANES=4 at
+ * dls_lattice_new() (tests: both widths give the same bits). */
+int dls_lattice_simplex_lanes (const DlsLattice * l);
 
 /* ---- mean-field CRF (densecrf's DenseCRF2D API) ---- */
 
