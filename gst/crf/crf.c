@@ -140,6 +140,10 @@ struct _DlsLattice
   GMutex lock;
   GCond cond;
   gboolean busy;
+  /* The normalisation's two threads meet after each blur direction
+   * (pair_barrier()): arrivals and a generation count. */
+  gint bar_count, bar_gen;
+  float *norm_out;              /* the running normalisation's output */
   const float *features;        /* of the running build */
   int part_begin, part_end;     /* the worker's range */
   int part;                     /* PART_* */
@@ -741,6 +745,9 @@ pairs_vertices_split (DlsLattice * l)
 #define PART_PAIRS 3            /* sorted (points_pairs) */
 #define PART_RADIX 4            /* sorted (pairs_radix), by points' pairs */
 #define PART_VERTICES 5         /* sorted, no runs (pairs_vertices), by pairs */
+#define PART_NORM 6             /* the normalisation (norm_halves), by halves */
+
+static void norm_halves (DlsLattice * l, int h0, int h1);
 
 /* Part @part over [b, e). */
 static void
@@ -764,6 +771,9 @@ run_part (DlsLattice * l, int part, int b, int e)
     case PART_VERTICES:
       WITH_DIM (d, pairs_vertices, l, b, e, FALSE);
       break;
+    case PART_NORM:
+      norm_halves (l, b, e);
+      break;
     default:
       /* by halves of the pairs (split) */
       pairs_radix (l, b == 0 ? 0 : l->split, e == l->n ? l->npairs
@@ -785,13 +795,14 @@ lattice_worker (gpointer data, gpointer user_data)
 }
 
 /* Runs @part over [0, @count): the second half on the worker thread
- * (when there is one and the work is large: points or vertices; the merge's
- * count is the directions, its work the vertices), the first here. */
+ * (when there is one and the work is large: points or vertices; the
+ * merge's count is the directions and the normalisation's its two halves,
+ * their work the vertices), the first here. */
 static void
 run_parallel (DlsLattice * l, int part, int count)
 {
   const int half = count / 2;
-  const int work = part == PART_MERGE ? l->m : count;
+  const int work = part == PART_MERGE || part == PART_NORM ? l->m : count;
 
   if (!l->pool || work < PARALLEL_MIN_POINTS || count < 2) {
     run_part (l, part, 0, count);
@@ -804,6 +815,11 @@ run_parallel (DlsLattice * l, int part, int count)
   /* data must not be NULL; the worker reads its range from @l */
   if (!g_thread_pool_push (l->pool, l, NULL)) {
     l->busy = FALSE;
+    /* the normalisation's halves meet at barriers: both here at once */
+    if (part == PART_NORM) {
+      run_part (l, part, 0, count);
+      return;
+    }
     run_part (l, part, half, count);
   }
   run_part (l, part, 0, half);
@@ -982,59 +998,50 @@ dls_lattice_build (DlsLattice * l, const float *features, int n)
   return FALSE;
 }
 
-/* out = K in with the scratch allocated; @d and @vs constants where it
- * matters (the normalisation's vs = 1 loses its inner loops). @in NULL:
- * ones (@vs 1), whose splat the build formed (l->wsum); with @rsqrt, out
- * = 1 / sqrt (K in + 1e-20), the normalisation. */
+/* The blur's buffers (rows of vs floats, row 0 the absent neighbour,
+ * vertex i at row i + 1): direction j reads blur_src () and writes
+ * blur_dst (), l->new_values and l->values in turn, the first direction
+ * reading @first (the splat: l->values, or the build's sums l->wsum, which
+ * stay as they are). */
+static inline float *
+blur_dst (DlsLattice * l, int j)
+{
+  return j & 1 ? l->values : l->new_values;
+}
+
+static inline const float *
+blur_src (DlsLattice * l, const float *first, int j)
+{
+  return j == 0 ? first : blur_dst (l, j - 1);
+}
+
+/* Vertices [i0, i1) along direction @j: [1 2 1] / 2. */
 static inline __attribute__ ((always_inline)) void
-apply_values (DlsLattice * l, float *out, const float *in, const int d,
-    const int vs, const gboolean rsqrt)
+blur_rows (const DlsLattice * l, float *nv, const float *v, int j, int i0,
+    int i1, const int vs)
+{
+  for (int i = i0; i < i1; i++) {
+    const int *nb = l->neighbours + ((gsize) j * l->m + i) * 2;
+    const float *ov = v + (gsize) (i + 1) * vs;
+    const float *v1 = v + (gsize) (nb[0] + 1) * vs;
+    const float *v2 = v + (gsize) (nb[1] + 1) * vs;
+    float *o = nv + (gsize) (i + 1) * vs;
+
+    for (int k = 0; k < vs; k++)
+      o[k] = ov[k] + 0.5f * (v1[k] + v2[k]);
+  }
+}
+
+/* Points [p0, p1) of the slice of the blurred @values; with @rsqrt, out =
+ * 1 / sqrt (slice + 1e-20), the normalisation. */
+static inline __attribute__ ((always_inline)) void
+slice_rows (const DlsLattice * l, float *out, const float *values, int p0,
+    int p1, const int d, const int vs, const gboolean rsqrt)
 {
   const int d1 = d + 1;
-  const gsize need = (gsize) (l->m + 1) * vs;
   const float alpha = 1.0f / (1.0f + powf (2.0f, (float) -d));
-  float *values, *new_values;
 
-  /* Row 0 is the absent neighbour (always 0); vertex m is row m + 1. */
-  values = in ? l->values : l->wsum;
-  new_values = l->new_values;
-  /* the blur writes every other row of the scratch */
-  memset (l->values, 0, sizeof (float) * vs);
-  memset (new_values, 0, sizeof (float) * vs);
-
-  /* Splat (of ones: the build's sums). */
-  if (in) {
-    memset (values, 0, sizeof (float) * need);
-    for (int i = 0; i < l->n; i++)
-      for (int j = 0; j < d1; j++) {
-        const int o = l->offsets[(gsize) i * d1 + j] + 1;
-        const float w = l->weights[(gsize) i * d1 + j];
-        for (int k = 0; k < vs; k++)
-          values[(gsize) o * vs + k] += w * in[(gsize) i * vs + k];
-      }
-  }
-
-  /* Blur along each direction: [1 2 1] / 2. */
-  for (int j = 0; j < d1; j++) {
-    float *t;
-
-    for (int i = 0; i < l->m; i++) {
-      const int *nb = l->neighbours + ((gsize) j * l->m + i) * 2;
-      const float *ov = values + (gsize) (i + 1) * vs;
-      const float *v1 = values + (gsize) (nb[0] + 1) * vs;
-      const float *v2 = values + (gsize) (nb[1] + 1) * vs;
-      float *nv = new_values + (gsize) (i + 1) * vs;
-      for (int k = 0; k < vs; k++)
-        nv[k] = ov[k] + 0.5f * (v1[k] + v2[k]);
-    }
-    t = values;
-    values = new_values;
-    /* the build's sums stay as they are: l->values takes their turn */
-    new_values = t == l->wsum ? l->values : t;
-  }
-
-  /* Slice. */
-  for (int i = 0; i < l->n; i++) {
+  for (int i = p0; i < p1; i++) {
     float *o = out + (gsize) i * vs;
 
     for (int k = 0; k < vs; k++)
@@ -1049,6 +1056,89 @@ apply_values (DlsLattice * l, float *out, const float *in, const int d,
       for (int k = 0; k < vs; k++)
         o[k] = (float) (1.0 / sqrt (o[k] + 1e-20));
   }
+}
+
+/* out = K in with the scratch allocated; @d and @vs constants where it
+ * matters. @in NULL: ones (@vs 1), whose splat the build formed
+ * (l->wsum). */
+static inline __attribute__ ((always_inline)) void
+apply_values (DlsLattice * l, float *out, const float *in, const int d,
+    const int vs)
+{
+  const int d1 = d + 1;
+  const gsize need = (gsize) (l->m + 1) * vs;
+  float *values = in ? l->values : l->wsum;
+
+  memset (l->values, 0, sizeof (float) * vs);
+  memset (l->new_values, 0, sizeof (float) * vs);
+
+  /* Splat (of ones: the build's sums). */
+  if (in) {
+    memset (values, 0, sizeof (float) * need);
+    for (int i = 0; i < l->n; i++)
+      for (int j = 0; j < d1; j++) {
+        const int o = l->offsets[(gsize) i * d1 + j] + 1;
+        const float w = l->weights[(gsize) i * d1 + j];
+        for (int k = 0; k < vs; k++)
+          values[(gsize) o * vs + k] += w * in[(gsize) i * vs + k];
+      }
+  }
+  for (int j = 0; j < d1; j++)
+    blur_rows (l, blur_dst (l, j), blur_src (l, values, j), j, 0, l->m, vs);
+  slice_rows (l, out, blur_dst (l, d), 0, l->n, d, vs, FALSE);
+}
+
+/* Where the normalisation's two threads meet (norm_halves()): the second
+ * to arrive starts the next generation; the first spins briefly on it
+ * (the halves take about as long), then yields: when the network still
+ * runs on the device's threads, the partner may be waiting for a core,
+ * and the normalisation has no hurry then (the CRF's kernels queue behind
+ * the network). GLib's atomics are full barriers, so each thread's rows
+ * are visible to the other after it. */
+static void
+pair_barrier (DlsLattice * l)
+{
+  const gint gen = g_atomic_int_get (&l->bar_gen);
+
+  if (g_atomic_int_add (&l->bar_count, 1) == 1) {
+    g_atomic_int_set (&l->bar_count, 0);
+    g_atomic_int_inc (&l->bar_gen);
+    return;
+  }
+  for (int spin = 0; g_atomic_int_get (&l->bar_gen) == gen; spin++) {
+    if (spin < 200) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause ();
+#endif
+    } else
+      g_thread_yield ();
+  }
+}
+
+static inline __attribute__ ((always_inline)) void
+norm_halves_d (DlsLattice * l, int h0, int h1, const int d)
+{
+  const gboolean paired = h1 - h0 == 1;
+  const int i0 = l->m / 2 * h0, i1 = h1 == 2 ? l->m : l->m / 2;
+  const int p0 = l->n / 2 * h0, p1 = h1 == 2 ? l->n : l->n / 2;
+
+  for (int j = 0; j <= d; j++) {
+    blur_rows (l, blur_dst (l, j), blur_src (l, l->wsum, j), j, i0, i1, 1);
+    if (paired)
+      pair_barrier (l);
+  }
+  slice_rows (l, l->norm_out, blur_dst (l, d), p0, p1, d, 1, TRUE);
+}
+
+/* The normalisation's vertices and points by halves [h0, h1) of (0, 1):
+ * both on one thread, or one each on two threads (run_parallel()), which
+ * meet after each direction (a direction reads the other half's rows of
+ * the one before). Each row's and point's arithmetic is the one-thread
+ * order: the same floats. */
+static void
+norm_halves (DlsLattice * l, int h0, int h1)
+{
+  WITH_DIM (l->d, norm_halves_d, l, h0, h1);
 }
 
 /* out = K in; FALSE when the scratch could not be allocated. */
@@ -1078,9 +1168,9 @@ dls_lattice_apply (DlsLattice * l, float *out, const float *in,
   if (!lattice_scratch (l, value_size))
     return FALSE;
   if (value_size == 1)
-    apply_values (l, out, in, l->d, 1, FALSE);
+    apply_values (l, out, in, l->d, 1);
   else
-    apply_values (l, out, in, l->d, value_size, FALSE);
+    apply_values (l, out, in, l->d, value_size);
   return TRUE;
 }
 
@@ -1224,12 +1314,12 @@ dls_crf_lattice_norm (DlsLattice * l, float *norm)
 {
   if (!lattice_scratch (l, 1))
     return FALSE;
-  /* the splat of ones is the build's l->wsum; d a constant for the
-   * bilateral lattice */
-  if (l->d == 5)
-    apply_values (l, norm, NULL, 5, 1, TRUE);
-  else
-    apply_values (l, norm, NULL, l->d, 1, TRUE);
+  /* the splat of ones is the build's l->wsum; row 0 the absent
+   * neighbour */
+  l->values[0] = l->new_values[0] = 0.0f;
+  l->norm_out = norm;
+  run_parallel (l, PART_NORM, 2);
+  l->norm_out = NULL;
   return TRUE;
 }
 
