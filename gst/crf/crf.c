@@ -626,11 +626,12 @@ static inline __attribute__ ((always_inline)) void
 merge_step (const guint64 * base, const guint64 * key, Walk * w)
 {
   const guint64 a = base[w->r] + w->q, b = key[w->p];
-  /* arithmetic, not ?: (GCC made branches of those, mispredicted) */
-  const int eq = -(int) (a == b);
+  /* arithmetic, not ?: (GCC made branches of those, mispredicted):
+   * all ones (-1) unless equal */
+  const int ne = -(int) (a != b);
 
-  w->o[w->r * 2] = (((int) w->p + 1) & eq) - 1;
-  w->o[w->p * 2 + 1] = (((int) w->r + 1) & eq) - 1;
+  w->o[w->r * 2] = (int) w->p | ne;
+  w->o[w->p * 2 + 1] = (int) w->r | ne;
   w->r += a <= b;
   w->p += a >= b;
 }
