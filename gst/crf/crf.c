@@ -176,9 +176,11 @@ struct _DlsLattice
   guint radix_count[2][2][2][1 << SORT_DIGIT];
   int radix_pos[2][1 << SORT_DIGIT];
   /* The vertices' packed keys in id order (sorted; the free radix
-   * buffer) and the merge's delta_j (n1 = k + e_j) for r > 0 and r = 0. */
-  guint64 *vkey;
-  guint64 merge_delta[2][DLS_LATTICE_MAX_DIM + 1];
+   * buffer) and the merge's n1 = k + e_j as merge_base[v] + merge_q[j]
+   * (merge_bases(); merge_base is the other radix buffer, the sorted
+   * pairs', free once the vertices are known). */
+  guint64 *vkey, *merge_base;
+  guint64 merge_q[DLS_LATTICE_MAX_DIM + 1];
   /* pairs_vertices(): the id of the vertex before the second range, the
    * last id */
   int v_split, v_last;
@@ -512,59 +514,63 @@ vertices_neighbours (DlsLattice * l, int i0, int i1, const int d)
  * the vertices of a sorted build: n1 = k + e_j and n2 = k - e_j (u = n1
  * (v) exactly when v = n2 (u)) by one branch-free merge of the shifted
  * keys with the keys. A translation keeps the lexicographic order, so the
- * shifted keys are sorted too; packed, k + e_j is k + merge_delta[r ==
- * 0][j] (lattice_sorted()). A vertex's slot is written until the walk
+ * shifted keys are sorted too; packed, k + e_j is merge_base[v] +
+ * merge_q[j] (merge_bases()). A vertex's slot is written until the walk
  * moves past it, so the last write is the answer. */
-static inline __attribute__ ((always_inline)) void
-merge_step (const guint64 * key, int r_shift, guint64 r_mask,
-    guint64 delta_r, guint64 delta_0, int *o, int *r, int *p)
+typedef struct
 {
-  const guint64 k = key[*r], b = key[*p];
-  /* arithmetic, not ?: (GCC made branches of those, mispredicted) */
-  const guint64 a = k + delta_0
-      + ((delta_r - delta_0) & -(guint64) (((k >> r_shift) & r_mask) != 0));
-  const int eq = -(int) (a == b);
+  gssize r, p;                  /* the shifted key's vertex, the key's */
+  int *o;                       /* the direction's neighbours */
+  guint64 q;                    /* merge_q[j] */
+} Walk;
 
-  o[(gsize) * r * 2] = ((*p + 1) & eq) - 1;
-  o[(gsize) * p * 2 + 1] = ((*r + 1) & eq) - 1;
-  *r += a <= b;
-  *p += a >= b;
+static inline __attribute__ ((always_inline)) void
+merge_step (const guint64 * base, const guint64 * key, Walk * w)
+{
+  const guint64 a = base[w->r] + w->q, b = key[w->p];
+  /* arithmetic, not ?: (GCC made branches of those, mispredicted):
+   * all ones (-1) unless equal */
+  const int ne = -(int) (a != b);
+
+  w->o[w->r * 2] = (int) w->p | ne;
+  w->o[w->p * 2 + 1] = (int) w->r | ne;
+  w->r += a <= b;
+  w->p += a >= b;
 }
 
 /* The walks of directions j0 .. j0 + nw - 1: their steps interleaved
- * while all run (independent chains of loads), then each to its end. */
+ * (independent chains of loads) while all run, then each to its end. */
 static inline __attribute__ ((always_inline)) void
 neighbours_walks (DlsLattice * l, int j0, const int nw)
 {
-  const int m = l->m, r_shift = l->r_shift;
-  const guint64 r_mask = ((guint64) 1 << l->r_bits) - 1;
-  const guint64 *key = l->vkey;
-  const guint64 *delta_r = l->merge_delta[0] + j0;
-  const guint64 *delta_0 = l->merge_delta[1] + j0;
-  int r[3] = { 0, 0, 0 }, p[3] = { 0, 0, 0 };
-  int *o[3];
+  const gssize m = l->m;
+  const guint64 *key = l->vkey, *base = l->merge_base;
+  Walk w[3];
 
-  for (int i = 0; i < nw; i++)
-    o[i] = l->neighbours + (gsize) (j0 + i) * m * 2;
+  for (int i = 0; i < nw; i++) {
+    w[i].r = w[i].p = 0;
+    w[i].o = l->neighbours + (gsize) (j0 + i) * m * 2;
+    w[i].q = l->merge_q[j0 + i];
+  }
   for (;;) {
-    gboolean run = TRUE;
+    /* a step moves r or p or both by one: this many need no checks */
+    gssize steps = m;
 
     for (int i = 0; i < nw; i++)
-      run &= r[i] < m && p[i] < m;
-    if (!run)
+      steps = MIN (steps, m - MAX (w[i].r, w[i].p));
+    if (steps < 16)
       break;
-    for (int i = 0; i < nw; i++)
-      merge_step (key, r_shift, r_mask, delta_r[i], delta_0[i], o[i],
-          &r[i], &p[i]);
+    for (gssize t = 0; t < steps; t++)
+      for (int i = 0; i < nw; i++)
+        merge_step (base, key, &w[i]);
   }
   for (int i = 0; i < nw; i++) {
-    while (r[i] < m && p[i] < m)
-      merge_step (key, r_shift, r_mask, delta_r[i], delta_0[i], o[i],
-          &r[i], &p[i]);
-    for (; r[i] < m; r[i]++)
-      o[i][(gsize) r[i] * 2] = -1;
-    for (; p[i] < m; p[i]++)
-      o[i][(gsize) p[i] * 2 + 1] = -1;
+    while (w[i].r < m && w[i].p < m)
+      merge_step (base, key, &w[i]);
+    for (; w[i].r < m; w[i].r++)
+      w[i].o[w[i].r * 2] = -1;
+    for (; w[i].p < m; w[i].p++)
+      w[i].o[w[i].p * 2 + 1] = -1;
   }
 }
 
@@ -841,6 +847,26 @@ place_field (DlsLattice * l, int c, int lo, int hi, int bits)
   return bits + l->q_bits[c];
 }
 
+/* merge_base[v] = k + e_j - merge_q[j] for vertex v (packed key k), the
+ * same for every j: r > 0: r less 1 (and q_j + 1 = merge_q[j]); r = 0:
+ * r = d, every q_c less 1 (and q_j back up by merge_q[j]; j = d moves no
+ * q_c). One add a merge step then, no test of r. */
+static void
+merge_bases (DlsLattice * l)
+{
+  const guint64 r_mask = ((guint64) 1 << l->r_bits) - 1;
+  const guint64 *key = l->vkey;
+  guint64 *base = l->merge_base = l->pair[l->cur];
+  guint64 delta_0 = (guint64) l->d << l->r_shift;
+  const guint64 delta_r = -((guint64) 1 << l->r_shift);
+
+  for (int c = 0; c < l->d; c++)
+    delta_0 -= l->merge_q[c];
+  for (int v = 0; v < l->m; v++)
+    base[v] = key[v] + (((key[v] >> l->r_shift) & r_mask) ? delta_r
+        : delta_0);
+}
+
 /* The sorted build: every point's d + 1 pairs (packed vertex key, e)
  * sorted by key, stably (LSD radix on the key bits only, the pairs
  * starting in e order; the passes split over the two threads by halves of
@@ -885,16 +911,10 @@ lattice_sorted (DlsLattice * l)
 
   l->passes = (bits + SORT_DIGIT - 1) / SORT_DIGIT;
   l->digit = (bits + l->passes - 1) / l->passes;
-  for (int j = 0; j <= d; j++) {
-    /* r > 0: r - 1, q_j + 1; r = 0: r = d, every other q_c - 1 */
-    l->merge_delta[0][j] = -((guint64) 1 << l->r_shift);
-    l->merge_delta[1][j] = (guint64) d << l->r_shift;
-    for (int c = 0; c < d; c++)
-      if (c == j)
-        l->merge_delta[0][j] += (guint64) 1 << l->q_shift[c];
-      else
-        l->merge_delta[1][j] -= (guint64) 1 << l->q_shift[c];
-  }
+  /* k + e_j: r > 0: r - 1, q_j + 1; r = 0: r = d, every other q_c - 1
+   * (merge_bases() adds the part that does not depend on j) */
+  for (int j = 0; j <= d; j++)
+    l->merge_q[j] = j < d ? (guint64) 1 << l->q_shift[j] : 0;
 
   l->use_runs = (gint64) (l->heads[0] + l->heads[1]) * 4 <= (gint64) n * 3;
   l->split = (gsize) (l->use_runs ? l->heads[0] : l->q_points[0]) * d1;
@@ -935,6 +955,7 @@ lattice_sorted (DlsLattice * l)
     l->wsum[l->v_split + 1] = s;
   }
   l->m = l->v_last + 1;
+  merge_bases (l);
   run_parallel (l, PART_MERGE, d1);
   l->sorted = TRUE;
   return TRUE;
