@@ -1080,32 +1080,27 @@ slice_rows (const DlsLattice * l, float *out, const float *values, int p0,
 }
 
 /* out = K in with the scratch allocated; @d and @vs constants where it
- * matters. @in NULL: ones (@vs 1), whose splat the build formed
- * (l->wsum). */
+ * matters. (The normalisation's splat of ones is the build's l->wsum:
+ * norm_halves().) */
 static inline __attribute__ ((always_inline)) void
 apply_values (DlsLattice * l, float *out, const float *in, const int d,
     const int vs)
 {
   const int d1 = d + 1;
-  const gsize need = (gsize) (l->m + 1) * vs;
-  float *values = in ? l->values : l->wsum;
 
-  memset (l->values, 0, sizeof (float) * vs);
+  /* Splat; row 0 the absent neighbour (0). */
+  memset (l->values, 0, sizeof (float) * (l->m + 1) * vs);
   memset (l->new_values, 0, sizeof (float) * vs);
-
-  /* Splat (of ones: the build's sums). */
-  if (in) {
-    memset (values, 0, sizeof (float) * need);
-    for (int i = 0; i < l->n; i++)
-      for (int j = 0; j < d1; j++) {
-        const int o = l->offsets[(gsize) i * d1 + j] + 1;
-        const float w = l->weights[(gsize) i * d1 + j];
-        for (int k = 0; k < vs; k++)
-          values[(gsize) o * vs + k] += w * in[(gsize) i * vs + k];
-      }
-  }
+  for (int i = 0; i < l->n; i++)
+    for (int j = 0; j < d1; j++) {
+      const int o = l->offsets[(gsize) i * d1 + j] + 1;
+      const float w = l->weights[(gsize) i * d1 + j];
+      for (int k = 0; k < vs; k++)
+        l->values[(gsize) o * vs + k] += w * in[(gsize) i * vs + k];
+    }
   for (int j = 0; j < d1; j++)
-    blur_rows (l, blur_dst (l, j), blur_src (l, values, j), j, 0, l->m, vs);
+    blur_rows (l, blur_dst (l, j), blur_src (l, l->values, j), j, 0, l->m,
+        vs);
   slice_rows (l, out, blur_dst (l, d), 0, l->n, d, vs, FALSE);
 }
 
